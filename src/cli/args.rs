@@ -1,0 +1,109 @@
+//! Command-line arguments (clap derive). Parsing does nothing else.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::render::Format;
+
+/// tally: incremental cross-database rollups, user segments and reports that run by themselves.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "TALLY_CONFIG",
+        default_value = "tally.toml"
+    )]
+    pub config: PathBuf,
+    /// Env file for `${VAR}` in the config (default: `.env` beside the config, when present).
+    #[arg(long, global = true)]
+    pub env_file: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--date`: the last report day.
+#[derive(Debug, Clone, Args)]
+pub struct DateArg {
+    /// Last report day, inclusive (default: yesterday in the config's time zone).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a demo (two SQLite databases, a config) and print its report. No server needed.
+    Demo {
+        /// Directory to create.
+        #[arg(long, default_value = "tally-demo")]
+        dir: PathBuf,
+    },
+    /// Validate the config, connect to every source and check every rollup's table.
+    Check,
+    /// Dry run: the slices a sync would pull and the SQL it would send.
+    Plan {
+        #[command(flatten)]
+        date: DateArg,
+    },
+    /// Pull what the reports need into the store.
+    Sync {
+        #[command(flatten)]
+        date: DateArg,
+        /// First day of an explicit range (with --to), for every rollup.
+        #[arg(
+            long,
+            value_name = "YYYY-MM-DD",
+            requires = "to",
+            conflicts_with = "date"
+        )]
+        from: Option<NaiveDate>,
+        /// Last day of an explicit range (with --from).
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
+        to: Option<NaiveDate>,
+        /// Pull the range again even where it is final.
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Render reports from the store (all of them without NAME), syncing first.
+    Report {
+        /// Report names.
+        names: Vec<String>,
+        #[command(flatten)]
+        date: DateArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Do not sync first.
+        #[arg(long)]
+        no_sync: bool,
+    },
+    /// Sync, then render every report into the output directory and print it.
+    Run {
+        #[command(flatten)]
+        date: DateArg,
+    },
+    /// Run read-only SQL over the store.
+    Query {
+        /// The SQL.
+        sql: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}

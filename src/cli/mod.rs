@@ -1,0 +1,224 @@
+//! The commands: each loads the checked plan, then drives the pipeline
+//! (sync → segment → report → deliver) as far as it needs.
+
+pub mod args;
+mod check;
+
+use std::path::Path;
+
+use chrono::{NaiveDate, Utc};
+use indexmap::IndexMap;
+
+pub use args::{Cli, Command};
+
+use crate::config::{self, ConfigError, DayRange, Plan, ReportSpec};
+use crate::deliver::files;
+use crate::error::Error;
+use crate::report::{self, Report, render};
+use crate::store::Store;
+use crate::sync::{self, Progress};
+
+/// Runs a command. `Ok(false)` means it ran but something in it failed (exit code 1).
+pub async fn execute(cli: &Cli) -> Result<bool, Error> {
+    match &cli.command {
+        Command::Demo { dir } => crate::demo::run(dir, cli.quiet).await,
+        Command::Check => check::run(&load(cli)?).await,
+        Command::Plan { date } => plan_command(&load(cli)?, date.date),
+        Command::Sync {
+            date,
+            from,
+            to,
+            refresh,
+        } => {
+            let plan = load(cli)?;
+            let ranges = match (from, to) {
+                (Some(first), Some(last)) => explicit_range(&plan, *first, *last)?,
+                _ => needed(&plan, &plan.reports.values().collect::<Vec<_>>(), date.date)?,
+            };
+            let mut store = Store::open(&plan.store)?;
+            sync_ranges(&plan, &mut store, &ranges, *refresh, cli.quiet).await?;
+            Ok(true)
+        }
+        Command::Report {
+            names,
+            date,
+            format,
+            output,
+            no_sync,
+        } => {
+            let plan = load(cli)?;
+            let specs = plan
+                .select_reports(names)
+                .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
+            let day = report_date(&plan, date.date);
+            let mut store = Store::open(&plan.store)?;
+            if !no_sync {
+                let ranges = needed(&plan, &specs, Some(day))?;
+                sync_ranges(&plan, &mut store, &ranges, false, cli.quiet).await?;
+            }
+            let reports = build_all(&plan, &store, &specs, day)?;
+            let text: Vec<String> = reports.iter().map(|r| render::render(r, *format)).collect();
+            emit(&text.join("\n"), output.as_deref())?;
+            Ok(true)
+        }
+        Command::Run { date } => {
+            let plan = load(cli)?;
+            let day = report_date(&plan, date.date);
+            let specs: Vec<&ReportSpec> = plan.reports.values().collect();
+            let mut store = Store::open(&plan.store)?;
+            let ranges = needed(&plan, &specs, Some(day))?;
+            sync_ranges(&plan, &mut store, &ranges, false, cli.quiet).await?;
+            for report in build_all(&plan, &store, &specs, day)? {
+                let written = files::write(&plan.output_dir, &report, &files::DEFAULT_FORMATS)?;
+                for path in written {
+                    tracing::info!("wrote {}", path.display());
+                }
+                println!("{}", render::render(&report, render::Format::Table));
+            }
+            Ok(true)
+        }
+        Command::Query { sql, format } => {
+            let plan = load(cli)?;
+            let store = Store::open(&plan.store)?;
+            let (columns, rows) = report::sql::run(&store, "query", sql, None)?;
+            let today = today(&plan);
+            let result = Report {
+                name: "query".into(),
+                title: "query".into(),
+                first: today,
+                last: today,
+                columns,
+                rows,
+            };
+            let text = match format {
+                render::Format::Table => render::table(&result) + "\n",
+                other => render::render(&result, *other),
+            };
+            emit(&text, None)?;
+            Ok(true)
+        }
+    }
+}
+
+fn load(cli: &Cli) -> Result<Plan, Error> {
+    Ok(config::load(&cli.config, cli.env_file.as_deref())?)
+}
+
+/// Today in the configured zone.
+fn today(plan: &Plan) -> NaiveDate {
+    Utc::now().with_timezone(&plan.timezone).date_naive()
+}
+
+/// The report date: `--date`, or yesterday (the last complete day) in the configured zone.
+pub fn report_date(plan: &Plan, date: Option<NaiveDate>) -> NaiveDate {
+    date.unwrap_or_else(|| config::days_before(today(plan), 1))
+}
+
+fn needed(
+    plan: &Plan,
+    specs: &[&ReportSpec],
+    date: Option<NaiveDate>,
+) -> Result<IndexMap<String, DayRange>, Error> {
+    if specs.is_empty() {
+        return Err(ConfigError::Usage(
+            "nothing to sync: the config has no reports (use --from and --to to sync a range)"
+                .into(),
+        )
+        .into());
+    }
+    Ok(plan.required_days(specs.iter().copied(), report_date(plan, date)))
+}
+
+fn explicit_range(
+    plan: &Plan,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<IndexMap<String, DayRange>, Error> {
+    if first > last {
+        return Err(ConfigError::Usage(format!("--from {first} is after --to {last}")).into());
+    }
+    Ok(plan
+        .rollups
+        .keys()
+        .map(|name| (name.clone(), DayRange { first, last }))
+        .collect())
+}
+
+async fn sync_ranges(
+    plan: &Plan,
+    store: &mut Store,
+    ranges: &IndexMap<String, DayRange>,
+    refresh: bool,
+    quiet: bool,
+) -> Result<(), Error> {
+    let planned = sync::plan_slices(plan, store, ranges, refresh, Utc::now())?;
+    if planned.is_empty() {
+        tracing::info!("store is up to date");
+    }
+    let pulled = sync::pull(plan, store, &planned, today(plan), &Progress::new(quiet)).await?;
+    for (rollup, p) in &pulled {
+        tracing::info!("{rollup}: pulled {} slices, {} rows", p.slices, p.rows);
+    }
+    Ok(())
+}
+
+fn build_all(
+    plan: &Plan,
+    store: &Store,
+    specs: &[&ReportSpec],
+    day: NaiveDate,
+) -> Result<Vec<Report>, Error> {
+    specs
+        .iter()
+        .map(|s| report::build(plan, store, s, day).map_err(Error::from))
+        .collect()
+}
+
+fn emit(text: &str, output: Option<&Path>) -> Result<(), Error> {
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(Error::io(format!("writing {}", path.display())))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn plan_command(plan: &Plan, date: Option<NaiveDate>) -> Result<bool, Error> {
+    let specs: Vec<&ReportSpec> = plan.reports.values().collect();
+    let ranges = needed(plan, &specs, date)?;
+    let store = Store::open(&plan.store)?;
+    let planned = sync::plan_slices(plan, &store, &ranges, false, Utc::now())?;
+    println!("report date {}", report_date(plan, date));
+    for (name, range) in &ranges {
+        let rollup = &plan.rollups[name];
+        let source = &plan.sources[&rollup.source];
+        let count = planned.iter().filter(|p| &p.rollup == name).count();
+        println!(
+            "\nrollup {name} (source {}): days {} to {}, {count} slice(s) to pull",
+            source.name, range.first, range.last
+        );
+        println!(
+            "  sql: {}",
+            crate::source::query::slice_sql(rollup, source.kind.into())
+        );
+        for p in planned.iter().filter(|p| &p.rollup == name) {
+            println!(
+                "  {} [{}, {}) {}",
+                p.slice.day,
+                p.slice
+                    .start
+                    .with_timezone(&plan.timezone)
+                    .format("%Y-%m-%d %H:%M %Z"),
+                p.slice
+                    .end
+                    .with_timezone(&plan.timezone)
+                    .format("%Y-%m-%d %H:%M %Z"),
+                p.reason.as_str()
+            );
+        }
+    }
+    Ok(true)
+}

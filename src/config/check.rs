@@ -1,0 +1,664 @@
+//! Turns the raw config into a [`Plan`], collecting every problem (with its key) before failing.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+
+use super::Issue;
+use super::env::Env;
+use super::plan::*;
+use super::raw::{self, Config};
+
+/// Collects issues while the plan is built.
+struct Checker<'a> {
+    issues: Vec<Issue>,
+    env: &'a Env,
+    config_path: &'a Path,
+    secrets: Vec<String>,
+}
+
+impl Checker<'_> {
+    fn issue(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.issues.push(Issue {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn tz(&mut self, key: &str, value: &str) -> Tz {
+        value.parse().unwrap_or_else(|_| {
+            self.issue(
+                key,
+                format!("unknown time zone `{value}` (use an IANA name such as \"Asia/Seoul\" or \"UTC\")"),
+            );
+            Tz::UTC
+        })
+    }
+
+    fn duration(&mut self, key: &str, value: &str) -> Duration {
+        humantime::parse_duration(value).unwrap_or_else(|e| {
+            self.issue(
+                key,
+                format!(
+                    "bad duration `{value}`: {e} (examples: \"100ms\", \"60s\", \"6h\", \"2d\")"
+                ),
+            );
+            Duration::ZERO
+        })
+    }
+
+    fn whole_days(&mut self, key: &str, value: &str) -> u32 {
+        let before = self.issues.len();
+        let d = self.duration(key, value);
+        if self.issues.len() > before {
+            return 1;
+        }
+        let secs = d.as_secs();
+        if secs == 0 || secs % 86_400 != 0 || d.subsec_nanos() != 0 {
+            self.issue(
+                key,
+                format!("`{value}` must be a whole number of days, at least 1 (like \"7d\")"),
+            );
+            return 1;
+        }
+        u32::try_from(secs / 86_400).unwrap_or(u32::MAX)
+    }
+
+    fn decimal(&mut self, key: &str, value: &toml::Value) -> Decimal {
+        let parsed = match value {
+            toml::Value::Integer(i) => Some(Decimal::from(*i)),
+            // Display of an f64 is its shortest round-trip form: 0.1 stays 0.1.
+            toml::Value::Float(f) => Decimal::from_str(&f.to_string()).ok(),
+            toml::Value::String(s) => Decimal::from_str(s.trim()).ok(),
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| {
+            self.issue(key, format!("expected a number, found `{value}`"));
+            Decimal::ZERO
+        })
+    }
+
+    fn name(&mut self, key: &str, name: &str) {
+        let ok = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            self.issue(
+                key,
+                format!("`{name}` is not a valid name: use letters, digits and _ (not first)"),
+            );
+        } else if name.to_ascii_lowercase().starts_with("_tally") {
+            self.issue(
+                key,
+                format!("`{name}`: names starting with _tally are reserved"),
+            );
+        }
+    }
+}
+
+/// Builds and checks the plan.
+pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<Issue>> {
+    let mut c = Checker {
+        issues: Vec::new(),
+        env,
+        config_path,
+        secrets: Vec::new(),
+    };
+    let timezone = c.tz("timezone", &config.timezone);
+    let sources = config
+        .sources
+        .iter()
+        .map(|(name, s)| (name.clone(), source(&mut c, name, s)))
+        .collect();
+    let rollups: IndexMap<String, Rollup> = config
+        .rollups
+        .iter()
+        .map(|(name, r)| (name.clone(), rollup(&mut c, name, r, &config)))
+        .collect();
+    let segments: IndexMap<String, Segment> = config
+        .segments
+        .iter()
+        .map(|(name, s)| (name.clone(), segment(&mut c, name, s, &rollups)))
+        .collect();
+    for name in segments.keys() {
+        if rollups.contains_key(name) {
+            c.issue(
+                format!("segments.{name}"),
+                format!("`{name}` is also a rollup name; rollups and segments share the store's table names"),
+            );
+        }
+    }
+    let reports = config
+        .reports
+        .iter()
+        .map(|(name, r)| (name.clone(), report(&mut c, name, r, &rollups, &segments)))
+        .collect();
+    if !c.issues.is_empty() {
+        return Err(c.issues);
+    }
+    Ok(Plan {
+        config_path: config_path.to_path_buf(),
+        timezone,
+        store: relative_to(config_path, &config.store),
+        sources,
+        rollups,
+        segments,
+        reports,
+        output_dir: relative_to(config_path, &config.output.dir),
+        secrets: c.secrets,
+    })
+}
+
+fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> SourceSpec {
+    let key = format!("sources.{name}");
+    let url = c.env.interpolate(&s.url).unwrap_or_else(|e| {
+        c.issue(format!("{key}.url"), e);
+        String::new()
+    });
+    let (kind, display_url, sqlite_path) = parse_url(c, &key, &url);
+    SourceSpec {
+        name: name.to_string(),
+        kind,
+        url,
+        display_url,
+        sqlite_path,
+        timezone: c.tz(&format!("{key}.timezone"), &s.timezone),
+        statement_timeout: c.duration(&format!("{key}.statement_timeout"), &s.statement_timeout),
+        pause: c.duration(&format!("{key}.pause"), &s.pause),
+    }
+}
+
+fn parse_url(
+    c: &mut Checker,
+    key: &str,
+    url: &str,
+) -> (SourceKind, String, Option<std::path::PathBuf>) {
+    if url.is_empty() {
+        return (SourceKind::Sqlite, String::new(), None);
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() {
+            c.issue(format!("{key}.url"), "sqlite:// needs a file path");
+        }
+        return (
+            SourceKind::Sqlite,
+            url.to_string(),
+            Some(relative_to(c.config_path, path)),
+        );
+    }
+    let parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            c.issue(format!("{key}.url"), format!("not a valid URL: {e}"));
+            return (SourceKind::Sqlite, String::new(), None);
+        }
+    };
+    let kind = match parsed.scheme() {
+        "postgres" | "postgresql" => SourceKind::Postgres,
+        "mysql" | "mariadb" => SourceKind::Mysql,
+        other => {
+            c.issue(
+                format!("{key}.url"),
+                format!("unsupported scheme `{other}://` (use postgres://, postgresql://, mysql://, mariadb:// or sqlite://PATH)"),
+            );
+            SourceKind::Sqlite
+        }
+    };
+    let mut display = parsed.clone();
+    if let Some(password) = parsed.password() {
+        c.secrets.push(password.to_string());
+        let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
+        c.secrets.push(decoded.into_owned());
+        let _ = display.set_password(Some("***"));
+    }
+    (kind, display.to_string(), None)
+}
+
+fn rollup(c: &mut Checker, name: &str, r: &raw::RollupConfig, config: &Config) -> Rollup {
+    let key = format!("rollups.{name}");
+    c.name(&key, name);
+    if !config.sources.contains_key(&r.source) {
+        let known: Vec<&str> = config.sources.keys().map(String::as_str).collect();
+        c.issue(
+            format!("{key}.source"),
+            format!(
+                "unknown source `{}` (sources: {})",
+                r.source,
+                known.join(", ")
+            ),
+        );
+    }
+    let table: Vec<String> = r.table.split('.').map(|p| p.trim().to_string()).collect();
+    if table.len() > 2 || table.iter().any(String::is_empty) {
+        c.issue(
+            format!("{key}.table"),
+            format!("`{}` must be `table` or `schema.table`", r.table),
+        );
+    }
+    if r.time.trim().is_empty() || r.time.contains(['"', '`']) {
+        c.issue(format!("{key}.time"), "must be a column name");
+    }
+    let mut seen = HashSet::from(["day".to_string(), "user".to_string()]);
+    let mut column = |c: &mut Checker, k: String, n: &str| {
+        c.name(&k, n);
+        if !seen.insert(n.to_ascii_lowercase()) {
+            c.issue(k, format!("`{n}` is used twice or is reserved (day, user)"));
+        }
+    };
+    let dimensions = r
+        .dimensions
+        .iter()
+        .map(|(n, expr)| {
+            column(c, format!("{key}.dimensions.{n}"), n);
+            Dimension {
+                name: n.clone(),
+                expr: expr.clone(),
+            }
+        })
+        .collect();
+    if r.measures.is_empty() {
+        c.issue(
+            format!("{key}.measures"),
+            "at least one measure is needed, like { actions = \"count(*)\" }",
+        );
+    }
+    let measures = r
+        .measures
+        .iter()
+        .map(|(n, expr)| {
+            let k = format!("{key}.measures.{n}");
+            column(c, k.clone(), n);
+            measure(c, &k, n, expr)
+        })
+        .collect();
+    let slice = c.duration(&format!("{key}.slice"), &r.slice).as_secs();
+    let slice_hours = if slice % 3600 == 0 && slice > 0 && 24 % (slice / 3600) == 0 {
+        (slice / 3600) as u32
+    } else {
+        c.issue(
+            format!("{key}.slice"),
+            format!(
+                "`{}` must be \"1d\" or whole hours that divide 24 (\"12h\", \"6h\", \"1h\")",
+                r.slice
+            ),
+        );
+        24
+    };
+    Rollup {
+        name: name.to_string(),
+        source: r.source.clone(),
+        table,
+        time: r.time.trim().to_string(),
+        user: r.user.clone(),
+        dimensions,
+        measures,
+        filter: r.filter.clone().filter(|f| !f.trim().is_empty()),
+        slice_hours,
+        lookback: c.duration(&format!("{key}.lookback"), &r.lookback),
+        keep_days: c.whole_days(&format!("{key}.keep"), &r.keep),
+    }
+}
+
+fn measure(c: &mut Checker, key: &str, name: &str, expr: &str) -> Measure {
+    let e = expr.trim();
+    let parsed = e.find('(').filter(|_| e.ends_with(')')).and_then(|open| {
+        let func = e[..open].trim().to_ascii_lowercase();
+        let arg = e[open + 1..e.len() - 1].trim().to_string();
+        let agg = match func.as_str() {
+            "count" => Agg::Count,
+            "sum" => Agg::Sum,
+            "min" => Agg::Min,
+            "max" => Agg::Max,
+            _ => return None,
+        };
+        let distinct = arg.to_ascii_lowercase().starts_with("distinct ");
+        (!arg.is_empty() && !distinct && (arg != "*" || agg == Agg::Count)).then_some((agg, arg))
+    });
+    let (agg, arg) = parsed.unwrap_or_else(|| {
+        c.issue(
+            key,
+            format!("`{expr}` must be count(*), count(x), sum(x), min(x) or max(x) (no DISTINCT: it cannot be added up across slices)"),
+        );
+        (Agg::Count, "*".into())
+    });
+    Measure {
+        name: name.to_string(),
+        agg,
+        arg,
+    }
+}
+
+fn segment(
+    c: &mut Checker,
+    name: &str,
+    s: &raw::SegmentConfig,
+    rollups: &IndexMap<String, Rollup>,
+) -> Segment {
+    let key = format!("segments.{name}");
+    c.name(&key, name);
+    match rollups.get(&s.rollup) {
+        None => c.issue(
+            format!("{key}.rollup"),
+            format!(
+                "unknown rollup `{}` (rollups: {})",
+                s.rollup,
+                names(rollups)
+            ),
+        ),
+        Some(r) => {
+            if r.measure(&s.score).is_none() {
+                c.issue(
+                    format!("{key}.score"),
+                    format!("rollup `{}` has no measure `{}`", r.name, s.score),
+                );
+            }
+            if let Some(by) = &s.by {
+                if !r.dimensions.iter().any(|d| &d.name == by) {
+                    c.issue(
+                        format!("{key}.by"),
+                        format!("rollup `{}` has no dimension `{by}`", r.name),
+                    );
+                }
+            }
+        }
+    }
+    if s.by.is_none() && !s.weights.is_empty() {
+        c.issue(
+            format!("{key}.weights"),
+            "weights need `by` (the dimension they apply to)",
+        );
+    }
+    let weights = s
+        .weights
+        .iter()
+        .map(|(k, v)| (k.clone(), c.decimal(&format!("{key}.weights.{k}"), v)))
+        .collect();
+    let groups: Vec<Group> = s
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| Group {
+            name: g.name.clone(),
+            min_score: c.decimal(&format!("{key}.groups[{i}].min_score"), &g.min_score),
+        })
+        .collect();
+    check_groups(c, &key, &groups, &s.inactive);
+    Segment {
+        name: name.to_string(),
+        rollup: s.rollup.clone(),
+        score: s.score.clone(),
+        by: s.by.clone(),
+        window_days: c.whole_days(&format!("{key}.window"), &s.window),
+        weights,
+        default_weight: c.decimal(&format!("{key}.default_weight"), &s.default_weight),
+        groups,
+        inactive: s.inactive.clone(),
+    }
+}
+
+fn check_groups(c: &mut Checker, key: &str, groups: &[Group], inactive: &str) {
+    if groups.is_empty() {
+        c.issue(format!("{key}.groups"), "at least one group is needed");
+        return;
+    }
+    let mut names = HashSet::from([inactive]);
+    for (i, pair) in groups.windows(2).enumerate() {
+        if pair[1].min_score >= pair[0].min_score {
+            c.issue(
+                format!("{key}.groups[{}].min_score", i + 1),
+                format!(
+                    "min_score must be strictly descending: `{}` ({}) is not below `{}` ({})",
+                    pair[1].name, pair[1].min_score, pair[0].name, pair[0].min_score
+                ),
+            );
+        }
+    }
+    let last = groups.last().expect("groups is not empty");
+    if last.min_score > Decimal::ZERO {
+        c.issue(
+            format!("{key}.groups[{}].min_score", groups.len() - 1),
+            format!(
+                "the last group's min_score must be 0 or less so that every active user gets a group (found {})",
+                last.min_score
+            ),
+        );
+    }
+    for (i, g) in groups.iter().enumerate() {
+        if g.name.trim().is_empty() || !names.insert(g.name.as_str()) {
+            c.issue(
+                format!("{key}.groups[{i}].name"),
+                format!(
+                    "group name `{}` is empty or used twice (the inactive group is `{inactive}`)",
+                    g.name
+                ),
+            );
+        }
+    }
+}
+
+fn report(
+    c: &mut Checker,
+    name: &str,
+    r: &raw::ReportConfig,
+    rollups: &IndexMap<String, Rollup>,
+    segments: &IndexMap<String, Segment>,
+) -> ReportSpec {
+    let key = format!("reports.{name}");
+    c.name(&key, name);
+    if r.days == 0 {
+        c.issue(format!("{key}.days"), "must be at least 1");
+    }
+    let kind_name = r.kind.clone().unwrap_or_else(|| {
+        if r.sql.is_some() {
+            "sql"
+        } else {
+            "segment_rewards"
+        }
+        .into()
+    });
+    let kind = match kind_name.as_str() {
+        "segment_rewards" => segment_rewards(c, &key, r, rollups, segments),
+        "sql" => {
+            let sql = r.sql.clone().unwrap_or_else(|| {
+                c.issue(format!("{key}.sql"), "a sql report needs `sql`");
+                String::new()
+            });
+            for field in [
+                ("segment", &r.segment),
+                ("rewards", &r.rewards),
+                ("amount", &r.amount),
+            ] {
+                if field.1.is_some() {
+                    c.issue(
+                        format!("{key}.{}", field.0),
+                        "only for kind = \"segment_rewards\"",
+                    );
+                }
+            }
+            ReportKind::Sql {
+                rollups: mentioned(&sql, rollups.keys()),
+                segments: mentioned(&sql, segments.keys()),
+                sql,
+            }
+        }
+        other => {
+            c.issue(
+                format!("{key}.kind"),
+                format!("unknown kind `{other}` (use \"segment_rewards\" or \"sql\")"),
+            );
+            ReportKind::Sql {
+                sql: String::new(),
+                rollups: vec![],
+                segments: vec![],
+            }
+        }
+    };
+    ReportSpec {
+        name: name.to_string(),
+        title: r.title.clone().unwrap_or_else(|| name.replace('_', " ")),
+        days: r.days.max(1),
+        kind,
+    }
+}
+
+fn segment_rewards(
+    c: &mut Checker,
+    key: &str,
+    r: &raw::ReportConfig,
+    rollups: &IndexMap<String, Rollup>,
+    segments: &IndexMap<String, Segment>,
+) -> ReportKind {
+    if r.sql.is_some() {
+        c.issue(
+            format!("{key}.sql"),
+            "not allowed with kind = \"segment_rewards\"",
+        );
+    }
+    let mut required = |field: &str, value: &Option<String>| {
+        value.clone().unwrap_or_else(|| {
+            c.issue(
+                format!("{key}.{field}"),
+                "required for kind = \"segment_rewards\"",
+            );
+            String::new()
+        })
+    };
+    let segment = required("segment", &r.segment);
+    let rewards = required("rewards", &r.rewards);
+    let amount = required("amount", &r.amount);
+    if !segment.is_empty() && !segments.contains_key(&segment) {
+        c.issue(
+            format!("{key}.segment"),
+            format!(
+                "unknown segment `{segment}` (segments: {})",
+                names(segments)
+            ),
+        );
+    }
+    match rollups.get(&rewards) {
+        None if !rewards.is_empty() => c.issue(
+            format!("{key}.rewards"),
+            format!("unknown rollup `{rewards}` (rollups: {})", names(rollups)),
+        ),
+        Some(rollup) if !amount.is_empty() && rollup.measure(&amount).is_none() => c.issue(
+            format!("{key}.amount"),
+            format!("rollup `{rewards}` has no measure `{amount}`"),
+        ),
+        _ => {}
+    }
+    ReportKind::SegmentRewards {
+        segment,
+        rewards,
+        amount,
+    }
+}
+
+/// The names that occur in `sql` as whole words.
+fn mentioned<'a>(sql: &str, names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let words: HashSet<String> = sql
+        .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    names
+        .filter(|n| words.contains(&n.to_ascii_lowercase()))
+        .cloned()
+        .collect()
+}
+
+fn names<V>(map: &IndexMap<String, V>) -> String {
+    let v: Vec<&str> = map.keys().map(String::as_str).collect();
+    if v.is_empty() {
+        "none defined".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Result<Plan, Vec<Issue>> {
+        let config: Config = toml::from_str(text).unwrap();
+        check(config, Path::new("/tmp/tally.toml"), &Env::default())
+    }
+
+    const BASE: &str = r#"
+        [sources.chain]
+        url = "postgres://u:s3cret@localhost/db"
+        [rollups.activity]
+        source = "chain"
+        table = "public.actions"
+        time = "t"
+        user = "lower(signer)"
+        dimensions = { action = "type_id" }
+        measures = { actions = "count(*)" }
+        [segments.engagement]
+        rollup = "activity"
+        score = "actions"
+        by = "action"
+        weights = { a = 0.5, b = 2 }
+        groups = [ { name = "heavy", min_score = 15 }, { name = "light", min_score = 0 } ]
+    "#;
+
+    #[test]
+    fn a_good_config_becomes_a_plan() {
+        let p = plan(BASE).unwrap();
+        assert_eq!(p.rollups["activity"].table, vec!["public", "actions"]);
+        assert_eq!(
+            p.sources["chain"].display_url,
+            "postgres://u:***@localhost/db"
+        );
+        assert_eq!(p.secrets, vec!["s3cret".to_string(), "s3cret".to_string()]);
+        assert_eq!(p.segments["engagement"].weights["a"].to_string(), "0.5");
+        assert_eq!(p.segments["engagement"].window_days, 7);
+    }
+
+    #[test]
+    fn all_problems_are_reported_with_their_keys() {
+        let text = BASE
+            .replace(
+                "lower(signer)\"",
+                "lower(signer)\"\nslice = \"5h\"\nkeep = \"1x\"",
+            )
+            .replace("min_score = 0", "min_score = 20");
+        let issues = plan(&text).unwrap_err();
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert!(keys.contains(&"rollups.activity.slice"), "{keys:?}");
+        assert!(keys.contains(&"rollups.activity.keep"), "{keys:?}");
+        assert!(
+            keys.contains(&"segments.engagement.groups[1].min_score"),
+            "{keys:?}"
+        );
+    }
+
+    #[test]
+    fn measures_are_parsed() {
+        let text = BASE.replace(
+            "actions = \"count(*)\"",
+            "actions = \"count(*)\", total = \"SUM(amount)\", bad = \"avg(x)\"",
+        );
+        let issues = plan(&text).unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].key, "rollups.activity.measures.bad");
+    }
+
+    #[test]
+    fn sql_reports_find_the_tables_they_use() {
+        assert_eq!(
+            mentioned(
+                "SELECT * FROM activity JOIN engagement_x",
+                ["activity".to_string(), "engagement".to_string()].iter()
+            ),
+            vec!["activity".to_string()]
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! The checked configuration. Every value here has been validated; nothing in this module does
+//! I/O beyond reading the config and env files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{Days, NaiveDate};
+use chrono_tz::Tz;
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+
+/// The kind of database a source URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+    /// `mysql://` or `mariadb://`.
+    Mysql,
+    /// `sqlite://PATH`.
+    Sqlite,
+}
+
+/// A checked `[sources.NAME]`.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// The source's name in the config.
+    pub name: String,
+    /// Which driver to use.
+    pub kind: SourceKind,
+    /// The connection URL with secrets (never print it: use `display_url`).
+    pub url: String,
+    /// The URL with its password replaced by `***`.
+    pub display_url: String,
+    /// For SQLite sources, the database file.
+    pub sqlite_path: Option<PathBuf>,
+    /// Zone of naive timestamps in this source.
+    pub timezone: Tz,
+    /// Time limit of one slice query.
+    pub statement_timeout: Duration,
+    /// Pause between two slice queries.
+    pub pause: Duration,
+}
+
+/// An aggregate function allowed in a measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    /// `count(*)` or `count(x)`.
+    Count,
+    /// `sum(x)`.
+    Sum,
+    /// `min(x)`.
+    Min,
+    /// `max(x)`.
+    Max,
+}
+
+/// A named measure of a rollup.
+#[derive(Debug, Clone)]
+pub struct Measure {
+    /// Column name in the store.
+    pub name: String,
+    /// Aggregate function.
+    pub agg: Agg,
+    /// Argument expression (`*` for `count(*)`).
+    pub arg: String,
+}
+
+/// A named grouping column of a rollup.
+#[derive(Debug, Clone)]
+pub struct Dimension {
+    /// Column name in the store.
+    pub name: String,
+    /// SQL expression evaluated by the source.
+    pub expr: String,
+}
+
+/// A checked `[rollups.NAME]`.
+#[derive(Debug, Clone)]
+pub struct Rollup {
+    /// Rollup name, also its table name in the store.
+    pub name: String,
+    /// Source name.
+    pub source: String,
+    /// Table name parts (`schema`, `table`).
+    pub table: Vec<String>,
+    /// Time column.
+    pub time: String,
+    /// User expression.
+    pub user: String,
+    /// Grouping columns in config order.
+    pub dimensions: Vec<Dimension>,
+    /// Measures in config order.
+    pub measures: Vec<Measure>,
+    /// Predicate pushed to the source.
+    pub filter: Option<String>,
+    /// Slice length in hours (24 for daily slices).
+    pub slice_hours: u32,
+    /// Late-row window.
+    pub lookback: Duration,
+    /// Days of rows kept in the store.
+    pub keep_days: u32,
+}
+
+impl Rollup {
+    /// A fingerprint of everything that shapes the stored rows: when it changes, the stored rows
+    /// no longer mean the same thing and the rollup is pulled again.
+    pub fn fingerprint(&self) -> String {
+        let dims: Vec<String> = self
+            .dimensions
+            .iter()
+            .map(|d| format!("{}={}", d.name, d.expr))
+            .collect();
+        let measures: Vec<String> = self
+            .measures
+            .iter()
+            .map(|m| format!("{}={:?}({})", m.name, m.agg, m.arg))
+            .collect();
+        format!(
+            "source={};table={};time={};user={};dims=[{}];measures=[{}];filter={};slice={}h",
+            self.source,
+            self.table.join("."),
+            self.time,
+            self.user,
+            dims.join(","),
+            measures.join(","),
+            self.filter.as_deref().unwrap_or(""),
+            self.slice_hours
+        )
+    }
+
+    /// Looks up a measure by name.
+    pub fn measure(&self, name: &str) -> Option<&Measure> {
+        self.measures.iter().find(|m| m.name == name)
+    }
+}
+
+/// One group of a segment.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Lowest score in the group.
+    pub min_score: Decimal,
+}
+
+/// A checked `[segments.NAME]`.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Segment name, also its table name in the store.
+    pub name: String,
+    /// Rollup scored.
+    pub rollup: String,
+    /// Measure weighted.
+    pub score: String,
+    /// Dimension whose values carry weights.
+    pub by: Option<String>,
+    /// Window length in days.
+    pub window_days: u32,
+    /// Weights by dimension value.
+    pub weights: HashMap<String, Decimal>,
+    /// Weight of unlisted values.
+    pub default_weight: Decimal,
+    /// Groups, highest `min_score` first.
+    pub groups: Vec<Group>,
+    /// Name of the rewarded-without-activity group.
+    pub inactive: String,
+}
+
+/// What a report computes.
+#[derive(Debug, Clone)]
+pub enum ReportKind {
+    /// The built-in report: rewards per segment group per day.
+    SegmentRewards {
+        /// Segment name.
+        segment: String,
+        /// Rewards rollup name.
+        rewards: String,
+        /// Measure of the rewards rollup that is summed.
+        amount: String,
+    },
+    /// Custom SQL over the store.
+    Sql {
+        /// The query.
+        sql: String,
+        /// Rollups the query names (synced before it runs).
+        rollups: Vec<String>,
+        /// Segments the query names (materialized before it runs).
+        segments: Vec<String>,
+    },
+}
+
+/// A checked `[reports.NAME]`.
+#[derive(Debug, Clone)]
+pub struct ReportSpec {
+    /// Report name (file names use it).
+    pub name: String,
+    /// Title shown above it.
+    pub title: String,
+    /// Number of days, ending with the report date.
+    pub days: u32,
+    /// What it computes.
+    pub kind: ReportKind,
+}
+
+impl ReportSpec {
+    /// First and last report day for report date `date`.
+    pub fn range(&self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
+        (days_before(date, self.days.saturating_sub(1)), date)
+    }
+}
+
+/// The whole checked configuration.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The config file it was read from.
+    pub config_path: PathBuf,
+    /// Zone of days and windows.
+    pub timezone: Tz,
+    /// The SQLite store file.
+    pub store: PathBuf,
+    /// Sources by name.
+    pub sources: IndexMap<String, SourceSpec>,
+    /// Rollups by name.
+    pub rollups: IndexMap<String, Rollup>,
+    /// Segments by name.
+    pub segments: IndexMap<String, Segment>,
+    /// Reports by name, in config order.
+    pub reports: IndexMap<String, ReportSpec>,
+    /// Output directory of `tally run`.
+    pub output_dir: PathBuf,
+    /// Strings that must never be printed (passwords, tokens).
+    pub secrets: Vec<String>,
+}
+
+/// An inclusive range of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    /// First day.
+    pub first: NaiveDate,
+    /// Last day (inclusive).
+    pub last: NaiveDate,
+}
+
+impl DayRange {
+    fn union(self, other: DayRange) -> DayRange {
+        DayRange {
+            first: self.first.min(other.first),
+            last: self.last.max(other.last),
+        }
+    }
+
+    /// Every day of the range, in order.
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + use<> {
+        let last = self.last;
+        self.first.iter_days().take_while(move |d| *d <= last)
+    }
+}
+
+/// `n` days before `date`.
+pub fn days_before(date: NaiveDate, n: u32) -> NaiveDate {
+    date.checked_sub_days(Days::new(n.into())).unwrap_or(date)
+}
+
+impl Plan {
+    /// Replaces every secret in `text` with `***`.
+    pub fn redact(&self, text: &str) -> String {
+        redact_with(&self.secrets, text)
+    }
+
+    /// The days each rollup must hold for the given reports on report date `date`: a segment
+    /// needs its whole window before the first report day.
+    pub fn required_days<'a>(
+        &self,
+        reports: impl IntoIterator<Item = &'a ReportSpec>,
+        date: NaiveDate,
+    ) -> IndexMap<String, DayRange> {
+        let mut need: IndexMap<String, DayRange> = IndexMap::new();
+        let mut add = |rollup: &str, range: DayRange| {
+            need.entry(rollup.to_string())
+                .and_modify(|r| *r = r.union(range))
+                .or_insert(range);
+        };
+        for report in reports {
+            let (first, last) = report.range(date);
+            let plain = DayRange { first, last };
+            let (rollups, segments): (Vec<&str>, Vec<&str>) = match &report.kind {
+                ReportKind::SegmentRewards {
+                    segment, rewards, ..
+                } => (vec![rewards.as_str()], vec![segment.as_str()]),
+                ReportKind::Sql {
+                    rollups, segments, ..
+                } => (
+                    rollups.iter().map(String::as_str).collect(),
+                    segments.iter().map(String::as_str).collect(),
+                ),
+            };
+            for r in rollups {
+                add(r, plain);
+            }
+            for s in segments {
+                let seg = &self.segments[s];
+                let first = days_before(first, seg.window_days - 1);
+                add(&seg.rollup, DayRange { first, last });
+            }
+        }
+        need
+    }
+
+    /// Looks up reports by name; an unknown name is an error naming it.
+    pub fn select_reports(&self, names: &[String]) -> Result<Vec<&ReportSpec>, String> {
+        if names.is_empty() {
+            return Ok(self.reports.values().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.reports.get(n).ok_or_else(|| {
+                    let known: Vec<&str> = self.reports.keys().map(String::as_str).collect();
+                    format!("no report named `{n}` (reports: {})", known.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Replaces every non-empty secret in `text` with `***`.
+pub fn redact_with(secrets: &[String], text: &str) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 3) {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
+}
+
+/// Resolves `path` relative to the directory of the config file.
+pub fn relative_to(config_path: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        config_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(p)
+    }
+}

@@ -1,0 +1,3 @@
+//! Delivery of rendered reports. Today: files on disk ([`files`]).
+
+pub mod files;

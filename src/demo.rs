@@ -1,0 +1,240 @@
+//! `tally demo`: builds two SQLite databases shaped like the story (a chain database with an
+//! actions table, a portal database with reward claims), a config and an env file, then syncs and
+//! prints the segment-rewards report. No server, no secret.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rusqlite::{Connection, params};
+
+use crate::config::{self, days_before};
+use crate::error::Error;
+use crate::report::{self, render};
+use crate::store::Store;
+use crate::sync::{self, Progress, slice::day_start};
+
+/// Days of data in the demo.
+const DAYS: u32 = 30;
+/// Users in the demo.
+const USERS: usize = 2_000;
+/// The demo's time zone.
+const ZONE: Tz = chrono_tz::Asia::Seoul;
+
+/// Action types and how often a typical action is of each type.
+const ACTIONS: [(&str, u32); 15] = [
+    ("hack_and_slash22", 30),
+    ("hack_and_slash_sweep", 10),
+    ("combination_equipment", 8),
+    ("item_enhancement", 8),
+    ("rapid_combination", 4),
+    ("buy", 6),
+    ("sell", 5),
+    ("transfer_asset", 4),
+    ("stake", 2),
+    ("claim_stake_reward", 3),
+    ("event_dungeon_battle", 6),
+    ("raid", 5),
+    ("grinding", 4),
+    ("unlock_world", 2),
+    ("noop", 3),
+];
+
+const CONFIG: &str = r#"# tally demo: two SQLite databases standing in for a PostgreSQL replica of
+# on-chain actions and a MySQL portal database of rewards.
+timezone = "Asia/Seoul"
+store = ".tally/store.sqlite"
+
+[sources.chain]
+url = "${CHAIN_DATABASE_URL}"
+timezone = "UTC"          # block_time is stored as naive UTC
+pause = "0s"              # a local file needs no pause between slices
+
+[sources.portal]
+url = "${PORTAL_DATABASE_URL}"
+pause = "0s"
+
+[rollups.activity]
+source = "chain"
+table = "tx_actions"
+time = "block_time"
+user = "lower(signer)"
+dimensions = { action = "type_id" }
+measures = { actions = "count(*)" }
+filter = "type_id <> 'noop'"
+slice = "1d"
+lookback = "2d"
+
+[rollups.rewards]
+source = "portal"
+table = "reward_claims"
+time = "claimed_at"
+user = "lower(wallet)"
+filter = "currency = 'NCG'"
+measures = { claims = "count(*)", amount = "sum(amount)" }
+
+[segments.engagement]
+rollup = "activity"
+score = "actions"
+by = "action"
+window = "7d"
+weights = { daily_reward7 = 0, hack_and_slash22 = 2 }
+default_weight = 1
+groups = [ { name = "heavy", min_score = 15 }, { name = "light", min_score = 0 } ]
+inactive = "inactive"
+
+[reports.rewards_by_segment]
+kind = "segment_rewards"
+title = "NCG rewards by engagement segment"
+segment = "engagement"
+rewards = "rewards"
+amount = "amount"
+days = 8
+
+[reports.top_actions]
+title = "Top actions"
+sql = "SELECT action, sum(actions) AS actions FROM activity WHERE day BETWEEN :start AND :end GROUP BY action ORDER BY actions DESC LIMIT 10"
+days = 7
+
+[output]
+dir = "reports"
+"#;
+
+const ENV: &str =
+    "CHAIN_DATABASE_URL=sqlite://chain.sqlite\nPORTAL_DATABASE_URL=sqlite://portal.sqlite\n";
+
+/// Creates the demo in `dir`, syncs it and prints the segment-rewards report of its last day.
+pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
+    let last = days_before(Utc::now().with_timezone(&ZONE).date_naive(), 1);
+    create(dir, last)?;
+    let config_path = dir.join("tally.toml");
+    let plan = config::load(&config_path, None)?;
+    let mut store = Store::open(&plan.store)?;
+    let spec = &plan.reports["rewards_by_segment"];
+    let ranges = plan.required_days([spec], last);
+    let planned = sync::plan_slices(&plan, &store, &ranges, false, Utc::now())?;
+    sync::pull(&plan, &mut store, &planned, last, &Progress::new(quiet)).await?;
+    let report = report::build(&plan, &store, spec, last)?;
+    print!("{}", render::render(&report, render::Format::Table));
+    println!(
+        "\nThe demo is in {dir}. Try:\n  tally -c {cfg} report\n  tally -c {cfg} query \"SELECT * FROM engagement LIMIT 5\"",
+        dir = dir.display(),
+        cfg = config_path.display()
+    );
+    Ok(true)
+}
+
+/// Writes the databases, `tally.toml` and `.env` into `dir`, replacing an earlier demo.
+pub fn create(dir: &Path, last: NaiveDate) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    for stale in ["chain.sqlite", "portal.sqlite", ".tally/store.sqlite"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = dir.join(format!("{stale}{suffix}"));
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .map_err(Error::io(format!("removing {}", path.display())))?;
+            }
+        }
+    }
+    for (name, text) in [("tally.toml", CONFIG), (".env", ENV)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+    }
+    let first = days_before(last, DAYS - 1);
+    generate(dir, first, last).map_err(|e| Error::Io {
+        context: format!("generating the demo databases in {}", dir.display()),
+        source: std::io::Error::other(e),
+    })
+}
+
+fn generate(dir: &Path, first: NaiveDate, last: NaiveDate) -> rusqlite::Result<()> {
+    let mut rng = SmallRng::seed_from_u64(20_260_101);
+    let users: Vec<(String, f64)> = (0..USERS)
+        .map(|i| {
+            let mut address = String::from("0x");
+            for _ in 0..40 {
+                let c = b"0123456789abcdefABCDEF"[rng.random_range(0..22)] as char;
+                address.push(c);
+            }
+            // One player in eight grinds; they make most of the actions.
+            let level = if i % 8 == 0 {
+                rng.random_range(12.0..40.0)
+            } else {
+                rng.random_range(0.5..6.0)
+            };
+            (address, level)
+        })
+        .collect();
+    let mut chain = Connection::open(dir.join("chain.sqlite"))?;
+    let mut portal = Connection::open(dir.join("portal.sqlite"))?;
+    chain.execute_batch(
+        "CREATE TABLE tx_actions (id INTEGER PRIMARY KEY, signer TEXT NOT NULL, type_id TEXT NOT NULL, block_time TEXT NOT NULL);",
+    )?;
+    portal.execute_batch(
+        "CREATE TABLE reward_claims (id INTEGER PRIMARY KEY, wallet TEXT NOT NULL, currency TEXT NOT NULL, amount TEXT NOT NULL, claimed_at TEXT NOT NULL);",
+    )?;
+    let total_weight: u32 = ACTIONS.iter().map(|a| a.1).sum();
+    let tx_chain = chain.transaction()?;
+    let tx_portal = portal.transaction()?;
+    {
+        let mut act = tx_chain
+            .prepare("INSERT INTO tx_actions (signer, type_id, block_time) VALUES (?1, ?2, ?3)")?;
+        let mut claim = tx_portal.prepare(
+            "INSERT INTO reward_claims (wallet, currency, amount, claimed_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for day in first.iter_days().take_while(|d| *d <= last) {
+            let start = day_start(ZONE, day);
+            let seconds = (day_start(ZONE, day.succ_opt().expect("date")) - start).num_seconds();
+            let at = |rng: &mut SmallRng| -> String {
+                let t: DateTime<Utc> = start + TimeDelta::seconds(rng.random_range(0..seconds));
+                t.format("%Y-%m-%d %H:%M:%S").to_string()
+            };
+            for (i, (address, level)) in users.iter().enumerate() {
+                let inactive_claimer = i % 40 == 39;
+                if !inactive_claimer && rng.random_bool((0.25 + level / 12.0).min(0.95)) {
+                    act.execute(params![address, "daily_reward7", at(&mut rng)])?;
+                    let n = (level * rng.random_range(0.3..1.7)) as u32;
+                    for _ in 0..n {
+                        let mut pick = rng.random_range(0..total_weight);
+                        let kind = ACTIONS
+                            .iter()
+                            .find(|(_, w)| {
+                                let hit = pick < *w;
+                                pick = pick.saturating_sub(*w);
+                                hit
+                            })
+                            .map_or("noop", |a| a.0);
+                        act.execute(params![address, kind, at(&mut rng)])?;
+                    }
+                }
+                let claim_chance = if inactive_claimer {
+                    0.3
+                } else {
+                    (0.04 + level / 100.0).min(0.5)
+                };
+                if rng.random_bool(claim_chance) {
+                    let cents: u32 = rng.random_range(100..50_000);
+                    let currency = if rng.random_bool(0.9) {
+                        "NCG"
+                    } else {
+                        "CRYSTAL"
+                    };
+                    let amount = format!("{}.{:02}", cents / 100, cents % 100);
+                    claim.execute(params![
+                        address.to_lowercase(),
+                        currency,
+                        amount,
+                        at(&mut rng)
+                    ])?;
+                }
+            }
+        }
+    }
+    tx_chain.commit()?;
+    tx_portal.commit()?;
+    chain.execute_batch("CREATE INDEX tx_actions_block_time ON tx_actions (block_time);")?;
+    portal.execute_batch("CREATE INDEX reward_claims_claimed_at ON reward_claims (claimed_at);")?;
+    Ok(())
+}

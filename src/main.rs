@@ -1,0 +1,45 @@
+//! The `tally` binary: parses arguments, sets up logging, runs the command and maps the outcome
+//! to an exit code (0 ok, 1 runtime failure, 2 usage or configuration error).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tally::cli::{self, Cli};
+use tally::error::mask_url_passwords;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("TALLY_LOG")
+                .unwrap_or_else(|_| EnvFilter::new(format!("tally={level},warn"))),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::execute(&cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {}", mask_url_passwords(&e.to_string()));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Reports over the store: the built-in [`segment_rewards`] report and custom SQL ([`sql`]),
+//! rendered by [`render`].
+
+pub mod render;
+pub mod segment_rewards;
+pub mod sql;
+
+use chrono::NaiveDate;
+
+use crate::config::{Plan, ReportKind, ReportSpec};
+use crate::segment;
+use crate::store::{Store, StoreError};
+use crate::value::Value;
+
+/// A report failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The report's SQL failed.
+    #[error("report `{report}`: {message}")]
+    Sql {
+        /// Report name (or "query").
+        report: String,
+        /// SQLite's message.
+        message: String,
+    },
+}
+
+/// A computed report: a titled table for a range of days.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Report name from the config.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// First report day.
+    pub first: NaiveDate,
+    /// Last report day (the report date).
+    pub last: NaiveDate,
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Computes one report for report date `date` from what the store holds.
+pub fn build(
+    plan: &Plan,
+    store: &Store,
+    spec: &ReportSpec,
+    date: NaiveDate,
+) -> Result<Report, ReportError> {
+    let (first, last) = spec.range(date);
+    let (columns, rows) = match &spec.kind {
+        ReportKind::SegmentRewards {
+            segment,
+            rewards,
+            amount,
+        } => {
+            let s = segment_rewards::Spec::new(plan, segment, rewards, amount);
+            segment_rewards::build(store, &s, first, last)?
+        }
+        ReportKind::Sql { sql, segments, .. } => {
+            let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+            for name in segments {
+                let seg = &plan.segments[name];
+                segment::materialize(store, seg, &plan.rollups[&seg.rollup], &days)?;
+            }
+            sql::run(store, &spec.name, sql, Some((first, last)))?
+        }
+    };
+    Ok(Report {
+        name: spec.name.clone(),
+        title: spec.title.clone(),
+        first,
+        last,
+        columns,
+        rows,
+    })
+}

@@ -1,0 +1,195 @@
+//! The built-in `segment_rewards` report: per day and per group, how many users, how active, how
+//! many were rewarded and their share of the day's rewards. All sums are exact decimals.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::config::{Plan, Rollup};
+use crate::segment;
+use crate::store::{Store, StoreError, quote};
+use crate::value::Value;
+
+/// Column names, in order.
+pub const COLUMNS: [&str; 8] = [
+    "day", "segment", "users", "active", "actions", "rewarded", "rewards", "share",
+];
+
+/// Inputs of the report, resolved from the plan.
+pub struct Spec<'a> {
+    /// The segment's config.
+    pub segment: &'a crate::config::Segment,
+    /// The rollup the segment scores.
+    pub activity: &'a Rollup,
+    /// The rewards rollup.
+    pub rewards: &'a Rollup,
+    /// The measure of `rewards` summed.
+    pub amount: &'a str,
+}
+
+impl<'a> Spec<'a> {
+    /// Resolves names (already checked by the config) to their definitions.
+    pub fn new(plan: &'a Plan, segment: &str, rewards: &str, amount: &'a str) -> Spec<'a> {
+        let segment = &plan.segments[segment];
+        Spec {
+            segment,
+            activity: &plan.rollups[&segment.rollup],
+            rewards: &plan.rollups[rewards],
+            amount,
+        }
+    }
+}
+
+/// Per-user sums of one measure of a rollup on one day (over all dimension values).
+fn per_user(
+    store: &Store,
+    rollup: &Rollup,
+    measure: &str,
+    day: NaiveDate,
+    scale: &mut u32,
+) -> Result<HashMap<String, Decimal>, StoreError> {
+    let ctx = || format!("reading `{}` for {day}", rollup.name);
+    let sql = format!(
+        "SELECT user, {} FROM {} WHERE day = ?1 AND user IS NOT NULL",
+        quote(measure),
+        quote(&rollup.name)
+    );
+    let mut stmt = store
+        .conn()
+        .prepare_cached(&sql)
+        .map_err(|e| store.err(ctx(), e))?;
+    let mut rows = stmt
+        .query([day.to_string()])
+        .map_err(|e| store.err(ctx(), e))?;
+    let mut sums: HashMap<String, Decimal> = HashMap::new();
+    while let Some(row) = rows.next().map_err(|e| store.err(ctx(), e))? {
+        let user: String = row.get(0).map_err(|e| store.err(ctx(), e))?;
+        let value = Value::from_sqlite(row.get_ref(1).map_err(|e| store.err(ctx(), e))?, true)
+            .to_decimal()
+            .unwrap_or_default();
+        *scale = (*scale).max(value.scale());
+        *sums.entry(user).or_default() += value;
+    }
+    Ok(sums)
+}
+
+/// One output row before money is given its final scale.
+struct Line {
+    day: NaiveDate,
+    group: String,
+    users: i64,
+    active: i64,
+    actions: Decimal,
+    rewarded: i64,
+    rewards: Decimal,
+    total: Decimal,
+}
+
+/// Builds the report for the days `first..=last`.
+pub fn build(
+    store: &Store,
+    spec: &Spec,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<(Vec<String>, Vec<Vec<Value>>), StoreError> {
+    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    let by_day = segment::materialize(store, spec.segment, spec.activity, &days)?;
+    let mut amount_scale = 0;
+    let mut lines = Vec::new();
+    for (day, members) in &by_day {
+        let mut ignored = 0;
+        let actions = per_user(
+            store,
+            spec.activity,
+            &spec.segment.score,
+            *day,
+            &mut ignored,
+        )?;
+        let rewards = per_user(store, spec.rewards, spec.amount, *day, &mut amount_scale)?;
+        let total: Decimal = rewards.values().sum();
+        for (g, group) in spec.segment.groups.iter().enumerate() {
+            let users: Vec<&String> = members
+                .iter()
+                .filter(|(_, m)| m.group == Some(g))
+                .map(|(u, _)| u)
+                .collect();
+            lines.push(Line {
+                day: *day,
+                group: group.name.clone(),
+                users: users.len() as i64,
+                active: users.iter().filter(|u| actions.contains_key(**u)).count() as i64,
+                actions: users.iter().filter_map(|u| actions.get(*u)).sum(),
+                rewarded: users.iter().filter(|u| rewards.contains_key(**u)).count() as i64,
+                rewards: users.iter().filter_map(|u| rewards.get(*u)).sum(),
+                total,
+            });
+        }
+        let inactive: Vec<&Decimal> = rewards
+            .iter()
+            .filter(|(u, _)| !members.contains_key(*u))
+            .map(|(_, v)| v)
+            .collect();
+        lines.push(Line {
+            day: *day,
+            group: spec.segment.inactive.clone(),
+            users: inactive.len() as i64,
+            active: 0,
+            actions: Decimal::ZERO,
+            rewarded: inactive.len() as i64,
+            rewards: inactive.into_iter().sum(),
+            total,
+        });
+    }
+    let rows = lines
+        .into_iter()
+        .map(|l| l.into_row(amount_scale))
+        .collect();
+    Ok((COLUMNS.iter().map(|c| c.to_string()).collect(), rows))
+}
+
+impl Line {
+    fn into_row(self, scale: u32) -> Vec<Value> {
+        let mut rewards = self.rewards;
+        rewards.rescale(scale);
+        vec![
+            Value::Text(self.day.to_string()),
+            Value::Text(self.group),
+            Value::Int(self.users),
+            Value::Int(self.active),
+            Value::from_decimal(self.actions.normalize()),
+            Value::Int(self.rewarded),
+            Value::Dec(rewards),
+            Value::Dec(share(self.rewards, self.total)),
+        ]
+    }
+}
+
+/// `100 * part / total`, rounded half-even to one decimal; 0 when the total is 0.
+pub fn share(part: Decimal, total: Decimal) -> Decimal {
+    let mut s = if total.is_zero() {
+        Decimal::ZERO
+    } else {
+        (Decimal::ONE_HUNDRED * part / total)
+            .round_dp_with_strategy(1, RoundingStrategy::MidpointNearestEven)
+    };
+    s.rescale(1);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn share_rounds_half_to_even() {
+        let d = |s| Decimal::from_str(s).unwrap();
+        assert_eq!(share(d("1"), d("8")).to_string(), "12.5");
+        // 100 * 1 / 16 = 6.25 -> 6.2 (half-even), 100 * 3 / 16 = 18.75 -> 18.8
+        assert_eq!(share(d("1"), d("16")).to_string(), "6.2");
+        assert_eq!(share(d("3"), d("16")).to_string(), "18.8");
+        assert_eq!(share(d("5"), d("0")).to_string(), "0.0");
+        assert_eq!(share(d("1"), d("1")).to_string(), "100.0");
+    }
+}

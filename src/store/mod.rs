@@ -1,0 +1,130 @@
+//! The local store: one SQLite file in WAL mode with plain, documented tables (see
+//! `docs/store.md`). A rollup's slice is replaced and checkpointed in one transaction, so a crash
+//! leaves either the old slice or the new one.
+
+mod rollup;
+mod slices;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use rollup::SliceWriter;
+pub use slices::Checkpoint;
+
+/// A store failure, with what tally was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused something.
+    #[error("store {path}: {context}: {source}")]
+    Sqlite {
+        /// The store file.
+        path: PathBuf,
+        /// What tally was doing.
+        context: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The store's directory could not be created.
+    #[error("cannot create the store directory {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS _tally_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _tally_rollups (
+    name TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _tally_slices (
+    rollup TEXT NOT NULL,
+    start TEXT NOT NULL,
+    end TEXT NOT NULL,
+    day TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    pulled_at TEXT NOT NULL,
+    PRIMARY KEY (rollup, start)
+);
+INSERT OR IGNORE INTO _tally_meta (key, value) VALUES ('schema_version', '1');
+";
+
+impl Store {
+    /// Opens (or creates) the store for writing.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            context: "opening".into(),
+            source,
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store
+            .conn
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| store.err("setting the busy timeout", e))?;
+        // WAL lets readers (reports, `tally query`, other tools) work during a sync;
+        // synchronous=NORMAL in WAL mode never corrupts and keeps each transaction atomic.
+        store
+            .conn
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .map_err(|e| store.err("enabling WAL", e))?;
+        store
+            .conn
+            .execute_batch(SCHEMA)
+            .map_err(|e| store.err("creating tally's tables", e))?;
+        Ok(store)
+    }
+
+    /// Opens a read-only connection to the store, for user SQL (`tally query`, custom reports).
+    pub fn reader(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| self.err("opening a read-only connection", e))?;
+        conn.execute_batch("PRAGMA query_only = ON")
+            .map_err(|e| self.err("opening a read-only connection", e))?;
+        Ok(conn)
+    }
+
+    /// The connection, for modules that read the store (segments, reports).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Wraps a SQLite error with the store's path and what was being done.
+    pub fn err(&self, context: impl Into<String>, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Quotes a SQLite identifier.
+pub fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}

@@ -1,0 +1,333 @@
+//! Rollup tables: `<rollup>` holds one row per day, user and dimension values. With sub-day slices
+//! each slice's rows are kept in `_tally_<rollup>_slices` and the day's rows are rebuilt from them
+//! (measures added up exactly in Rust) inside the slice's transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, params, params_from_iter};
+
+use super::slices::instant;
+use super::{Store, StoreError, quote};
+use crate::config::{Agg, Rollup};
+use crate::value::Value;
+
+/// Name of the table of per-slice rows of a rollup with sub-day slices.
+fn slice_table(rollup: &Rollup) -> String {
+    quote(&format!("_tally_{}_slices", rollup.name))
+}
+
+fn columns(rollup: &Rollup) -> Vec<String> {
+    rollup
+        .dimensions
+        .iter()
+        .map(|d| quote(&d.name))
+        .chain(rollup.measures.iter().map(|m| quote(&m.name)))
+        .collect()
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+impl Store {
+    /// Creates the rollup's tables. When the rollup's definition changed since its rows were
+    /// pulled, its rows and checkpoints are dropped so that it is pulled again; returns true then.
+    pub fn ensure_rollup(&mut self, rollup: &Rollup) -> Result<bool, StoreError> {
+        let ctx = || format!("preparing the tables of `{}`", rollup.name);
+        let stored = self.fingerprint(rollup).map_err(|e| self.err(ctx(), e))?;
+        let fingerprint = rollup.fingerprint();
+        if stored.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(false);
+        }
+        let cols = columns(rollup).join(", ");
+        let name = quote(&rollup.name);
+        let slices = slice_table(rollup);
+        let index = quote(&format!("{}_day_user", rollup.name));
+        let mut sql = format!(
+            "BEGIN IMMEDIATE;
+             DROP TABLE IF EXISTS {name};
+             DROP TABLE IF EXISTS {slices};
+             DELETE FROM _tally_slices WHERE rollup = {lit};
+             CREATE TABLE {name} (day TEXT NOT NULL, user{sep}{cols});
+             CREATE INDEX {index} ON {name} (day, user);",
+            lit = rusqlite_literal(&rollup.name),
+            sep = if cols.is_empty() { "" } else { ", " },
+        );
+        if rollup.slice_hours < 24 {
+            let key: Vec<String> = std::iter::once("user".to_string())
+                .chain(rollup.dimensions.iter().map(|d| quote(&d.name)))
+                .collect();
+            sql.push_str(&format!(
+                "CREATE TABLE {slices} (slice TEXT NOT NULL, day TEXT NOT NULL, user, {cols});
+                 CREATE INDEX {} ON {slices} (slice);
+                 CREATE INDEX {} ON {slices} (day, {});",
+                quote(&format!("_tally_{}_slices_slice", rollup.name)),
+                quote(&format!("_tally_{}_slices_day", rollup.name)),
+                key.join(", ")
+            ));
+        }
+        sql.push_str(&format!(
+            "INSERT OR REPLACE INTO _tally_rollups (name, fingerprint, created_at)
+             VALUES ({}, {}, {});
+             COMMIT;",
+            rusqlite_literal(&rollup.name),
+            rusqlite_literal(&fingerprint),
+            rusqlite_literal(&instant(Utc::now())),
+        ));
+        if let Err(e) = self.conn.execute_batch(&sql) {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(self.err(ctx(), e));
+        }
+        Ok(stored.is_some())
+    }
+
+    /// True when the rollup's rows in the store were pulled with its current definition.
+    pub fn rollup_is_current(&self, rollup: &Rollup) -> Result<bool, StoreError> {
+        let stored = self
+            .fingerprint(rollup)
+            .map_err(|e| self.err(format!("reading the definition of `{}`", rollup.name), e))?;
+        Ok(stored.as_deref() == Some(rollup.fingerprint().as_str()))
+    }
+
+    fn fingerprint(&self, rollup: &Rollup) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT fingerprint FROM _tally_rollups WHERE name = ?1",
+                [&rollup.name],
+                |r| r.get(0),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+    }
+
+    /// Starts replacing one slice: opens the transaction and deletes the slice's old rows.
+    /// Rows go in with [`SliceWriter::insert`]; nothing is visible until [`SliceWriter::commit`].
+    pub fn begin_slice<'s>(
+        &'s self,
+        rollup: &'s Rollup,
+        day: NaiveDate,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<SliceWriter<'s>, StoreError> {
+        let ctx = || format!("replacing a slice of `{}`", rollup.name);
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(ctx(), e))?;
+        let day = day.to_string();
+        let cols = columns(rollup);
+        let sep = if cols.is_empty() { "" } else { ", " };
+        let values = placeholders(cols.len() + 1);
+        let (deleted, insert) = if rollup.slice_hours < 24 {
+            let table = slice_table(rollup);
+            (
+                self.conn.execute(
+                    &format!("DELETE FROM {table} WHERE slice = ?1"),
+                    [instant(start)],
+                ),
+                format!(
+                    "INSERT INTO {table} (slice, day, user{sep}{}) VALUES (?, ?, {values})",
+                    cols.join(", ")
+                ),
+            )
+        } else {
+            let table = quote(&rollup.name);
+            (
+                self.conn
+                    .execute(&format!("DELETE FROM {table} WHERE day = ?1"), [&day]),
+                format!(
+                    "INSERT INTO {table} (day, user{sep}{}) VALUES (?, {values})",
+                    cols.join(", ")
+                ),
+            )
+        };
+        // The writer exists before the first fallible step, so an error rolls back.
+        let writer = SliceWriter {
+            store: self,
+            rollup,
+            day,
+            start,
+            end,
+            insert,
+            done: false,
+        };
+        deleted.map_err(|e| self.err(ctx(), e))?;
+        Ok(writer)
+    }
+
+    /// Deletes rows and checkpoints of days before `first_kept`.
+    pub fn prune(&self, rollup: &Rollup, first_kept: NaiveDate) -> Result<usize, StoreError> {
+        let day = first_kept.to_string();
+        let ctx = || format!("pruning `{}`", rollup.name);
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.err(ctx(), e))?;
+        let mut deleted = tx
+            .execute(
+                &format!("DELETE FROM {} WHERE day < ?1", quote(&rollup.name)),
+                [&day],
+            )
+            .map_err(|e| self.err(ctx(), e))?;
+        if rollup.slice_hours < 24 {
+            deleted += tx
+                .execute(
+                    &format!("DELETE FROM {} WHERE day < ?1", slice_table(rollup)),
+                    [&day],
+                )
+                .map_err(|e| self.err(ctx(), e))?;
+        }
+        tx.execute(
+            "DELETE FROM _tally_slices WHERE rollup = ?1 AND day < ?2",
+            params![rollup.name, day],
+        )
+        .map_err(|e| self.err(ctx(), e))?;
+        tx.commit().map_err(|e| self.err(ctx(), e))?;
+        Ok(deleted)
+    }
+}
+
+/// Literal for the few values that go into a batch (names and fingerprints, never user data).
+fn rusqlite_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// One slice being replaced, inside an open transaction. Dropping it without
+/// [`commit`](SliceWriter::commit) rolls back: the old slice stays as it was.
+pub struct SliceWriter<'s> {
+    store: &'s Store,
+    rollup: &'s Rollup,
+    day: String,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    insert: String,
+    done: bool,
+}
+
+impl SliceWriter<'_> {
+    /// Adds one row (user, dimension values, measures) of the slice.
+    pub fn insert(&mut self, row: &[Value]) -> Result<(), StoreError> {
+        let ctx = || format!("writing rows of `{}`", self.rollup.name);
+        let mut stmt = self
+            .store
+            .conn
+            .prepare_cached(&self.insert)
+            .map_err(|e| self.store.err(ctx(), e))?;
+        let head = if self.rollup.slice_hours < 24 {
+            vec![
+                Value::Text(instant(self.start)),
+                Value::Text(self.day.clone()),
+            ]
+        } else {
+            vec![Value::Text(self.day.clone())]
+        };
+        stmt.execute(params_from_iter(head.iter().chain(row)))
+            .map_err(|e| self.store.err(ctx(), e))?;
+        Ok(())
+    }
+
+    /// Rebuilds the day (for sub-day slices), records the checkpoint and commits, atomically.
+    pub fn commit(mut self, rows: u64, pulled_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let ctx = || format!("committing a slice of `{}`", self.rollup.name);
+        if self.rollup.slice_hours < 24 {
+            rebuild_day(&self.store.conn, self.rollup, &self.day)
+                .map_err(|e| self.store.err(ctx(), e))?;
+        }
+        self.store
+            .conn
+            .execute(
+                "INSERT OR REPLACE INTO _tally_slices (rollup, start, end, day, rows, pulled_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    self.rollup.name,
+                    instant(self.start),
+                    instant(self.end),
+                    self.day,
+                    rows as i64,
+                    instant(pulled_at)
+                ],
+            )
+            .map_err(|e| self.store.err(ctx(), e))?;
+        self.store
+            .conn
+            .execute_batch("COMMIT")
+            .map_err(|e| self.store.err(ctx(), e))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for SliceWriter<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.store.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Replaces the day's rows with the sum of its slices' rows. Streams the slice rows in key order
+/// and merges neighbours, so memory does not grow with the day's size.
+fn rebuild_day(conn: &Connection, rollup: &Rollup, day: &str) -> rusqlite::Result<()> {
+    let name = quote(&rollup.name);
+    conn.execute(&format!("DELETE FROM {name} WHERE day = ?1"), [day])?;
+    let cols = columns(rollup);
+    let keys = 1 + rollup.dimensions.len();
+    let key_cols: Vec<String> = std::iter::once("user".to_string())
+        .chain(rollup.dimensions.iter().map(|d| quote(&d.name)))
+        .collect();
+    let select = format!(
+        "SELECT user{}{} FROM {} WHERE day = ?1 ORDER BY {}",
+        if cols.is_empty() { "" } else { ", " },
+        cols.join(", "),
+        slice_table(rollup),
+        key_cols.join(", ")
+    );
+    let insert = format!(
+        "INSERT INTO {name} (day, user{}{}) VALUES (?, {})",
+        if cols.is_empty() { "" } else { ", " },
+        cols.join(", "),
+        placeholders(cols.len() + 1)
+    );
+    let mut read = conn.prepare(&select)?;
+    let mut write = conn.prepare(&insert)?;
+    let day_value = Value::Text(day.to_string());
+    let mut flush = |row: &[Value]| -> rusqlite::Result<()> {
+        write.execute(params_from_iter(std::iter::once(&day_value).chain(row)))?;
+        Ok(())
+    };
+    let mut current: Option<Vec<Value>> = None;
+    let mut rows = read.query([day])?;
+    while let Some(r) = rows.next()? {
+        let row: Vec<Value> = (0..keys + rollup.measures.len())
+            .map(|i| r.get_ref(i).map(|v| Value::from_sqlite(v, i >= keys)))
+            .collect::<rusqlite::Result<_>>()?;
+        match &mut current {
+            Some(acc) if acc[..keys] == row[..keys] => {
+                for (m, measure) in rollup.measures.iter().enumerate() {
+                    let i = keys + m;
+                    acc[i] = merge(measure.agg, &acc[i], &row[i]);
+                }
+            }
+            _ => {
+                if let Some(done) = current.replace(row) {
+                    flush(&done)?;
+                }
+            }
+        }
+    }
+    if let Some(done) = current {
+        flush(&done)?;
+    }
+    Ok(())
+}
+
+/// Combines one measure of two slices of the same day.
+fn merge(agg: Agg, a: &Value, b: &Value) -> Value {
+    use std::cmp::Ordering::*;
+    match (agg, a, b) {
+        (_, Value::Null, v) | (_, v, Value::Null) => v.clone(),
+        (Agg::Count | Agg::Sum, a, b) => a.add(b),
+        (Agg::Min, a, b) => if a.compare(b) == Greater { b } else { a }.clone(),
+        (Agg::Max, a, b) => if a.compare(b) == Less { b } else { a }.clone(),
+    }
+}

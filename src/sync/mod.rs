@@ -1,0 +1,223 @@
+//! Sync: decides which slices to pull ([`plan_slices`]) and pulls them ([`pull`]), one slice per
+//! transaction, so the store only ever holds whole slices.
+
+mod progress;
+pub mod slice;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use indexmap::IndexMap;
+
+use crate::config::{DayRange, Plan, Rollup, days_before};
+use crate::source::{PullError, Source, SourceError};
+use crate::store::{Store, StoreError};
+pub use progress::Progress;
+pub use slice::Slice;
+
+/// A sync failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// A source failed outside a slice (connecting).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A slice could not be pulled; the store still holds its previous version.
+    #[error("rollup `{rollup}`, slice {day} [{start}, {end}): {message}")]
+    Slice {
+        /// Rollup name.
+        rollup: String,
+        /// The slice's day.
+        day: NaiveDate,
+        /// Slice start.
+        start: DateTime<Utc>,
+        /// Slice end.
+        end: DateTime<Utc>,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Why a slice is pulled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Not in the store yet.
+    New,
+    /// In the store, but within the lookback window (late rows may still arrive).
+    Lookback,
+    /// `--refresh` asked for it.
+    Refresh,
+}
+
+impl Reason {
+    /// Lower-case name for output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::New => "new",
+            Reason::Lookback => "lookback",
+            Reason::Refresh => "refresh",
+        }
+    }
+}
+
+/// One slice a sync will pull.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// Rollup name.
+    pub rollup: String,
+    /// The slice.
+    pub slice: Slice,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// What a sync pulled, per rollup.
+#[derive(Debug, Clone, Default)]
+pub struct Pulled {
+    /// Slices pulled.
+    pub slices: u64,
+    /// Rows received (aggregated rows, not source rows).
+    pub rows: u64,
+}
+
+/// Decides which slices of `ranges` to pull: slices not in the store, slices whose end lies
+/// within `lookback` of the newest slice end, slices pulled before they were complete, and every
+/// slice with `refresh`. Slices that start after `now` are never pulled.
+pub fn plan_slices(
+    plan: &Plan,
+    store: &Store,
+    ranges: &IndexMap<String, DayRange>,
+    refresh: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<Planned>, StoreError> {
+    let mut planned = Vec::new();
+    for (name, range) in ranges {
+        let rollup = &plan.rollups[name];
+        let slices: Vec<Slice> = range
+            .days()
+            .flat_map(|day| slice::day_slices(plan.timezone, day, rollup.slice_hours))
+            .filter(|s| s.start < now)
+            .collect();
+        let current = store.rollup_is_current(rollup)?;
+        let done: HashMap<DateTime<Utc>, DateTime<Utc>> = if current {
+            store
+                .checkpoints(name, range.first, range.last)?
+                .into_iter()
+                .map(|c| (c.start, c.pulled_at))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let stored_end = if current {
+            store.newest_end(name)?
+        } else {
+            None
+        };
+        let newest = slices
+            .iter()
+            .filter(|s| !done.contains_key(&s.start))
+            .map(|s| s.end)
+            .chain(stored_end)
+            .max();
+        let lookback = chrono::TimeDelta::from_std(rollup.lookback).unwrap_or_default();
+        for s in slices {
+            let reason = match done.get(&s.start) {
+                _ if refresh => Reason::Refresh,
+                None => Reason::New,
+                Some(pulled_at) if *pulled_at < s.end => Reason::Lookback,
+                Some(_) if newest.is_some_and(|n| s.end > n - lookback) => Reason::Lookback,
+                Some(_) => continue,
+            };
+            planned.push(Planned {
+                rollup: name.clone(),
+                slice: s,
+                reason,
+            });
+        }
+    }
+    Ok(planned)
+}
+
+/// Pulls the planned slices, source by source, and prunes rows older than each rollup's `keep`
+/// (counted back from `today`).
+pub async fn pull(
+    plan: &Plan,
+    store: &mut Store,
+    planned: &[Planned],
+    today: NaiveDate,
+    progress: &Progress,
+) -> Result<IndexMap<String, Pulled>, SyncError> {
+    let mut pulled: IndexMap<String, Pulled> = IndexMap::new();
+    let mut by_rollup: IndexMap<&str, Vec<&Planned>> = IndexMap::new();
+    for p in planned {
+        by_rollup.entry(p.rollup.as_str()).or_default().push(p);
+    }
+    for name in by_rollup.keys() {
+        if store.ensure_rollup(&plan.rollups[*name])? {
+            tracing::warn!("rollup `{name}` changed since its rows were pulled; pulling it again");
+        }
+    }
+    progress.start(planned.len() as u64);
+    let mut sources: HashMap<&str, Source> = HashMap::new();
+    for (name, slices) in &by_rollup {
+        let rollup = &plan.rollups[*name];
+        let spec = &plan.sources[&rollup.source];
+        if !sources.contains_key(spec.name.as_str()) {
+            sources.insert(&spec.name, Source::connect(spec).await?);
+        }
+        let source = sources
+            .get_mut(spec.name.as_str())
+            .expect("connected above");
+        let totals = pulled.entry(name.to_string()).or_default();
+        for (i, p) in slices.iter().enumerate() {
+            if i > 0 && !spec.pause.is_zero() {
+                tokio::time::sleep(spec.pause).await;
+            }
+            let rows = pull_slice(store, source, rollup, &p.slice).await?;
+            totals.slices += 1;
+            totals.rows += rows;
+            progress.slice(name, p, rows);
+        }
+    }
+    progress.finish();
+    for rollup in plan.rollups.values() {
+        if store.rollup_is_current(rollup)? {
+            store.prune(rollup, days_before(today, rollup.keep_days))?;
+        }
+    }
+    Ok(pulled)
+}
+
+/// Replaces one slice: the source's rows stream into an open store transaction, committed with
+/// the checkpoint only when the whole slice has arrived.
+async fn pull_slice(
+    store: &Store,
+    source: &mut Source,
+    rollup: &Rollup,
+    slice: &Slice,
+) -> Result<u64, SyncError> {
+    let pulled_at = Utc::now();
+    let mut writer = store.begin_slice(rollup, slice.day, slice.start, slice.end)?;
+    let result = source
+        .pull(rollup, slice.start, slice.end, &mut |row| {
+            writer.insert(row)
+        })
+        .await;
+    let slice_error = |message: String| SyncError::Slice {
+        rollup: rollup.name.clone(),
+        day: slice.day,
+        start: slice.start,
+        end: slice.end,
+        message,
+    };
+    match result {
+        Ok(rows) => {
+            writer.commit(rows, pulled_at)?;
+            Ok(rows)
+        }
+        Err(PullError::Source(e)) => Err(slice_error(e.to_string())),
+        Err(PullError::Sink(e)) => Err(SyncError::Store(e)),
+    }
+}
