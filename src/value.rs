@@ -5,7 +5,8 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use rusqlite::ToSql;
-use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rust_decimal::Decimal;
 
 /// A single cell of a rollup row or a report.
@@ -27,12 +28,10 @@ impl Value {
     /// Builds a value from an exact decimal, turning whole numbers of scale 0 into [`Value::Int`]
     /// so that `sum(int_column)` (a NUMERIC in PostgreSQL, a DECIMAL in MySQL) stays an integer.
     pub fn from_decimal(d: Decimal) -> Value {
-        if d.scale() == 0 {
-            if let Ok(i) = i64::try_from(d) {
-                return Value::Int(i);
-            }
+        match i64::try_from(d) {
+            Ok(i) if d.scale() == 0 => Value::Int(i),
+            _ => Value::Dec(d),
         }
-        Value::Dec(d)
     }
 
     /// True for numbers (integers, decimals and floats).
@@ -147,6 +146,97 @@ impl fmt::Display for Value {
             Value::Dec(d) => write!(f, "{d}"),
             Value::Float(x) => write!(f, "{x}"),
             Value::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// Registers `tally_sum(x)` on a SQLite connection: the exact sum used for SQLite sources and
+/// offered to custom SQL over the store.
+pub fn register_exact_sum(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.create_aggregate_function(
+        "tally_sum",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        ExactSum,
+    )
+}
+
+/// `tally_sum(x)`: integers sum as integers, decimal text sums exactly (keeping its scale),
+/// floats as floats.
+struct ExactSum;
+
+enum Acc {
+    Int(i64),
+    Dec(Decimal),
+    Float(f64),
+}
+
+impl Aggregate<Option<Acc>, Option<SqlValue>> for ExactSum {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Option<Acc>> {
+        Ok(None)
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut Option<Acc>) -> rusqlite::Result<()> {
+        let next = match ctx.get_raw(0) {
+            ValueRef::Null => return Ok(()),
+            ValueRef::Integer(i) => Acc::Int(i),
+            ValueRef::Real(f) => Acc::Float(f),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .map(Acc::Dec)
+                .ok_or_else(|| {
+                    rusqlite::Error::UserFunctionError(
+                        format!(
+                            "tally_sum: `{}` is not a number",
+                            String::from_utf8_lossy(t)
+                        )
+                        .into(),
+                    )
+                })?,
+            ValueRef::Blob(_) => {
+                return Err(rusqlite::Error::UserFunctionError("tally_sum: blob".into()));
+            }
+        };
+        *acc = Some(match (acc.take(), next) {
+            (None, n) => n,
+            (Some(Acc::Int(a)), Acc::Int(b)) => match a.checked_add(b) {
+                Some(s) => Acc::Int(s),
+                None => Acc::Dec(Decimal::from(a) + Decimal::from(b)),
+            },
+            (Some(Acc::Float(a)), n) | (Some(n), Acc::Float(a)) => Acc::Float(a + n.as_f64()),
+            (Some(a), b) => Acc::Dec(a.as_decimal() + b.as_decimal()),
+        });
+        Ok(())
+    }
+
+    fn finalize(
+        &self,
+        _: &mut Context<'_>,
+        acc: Option<Option<Acc>>,
+    ) -> rusqlite::Result<Option<SqlValue>> {
+        Ok(acc.flatten().map(|a| match a {
+            Acc::Int(i) => SqlValue::Integer(i),
+            Acc::Dec(d) => SqlValue::Text(d.to_string()),
+            Acc::Float(f) => SqlValue::Real(f),
+        }))
+    }
+}
+
+impl Acc {
+    fn as_f64(&self) -> f64 {
+        match self {
+            Acc::Int(i) => *i as f64,
+            Acc::Dec(d) => d.to_string().parse().unwrap_or(f64::NAN),
+            Acc::Float(f) => *f,
+        }
+    }
+
+    fn as_decimal(&self) -> Decimal {
+        match self {
+            Acc::Int(i) => Decimal::from(*i),
+            Acc::Dec(d) => *d,
+            Acc::Float(f) => Decimal::try_from(*f).unwrap_or_default(),
         }
     }
 }

@@ -23,8 +23,9 @@ pub async fn run(plan: &Plan) -> Result<bool, Error> {
             Err(e) => {
                 ok = false;
                 println!(
-                    "source {}: FAILED: {}",
+                    "source {} ({}): FAILED: {}",
                     spec.name,
+                    spec.display_url,
                     plan.redact(&e.to_string())
                 );
                 for r in rollups {

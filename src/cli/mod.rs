@@ -58,7 +58,12 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             }
             let reports = build_all(&plan, &store, &specs, day)?;
             let text: Vec<String> = reports.iter().map(|r| render::render(r, *format)).collect();
-            emit(&text.join("\n"), output.as_deref())?;
+            let text = match format {
+                // Several JSON documents in a row are not JSON: wrap them in an array.
+                render::Format::Json if text.len() > 1 => format!("[\n{}]\n", text.join(",\n")),
+                _ => text.join("\n"),
+            };
+            emit(&text, output.as_deref())?;
             Ok(true)
         }
         Command::Run { date } => {

@@ -59,7 +59,7 @@ impl Checker<'_> {
             return 1;
         }
         let secs = d.as_secs();
-        if secs == 0 || secs % 86_400 != 0 || d.subsec_nanos() != 0 {
+        if secs == 0 || !secs.is_multiple_of(86_400) || d.subsec_nanos() != 0 {
             self.issue(
                 key,
                 format!("`{value}` must be a whole number of days, at least 1 (like \"7d\")"),
@@ -112,7 +112,7 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         secrets: Vec::new(),
     };
     let timezone = c.tz("timezone", &config.timezone);
-    let sources = config
+    let sources: IndexMap<String, SourceSpec> = config
         .sources
         .iter()
         .map(|(name, s)| (name.clone(), source(&mut c, name, s)))
@@ -120,7 +120,12 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
     let rollups: IndexMap<String, Rollup> = config
         .rollups
         .iter()
-        .map(|(name, r)| (name.clone(), rollup(&mut c, name, r, &config)))
+        .map(|(name, r)| {
+            let mut rollup = rollup(&mut c, name, r, &config);
+            rollup.day_zone = timezone;
+            rollup.source_zone = sources.get(&r.source).map_or(Tz::UTC, |s| s.timezone);
+            (name.clone(), rollup)
+        })
         .collect();
     let segments: IndexMap<String, Segment> = config
         .segments
@@ -280,18 +285,19 @@ fn rollup(c: &mut Checker, name: &str, r: &raw::RollupConfig, config: &Config) -
         })
         .collect();
     let slice = c.duration(&format!("{key}.slice"), &r.slice).as_secs();
-    let slice_hours = if slice % 3600 == 0 && slice > 0 && 24 % (slice / 3600) == 0 {
-        (slice / 3600) as u32
-    } else {
-        c.issue(
-            format!("{key}.slice"),
-            format!(
-                "`{}` must be \"1d\" or whole hours that divide 24 (\"12h\", \"6h\", \"1h\")",
-                r.slice
-            ),
-        );
-        24
-    };
+    let slice_hours =
+        if slice > 0 && slice.is_multiple_of(3600) && 24u64.is_multiple_of(slice / 3600) {
+            (slice / 3600) as u32
+        } else {
+            c.issue(
+                format!("{key}.slice"),
+                format!(
+                    "`{}` must be \"1d\" or whole hours that divide 24 (\"12h\", \"6h\", \"1h\")",
+                    r.slice
+                ),
+            );
+            24
+        };
     Rollup {
         name: name.to_string(),
         source: r.source.clone(),
@@ -304,6 +310,8 @@ fn rollup(c: &mut Checker, name: &str, r: &raw::RollupConfig, config: &Config) -
         slice_hours,
         lookback: c.duration(&format!("{key}.lookback"), &r.lookback),
         keep_days: c.whole_days(&format!("{key}.keep"), &r.keep),
+        day_zone: Tz::UTC,
+        source_zone: Tz::UTC,
     }
 }
 
@@ -360,13 +368,14 @@ fn segment(
                     format!("rollup `{}` has no measure `{}`", r.name, s.score),
                 );
             }
-            if let Some(by) = &s.by {
-                if !r.dimensions.iter().any(|d| &d.name == by) {
-                    c.issue(
-                        format!("{key}.by"),
-                        format!("rollup `{}` has no dimension `{by}`", r.name),
-                    );
-                }
+            if let Some(by) =
+                s.by.as_ref()
+                    .filter(|by| !r.dimensions.iter().any(|d| &d.name == *by))
+            {
+                c.issue(
+                    format!("{key}.by"),
+                    format!("rollup `{}` has no dimension `{by}`", r.name),
+                );
             }
         }
     }

@@ -100,6 +100,10 @@ pub struct Rollup {
     pub lookback: Duration,
     /// Days of rows kept in the store.
     pub keep_days: u32,
+    /// Zone of the days (the config's `timezone`).
+    pub day_zone: Tz,
+    /// Zone of the source's naive timestamps.
+    pub source_zone: Tz,
 }
 
 impl Rollup {
@@ -117,7 +121,7 @@ impl Rollup {
             .map(|m| format!("{}={:?}({})", m.name, m.agg, m.arg))
             .collect();
         format!(
-            "source={};table={};time={};user={};dims=[{}];measures=[{}];filter={};slice={}h",
+            "source={};table={};time={};user={};dims=[{}];measures=[{}];filter={};slice={}h;zones={},{}",
             self.source,
             self.table.join("."),
             self.time,
@@ -125,7 +129,9 @@ impl Rollup {
             dims.join(","),
             measures.join(","),
             self.filter.as_deref().unwrap_or(""),
-            self.slice_hours
+            self.slice_hours,
+            self.day_zone,
+            self.source_zone
         )
     }
 

@@ -83,10 +83,8 @@ pub fn table(report: &Report) -> String {
         t.add_row(row.iter().map(|v| v.to_string()));
     }
     for (i, numeric) in numeric_columns(report).into_iter().enumerate() {
-        if let Some(col) = t.column_mut(i) {
-            if numeric {
-                col.set_cell_alignment(CellAlignment::Right);
-            }
+        if let Some(col) = t.column_mut(i).filter(|_| numeric) {
+            col.set_cell_alignment(CellAlignment::Right);
         }
     }
     t.to_string()

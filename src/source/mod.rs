@@ -119,3 +119,17 @@ impl Errors {
         self.at(format!("rollup `{}`", rollup.name), message)
     }
 }
+
+/// A driver error with its chain of causes ("error connecting to server: Connection refused").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}

@@ -8,7 +8,7 @@ use mysql_async::{Conn, Opts, Row};
 use rust_decimal::Decimal;
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, PullError, SourceError, TableInfo};
+use super::{Errors, PullError, SourceError, TableInfo, chain};
 use crate::config::{Rollup, SourceSpec};
 use crate::value::Value;
 
@@ -41,11 +41,11 @@ impl Mysql {
         let opts = Opts::from_url(&url).map_err(|e| errors.at("reading the URL", e))?;
         let mut conn = Conn::new(opts)
             .await
-            .map_err(|e| errors.at("connecting", e))?;
+            .map_err(|e| errors.at("connecting", chain(&e)))?;
         let version: String = conn
             .query_first("SELECT VERSION()")
             .await
-            .map_err(|e| errors.at("connecting", e))?
+            .map_err(|e| errors.at("connecting", chain(&e)))?
             .unwrap_or_default();
         let timeout = if version.to_ascii_lowercase().contains("mariadb") {
             format!(

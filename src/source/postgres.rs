@@ -9,7 +9,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, PullError, SourceError, TableInfo};
+use super::{Errors, PullError, SourceError, TableInfo, chain};
 use crate::config::{Rollup, SourceSpec};
 use crate::value::Value;
 
@@ -26,7 +26,7 @@ impl Postgres {
         let errors = Errors::new(spec);
         let (client, connection) = tokio_postgres::connect(&spec.url, NoTls)
             .await
-            .map_err(|e| errors.at("connecting", e))?;
+            .map_err(|e| errors.at("connecting", chain(&e)))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("postgres connection closed: {e}");

@@ -116,6 +116,8 @@ mod tests {
             slice_hours: 24,
             lookback: Duration::from_secs(86_400),
             keep_days: 90,
+            day_zone: chrono_tz::Tz::UTC,
+            source_zone: chrono_tz::Tz::UTC,
         }
     }
 

@@ -7,10 +7,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use rusqlite::functions::{Aggregate, Context, FunctionFlags};
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags};
-use rust_decimal::Decimal;
 
 use super::query::{Dialect, slice_sql};
 use super::{Errors, PullError, SourceError, TableInfo};
@@ -51,13 +49,8 @@ impl Sqlite {
         .map_err(|e| errors.at(format!("opening {}", path.display()), e))?;
         conn.execute_batch("PRAGMA query_only = ON")
             .map_err(|e| errors.at("opening a read-only session", e))?;
-        conn.create_aggregate_function(
-            "tally_sum",
-            1,
-            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-            ExactSum,
-        )
-        .map_err(|e| errors.at("registering tally_sum", e))?;
+        crate::value::register_exact_sum(&conn)
+            .map_err(|e| errors.at("registering tally_sum", e))?;
         let deadline = Arc::new(AtomicU64::new(0));
         let epoch = Instant::now();
         let watch = Arc::clone(&deadline);
@@ -132,9 +125,12 @@ impl Sqlite {
         };
         let (a, b) = (bound(start), bound(end));
         let sums: Vec<bool> = sum_columns(rollup);
-        let limit = self.epoch.elapsed() + self.timeout;
-        self.deadline
-            .store(limit.as_millis() as u64, Ordering::Relaxed);
+        // A zero timeout means no limit, as in PostgreSQL and MySQL.
+        if !self.timeout.is_zero() {
+            let limit = self.epoch.elapsed() + self.timeout;
+            self.deadline
+                .store(limit.as_millis() as u64, Ordering::Relaxed);
+        }
         let result = self.stream(rollup, (a, b), &sums, sink);
         self.deadline.store(0, Ordering::Relaxed);
         result
@@ -179,84 +175,4 @@ fn sum_columns(rollup: &Rollup) -> Vec<bool> {
     std::iter::repeat_n(false, 1 + rollup.dimensions.len())
         .chain(rollup.measures.iter().map(|m| m.agg == Agg::Sum))
         .collect()
-}
-
-/// `tally_sum(x)`: integers sum as integers, decimal text sums exactly (keeping its scale),
-/// floats as floats.
-struct ExactSum;
-
-enum Acc {
-    Int(i64),
-    Dec(Decimal),
-    Float(f64),
-}
-
-impl Aggregate<Option<Acc>, Option<SqlValue>> for ExactSum {
-    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Option<Acc>> {
-        Ok(None)
-    }
-
-    fn step(&self, ctx: &mut Context<'_>, acc: &mut Option<Acc>) -> rusqlite::Result<()> {
-        let next = match ctx.get_raw(0) {
-            ValueRef::Null => return Ok(()),
-            ValueRef::Integer(i) => Acc::Int(i),
-            ValueRef::Real(f) => Acc::Float(f),
-            ValueRef::Text(t) => std::str::from_utf8(t)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .map(Acc::Dec)
-                .ok_or_else(|| {
-                    rusqlite::Error::UserFunctionError(
-                        format!(
-                            "tally_sum: `{}` is not a number",
-                            String::from_utf8_lossy(t)
-                        )
-                        .into(),
-                    )
-                })?,
-            ValueRef::Blob(_) => {
-                return Err(rusqlite::Error::UserFunctionError("tally_sum: blob".into()));
-            }
-        };
-        *acc = Some(match (acc.take(), next) {
-            (None, n) => n,
-            (Some(Acc::Int(a)), Acc::Int(b)) => match a.checked_add(b) {
-                Some(s) => Acc::Int(s),
-                None => Acc::Dec(Decimal::from(a) + Decimal::from(b)),
-            },
-            (Some(Acc::Float(a)), n) | (Some(n), Acc::Float(a)) => Acc::Float(a + n.as_f64()),
-            (Some(a), b) => Acc::Dec(a.as_decimal() + b.as_decimal()),
-        });
-        Ok(())
-    }
-
-    fn finalize(
-        &self,
-        _: &mut Context<'_>,
-        acc: Option<Option<Acc>>,
-    ) -> rusqlite::Result<Option<SqlValue>> {
-        Ok(acc.flatten().map(|a| match a {
-            Acc::Int(i) => SqlValue::Integer(i),
-            Acc::Dec(d) => SqlValue::Text(d.to_string()),
-            Acc::Float(f) => SqlValue::Real(f),
-        }))
-    }
-}
-
-impl Acc {
-    fn as_f64(&self) -> f64 {
-        match self {
-            Acc::Int(i) => *i as f64,
-            Acc::Dec(d) => d.to_string().parse().unwrap_or(f64::NAN),
-            Acc::Float(f) => *f,
-        }
-    }
-
-    fn as_decimal(&self) -> Decimal {
-        match self {
-            Acc::Int(i) => Decimal::from(*i),
-            Acc::Dec(d) => *d,
-            Acc::Float(f) => Decimal::try_from(*f).unwrap_or_default(),
-        }
-    }
 }

@@ -101,6 +101,8 @@ impl Store {
             .map_err(|e| self.err("opening a read-only connection", e))?;
         conn.execute_batch("PRAGMA query_only = ON")
             .map_err(|e| self.err("opening a read-only connection", e))?;
+        crate::value::register_exact_sum(&conn)
+            .map_err(|e| self.err("registering tally_sum", e))?;
         Ok(conn)
     }
 

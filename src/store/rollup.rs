@@ -221,8 +221,14 @@ impl SliceWriter<'_> {
         } else {
             vec![Value::Text(self.day.clone())]
         };
-        stmt.execute(params_from_iter(head.iter().chain(row)))
-            .map_err(|e| self.store.err(ctx(), e))?;
+        // Users are keys shared across sources: always text, even from a numeric column.
+        let user = row
+            .first()
+            .map(|u| u.to_key().map_or(Value::Null, Value::Text));
+        stmt.execute(params_from_iter(
+            head.iter().chain(user.as_ref()).chain(row.iter().skip(1)),
+        ))
+        .map_err(|e| self.store.err(ctx(), e))?;
         Ok(())
     }
 

@@ -84,7 +84,8 @@ pub struct Pulled {
 
 /// Decides which slices of `ranges` to pull: slices not in the store, slices whose end lies
 /// within `lookback` of the newest slice end, slices pulled before they were complete, and every
-/// slice with `refresh`. Slices that start after `now` are never pulled.
+/// slice with `refresh`. Slices that start after `now`, and days that `keep` would prune right
+/// away, are never pulled.
 pub fn plan_slices(
     plan: &Plan,
     store: &Store,
@@ -92,11 +93,20 @@ pub fn plan_slices(
     refresh: bool,
     now: DateTime<Utc>,
 ) -> Result<Vec<Planned>, StoreError> {
+    let today = now.with_timezone(&plan.timezone).date_naive();
     let mut planned = Vec::new();
     for (name, range) in ranges {
         let rollup = &plan.rollups[name];
+        let horizon = days_before(today, rollup.keep_days);
+        if range.first < horizon {
+            tracing::warn!(
+                "rollup `{name}`: days before {horizon} are older than keep ({} days) and are not pulled",
+                rollup.keep_days
+            );
+        }
         let slices: Vec<Slice> = range
             .days()
+            .filter(|day| *day >= horizon)
             .flat_map(|day| slice::day_slices(plan.timezone, day, rollup.slice_hours))
             .filter(|s| s.start < now)
             .collect();

@@ -1,0 +1,142 @@
+//! Bad input gets a clear message naming the key or source, exit code 2 (config) or 1 (runtime),
+//! and never shows a password.
+
+use crate::support::Workspace;
+
+const GOOD: &str = r#"
+[sources.chain]
+url = "postgres://tally:hunter2secret@127.0.0.1:1/chain"
+statement_timeout = "5s"
+
+[rollups.activity]
+source = "chain"
+table = "actions"
+time = "block_time"
+user = "signer"
+measures = { actions = "count(*)" }
+
+[segments.engagement]
+rollup = "activity"
+score = "actions"
+groups = [ { name = "heavy", min_score = 15 }, { name = "light", min_score = 0 } ]
+
+[reports.rewards]
+kind = "segment_rewards"
+segment = "engagement"
+rewards = "activity"
+amount = "actions"
+"#;
+
+/// Runs `tally check` on the config and returns (exit code, stdout + stderr).
+fn check(config: &str) -> (i32, String) {
+    let ws = Workspace::new(config);
+    let out = ws.run(&["check"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("hunter2secret"), "password leaked:\n{text}");
+    (out.status.code().unwrap(), text)
+}
+
+fn assert_config_error(config: &str, needles: &[&str]) {
+    let (code, text) = check(config);
+    assert_eq!(code, 2, "{text}");
+    for n in needles {
+        assert!(text.contains(n), "expected {n:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let config = GOOD.replace("statement_timeout", "statment_timeout");
+    assert_config_error(&config, &["statment_timeout", "line"]);
+}
+
+#[test]
+fn missing_variable_is_named() {
+    let config = GOOD.replace(
+        "postgres://tally:hunter2secret@127.0.0.1:1/chain",
+        "${TALLY_TEST_NOT_SET_ANYWHERE}",
+    );
+    assert_config_error(
+        &config,
+        &["sources.chain.url", "TALLY_TEST_NOT_SET_ANYWHERE"],
+    );
+}
+
+#[test]
+fn bad_duration_and_time_zone_are_named() {
+    let config = GOOD.replace("\"5s\"", "\"5 parsecs\"").replace(
+        "[sources.chain]",
+        "timezone = \"Mars/Olympus\"\n[sources.chain]",
+    );
+    assert_config_error(
+        &config,
+        &[
+            "sources.chain.statement_timeout",
+            "timezone",
+            "Mars/Olympus",
+        ],
+    );
+}
+
+#[test]
+fn bad_group_thresholds_are_named() {
+    let config = GOOD.replace("min_score = 0", "min_score = 20");
+    assert_config_error(
+        &config,
+        &["segments.engagement.groups[1].min_score", "descending"],
+    );
+    let config = GOOD.replace(
+        "min_score = 15 }, { name = \"light\", min_score = 0",
+        "min_score = 15 }, { name = \"light\", min_score = 1",
+    );
+    assert_config_error(
+        &config,
+        &["segments.engagement.groups[1].min_score", "0 or less"],
+    );
+}
+
+#[test]
+fn unknown_source_and_rollup_names_are_named() {
+    let config = GOOD
+        .replace("source = \"chain\"", "source = \"chian\"")
+        .replace("rollup = \"activity\"", "rollup = \"activty\"");
+    assert_config_error(
+        &config,
+        &[
+            "rollups.activity.source",
+            "chian",
+            "segments.engagement.rollup",
+            "activty",
+        ],
+    );
+}
+
+#[test]
+fn unreachable_database_is_a_runtime_error_without_the_password() {
+    let (code, text) = check(GOOD);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("source chain"), "{text}");
+    assert!(text.contains("***"), "the redacted URL is shown: {text}");
+    let ws = Workspace::new(GOOD);
+    let out = ws.run(&["sync", "--date", "2026-11-01"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("source `chain`"), "{err}");
+    assert!(!err.contains("hunter2secret"), "{err}");
+}
+
+#[test]
+fn missing_config_file_is_a_config_error() {
+    let ws = Workspace::new(GOOD);
+    let out = ws
+        .command(&["check"])
+        .args(["-c", "/nonexistent/tally.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tally.toml"));
+}

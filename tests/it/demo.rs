@@ -1,0 +1,40 @@
+//! The demo runs with no server and no secret, and its store behaves like any other.
+
+use std::process::Command;
+
+use crate::support::Workspace;
+
+#[test]
+fn demo_prints_the_report_and_reruns_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["-q", "demo", "--dir"])
+        .arg(&demo)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for word in ["heavy", "light", "inactive", "share", "rewards"] {
+        assert!(text.contains(word), "{word} missing from:\n{text}");
+    }
+    let ws = Workspace::existing(dir, demo.join("tally.toml"));
+    let dump = |ws: &Workspace| ws.query("SELECT * FROM activity ORDER BY day, user, action");
+    let before = dump(&ws);
+    assert!(before.len() > 1000);
+    let rows = ws.ok(&["report", "top_actions", "--format", "csv"]);
+    assert!(
+        rows.starts_with("action,actions\nhack_and_slash22,"),
+        "{rows}"
+    );
+    ws.ok(&["-q", "sync", "--refresh"]);
+    assert_eq!(
+        dump(&ws),
+        before,
+        "a refresh of the same data changes nothing"
+    );
+}

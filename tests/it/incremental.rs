@@ -1,0 +1,104 @@
+//! Incremental pulls: late rows inside the lookback are picked up on the next run, final days are
+//! not queried again, and `--refresh` brings them in.
+
+use crate::support::{PgDb, Workspace};
+
+fn config(url: &str) -> String {
+    format!(
+        r#"
+timezone = "UTC"
+store = "store.sqlite"
+[sources.chain]
+url = "{url}"
+pause = "0s"
+[rollups.activity]
+source = "chain"
+table = "actions"
+time = "block_time"
+user = "signer"
+measures = {{ actions = "count(*)" }}
+lookback = "2d"
+[reports.daily]
+sql = "SELECT day, sum(actions) AS actions FROM activity WHERE day BETWEEN :start AND :end GROUP BY day ORDER BY day"
+days = 10
+"#
+    )
+}
+
+fn add(db: &PgDb, day: &str, n: usize) {
+    let rows: Vec<String> = (0..n)
+        .map(|i| format!("('u{}', '{day}T{:02}:00:00Z')", i % 3, i % 24))
+        .collect();
+    db.exec(&format!(
+        "INSERT INTO actions (signer, block_time) VALUES {}",
+        rows.join(", ")
+    ));
+}
+
+fn day_total(ws: &Workspace, day: &str) -> String {
+    ws.query(&format!(
+        "SELECT sum(actions) FROM activity WHERE day = '{day}'"
+    ))[0]
+        .clone()
+}
+
+#[test]
+fn late_rows_lookback_final_days_and_refresh() {
+    let db = PgDb::new();
+    db.exec("CREATE TABLE actions (signer text, block_time timestamptz); CREATE INDEX ON actions (block_time);");
+    for d in 1..=10 {
+        add(&db, &format!("2026-11-{d:02}"), 10);
+    }
+    let ws = Workspace::new(&config(&db.url));
+    ws.ok(&["sync", "--date", "2026-11-10"]);
+    assert_eq!(day_total(&ws, "2026-11-05"), "10");
+
+    add(&db, "2026-11-10", 3);
+    add(&db, "2026-11-09", 2);
+    add(&db, "2026-11-05", 4);
+    let plan = ws.ok(&["plan", "--date", "2026-11-10"]);
+    let pulls: Vec<&str> = plan.lines().filter(|l| l.starts_with("  2026-")).collect();
+    assert_eq!(pulls.len(), 2, "{plan}");
+    assert!(pulls.iter().all(|l| l.ends_with("lookback")), "{plan}");
+    assert!(plan.contains("GROUP BY signer"), "{plan}");
+
+    ws.ok(&["sync", "--date", "2026-11-10"]);
+    assert_eq!(day_total(&ws, "2026-11-10"), "13");
+    assert_eq!(day_total(&ws, "2026-11-09"), "12");
+    assert_eq!(
+        day_total(&ws, "2026-11-05"),
+        "10",
+        "a final day is not queried again"
+    );
+
+    ws.ok(&[
+        "sync",
+        "--from",
+        "2026-11-05",
+        "--to",
+        "2026-11-05",
+        "--refresh",
+    ]);
+    assert_eq!(day_total(&ws, "2026-11-05"), "14");
+
+    // A day later, 11-09 is final: its new late row stays out until a refresh.
+    add(&db, "2026-11-11", 5);
+    add(&db, "2026-11-09", 1);
+    add(&db, "2026-11-10", 1);
+    ws.ok(&["sync", "--date", "2026-11-11"]);
+    assert_eq!(day_total(&ws, "2026-11-11"), "5");
+    assert_eq!(day_total(&ws, "2026-11-10"), "14");
+    assert_eq!(day_total(&ws, "2026-11-09"), "12");
+    let report = ws.ok(&[
+        "report",
+        "--no-sync",
+        "--date",
+        "2026-11-11",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        report.ends_with("2026-11-09,12\n2026-11-10,14\n2026-11-11,5\n"),
+        "{report}"
+    );
+}

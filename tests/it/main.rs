@@ -1,0 +1,11 @@
+//! tally's integration tests, in one binary: real PostgreSQL, MariaDB and SQLite, and the
+//! `tally` binary run as a user would.
+
+mod bad_input;
+mod crash;
+mod cross;
+mod demo;
+mod incremental;
+mod money;
+mod support;
+mod time;

@@ -1,0 +1,235 @@
+//! Test support: a database per test on the real servers, a workspace with a config, and a way
+//! to run the `tally` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mysql_async::prelude::Queryable;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Runs a future to completion on a fresh runtime (tests are synchronous).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The server's URL from the environment, or the local default.
+pub fn pg_admin_url() -> String {
+    std::env::var("TALLY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The server's URL from the environment, or the local default.
+pub fn my_admin_url() -> String {
+    std::env::var("TALLY_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// Replaces the database name (the URL's path) of a server URL.
+fn with_database(url: &str, db: &str) -> String {
+    let mut u = url::Url::parse(url).expect("test URL");
+    u.set_path(&format!("/{db}"));
+    u.to_string()
+}
+
+/// A PostgreSQL database that exists for one test.
+pub struct PgDb {
+    /// Its URL.
+    pub url: String,
+    name: String,
+}
+
+async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {url}: {e}. Start it with `bash scripts/services.sh` \
+                 (or point TALLY_TEST_POSTGRES_URL at a server)"
+            )
+        });
+    tokio::spawn(conn);
+    client
+}
+
+impl PgDb {
+    /// Creates a uniquely named database.
+    pub fn new() -> PgDb {
+        let name = unique("tally_t");
+        block_on(async {
+            let c = pg_connect(&pg_admin_url()).await;
+            c.batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+        });
+        PgDb {
+            url: with_database(&pg_admin_url(), &name),
+            name,
+        }
+    }
+
+    /// Runs statements.
+    pub fn exec(&self, sql: &str) {
+        block_on(async {
+            let c = pg_connect(&self.url).await;
+            c.batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        })
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        block_on(async move {
+            let c = pg_connect(&pg_admin_url()).await;
+            let _ = c
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        });
+    }
+}
+
+/// A MariaDB/MySQL database that exists for one test.
+pub struct MyDb {
+    /// Its URL.
+    pub url: String,
+    name: String,
+}
+
+async fn my_connect(url: &str) -> mysql_async::Conn {
+    let opts = mysql_async::Opts::from_url(url).expect("test URL");
+    mysql_async::Conn::new(opts).await.unwrap_or_else(|e| {
+        panic!(
+            "MariaDB/MySQL is not reachable at {url}: {e}. Start it with `bash scripts/services.sh` \
+             (or point TALLY_TEST_MYSQL_URL at a server)"
+        )
+    })
+}
+
+impl MyDb {
+    /// Creates a uniquely named database.
+    pub fn new() -> MyDb {
+        let name = unique("tally_t");
+        block_on(async {
+            let mut c = my_connect(&my_admin_url()).await;
+            c.query_drop(format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            c.disconnect().await.unwrap();
+        });
+        MyDb {
+            url: with_database(&my_admin_url(), &name),
+            name,
+        }
+    }
+
+    /// Runs statements, one by one (split on `;` at line ends).
+    pub fn exec(&self, sql: &str) {
+        block_on(async {
+            let mut c = my_connect(&self.url).await;
+            for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+                c.query_drop(stmt)
+                    .await
+                    .unwrap_or_else(|e| panic!("{stmt}: {e:?}"));
+            }
+            c.disconnect().await.unwrap();
+        })
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        block_on(async move {
+            let mut c = my_connect(&my_admin_url()).await;
+            let _ = c
+                .query_drop(format!("DROP DATABASE IF EXISTS {name}"))
+                .await;
+            let _ = c.disconnect().await;
+        });
+    }
+}
+
+/// A directory with a `tally.toml`, where the binary runs.
+pub struct Workspace {
+    /// The temporary directory (removed on drop).
+    pub dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Workspace {
+    /// A workspace whose config is `config`.
+    pub fn new(config: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tally.toml");
+        std::fs::write(&path, config).unwrap();
+        Workspace { dir, config: path }
+    }
+
+    /// A workspace for a config file that already exists inside `dir`.
+    pub fn existing(dir: tempfile::TempDir, config: PathBuf) -> Workspace {
+        Workspace { dir, config }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The config file.
+    pub fn config(&self) -> PathBuf {
+        self.config.clone()
+    }
+
+    /// A `tally -c <config> ARGS` command, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
+        cmd.arg("-c")
+            .arg(self.config())
+            .args(args)
+            .env_remove("TALLY_CONFIG");
+        cmd
+    }
+
+    /// Runs `tally -c <config> ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run tally")
+    }
+
+    /// Runs `tally ARGS` and returns stdout, failing the test on a non-zero exit.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tally {args:?} failed ({:?}):\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a read-only query over the store and returns its CSV rows (without header).
+    pub fn query(&self, sql: &str) -> Vec<String> {
+        self.ok(&["query", "--format", "csv", sql])
+            .lines()
+            .skip(1)
+            .map(String::from)
+            .collect()
+    }
+}
