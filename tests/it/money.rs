@@ -48,7 +48,10 @@ fn check(url: &str) {
     assert_eq!(got, want);
     // Custom SQL over the store has the same exact sum.
     let total: Decimal = (0..N).map(amount).sum();
-    assert_eq!(ws.query("SELECT tally_sum(amount) FROM rewards"), [total.to_string()]);
+    assert_eq!(
+        ws.query("SELECT tally_sum(amount) FROM rewards"),
+        [total.to_string()]
+    );
     assert!(
         want[0]
             .split(',')
