@@ -125,12 +125,9 @@ pub fn plan_slices(
         } else {
             None
         };
-        let newest = slices
-            .iter()
-            .filter(|s| !done.contains_key(&s.start))
-            .map(|s| s.end)
-            .chain(stored_end)
-            .max();
+        // "Pulled so far": the store's newest slice end before this run; on a first run, the
+        // newest slice this run pulls.
+        let newest = stored_end.or_else(|| slices.iter().map(|s| s.end).max());
         let lookback = chrono::TimeDelta::from_std(rollup.lookback).unwrap_or_default();
         for s in slices {
             let reason = match done.get(&s.start) {
@@ -164,8 +161,9 @@ pub async fn pull(
     for p in planned {
         by_rollup.entry(p.rollup.as_str()).or_default().push(p);
     }
-    for name in by_rollup.keys() {
-        if store.ensure_rollup(&plan.rollups[*name])? {
+    // Every rollup gets its tables, so reports work even when nothing needed pulling.
+    for (name, rollup) in &plan.rollups {
+        if store.ensure_rollup(rollup)? {
             tracing::warn!("rollup `{name}` changed since its rows were pulled; pulling it again");
         }
     }

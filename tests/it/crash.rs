@@ -20,6 +20,7 @@ user = "signer"
 dimensions = {{ kind = "kind" }}
 measures = {{ n = "count(*)", total = "sum(amount)" }}
 slice = "1h"
+keep = "3650d"
 [reports.daily]
 sql = "SELECT day, kind, sum(n) AS n, count(*) AS rows FROM activity WHERE day BETWEEN :start AND :end GROUP BY day, kind ORDER BY day, kind"
 days = 20

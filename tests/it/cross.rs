@@ -202,6 +202,7 @@ user = "lower(signer)"
 dimensions = {{ action = "type_id" }}
 measures = {{ actions = "count(*)" }}
 filter = "type_id <> 'noop'"
+keep = "3650d"
 
 [rollups.rewards]
 source = "portal"
@@ -210,6 +211,7 @@ time = "claimed_at"
 user = "lower(wallet)"
 filter = "currency = 'NCG'"
 measures = {{ claims = "count(*)", amount = "sum(amount)" }}
+keep = "3650d"
 
 [segments.engagement]
 rollup = "activity"

@@ -18,6 +18,7 @@ time = "block_time"
 user = "signer"
 measures = {{ actions = "count(*)" }}
 lookback = "2d"
+keep = "3650d"
 [reports.daily]
 sql = "SELECT day, sum(actions) AS actions FROM activity WHERE day BETWEEN :start AND :end GROUP BY day ORDER BY day"
 days = 10
@@ -81,14 +82,20 @@ fn late_rows_lookback_final_days_and_refresh() {
     ]);
     assert_eq!(day_total(&ws, "2026-11-05"), "14");
 
-    // A day later, 11-09 is final: its new late row stays out until a refresh.
+    // A day later, 11-09 is still within the lookback of the newest slice pulled before.
     add(&db, "2026-11-11", 5);
     add(&db, "2026-11-09", 1);
     add(&db, "2026-11-10", 1);
     ws.ok(&["sync", "--date", "2026-11-11"]);
     assert_eq!(day_total(&ws, "2026-11-11"), "5");
     assert_eq!(day_total(&ws, "2026-11-10"), "14");
-    assert_eq!(day_total(&ws, "2026-11-09"), "12");
+    assert_eq!(day_total(&ws, "2026-11-09"), "13");
+    // Another day later it is final: its new late row stays out until a refresh.
+    add(&db, "2026-11-12", 2);
+    add(&db, "2026-11-09", 1);
+    ws.ok(&["sync", "--date", "2026-11-12"]);
+    assert_eq!(day_total(&ws, "2026-11-12"), "2");
+    assert_eq!(day_total(&ws, "2026-11-09"), "13");
     let report = ws.ok(&[
         "report",
         "--no-sync",
@@ -98,7 +105,7 @@ fn late_rows_lookback_final_days_and_refresh() {
         "csv",
     ]);
     assert!(
-        report.ends_with("2026-11-09,12\n2026-11-10,14\n2026-11-11,5\n"),
+        report.ends_with("2026-11-09,13\n2026-11-10,14\n2026-11-11,5\n"),
         "{report}"
     );
 }

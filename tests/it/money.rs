@@ -36,6 +36,7 @@ time = "claimed_at"
 user = "wallet"
 measures = {{ amount = "sum(amount)" }}
 slice = "6h"
+keep = "3650d"
 "#
     )
 }

@@ -24,7 +24,7 @@ time = "block_time"
 user = "signer"
 measures = {{ n = "count(*)"{extra} }}
 slice = "{slice}"
-keep = "400d"
+keep = "3650d"
 "#
     )
 }
