@@ -93,10 +93,21 @@ pub enum Command {
         #[arg(long)]
         no_sync: bool,
     },
-    /// Sync, then render every report into the output directory and print it.
+    /// Sync, render every report into the output directory, print it and deliver it.
     Run {
         #[command(flatten)]
         date: DateArg,
+        /// Deliver again what was already delivered for this day.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Deliver the reports (from the store, without syncing) to every `[[deliver]]` destination.
+    Deliver {
+        #[command(flatten)]
+        date: DateArg,
+        /// Deliver again what was already delivered for this day.
+        #[arg(long)]
+        force: bool,
     },
     /// Run read-only SQL over the store.
     Query {

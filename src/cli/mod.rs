@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 pub use args::{Cli, Command};
 
 use crate::config::{self, ConfigError, DayRange, Plan, ReportSpec};
-use crate::deliver::files;
+use crate::deliver::{self, files};
 use crate::error::Error;
 use crate::report::{self, Report, render};
 use crate::store::Store;
@@ -66,21 +66,30 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             emit(&text, output.as_deref())?;
             Ok(true)
         }
-        Command::Run { date } => {
+        Command::Deliver { date, force } => {
+            let plan = load(cli)?;
+            let day = report_date(&plan, date.date);
+            let store = Store::open(&plan.store)?;
+            let specs: Vec<&ReportSpec> = plan.reports.values().collect();
+            let reports = build_all(&plan, &store, &specs, day)?;
+            Ok(deliver::deliver_all(&plan, &store, &reports, day, *force).await)
+        }
+        Command::Run { date, force } => {
             let plan = load(cli)?;
             let day = report_date(&plan, date.date);
             let specs: Vec<&ReportSpec> = plan.reports.values().collect();
             let mut store = Store::open(&plan.store)?;
             let ranges = needed(&plan, &specs, Some(day))?;
             sync_ranges(&plan, &mut store, &ranges, false, cli.quiet).await?;
-            for report in build_all(&plan, &store, &specs, day)? {
-                let written = files::write(&plan.output_dir, &report, &files::DEFAULT_FORMATS)?;
+            let reports = build_all(&plan, &store, &specs, day)?;
+            for report in &reports {
+                let written = files::write(&plan.output_dir, report, &files::DEFAULT_FORMATS)?;
                 for path in written {
                     tracing::info!("wrote {}", path.display());
                 }
-                println!("{}", render::render(&report, render::Format::Table));
+                println!("{}", render::render(report, render::Format::Table));
             }
-            Ok(true)
+            Ok(deliver::deliver_all(&plan, &store, &reports, day, *force).await)
         }
         Command::Query { sql, format } => {
             let plan = load(cli)?;

@@ -1,7 +1,7 @@
 //! Turns the raw config into a [`Plan`], collecting every problem (with its key) before failing.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -140,10 +140,16 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
             );
         }
     }
-    let reports = config
+    let reports: IndexMap<String, ReportSpec> = config
         .reports
         .iter()
         .map(|(name, r)| (name.clone(), report(&mut c, name, r, &rollups, &segments)))
+        .collect();
+    let destinations = config
+        .deliver
+        .iter()
+        .enumerate()
+        .map(|(i, d)| destination(&mut c, i, d, &reports))
         .collect();
     if !c.issues.is_empty() {
         return Err(c.issues);
@@ -157,6 +163,7 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         segments,
         reports,
         output_dir: relative_to(config_path, &config.output.dir),
+        destinations,
         secrets: c.secrets,
     })
 }
@@ -185,7 +192,10 @@ fn parse_url(
     key: &str,
     url: &str,
 ) -> (SourceKind, String, Option<std::path::PathBuf>) {
-    if url.is_empty() {
+    if url.trim().is_empty() {
+        if c.issues.iter().all(|i| i.key != format!("{key}.url")) {
+            c.issue(format!("{key}.url"), "is empty");
+        }
         return (SourceKind::Sqlite, String::new(), None);
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
@@ -223,6 +233,20 @@ fn parse_url(
         let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
         c.secrets.push(decoded.into_owned());
         let _ = display.set_password(Some("***"));
+    }
+    // libpq-style URLs may carry the password as a query parameter.
+    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    if pairs.iter().any(|(k, _)| k.contains("password")) {
+        let mut masked = display.query_pairs_mut();
+        masked.clear();
+        for (k, v) in &pairs {
+            if k.contains("password") {
+                c.secrets.push(v.clone());
+                masked.append_pair(k, "***");
+            } else {
+                masked.append_pair(k, v);
+            }
+        }
     }
     (kind, display.to_string(), None)
 }
@@ -567,6 +591,132 @@ fn segment_rewards(
         segment,
         rewards,
         amount,
+    }
+}
+
+/// Checks one `[[deliver]]` entry.
+fn destination(
+    c: &mut Checker,
+    i: usize,
+    d: &raw::DeliverConfig,
+    reports: &IndexMap<String, ReportSpec>,
+) -> Destination {
+    let key = format!("deliver[{i}]");
+    let required = |c: &mut Checker, field: &str, value: &Option<String>| -> String {
+        let Some(v) = value else {
+            c.issue(
+                format!("{key}.{field}"),
+                format!("required for kind = \"{}\"", d.kind),
+            );
+            return String::new();
+        };
+        c.env.interpolate(v).unwrap_or_else(|e| {
+            c.issue(format!("{key}.{field}"), e);
+            String::new()
+        })
+    };
+    let allowed: &[&str] = match d.kind.as_str() {
+        "slack" => &["token", "channel", "attach", "api_url", "max_rows"],
+        "webhook" => &["url", "max_rows"],
+        "files" => &["dir", "formats"],
+        _ => &[],
+    };
+    let given = [
+        ("token", d.token.is_some()),
+        ("channel", d.channel.is_some()),
+        ("attach", d.attach.is_some()),
+        ("api_url", d.api_url.is_some()),
+        ("max_rows", d.max_rows.is_some()),
+        ("url", d.url.is_some()),
+        ("dir", d.dir.is_some()),
+        ("formats", d.formats.is_some()),
+    ];
+    for (field, _) in given.iter().filter(|(f, set)| *set && !allowed.contains(f)) {
+        c.issue(
+            format!("{key}.{field}"),
+            format!("not a key of kind = \"{}\"", d.kind),
+        );
+    }
+    for r in d.reports.iter().filter(|r| !reports.contains_key(*r)) {
+        c.issue(format!("{key}.reports"), format!("unknown report `{r}`"));
+    }
+    let max_rows = d.max_rows.unwrap_or(40).clamp(1, 99);
+    let (default_name, kind) = match d.kind.as_str() {
+        "slack" => {
+            let token = required(c, "token", &d.token);
+            c.secrets.push(token.clone());
+            let channel = required(c, "channel", &d.channel);
+            let attach = d.attach.clone().unwrap_or_else(|| vec!["csv".into()]);
+            for a in attach.iter().filter(|a| a.as_str() != "csv") {
+                c.issue(
+                    format!("{key}.attach"),
+                    format!("`{a}` cannot be attached (supported: \"csv\"; PNG charts are not built yet)"),
+                );
+            }
+            let api_url = d
+                .api_url
+                .clone()
+                .unwrap_or_else(|| "https://slack.com/api".into());
+            (
+                format!("slack:{channel}"),
+                DestinationKind::Slack {
+                    token,
+                    channel,
+                    api_url: api_url.trim_end_matches('/').to_string(),
+                    attach,
+                    max_rows,
+                },
+            )
+        }
+        "webhook" => {
+            let url = required(c, "url", &d.url);
+            c.secrets.push(url.clone());
+            (
+                format!("webhook{i}"),
+                DestinationKind::Webhook { url, max_rows },
+            )
+        }
+        "files" => {
+            let dir = d.dir.clone().unwrap_or_else(|| "reports".into());
+            let formats = d
+                .formats
+                .clone()
+                .unwrap_or_else(|| vec!["csv".into(), "md".into()]);
+            for f in formats
+                .iter()
+                .filter(|f| !["csv", "md", "json"].contains(&f.as_str()))
+            {
+                c.issue(
+                    format!("{key}.formats"),
+                    format!("unknown format `{f}` (use \"csv\", \"md\" or \"json\"; PNG charts are not built yet)"),
+                );
+            }
+            (
+                format!("files:{dir}"),
+                DestinationKind::Files {
+                    dir: relative_to(c.config_path, &dir),
+                    formats,
+                },
+            )
+        }
+        other => {
+            c.issue(
+                format!("{key}.kind"),
+                format!("unknown kind `{other}` (use \"slack\", \"webhook\" or \"files\")"),
+            );
+            (
+                String::new(),
+                DestinationKind::Files {
+                    dir: PathBuf::new(),
+                    formats: vec![],
+                },
+            )
+        }
+    };
+    Destination {
+        name: d.name.clone().unwrap_or(default_name),
+        reports: d.reports.clone(),
+        kind,
     }
 }
 

@@ -216,6 +216,56 @@ impl ReportSpec {
     }
 }
 
+/// Where and how a destination delivers.
+#[derive(Debug, Clone)]
+pub enum DestinationKind {
+    /// Slack's Web API with a bot token: message, table and files.
+    Slack {
+        /// Bot token (secret).
+        token: String,
+        /// Channel ID.
+        channel: String,
+        /// Base URL of the Web API, without a trailing slash.
+        api_url: String,
+        /// File formats uploaded into the message's thread (`csv`).
+        attach: Vec<String>,
+        /// Rows shown in the message.
+        max_rows: usize,
+    },
+    /// A Slack incoming webhook: message only.
+    Webhook {
+        /// The webhook URL (secret).
+        url: String,
+        /// Rows shown in the message.
+        max_rows: usize,
+    },
+    /// Files on disk.
+    Files {
+        /// Directory.
+        dir: PathBuf,
+        /// Formats (`csv`, `md`, `json`).
+        formats: Vec<String>,
+    },
+}
+
+/// A checked `[[deliver]]`.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// Name in the delivery records.
+    pub name: String,
+    /// Reports sent here; empty means all.
+    pub reports: Vec<String>,
+    /// How it delivers.
+    pub kind: DestinationKind,
+}
+
+impl Destination {
+    /// True when `report` goes to this destination.
+    pub fn wants(&self, report: &str) -> bool {
+        self.reports.is_empty() || self.reports.iter().any(|r| r == report)
+    }
+}
+
 /// The whole checked configuration.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -235,6 +285,8 @@ pub struct Plan {
     pub reports: IndexMap<String, ReportSpec>,
     /// Output directory of `tally run`.
     pub output_dir: PathBuf,
+    /// Destinations, in config order.
+    pub destinations: Vec<Destination>,
     /// Strings that must never be printed (passwords, tokens).
     pub secrets: Vec<String>,
 }

@@ -29,6 +29,38 @@ pub struct Config {
     /// Where `tally run` writes rendered reports.
     #[serde(default)]
     pub output: OutputConfig,
+    /// Destinations that `tally run` and `tally deliver` send reports to.
+    #[serde(default)]
+    pub deliver: Vec<DeliverConfig>,
+}
+
+/// `[[deliver]]`: one destination. Which keys apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverConfig {
+    /// `slack`, `webhook` or `files`.
+    pub kind: String,
+    /// Name in the delivery records (default: derived from kind and channel, URL or dir).
+    pub name: Option<String>,
+    /// Reports sent here (default: every report).
+    #[serde(default)]
+    pub reports: Vec<String>,
+    /// slack: bot token (`xoxb-...`).
+    pub token: Option<String>,
+    /// slack: channel ID.
+    pub channel: Option<String>,
+    /// slack: files uploaded with the message.
+    pub attach: Option<Vec<String>>,
+    /// slack: base URL of the Web API.
+    pub api_url: Option<String>,
+    /// slack, webhook: rows shown in the message.
+    pub max_rows: Option<usize>,
+    /// webhook: the incoming-webhook URL.
+    pub url: Option<String>,
+    /// files: directory written to.
+    pub dir: Option<String>,
+    /// files: formats written.
+    pub formats: Option<Vec<String>>,
 }
 
 /// `[sources.NAME]`: one database.

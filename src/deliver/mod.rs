@@ -1,3 +1,126 @@
-//! Delivery of rendered reports. Today: files on disk ([`files`]).
+//! Delivery of rendered reports to each `[[deliver]]` destination: files on disk, Slack through
+//! the Web API, or a Slack incoming webhook. Each delivery (destination, report, day) is recorded
+//! in the store once it succeeds, so reruns do not post twice; a failing destination is reported
+//! and the others still run.
 
 pub mod files;
+mod http;
+pub mod message;
+mod slack;
+mod webhook;
+
+use chrono::NaiveDate;
+
+use crate::config::{Destination, DestinationKind, Plan};
+use crate::report::Report;
+use crate::report::render::{self, Format};
+use crate::store::{Delivery, Store};
+
+/// Delivers every report to every destination that wants it. Returns false when any delivery
+/// failed (each failure is logged with the destination and report).
+pub async fn deliver_all(
+    plan: &Plan,
+    store: &Store,
+    reports: &[Report],
+    day: NaiveDate,
+    force: bool,
+) -> bool {
+    let client = http::client();
+    let mut ok = true;
+    for dest in &plan.destinations {
+        for report in reports.iter().filter(|r| dest.wants(&r.name)) {
+            match deliver_one(&client, store, dest, report, day, force).await {
+                Ok(true) => tracing::info!("delivered {} for {day} to {}", report.name, dest.name),
+                Ok(false) => tracing::info!(
+                    "{} for {day} was already delivered to {} (use --force to send it again)",
+                    report.name,
+                    dest.name
+                ),
+                Err(e) => {
+                    ok = false;
+                    tracing::error!(
+                        "delivering {} to {}: {}",
+                        report.name,
+                        dest.name,
+                        plan.redact(&e)
+                    );
+                }
+            }
+        }
+    }
+    ok
+}
+
+/// Delivers one report; `Ok(false)` when it had been delivered before.
+async fn deliver_one(
+    client: &reqwest::Client,
+    store: &Store,
+    dest: &Destination,
+    report: &Report,
+    day: NaiveDate,
+    force: bool,
+) -> Result<bool, String> {
+    let mut record = if force {
+        Delivery::default()
+    } else {
+        store
+            .delivery(&dest.name, &report.name, day)
+            .map_err(|e| e.to_string())?
+    };
+    if record.done {
+        return Ok(false);
+    }
+    let save = |record: &Delivery| {
+        store
+            .record_delivery(&dest.name, &report.name, day, record)
+            .map_err(|e| e.to_string())
+    };
+    match &dest.kind {
+        DestinationKind::Files { dir, formats } => {
+            let formats: Vec<Format> = formats.iter().filter_map(|f| format_of(f)).collect();
+            files::write(dir, report, &formats).map_err(|e| e.to_string())?;
+        }
+        DestinationKind::Webhook { url, max_rows } => {
+            webhook::send(client, url, &message::build(report, *max_rows, false)).await?;
+        }
+        DestinationKind::Slack {
+            token,
+            channel,
+            api_url,
+            attach,
+            max_rows,
+        } => {
+            let slack = slack::Slack::new(client, api_url, token, channel);
+            let csv = attach.iter().any(|a| a == "csv");
+            // The message's ts is recorded before any file goes up: after a crash the next run
+            // uploads into the same thread instead of posting the message again.
+            let ts = match record.message_ts.clone() {
+                Some(ts) => ts,
+                None => {
+                    let ts = slack.post(&message::build(report, *max_rows, csv)).await?;
+                    record.message_ts = Some(ts.clone());
+                    save(&record)?;
+                    ts
+                }
+            };
+            if csv {
+                let name = format!("{}-{}.csv", report.name, report.last);
+                slack
+                    .upload(&name, render::render(report, Format::Csv).into_bytes(), &ts)
+                    .await?;
+            }
+        }
+    }
+    record.done = true;
+    save(&record)?;
+    Ok(true)
+}
+
+fn format_of(name: &str) -> Option<Format> {
+    match name {
+        "csv" => Some(Format::Csv),
+        "md" => Some(Format::Markdown),
+        "json" => Some(Format::Json),
+        _ => None,
+    }
+}

@@ -2,6 +2,7 @@
 //! `docs/store.md`). A rollup's slice is replaced and checkpointed in one transaction, so a crash
 //! leaves either the old slice or the new one.
 
+mod deliveries;
 mod rollup;
 mod slices;
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use deliveries::Delivery;
 pub use rollup::SliceWriter;
 pub use slices::Checkpoint;
 
@@ -56,6 +58,15 @@ CREATE TABLE IF NOT EXISTS _tally_slices (
     rows INTEGER NOT NULL,
     pulled_at TEXT NOT NULL,
     PRIMARY KEY (rollup, start)
+);
+CREATE TABLE IF NOT EXISTS _tally_deliveries (
+    destination TEXT NOT NULL,
+    report TEXT NOT NULL,
+    day TEXT NOT NULL,
+    message_ts TEXT,
+    done INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (destination, report, day)
 );
 INSERT OR IGNORE INTO _tally_meta (key, value) VALUES ('schema_version', '1');
 ";

@@ -7,5 +7,6 @@ mod cross;
 mod demo;
 mod incremental;
 mod money;
+mod slack;
 mod support;
 mod time;

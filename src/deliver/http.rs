@@ -1,0 +1,72 @@
+//! HTTP with bounded retries: 429 waits for `Retry-After`, 5xx and network errors back off.
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, Response, StatusCode};
+
+/// Attempts per request, the first included.
+const ATTEMPTS: u32 = 4;
+/// Longest `Retry-After` tally waits for.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A shared client that speaks TLS with rustls and the ring provider (no system OpenSSL).
+pub fn client() -> reqwest::Client {
+    // Installing twice is harmless: the second call reports that a provider is already set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("tally/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("HTTP client with rustls")
+}
+
+/// Sends the request built by `build`, retrying 429s, 5xx answers and network errors a bounded
+/// number of times. Other answers (2xx, 4xx) are returned as they are.
+pub async fn send(what: &str, build: impl Fn() -> RequestBuilder) -> Result<Response, String> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let last = attempt == ATTEMPTS;
+        let wait = match build().send().await {
+            Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS && !last => retry_after(&r),
+            Ok(r) if r.status().is_server_error() && !last => backoff(attempt),
+            Ok(r) => return Ok(r),
+            // reqwest's message names the URL's host and path, never a header.
+            Err(e) if !last => {
+                tracing::debug!("{what}: {e}");
+                backoff(attempt)
+            }
+            Err(e) => return Err(format!("{what}: {}", without_url(e))),
+        };
+        tracing::warn!(
+            "{what}: retrying in {:.1}s (attempt {attempt} of {ATTEMPTS})",
+            wait.as_secs_f64()
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn retry_after(r: &Response) -> Duration {
+    r.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs)
+        .min(MAX_WAIT)
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * 2u64.pow(attempt - 1))
+}
+
+/// The error without its URL: webhook URLs are secrets.
+fn without_url(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}

@@ -1,0 +1,173 @@
+//! A report as a Slack message: a header, a summary line, the report as a Block Kit table block
+//! (numbers right-aligned with thousands separators), and a plain-text fallback. Stays within
+//! Slack's limits: 100 rows and 20 columns per table, 150 characters per header.
+
+use serde_json::{Value as Json, json};
+
+use crate::report::Report;
+use crate::report::segment_rewards::COLUMNS;
+use crate::value::Value;
+
+/// Most columns a table block holds.
+const MAX_COLUMNS: usize = 20;
+
+/// A message ready to post.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Plain-text fallback (notifications, clients without blocks).
+    pub text: String,
+    /// Block Kit blocks.
+    pub blocks: Vec<Json>,
+}
+
+/// Builds the message; at most `max_rows` rows (below 100) are shown.
+pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
+    let range = if report.first == report.last {
+        report.last.to_string()
+    } else {
+        format!("{} – {}", report.first, report.last)
+    };
+    let header: String = format!("{}: {range}", report.title)
+        .chars()
+        .take(150)
+        .collect();
+    let summary = summary(report);
+    let mut blocks =
+        vec![json!({"type": "header", "text": {"type": "plain_text", "text": header}})];
+    if let Some(s) = &summary {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": s}}));
+    }
+    let shown_rows = max_rows.min(99);
+    let shown_cols = report.columns.len().min(MAX_COLUMNS);
+    blocks.push(table(report, shown_rows, shown_cols));
+    if report.rows.len() > shown_rows || report.columns.len() > shown_cols {
+        let place = if csv_attached {
+            "the attached CSV"
+        } else {
+            "the CSV file"
+        };
+        let note = format!(
+            "Showing {} of {} rows and {} of {} columns; the full table is in {place}.",
+            report.rows.len().min(shown_rows),
+            report.rows.len(),
+            shown_cols,
+            report.columns.len()
+        );
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}));
+    }
+    let text = match summary {
+        Some(s) => format!("{header}\n{}", s.replace('*', "")),
+        None => format!("{header} ({} rows)", report.rows.len()),
+    };
+    Message { text, blocks }
+}
+
+fn table(report: &Report, rows: usize, cols: usize) -> Json {
+    let numeric: Vec<bool> = (0..cols)
+        .map(|i| {
+            report
+                .rows
+                .iter()
+                .map(|r| &r[i])
+                .all(|v| v.is_numeric() || *v == Value::Null)
+        })
+        .collect();
+    let cell = |text: String| json!({"type": "raw_text", "text": if text.is_empty() { " ".into() } else { text }});
+    let mut out = vec![Json::Array(
+        report.columns[..cols]
+            .iter()
+            .map(|c| cell(c.clone()))
+            .collect(),
+    )];
+    for row in report.rows.iter().take(rows) {
+        out.push(Json::Array(
+            row[..cols].iter().map(|v| cell(number(v))).collect(),
+        ));
+    }
+    let settings: Vec<Json> = numeric
+        .iter()
+        .map(|n| json!({"align": if *n { "right" } else { "left" }}))
+        .collect();
+    json!({"type": "table", "column_settings": settings, "rows": out})
+}
+
+/// A cell as shown in Slack: numbers with thousands separators, decimals at their scale.
+pub fn number(v: &Value) -> String {
+    match v {
+        Value::Int(_) | Value::Dec(_) => {
+            let text = v.to_string();
+            let (sign, digits) = text
+                .strip_prefix('-')
+                .map_or(("", text.as_str()), |d| ("-", d));
+            let (int, frac) = digits
+                .split_once('.')
+                .map_or((digits, None), |(i, f)| (i, Some(f)));
+            let mut grouped = String::new();
+            for (i, ch) in int.chars().enumerate() {
+                if i > 0 && (int.len() - i) % 3 == 0 {
+                    grouped.push(',');
+                }
+                grouped.push(ch);
+            }
+            match frac {
+                Some(f) => format!("{sign}{grouped}.{f}"),
+                None => format!("{sign}{grouped}"),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// For segment_rewards: each group's share on the last day and its change against 7 days before.
+fn summary(report: &Report) -> Option<String> {
+    if report.columns != COLUMNS {
+        return None;
+    }
+    let last = report.last.to_string();
+    let week_before = (report.last - chrono::Days::new(7)).to_string();
+    let share = |day: &str, group: &str| {
+        report
+            .rows
+            .iter()
+            .find(|r| r[0].to_string() == day && r[1].to_string() == group)
+            .and_then(|r| r[7].to_decimal())
+    };
+    let parts: Vec<String> = report
+        .rows
+        .iter()
+        .filter(|r| r[0].to_string() == last)
+        .map(|r| {
+            let group = r[1].to_string();
+            let now = r[7].to_decimal().unwrap_or_default();
+            let change = match share(&week_before, &group) {
+                Some(before) if now > before => format!(" ▲{}", now - before),
+                Some(before) if now < before => format!(" ▼{}", before - now),
+                Some(_) => " ▶0.0".to_string(),
+                None => String::new(),
+            };
+            format!("*{group}* {now}%{change}")
+        })
+        .collect();
+    Some(format!(
+        "Share of rewards on {last} (change vs {week_before}): {}",
+        parts.join(" · ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    #[test]
+    fn numbers_get_thousands_separators_and_keep_their_scale() {
+        assert_eq!(number(&Value::Int(1234567)), "1,234,567");
+        assert_eq!(number(&Value::Int(-999)), "-999");
+        assert_eq!(
+            number(&Value::Dec(Decimal::from_str("-12345.50").unwrap())),
+            "-12,345.50"
+        );
+        assert_eq!(number(&Value::Text("1234".into())), "1234");
+    }
+}

@@ -1,0 +1,62 @@
+//! Delivery records: what was sent where, so a rerun never posts the same report twice and a
+//! delivery that stopped halfway resumes where it stopped.
+
+use chrono::{NaiveDate, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::slices::instant;
+use super::{Store, StoreError};
+
+/// How far a delivery of one report for one day got.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The posted message's timestamp (Slack's `ts`), once the message is out.
+    pub message_ts: Option<String>,
+    /// True when everything (message and files) was delivered.
+    pub done: bool,
+}
+
+impl Store {
+    /// The record of `destination`, `report`, `day`; default when nothing was sent.
+    pub fn delivery(
+        &self,
+        destination: &str,
+        report: &str,
+        day: NaiveDate,
+    ) -> Result<Delivery, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT message_ts, done FROM _tally_deliveries WHERE destination = ?1 AND report = ?2 AND day = ?3",
+                params![destination, report, day.to_string()],
+                |r| Ok(Delivery { message_ts: r.get(0)?, done: r.get(1)? }),
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(|e| self.err("reading delivery records", e))
+    }
+
+    /// Records how far a delivery got (committed at once: it is the crash-safety point).
+    pub fn record_delivery(
+        &self,
+        destination: &str,
+        report: &str,
+        day: NaiveDate,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO _tally_deliveries (destination, report, day, message_ts, done, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    destination,
+                    report,
+                    day.to_string(),
+                    delivery.message_ts,
+                    delivery.done,
+                    instant(Utc::now())
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err("recording a delivery", e))
+    }
+}

@@ -1,0 +1,546 @@
+//! Delivery to Slack, against a local stand-in for Slack's Web API that checks requests the way
+//! the real one does (method, bearer token, content types, body shapes, the order of the upload
+//! steps and the uploaded bytes) and answers errors, 429s or nothing on demand.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::support::Workspace;
+
+const TOKEN: &str = "xoxb-test-token-1234";
+
+/// A forced answer for the next call of a method.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// `{"ok": false, "error": ...}`.
+    Error(&'static str),
+    /// HTTP 429 with `Retry-After`.
+    TooMany(u64),
+    /// No answer for a long time (the client is killed meanwhile).
+    Hang,
+}
+
+#[derive(Default)]
+struct State {
+    /// Every call: (path, what the server saw or did).
+    calls: Vec<String>,
+    /// Posted messages.
+    messages: Vec<Json>,
+    /// Uploaded bytes by file ID.
+    uploads: HashMap<String, Vec<u8>>,
+    /// Declared upload lengths by file ID.
+    declared: HashMap<String, usize>,
+    /// Completed uploads: (file ID, channel, thread_ts).
+    completed: Vec<(String, String, String)>,
+    /// Forced answers, by method.
+    forced: HashMap<String, VecDeque<Reply>>,
+    /// Requests that broke Slack's rules.
+    violations: Vec<String>,
+}
+
+struct SlackServer {
+    url: String,
+    state: Arc<Mutex<State>>,
+}
+
+struct Request {
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    headers.insert(":method".into(), method);
+    Some(Request {
+        path,
+        headers,
+        body,
+    })
+}
+
+fn respond(stream: &mut TcpStream, status: &str, extra: &str, body: &str) {
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    );
+}
+
+impl SlackServer {
+    fn start() -> SlackServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = Arc::clone(&state);
+        let base = format!("http://{addr}");
+        let upload_base = base.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = Arc::clone(&shared);
+                let base = upload_base.clone();
+                std::thread::spawn(move || serve(stream, &state, &base));
+            }
+        });
+        SlackServer {
+            url: format!("{base}/api"),
+            state,
+        }
+    }
+
+    fn force(&self, method: &str, replies: &[Reply]) {
+        self.state
+            .lock()
+            .unwrap()
+            .forced
+            .entry(method.into())
+            .or_default()
+            .extend(replies.iter().cloned());
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>, base: &str) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    while let Some(req) = read_request(&mut reader) {
+        let method = req.path.trim_start_matches("/api/").to_string();
+        let forced = state
+            .lock()
+            .unwrap()
+            .forced
+            .get_mut(&method)
+            .and_then(VecDeque::pop_front);
+        state.lock().unwrap().calls.push(req.path.clone());
+        match forced {
+            Some(Reply::Hang) => {
+                std::thread::sleep(Duration::from_secs(30));
+                return;
+            }
+            Some(Reply::TooMany(secs)) => {
+                respond(
+                    &mut writer,
+                    "429 Too Many Requests",
+                    &format!("retry-after: {secs}\r\n"),
+                    "{\"ok\":false,\"error\":\"ratelimited\"}",
+                );
+                continue;
+            }
+            Some(Reply::Error(code)) => {
+                let body = json!({"ok": false, "error": code, "needed": "chat:write"}).to_string();
+                respond(&mut writer, "200 OK", "", &body);
+                continue;
+            }
+            None => {}
+        }
+        let (status, body) = handle(&req, &method, state, base);
+        respond(&mut writer, status, "", &body);
+    }
+}
+
+fn handle(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'static str, String) {
+    let mut s = state.lock().unwrap();
+    let ctype = req.headers.get("content-type").cloned().unwrap_or_default();
+    if req.headers[":method"] != "POST" {
+        s.violations
+            .push(format!("{} {}", req.headers[":method"], req.path));
+    }
+    if let Some(id) = req.path.strip_prefix("/upload/") {
+        let declared = s.declared.get(id).copied();
+        if declared != Some(req.body.len()) {
+            let problem = format!(
+                "upload {id}: {} bytes, declared {declared:?}",
+                req.body.len()
+            );
+            s.violations.push(problem);
+        }
+        s.uploads.insert(id.to_string(), req.body.clone());
+        return ("200 OK", "OK".into());
+    }
+    if req.headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {TOKEN}")) {
+        return (
+            "200 OK",
+            json!({"ok": false, "error": "not_authed"}).to_string(),
+        );
+    }
+    let ok = |extra: Json| {
+        let mut v = json!({"ok": true});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v.to_string()
+    };
+    match method {
+        "chat.postMessage" => {
+            let body: Json = serde_json::from_slice(&req.body).unwrap_or(Json::Null);
+            if !ctype.starts_with("application/json")
+                || !body["blocks"].is_array()
+                || !body["text"].is_string()
+                || !body["channel"].is_string()
+            {
+                s.violations
+                    .push(format!("chat.postMessage: {ctype} {body}"));
+                return (
+                    "200 OK",
+                    json!({"ok": false, "error": "invalid_arguments"}).to_string(),
+                );
+            }
+            s.messages.push(body);
+            let ts = format!("1764400000.{:06}", s.messages.len());
+            ("200 OK", ok(json!({"ts": ts, "channel": "C0TEST"})))
+        }
+        "files.getUploadURLExternal" => {
+            let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body)
+                .into_owned()
+                .collect();
+            let length = form.get("length").and_then(|l| l.parse().ok());
+            if !ctype.starts_with("application/x-www-form-urlencoded")
+                || !form.contains_key("filename")
+                || length.is_none()
+            {
+                s.violations
+                    .push(format!("getUploadURLExternal: {ctype} {form:?}"));
+                return (
+                    "200 OK",
+                    json!({"ok": false, "error": "invalid_arguments"}).to_string(),
+                );
+            }
+            let id = format!("F{}", s.declared.len() + 1);
+            s.declared.insert(id.clone(), length.unwrap());
+            (
+                "200 OK",
+                ok(json!({"upload_url": format!("{base}/upload/{id}"), "file_id": id})),
+            )
+        }
+        "files.completeUploadExternal" => {
+            let body: Json = serde_json::from_slice(&req.body).unwrap_or(Json::Null);
+            let id = body["files"][0]["id"].as_str().unwrap_or("").to_string();
+            if !s.uploads.contains_key(&id) {
+                s.violations.push(format!(
+                    "completeUploadExternal before the bytes of {id} arrived"
+                ));
+            }
+            let channel = body["channel_id"].as_str().unwrap_or("").to_string();
+            let thread = body["thread_ts"].as_str().unwrap_or("").to_string();
+            s.completed.push((id.clone(), channel, thread));
+            ("200 OK", ok(json!({"files": [{"id": id}]})))
+        }
+        other => {
+            s.violations.push(format!("unexpected method {other}"));
+            (
+                "404 Not Found",
+                json!({"ok": false, "error": "unknown_method"}).to_string(),
+            )
+        }
+    }
+}
+
+/// A small SQLite source (8 report days, 3 groups) and a config that delivers to `server`.
+fn workspace(server: &SlackServer, extra: &str) -> Workspace {
+    let ws = Workspace::new("");
+    let db = ws.path().join("src.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE actions (signer TEXT, kind TEXT, at TEXT); CREATE TABLE rewards (wallet TEXT, amount TEXT, at TEXT);").unwrap();
+    for d in 1..=10 {
+        for u in 0..6 {
+            for i in 0..(u * 2 + 1) {
+                conn.execute(
+                    "INSERT INTO actions VALUES (?1, 'play', ?2)",
+                    [format!("u{u}"), format!("2026-11-{d:02} 10:{i:02}:00")],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO rewards VALUES (?1, ?2, ?3)",
+                [
+                    format!("u{}", u + 1),
+                    format!("{}.25", u * 1000 + d),
+                    format!("2026-11-{d:02} 12:00:00"),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let config = format!(
+        r#"
+store = "store.sqlite"
+[sources.src]
+url = "sqlite://src.sqlite"
+pause = "0s"
+[rollups.activity]
+source = "src"
+table = "actions"
+time = "at"
+user = "signer"
+measures = {{ actions = "count(*)" }}
+keep = "3650d"
+[rollups.rewards]
+source = "src"
+table = "rewards"
+time = "at"
+user = "wallet"
+measures = {{ amount = "sum(amount)" }}
+keep = "3650d"
+[segments.engagement]
+rollup = "activity"
+score = "actions"
+window = "3d"
+groups = [ {{ name = "heavy", min_score = 7 }}, {{ name = "light", min_score = 0 }} ]
+[reports.rewards_by_segment]
+kind = "segment_rewards"
+title = "Rewards by segment"
+segment = "engagement"
+rewards = "rewards"
+amount = "amount"
+days = 8
+[[deliver]]
+kind = "slack"
+token = "${{SLACK_BOT_TOKEN}}"
+channel = "C0TEST"
+api_url = "{}"
+{extra}
+"#,
+        server.url
+    );
+    std::fs::write(ws.config(), config).unwrap();
+    std::fs::write(ws.path().join(".env"), format!("SLACK_BOT_TOKEN={TOKEN}\n")).unwrap();
+    ws.ok(&["-q", "sync", "--date", "2026-11-10"]);
+    ws
+}
+
+fn deliver(ws: &Workspace, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["deliver", "--date", "2026-11-10"];
+    args.extend(extra);
+    let out = ws.run(&args);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(TOKEN), "token leaked:\n{all}");
+    out
+}
+
+#[test]
+fn message_table_and_csv_upload_in_three_steps() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    let out = deliver(&ws, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        server.calls(),
+        [
+            "/api/chat.postMessage",
+            "/api/files.getUploadURLExternal",
+            "/upload/F1",
+            "/api/files.completeUploadExternal"
+        ]
+    );
+    let s = server.state.lock().unwrap();
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+    let msg = &s.messages[0];
+    assert_eq!(msg["channel"], "C0TEST");
+    let blocks = msg["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert_eq!(
+        blocks[0]["text"]["text"],
+        "Rewards by segment: 2026-11-03 – 2026-11-10"
+    );
+    assert!(
+        blocks[1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("*heavy*"),
+        "{}",
+        blocks[1]
+    );
+    let table = &blocks[2];
+    assert_eq!(table["type"], "table");
+    let rows = table["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1 + 8 * 3);
+    assert_eq!(rows[0][6]["text"], "rewards");
+    assert_eq!(table["column_settings"][2]["align"], "right");
+    assert_eq!(table["column_settings"][1]["align"], "left");
+    // Thousands separators and the money's scale.
+    assert!(
+        rows.iter()
+            .skip(1)
+            .any(|r| r[6]["text"].as_str().unwrap().contains(",")),
+        "{rows:?}"
+    );
+    for r in rows.iter().skip(1) {
+        let money = r[6]["text"].as_str().unwrap();
+        assert_eq!(money.split('.').nth(1).map(str::len), Some(2), "{money}");
+    }
+    assert!(msg["text"].as_str().unwrap().contains("Rewards by segment"));
+    // The uploaded bytes are the report's CSV, shared into the message's thread.
+    let csv = ws.ok(&[
+        "report",
+        "--no-sync",
+        "--date",
+        "2026-11-10",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(String::from_utf8(s.uploads["F1"].clone()).unwrap(), csv);
+    assert_eq!(
+        s.completed,
+        [(
+            "F1".to_string(),
+            "C0TEST".to_string(),
+            "1764400000.000001".to_string()
+        )]
+    );
+}
+
+#[test]
+fn rerun_does_not_post_again_unless_forced() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    assert!(deliver(&ws, &[]).status.success());
+    assert!(deliver(&ws, &[]).status.success());
+    assert_eq!(server.state.lock().unwrap().messages.len(), 1);
+    assert!(deliver(&ws, &["--force"]).status.success());
+    assert_eq!(server.state.lock().unwrap().messages.len(), 2);
+}
+
+#[test]
+fn big_tables_are_truncated_with_a_note() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "max_rows = 5");
+    assert!(deliver(&ws, &[]).status.success());
+    let s = server.state.lock().unwrap();
+    let blocks = s.messages[0]["blocks"].as_array().unwrap().clone();
+    assert_eq!(blocks[2]["rows"].as_array().unwrap().len(), 6);
+    let note = blocks[3]["elements"][0]["text"].as_str().unwrap();
+    assert!(
+        note.contains("Showing 5 of 24 rows") && note.contains("attached CSV"),
+        "{note}"
+    );
+}
+
+#[test]
+fn rate_limits_are_retried_after_retry_after() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    server.force("chat.postMessage", &[Reply::TooMany(1)]);
+    let started = Instant::now();
+    let out = deliver(&ws, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let calls = server.calls();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.ends_with("chat.postMessage"))
+            .count(),
+        2
+    );
+    assert_eq!(server.state.lock().unwrap().messages.len(), 1);
+}
+
+#[test]
+fn slack_errors_are_explained_and_fail_the_run() {
+    let cases = [
+        ("invalid_auth", "token"),
+        ("channel_not_found", "channel ID"),
+        ("not_in_channel", "/invite"),
+        ("missing_scope", "chat:write"),
+    ];
+    for (error, hint) in cases {
+        let server = SlackServer::start();
+        let ws = workspace(&server, "");
+        server.force("chat.postMessage", &[Reply::Error(error)]);
+        let out = deliver(&ws, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(error) && err.contains(hint), "{error}: {err}");
+        // The failed delivery is retried by the next run.
+        assert!(deliver(&ws, &[]).status.success());
+        assert_eq!(server.state.lock().unwrap().messages.len(), 1);
+    }
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    server.force("chat.postMessage", &[Reply::TooMany(0); 4]);
+    let out = deliver(&ws, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ratelimited"));
+}
+
+#[test]
+fn a_kill_between_message_and_upload_does_not_post_twice() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    server.force("files.getUploadURLExternal", &[Reply::Hang]);
+    let mut child = ws
+        .command(&["deliver", "--date", "2026-11-10"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !server
+        .calls()
+        .iter()
+        .any(|c| c.ends_with("getUploadURLExternal"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no upload started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = deliver(&ws, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = server.state.lock().unwrap();
+    assert_eq!(s.messages.len(), 1, "the message was posted once");
+    assert_eq!(s.completed.len(), 1);
+    assert_eq!(
+        s.completed[0].2, "1764400000.000001",
+        "the file went into the first message's thread"
+    );
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+}
