@@ -4,7 +4,7 @@
 mod progress;
 pub mod slice;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use indexmap::IndexMap;
@@ -169,6 +169,7 @@ pub async fn pull(
     }
     progress.start(planned.len() as u64);
     let mut sources: HashMap<&str, Source> = HashMap::new();
+    let mut queried: HashSet<&str> = HashSet::new();
     for (name, slices) in &by_rollup {
         let rollup = &plan.rollups[*name];
         let spec = &plan.sources[&rollup.source];
@@ -179,8 +180,9 @@ pub async fn pull(
             .get_mut(spec.name.as_str())
             .expect("connected above");
         let totals = pulled.entry(name.to_string()).or_default();
-        for (i, p) in slices.iter().enumerate() {
-            if i > 0 && !spec.pause.is_zero() {
+        for p in slices {
+            // The pause is between any two slice queries to the same source, across rollups.
+            if !queried.insert(spec.name.as_str()) && !spec.pause.is_zero() {
                 tokio::time::sleep(spec.pause).await;
             }
             let rows = pull_slice(store, source, rollup, &p.slice).await?;
