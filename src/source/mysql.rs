@@ -1,5 +1,7 @@
 //! MySQL and MariaDB through mysql_async: a read-only session in UTC, rows streamed one by one.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use mysql_async::consts::ColumnType;
@@ -20,6 +22,8 @@ pub struct Mysql {
     conn: Conn,
     timezone: Tz,
     errors: Errors,
+    /// Zone of each rollup's time column, looked up once per session.
+    zones: HashMap<String, Tz>,
 }
 
 /// How the time column compares to slice bounds.
@@ -71,6 +75,7 @@ impl Mysql {
             conn,
             timezone: spec.timezone,
             errors,
+            zones: HashMap::new(),
         })
     }
 
@@ -132,9 +137,16 @@ impl Mysql {
         end: DateTime<Utc>,
         sink: &mut dyn FnMut(&[Value]) -> Result<(), E>,
     ) -> Result<u64, PullError<E>> {
-        let zone = match self.time_column(rollup).await? {
-            TimeColumn::Utc => Tz::UTC,
-            TimeColumn::Naive => self.timezone,
+        let zone = match self.zones.get(&rollup.name) {
+            Some(zone) => *zone,
+            None => {
+                let zone = match self.time_column(rollup).await? {
+                    TimeColumn::Utc => Tz::UTC,
+                    TimeColumn::Naive => self.timezone,
+                };
+                self.zones.insert(rollup.name.clone(), zone);
+                zone
+            }
         };
         let bound = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
         let errors = self.errors.clone();

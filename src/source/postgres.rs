@@ -1,12 +1,14 @@
 //! PostgreSQL through tokio-postgres: a read-only session, rows streamed with `query_raw`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use futures_util::{TryStreamExt, pin_mut};
 use rust_decimal::Decimal;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::query::{Dialect, slice_sql};
 use super::{Errors, PullError, SourceError, TableInfo, chain};
@@ -18,6 +20,8 @@ pub struct Postgres {
     client: Client,
     timezone: Tz,
     errors: Errors,
+    /// Each rollup's prepared slice query, prepared once per session.
+    statements: HashMap<String, Statement>,
 }
 
 impl Postgres {
@@ -45,6 +49,7 @@ impl Postgres {
             client,
             timezone: spec.timezone,
             errors,
+            statements: HashMap::new(),
         })
     }
 
@@ -60,11 +65,17 @@ impl Postgres {
         Ok(TableInfo { time_column })
     }
 
-    async fn prepare(&self, rollup: &Rollup) -> Result<tokio_postgres::Statement, SourceError> {
-        self.client
+    async fn prepare(&mut self, rollup: &Rollup) -> Result<Statement, SourceError> {
+        if let Some(stmt) = self.statements.get(&rollup.name) {
+            return Ok(stmt.clone());
+        }
+        let stmt = self
+            .client
             .prepare(&slice_sql(rollup, Dialect::Postgres))
             .await
-            .map_err(|e| self.errors.rollup(rollup, db_message(&e)))
+            .map_err(|e| self.errors.rollup(rollup, db_message(&e)))?;
+        self.statements.insert(rollup.name.clone(), stmt.clone());
+        Ok(stmt)
     }
 
     /// Streams one slice into `sink`.

@@ -1,6 +1,7 @@
 //! SQLite files as sources (the demo uses them): opened read-only, with an exact `tally_sum`
 //! aggregate and a statement timeout enforced by a progress handler.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,9 +25,12 @@ pub struct Sqlite {
     deadline: Arc<AtomicU64>,
     epoch: Instant,
     errors: Errors,
+    /// How each rollup's time column is stored, sampled once per session.
+    formats: HashMap<String, TimeFormat>,
 }
 
 /// How the time column is stored.
+#[derive(Clone, Copy)]
 enum TimeFormat {
     /// ISO-8601 text in the source's zone, with the given date/time separator.
     Text(char),
@@ -69,6 +73,7 @@ impl Sqlite {
             deadline,
             epoch,
             errors,
+            formats: HashMap::new(),
         })
     }
 
@@ -114,7 +119,14 @@ impl Sqlite {
         end: DateTime<Utc>,
         sink: &mut dyn FnMut(&[Value]) -> Result<(), E>,
     ) -> Result<u64, PullError<E>> {
-        let format = self.time_format(rollup)?;
+        let format = match self.formats.get(&rollup.name) {
+            Some(f) => *f,
+            None => {
+                let f = self.time_format(rollup)?;
+                self.formats.insert(rollup.name.clone(), f);
+                f
+            }
+        };
         let bound = |t: DateTime<Utc>| match format {
             TimeFormat::Epoch => SqlValue::Integer(t.timestamp()),
             TimeFormat::Text(sep) => SqlValue::Text(

@@ -141,6 +141,11 @@ impl Store {
                 ),
             )
         };
+        let head = if rollup.slice_hours < 24 {
+            vec![Value::Text(instant(start)), Value::Text(day.clone())]
+        } else {
+            vec![Value::Text(day.clone())]
+        };
         // The writer exists before the first fallible step, so an error rolls back.
         let writer = SliceWriter {
             store: self,
@@ -149,6 +154,7 @@ impl Store {
             start,
             end,
             insert,
+            head,
             done: false,
         };
         deleted.map_err(|e| self.err(ctx(), e))?;
@@ -201,6 +207,8 @@ pub struct SliceWriter<'s> {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     insert: String,
+    /// The values before the user in every inserted row: (slice, day) or (day).
+    head: Vec<Value>,
     done: bool,
 }
 
@@ -213,20 +221,15 @@ impl SliceWriter<'_> {
             .conn
             .prepare_cached(&self.insert)
             .map_err(|e| self.store.err(ctx(), e))?;
-        let head = if self.rollup.slice_hours < 24 {
-            vec![
-                Value::Text(instant(self.start)),
-                Value::Text(self.day.clone()),
-            ]
-        } else {
-            vec![Value::Text(self.day.clone())]
-        };
         // Users are keys shared across sources: always text, even from a numeric column.
         let user = row
             .first()
             .map(|u| u.to_key().map_or(Value::Null, Value::Text));
         stmt.execute(params_from_iter(
-            head.iter().chain(user.as_ref()).chain(row.iter().skip(1)),
+            self.head
+                .iter()
+                .chain(user.as_ref())
+                .chain(row.iter().skip(1)),
         ))
         .map_err(|e| self.store.err(ctx(), e))?;
         Ok(())

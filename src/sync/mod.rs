@@ -193,9 +193,7 @@ pub async fn pull(
     }
     progress.finish();
     for rollup in plan.rollups.values() {
-        if store.rollup_is_current(rollup)? {
-            store.prune(rollup, days_before(today, rollup.keep_days))?;
-        }
+        store.prune(rollup, days_before(today, rollup.keep_days))?;
     }
     Ok(pulled)
 }
