@@ -34,6 +34,34 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Output format of `tally report`: the text formats, or the PNG chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// A table for the terminal.
+    Table,
+    /// A Markdown table.
+    Markdown,
+    /// CSV with a header row.
+    Csv,
+    /// A JSON object (an array of them for several reports).
+    Json,
+    /// The chart of a segment_rewards report (needs --output).
+    Png,
+}
+
+impl ReportFormat {
+    /// The text format, or `None` for PNG.
+    pub fn text(self) -> Option<Format> {
+        match self {
+            ReportFormat::Table => Some(Format::Table),
+            ReportFormat::Markdown => Some(Format::Markdown),
+            ReportFormat::Csv => Some(Format::Csv),
+            ReportFormat::Json => Some(Format::Json),
+            ReportFormat::Png => None,
+        }
+    }
+}
+
 /// `--date`: the last report day.
 #[derive(Debug, Clone, Args)]
 pub struct DateArg {
@@ -85,7 +113,7 @@ pub enum Command {
         date: DateArg,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        format: ReportFormat,
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,

@@ -4,6 +4,7 @@
 pub mod args;
 mod check;
 
+use std::io::Write;
 use std::path::Path;
 
 use chrono::{NaiveDate, Utc};
@@ -14,7 +15,7 @@ pub use args::{Cli, Command};
 use crate::config::{self, ConfigError, DayRange, Plan, ReportSpec};
 use crate::deliver::{self, files};
 use crate::error::Error;
-use crate::report::{self, Report, render};
+use crate::report::{self, Report, ReportError, chart, render};
 use crate::store::Store;
 use crate::sync::{self, Progress};
 
@@ -57,13 +58,21 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                 sync_ranges(&plan, &mut store, &ranges, false, cli.quiet).await?;
             }
             let reports = build_all(&plan, &store, &specs, day)?;
-            let text: Vec<String> = reports.iter().map(|r| render::render(r, *format)).collect();
-            let text = match format {
-                // Several JSON documents in a row are not JSON: wrap them in an array.
-                render::Format::Json if text.len() > 1 => format!("[\n{}]\n", text.join(",\n")),
-                _ => text.join("\n"),
+            let bytes = match format.text() {
+                Some(f) => {
+                    let text: Vec<String> = reports.iter().map(|r| render::render(r, f)).collect();
+                    match f {
+                        // Several JSON documents in a row are not JSON: wrap them in an array.
+                        render::Format::Json if text.len() > 1 => {
+                            format!("[\n{}]\n", text.join(",\n"))
+                        }
+                        _ => text.join("\n"),
+                    }
+                    .into_bytes()
+                }
+                None => png(&plan, &reports, output.as_deref())?,
             };
-            emit(&text, output.as_deref())?;
+            emit(&bytes, output.as_deref())?;
             Ok(true)
         }
         Command::Deliver { date, force } => {
@@ -108,7 +117,7 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                 render::Format::Table => render::table(&result) + "\n",
                 other => render::render(&result, *other),
             };
-            emit(&text, None)?;
+            emit(text.as_bytes(), None)?;
             Ok(true)
         }
     }
@@ -188,15 +197,27 @@ fn build_all(
         .collect()
 }
 
-fn emit(text: &str, output: Option<&Path>) -> Result<(), Error> {
+/// The chart of the one report asked for, which goes to a file.
+fn png(plan: &Plan, reports: &[Report], output: Option<&Path>) -> Result<Vec<u8>, Error> {
+    let usage = |m: &str| Error::Config(ConfigError::Usage(m.into()));
+    if output.is_none() {
+        return Err(usage("--format png needs --output FILE"));
+    }
+    let [report] = reports else {
+        return Err(usage("--format png draws one report: name it"));
+    };
+    chart::use_font(plan.chart_font.as_deref()).map_err(ReportError::Chart)?;
+    Ok(chart::png(report).map_err(ReportError::Chart)?)
+}
+
+fn emit(bytes: &[u8], output: Option<&Path>) -> Result<(), Error> {
     match output {
         Some(path) => {
-            std::fs::write(path, text).map_err(Error::io(format!("writing {}", path.display())))
+            std::fs::write(path, bytes).map_err(Error::io(format!("writing {}", path.display())))
         }
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => std::io::stdout()
+            .write_all(bytes)
+            .map_err(Error::io("writing to standard output")),
     }
 }
 

@@ -151,6 +151,17 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         .enumerate()
         .map(|(i, d)| destination(&mut c, i, d, &reports))
         .collect();
+    let chart_font = config
+        .chart
+        .font
+        .as_ref()
+        .map(|f| relative_to(config_path, f));
+    if let Some(font) = chart_font.as_ref().filter(|f| !f.is_file()) {
+        c.issue(
+            "chart.font",
+            format!("font file {} does not exist", font.display()),
+        );
+    }
     if !c.issues.is_empty() {
         return Err(c.issues);
     }
@@ -164,6 +175,7 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         reports,
         output_dir: relative_to(config_path, &config.output.dir),
         destinations,
+        chart_font,
         secrets: c.secrets,
     })
 }
@@ -646,11 +658,17 @@ fn destination(
             let token = required(c, "token", &d.token);
             c.secrets.push(token.clone());
             let channel = required(c, "channel", &d.channel);
-            let attach = d.attach.clone().unwrap_or_else(|| vec!["csv".into()]);
-            for a in attach.iter().filter(|a| a.as_str() != "csv") {
+            let attach = d
+                .attach
+                .clone()
+                .unwrap_or_else(|| vec!["csv".into(), "png".into()]);
+            for a in attach
+                .iter()
+                .filter(|a| !["csv", "png"].contains(&a.as_str()))
+            {
                 c.issue(
                     format!("{key}.attach"),
-                    format!("`{a}` cannot be attached (supported: \"csv\"; PNG charts are not built yet)"),
+                    format!("`{a}` cannot be attached (use \"csv\" and \"png\")"),
                 );
             }
             let api_url = d
@@ -684,11 +702,11 @@ fn destination(
                 .unwrap_or_else(|| vec!["csv".into(), "md".into()]);
             for f in formats
                 .iter()
-                .filter(|f| !["csv", "md", "json"].contains(&f.as_str()))
+                .filter(|f| !["csv", "md", "json", "png"].contains(&f.as_str()))
             {
                 c.issue(
                     format!("{key}.formats"),
-                    format!("unknown format `{f}` (use \"csv\", \"md\" or \"json\"; PNG charts are not built yet)"),
+                    format!("unknown format `{f}` (use \"csv\", \"md\", \"json\" or \"png\")"),
                 );
             }
             (

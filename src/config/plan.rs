@@ -227,7 +227,7 @@ pub enum DestinationKind {
         channel: String,
         /// Base URL of the Web API, without a trailing slash.
         api_url: String,
-        /// File formats uploaded into the message's thread (`csv`).
+        /// File formats uploaded into the message's thread (`csv`, `png`).
         attach: Vec<String>,
         /// Rows shown in the message.
         max_rows: usize,
@@ -243,7 +243,7 @@ pub enum DestinationKind {
     Files {
         /// Directory.
         dir: PathBuf,
-        /// Formats (`csv`, `md`, `json`).
+        /// Formats (`csv`, `md`, `json`, `png`).
         formats: Vec<String>,
     },
 }
@@ -287,6 +287,8 @@ pub struct Plan {
     pub output_dir: PathBuf,
     /// Destinations, in config order.
     pub destinations: Vec<Destination>,
+    /// Font of the PNG chart, instead of the built-in one.
+    pub chart_font: Option<PathBuf>,
     /// Strings that must never be printed (passwords, tokens).
     pub secrets: Vec<String>,
 }

@@ -32,6 +32,17 @@ pub struct Config {
     /// Destinations that `tally run` and `tally deliver` send reports to.
     #[serde(default)]
     pub deliver: Vec<DeliverConfig>,
+    /// The PNG chart.
+    #[serde(default)]
+    pub chart: ChartConfig,
+}
+
+/// `[chart]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartConfig {
+    /// A TrueType/OpenType font for the chart's labels (default: the built-in DejaVu Sans).
+    pub font: Option<String>,
 }
 
 /// `[[deliver]]`: one destination. Which keys apply depends on `kind`.

@@ -12,8 +12,8 @@ mod webhook;
 use chrono::NaiveDate;
 
 use crate::config::{Destination, DestinationKind, Plan};
-use crate::report::Report;
 use crate::report::render::{self, Format};
+use crate::report::{Report, chart};
 use crate::store::{Delivery, Store};
 
 /// Delivers every report to every destination that wants it. Returns false when any delivery
@@ -25,6 +25,10 @@ pub async fn deliver_all(
     day: NaiveDate,
     force: bool,
 ) -> bool {
+    if let Err(e) = chart::use_font(plan.chart_font.as_deref()) {
+        tracing::error!("{e}");
+        return false;
+    }
     let client = http::client();
     let mut ok = true;
     for dest in &plan.destinations {
@@ -77,8 +81,13 @@ async fn deliver_one(
     };
     match &dest.kind {
         DestinationKind::Files { dir, formats } => {
-            let formats: Vec<Format> = formats.iter().filter_map(|f| format_of(f)).collect();
-            files::write(dir, report, &formats).map_err(|e| e.to_string())?;
+            let text: Vec<Format> = formats.iter().filter_map(|f| format_of(f)).collect();
+            files::write(dir, report, &text).map_err(|e| e.to_string())?;
+            if formats.iter().any(|f| f == "png")
+                && let Some(png) = chart_of(report)?
+            {
+                files::write_bytes(dir, report, "png", &png).map_err(|e| e.to_string())?;
+            }
         }
         DestinationKind::Webhook { url, max_rows } => {
             webhook::send(client, url, &message::build(report, *max_rows, false)).await?;
@@ -103,17 +112,36 @@ async fn deliver_one(
                     ts
                 }
             };
+            let mut uploads = Vec::new();
             if csv {
-                let name = format!("{}-{}.csv", report.name, report.last);
-                slack
-                    .upload(&name, render::render(report, Format::Csv).into_bytes(), &ts)
-                    .await?;
+                uploads.push(("csv", render::render(report, Format::Csv).into_bytes()));
+            }
+            if attach.iter().any(|a| a == "png")
+                && let Some(png) = chart_of(report)?
+            {
+                uploads.push(("png", png));
+            }
+            for (extension, bytes) in uploads {
+                let name = format!("{}-{}.{extension}", report.name, report.last);
+                slack.upload(&name, bytes, &ts).await?;
             }
         }
     }
     record.done = true;
     save(&record)?;
     Ok(true)
+}
+
+/// The report's chart, or `None` (with a note) for reports that have no chart.
+fn chart_of(report: &Report) -> Result<Option<Vec<u8>>, String> {
+    if !chart::can_draw(report) {
+        tracing::info!(
+            "{} has no chart (only segment_rewards reports do); no PNG",
+            report.name
+        );
+        return Ok(None);
+    }
+    chart::png(report).map(Some)
 }
 
 fn format_of(name: &str) -> Option<Format> {

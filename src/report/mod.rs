@@ -1,6 +1,7 @@
 //! Reports over the store: the built-in [`segment_rewards`] report and custom SQL ([`sql`]),
 //! rendered by [`render`].
 
+pub mod chart;
 pub mod render;
 pub mod segment_rewards;
 pub mod sql;
@@ -18,6 +19,9 @@ pub enum ReportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The chart could not be drawn, or its font loaded.
+    #[error("{0}")]
+    Chart(String),
     /// The report's SQL failed.
     #[error("report `{report}`: {message}")]
     Sql {

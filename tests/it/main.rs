@@ -2,6 +2,7 @@
 //! `tally` binary run as a user would.
 
 mod bad_input;
+mod chart;
 mod crash;
 mod cross;
 mod demo;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
-use crate::support::Workspace;
+use crate::support::{Workspace, small_segment_rewards};
 
 const TOKEN: &str = "xoxb-test-token-1234";
 
@@ -266,64 +266,11 @@ fn handle(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'s
     }
 }
 
-/// A small SQLite source (8 report days, 3 groups) and a config that delivers to `server`.
+/// The small segment_rewards fixture with a Slack destination at `server`.
 fn workspace(server: &SlackServer, extra: &str) -> Workspace {
-    let ws = Workspace::new("");
-    let db = ws.path().join("src.sqlite");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("CREATE TABLE actions (signer TEXT, kind TEXT, at TEXT); CREATE TABLE rewards (wallet TEXT, amount TEXT, at TEXT);").unwrap();
-    for d in 1..=10 {
-        for u in 0..6 {
-            for i in 0..(u * 2 + 1) {
-                conn.execute(
-                    "INSERT INTO actions VALUES (?1, 'play', ?2)",
-                    [format!("u{u}"), format!("2026-11-{d:02} 10:{i:02}:00")],
-                )
-                .unwrap();
-            }
-            conn.execute(
-                "INSERT INTO rewards VALUES (?1, ?2, ?3)",
-                [
-                    format!("u{}", u + 1),
-                    format!("{}.25", u * 1000 + d),
-                    format!("2026-11-{d:02} 12:00:00"),
-                ],
-            )
-            .unwrap();
-        }
-    }
-    let config = format!(
-        r#"
-store = "store.sqlite"
-[sources.src]
-url = "sqlite://src.sqlite"
-pause = "0s"
-[rollups.activity]
-source = "src"
-table = "actions"
-time = "at"
-user = "signer"
-measures = {{ actions = "count(*)" }}
-keep = "3650d"
-[rollups.rewards]
-source = "src"
-table = "rewards"
-time = "at"
-user = "wallet"
-measures = {{ amount = "sum(amount)" }}
-keep = "3650d"
-[segments.engagement]
-rollup = "activity"
-score = "actions"
-window = "3d"
-groups = [ {{ name = "heavy", min_score = 7 }}, {{ name = "light", min_score = 0 }} ]
-[reports.rewards_by_segment]
-kind = "segment_rewards"
-title = "Rewards by segment"
-segment = "engagement"
-rewards = "rewards"
-amount = "amount"
-days = 8
+    small_segment_rewards(
+        &format!(
+            r#"
 [[deliver]]
 kind = "slack"
 token = "${{SLACK_BOT_TOKEN}}"
@@ -331,12 +278,10 @@ channel = "C0TEST"
 api_url = "{}"
 {extra}
 "#,
-        server.url
-    );
-    std::fs::write(ws.config(), config).unwrap();
-    std::fs::write(ws.path().join(".env"), format!("SLACK_BOT_TOKEN={TOKEN}\n")).unwrap();
-    ws.ok(&["-q", "sync", "--date", "2026-11-10"]);
-    ws
+            server.url
+        ),
+        &format!("SLACK_BOT_TOKEN={TOKEN}\n"),
+    )
 }
 
 fn deliver(ws: &Workspace, extra: &[&str]) -> std::process::Output {
@@ -368,6 +313,9 @@ fn message_table_and_csv_upload_in_three_steps() {
             "/api/chat.postMessage",
             "/api/files.getUploadURLExternal",
             "/upload/F1",
+            "/api/files.completeUploadExternal",
+            "/api/files.getUploadURLExternal",
+            "/upload/F2",
             "/api/files.completeUploadExternal"
         ]
     );
@@ -418,13 +366,17 @@ fn message_table_and_csv_upload_in_three_steps() {
         "csv",
     ]);
     assert_eq!(String::from_utf8(s.uploads["F1"].clone()).unwrap(), csv);
+    assert!(
+        s.uploads["F2"].starts_with(b"\x89PNG\r\n"),
+        "the second file is the chart"
+    );
+    let thread = "1764400000.000001".to_string();
     assert_eq!(
         s.completed,
-        [(
-            "F1".to_string(),
-            "C0TEST".to_string(),
-            "1764400000.000001".to_string()
-        )]
+        [
+            ("F1".to_string(), "C0TEST".to_string(), thread.clone()),
+            ("F2".to_string(), "C0TEST".to_string(), thread)
+        ]
     );
 }
 
@@ -537,7 +489,7 @@ fn a_kill_between_message_and_upload_does_not_post_twice() {
     );
     let s = server.state.lock().unwrap();
     assert_eq!(s.messages.len(), 1, "the message was posted once");
-    assert_eq!(s.completed.len(), 1);
+    assert_eq!(s.completed.len(), 2, "the CSV and the chart");
     assert_eq!(
         s.completed[0].2, "1764400000.000001",
         "the file went into the first message's thread"

@@ -233,3 +233,81 @@ impl Workspace {
             .collect()
     }
 }
+
+/// A small SQLite source with 10 days of activity and rewards (6 users), synced for 2026-11-10,
+/// and a segment_rewards report `rewards_by_segment` over 8 days (heavy, light, inactive).
+/// `extra` is appended to the config (destinations, `[chart]`); `env` is the `.env` file.
+pub fn small_segment_rewards(extra: &str, env: &str) -> Workspace {
+    small_segment_rewards_named(["heavy", "light"], extra, env)
+}
+
+/// [`small_segment_rewards`] with other names for the two groups.
+pub fn small_segment_rewards_named(groups: [&str; 2], extra: &str, env: &str) -> Workspace {
+    let ws = Workspace::new("");
+    std::fs::write(ws.path().join(".env"), env).unwrap();
+    let conn = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE actions (signer TEXT, kind TEXT, at TEXT);
+         CREATE TABLE rewards (wallet TEXT, amount TEXT, at TEXT);",
+    )
+    .unwrap();
+    for d in 1..=10 {
+        for u in 0..6 {
+            for i in 0..(u * 2 + 1) {
+                conn.execute(
+                    "INSERT INTO actions VALUES (?1, 'play', ?2)",
+                    [format!("u{u}"), format!("2026-11-{d:02} 10:{i:02}:00")],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO rewards VALUES (?1, ?2, ?3)",
+                [
+                    format!("u{}", u + 1),
+                    format!("{}.25", u * 1000 + d),
+                    format!("2026-11-{d:02} 12:00:00"),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let config = format!(
+        r#"store = "store.sqlite"
+[sources.src]
+url = "sqlite://src.sqlite"
+pause = "0s"
+[rollups.activity]
+source = "src"
+table = "actions"
+time = "at"
+user = "signer"
+measures = {{ actions = "count(*)" }}
+keep = "3650d"
+[rollups.rewards]
+source = "src"
+table = "rewards"
+time = "at"
+user = "wallet"
+measures = {{ amount = "sum(amount)" }}
+keep = "3650d"
+[segments.engagement]
+rollup = "activity"
+score = "actions"
+window = "3d"
+groups = [ {{ name = "{heavy}", min_score = 7 }}, {{ name = "{light}", min_score = 0 }} ]
+[reports.rewards_by_segment]
+kind = "segment_rewards"
+title = "Rewards by segment"
+segment = "engagement"
+rewards = "rewards"
+amount = "amount"
+days = 8
+{extra}
+"#,
+        heavy = groups[0],
+        light = groups[1],
+    );
+    std::fs::write(ws.config(), config).unwrap();
+    ws.ok(&["-q", "sync", "--date", "2026-11-10"]);
+    ws
+}

@@ -1,0 +1,214 @@
+//! The PNG chart of a segment_rewards report: stacked bars of rewards per day by group, and a
+//! line for the top group's share. Fonts never come from the system: DejaVu Sans ships inside
+//! the binary, and `[chart] font` may replace it (for Hangul or other scripts).
+
+use std::path::Path;
+use std::sync::Once;
+
+use image::ImageEncoder;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use super::Report;
+use super::segment_rewards::COLUMNS;
+
+/// Width and height in pixels: 16:9, sharp at Slack's preview size.
+pub const SIZE: (u32, u32) = (1200, 675);
+const FAMILY: &str = "sans-serif";
+static DEFAULT_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static REGISTER_DEFAULT: Once = Once::new();
+
+/// Colors of the groups in config order; the inactive group (last) is grey.
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+];
+const INACTIVE: RGBColor = RGBColor(160, 160, 160);
+
+/// Makes the chart font available: the built-in one, replaced by `font` when given. Call once
+/// per process before [`png`]; the font stays loaded for the life of the process.
+pub fn use_font(font: Option<&Path>) -> Result<(), String> {
+    REGISTER_DEFAULT.call_once(|| {
+        if register_font(FAMILY, FontStyle::Normal, DEFAULT_FONT).is_err() {
+            unreachable!("the built-in font is a valid TrueType font");
+        }
+    });
+    if let Some(path) = font {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("chart.font {}: {e}", path.display()))?;
+        // plotters keeps fonts for the whole process; one font per command is leaked on purpose.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        register_font(FAMILY, FontStyle::Normal, bytes).map_err(|_| {
+            format!(
+                "chart.font {}: not a TrueType or OpenType font",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// True when the report can be drawn (a segment_rewards report).
+pub fn can_draw(report: &Report) -> bool {
+    report.columns == COLUMNS
+}
+
+/// The data of the chart, read from the report's rows.
+struct Series {
+    days: Vec<String>,
+    groups: Vec<String>,
+    /// rewards[group][day]
+    rewards: Vec<Vec<f64>>,
+    /// The first group's share per day, in percent.
+    top_share: Vec<f64>,
+}
+
+fn series(report: &Report) -> Series {
+    let mut days: Vec<String> = Vec::new();
+    let mut groups: Vec<String> = Vec::new();
+    for row in &report.rows {
+        let (day, group) = (row[0].to_string(), row[1].to_string());
+        if !days.contains(&day) {
+            days.push(day);
+        }
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    let mut rewards = vec![vec![0.0; days.len()]; groups.len()];
+    let mut top_share = vec![0.0; days.len()];
+    for row in &report.rows {
+        let d = days
+            .iter()
+            .position(|x| *x == row[0].to_string())
+            .expect("collected");
+        let g = groups
+            .iter()
+            .position(|x| *x == row[1].to_string())
+            .expect("collected");
+        // Floating point is fine here: this is a picture, the numbers are in the CSV.
+        let as_f64 = |i: usize| row[i].to_string().parse::<f64>().unwrap_or(0.0);
+        rewards[g][d] = as_f64(6);
+        if g == 0 {
+            top_share[d] = as_f64(7);
+        }
+    }
+    Series {
+        days,
+        groups,
+        rewards,
+        top_share,
+    }
+}
+
+/// Draws the chart of a segment_rewards report as PNG bytes.
+pub fn png(report: &Report) -> Result<Vec<u8>, String> {
+    if !can_draw(report) {
+        return Err(format!(
+            "report `{}`: PNG charts are drawn for segment_rewards reports only",
+            report.name
+        ));
+    }
+    use_font(None)?;
+    let s = series(report);
+    let (w, h) = SIZE;
+    let mut pixels = vec![0u8; (w * h * 3) as usize];
+    draw(report, &s, &mut pixels)
+        .map_err(|e| format!("drawing the chart of `{}`: {e}", report.name))?;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(&pixels, w, h, image::ColorType::Rgb8)
+        .map_err(|e| format!("encoding the chart of `{}`: {e}", report.name))?;
+    Ok(out)
+}
+
+fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = s.days.len().max(1);
+    let highest = (0..s.days.len())
+        .map(|d| s.rewards.iter().map(|g| g[d]).sum::<f64>())
+        .fold(0.0, f64::max);
+    // Headroom above the tallest bar keeps the legend clear of the bars.
+    let top = if highest > 0.0 { highest * 1.35 } else { 1.0 };
+    let title = format!("{}: {} – {}", report.title, report.first, report.last);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FAMILY, 30))
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(100)
+        .right_y_label_area_size(80)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top)?
+        .set_secondary_coord(-0.5f64..(n as f64 - 0.5), 0f64..100f64);
+    let day_label = |x: &f64| {
+        let i = x.round();
+        let index = i as usize;
+        if (x - i).abs() < 1e-6 && i >= 0.0 && index < s.days.len() {
+            s.days[index].get(5..).unwrap_or(&s.days[index]).to_string()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n + 1)
+        .x_label_formatter(&day_label)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .x_desc("day")
+        .y_desc("rewards (sum of amount per day)")
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc(format!(
+            "share of {} (%)",
+            s.groups.first().map_or("", String::as_str)
+        ))
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .draw()?;
+    let mut bottom = vec![0.0; s.days.len()];
+    for (g, name) in s.groups.iter().enumerate() {
+        let color = if g + 1 == s.groups.len() && g > 0 {
+            INACTIVE
+        } else {
+            PALETTE[g % PALETTE.len()]
+        };
+        let bars: Vec<Rectangle<(f64, f64)>> = (0..s.days.len())
+            .map(|d| {
+                let (low, high) = (bottom[d], bottom[d] + s.rewards[g][d]);
+                bottom[d] = high;
+                let x = d as f64;
+                Rectangle::new([(x - 0.35, low), (x + 0.35, high)], color.filled())
+            })
+            .collect();
+        chart
+            .draw_series(bars)?
+            .label(name.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+    }
+    let share = s.top_share.iter().enumerate().map(|(d, v)| (d as f64, *v));
+    chart
+        .draw_secondary_series(LineSeries::new(share.clone(), BLACK.stroke_width(3)))?
+        .label(format!(
+            "{} share (%)",
+            s.groups.first().map_or("", String::as_str)
+        ))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(3)));
+    chart.draw_secondary_series(share.map(|p| Circle::new(p, 4, BLACK.filled())))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FAMILY, 16))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
