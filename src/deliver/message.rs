@@ -35,7 +35,9 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
     let mut blocks =
         vec![json!({"type": "header", "text": {"type": "plain_text", "text": header}})];
     if let Some(s) = &summary {
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": s}}));
+        // A section's text holds at most 3,000 characters.
+        let text: String = s.chars().take(3000).collect();
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
     }
     let shown_rows = max_rows.min(99);
     let shown_cols = report.columns.len().min(MAX_COLUMNS);

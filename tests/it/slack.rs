@@ -21,6 +21,8 @@ enum Reply {
     Error(&'static str),
     /// HTTP 429 with `Retry-After`.
     TooMany(u64),
+    /// HTTP 503.
+    Unavailable,
     /// No answer for a long time (the client is killed meanwhile).
     Hang,
 }
@@ -157,6 +159,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str) {
                 );
                 continue;
             }
+            Some(Reply::Unavailable) => {
+                respond(&mut writer, "503 Service Unavailable", "", "{}");
+                continue;
+            }
             Some(Reply::Error(code)) => {
                 let body = json!({"ok": false, "error": code, "needed": "chat:write"}).to_string();
                 respond(&mut writer, "200 OK", "", &body);
@@ -175,6 +181,16 @@ fn handle(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'s
     if req.headers[":method"] != "POST" {
         s.violations
             .push(format!("{} {}", req.headers[":method"], req.path));
+    }
+    // An incoming webhook: the URL is the secret, no token; answers plain text.
+    if req.path.starts_with("/services/") {
+        let body: Json = serde_json::from_slice(&req.body).unwrap_or(Json::Null);
+        if !ctype.starts_with("application/json") || !body["blocks"].is_array() {
+            s.violations.push(format!("webhook: {ctype} {body}"));
+            return ("400 Bad Request", "invalid_payload".into());
+        }
+        s.messages.push(body);
+        return ("200 OK", "ok".into());
     }
     if let Some(id) = req.path.strip_prefix("/upload/") {
         let declared = s.declared.get(id).copied();
@@ -494,5 +510,65 @@ fn a_kill_between_message_and_upload_does_not_post_twice() {
         s.completed[0].2, "1764400000.000001",
         "the file went into the first message's thread"
     );
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+}
+
+#[test]
+fn server_errors_are_retried_with_backoff() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    server.force(
+        "chat.postMessage",
+        &[Reply::Unavailable, Reply::Unavailable],
+    );
+    let out = deliver(&ws, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let posts = server
+        .calls()
+        .iter()
+        .filter(|c| c.ends_with("chat.postMessage"))
+        .count();
+    assert_eq!(posts, 3);
+    assert_eq!(server.state.lock().unwrap().messages.len(), 1);
+}
+
+#[test]
+fn a_failing_destination_does_not_stop_the_others() {
+    let server = SlackServer::start();
+    let hook = format!(
+        "{}/services/T000/B000/secretwebhookpath",
+        server.url.trim_end_matches("/api")
+    );
+    let ws = workspace(
+        &server,
+        &format!(
+            "[[deliver]]\nkind = \"webhook\"\nurl = \"{hook}\"\n\n[[deliver]]\nkind = \"files\"\ndir = \"out\"\nformats = [\"csv\", \"png\"]\n"
+        ),
+    );
+    server.force("chat.postMessage", &[Reply::Error("channel_not_found")]);
+    let out = deliver(&ws, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("secretwebhookpath"), "{err}");
+    let s = server.state.lock().unwrap();
+    // The webhook got the message (text and blocks, no files), the files were written.
+    assert_eq!(s.messages.len(), 1);
+    assert!(
+        s.messages[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Rewards by segment")
+    );
+    assert!(
+        ws.path()
+            .join("out/rewards_by_segment/2026-11-10.csv")
+            .is_file()
+    );
+    let png = std::fs::read(ws.path().join("out/rewards_by_segment/2026-11-10.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
     assert!(s.violations.is_empty(), "{:?}", s.violations);
 }
