@@ -35,10 +35,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// 2 for configuration and usage errors, 1 for failures at run time.
+    /// 2 for configuration and usage errors, 130 when a signal stopped the command, 1 for
+    /// other failures at run time.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) => 2,
+            Error::Sync(SyncError::Interrupted) => 130,
             _ => 1,
         }
     }

@@ -2,7 +2,8 @@
 //! store, scores users into segments, and renders reports that run by themselves.
 //!
 //! The modules follow the pipeline: [`config`] → [`source`] → [`sync`] → [`store`] →
-//! [`segment`] → [`report`] → [`deliver`], driven by [`cli`].
+//! [`segment`] → [`report`] → [`deliver`], one [`run`] of which [`schedule`] repeats; [`cli`]
+//! drives them.
 
 pub mod cli;
 pub mod config;
@@ -10,7 +11,10 @@ pub mod deliver;
 pub mod demo;
 pub mod error;
 pub mod report;
+pub mod run;
+pub mod schedule;
 pub mod segment;
+pub mod shutdown;
 pub mod source;
 pub mod store;
 pub mod sync;

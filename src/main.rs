@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use tally::cli::args::LogFormat;
 use tally::cli::{self, Cli};
 use tally::error::mask_url_passwords;
 use tracing_subscriber::EnvFilter;
@@ -16,14 +17,16 @@ fn main() -> ExitCode {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("TALLY_LOG")
-                .unwrap_or_else(|_| EnvFilter::new(format!("tally={level},warn"))),
-        )
+    let filter = EnvFilter::try_from_env("TALLY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("tally={level},warn")));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -34,7 +37,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli::execute(&cli)) {
+    let outcome = runtime.block_on(async {
+        tally::shutdown::listen();
+        cli::execute(&cli).await
+    });
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

@@ -29,9 +29,21 @@ pub struct Cli {
     /// Only warnings and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Log lines as text for people, or JSON for log collectors.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Output format of `tally report`: the text formats, or the PNG chart.
@@ -128,7 +140,20 @@ pub enum Command {
         /// Deliver again what was already delivered for this day.
         #[arg(long)]
         force: bool,
+        /// Wait for a run that holds the lock to finish, instead of failing.
+        #[arg(long)]
+        wait: bool,
     },
+    /// Run `tally run` for yesterday at every time of `[schedule] cron`, catching up missed runs.
+    Daemon,
+    /// Print the run history, newest first.
+    History {
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Print the next scheduled time, the last run and each rollup's newest final day.
+    Status,
     /// Deliver the reports (from the store, without syncing) to every `[[deliver]]` destination.
     Deliver {
         #[command(flatten)]

@@ -3,6 +3,8 @@
 
 pub mod args;
 mod check;
+mod daemon;
+mod status;
 
 use std::io::Write;
 use std::path::Path;
@@ -13,11 +15,12 @@ use indexmap::IndexMap;
 pub use args::{Cli, Command};
 
 use crate::config::{self, ConfigError, DayRange, Plan, ReportSpec};
-use crate::deliver::{self, files};
+use crate::deliver;
 use crate::error::Error;
 use crate::report::{self, Report, ReportError, chart, render};
-use crate::store::Store;
-use crate::sync::{self, Progress};
+use crate::run::{self, Trigger};
+use crate::store::{RunLock, Store};
+use crate::sync;
 
 /// Runs a command. `Ok(false)` means it ran but something in it failed (exit code 1).
 pub async fn execute(cli: &Cli) -> Result<bool, Error> {
@@ -34,10 +37,14 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             let plan = load(cli)?;
             let ranges = match (from, to) {
                 (Some(first), Some(last)) => explicit_range(&plan, *first, *last)?,
-                _ => needed(&plan, &plan.reports.values().collect::<Vec<_>>(), date.date)?,
+                _ => {
+                    let specs: Vec<&ReportSpec> = plan.reports.values().collect();
+                    run::needed(&plan, &specs, run::report_date(&plan, date.date))?
+                }
             };
+            let _lock = RunLock::acquire(&plan.store, false)?;
             let mut store = Store::open(&plan.store)?;
-            sync_ranges(&plan, &mut store, &ranges, *refresh, cli.quiet).await?;
+            run::sync_ranges(&plan, &mut store, &ranges, *refresh, cli.quiet).await?;
             Ok(true)
         }
         Command::Report {
@@ -51,13 +58,14 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             let specs = plan
                 .select_reports(names)
                 .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
-            let day = report_date(&plan, date.date);
+            let day = run::report_date(&plan, date.date);
+            let _lock = RunLock::acquire(&plan.store, false)?;
             let mut store = Store::open(&plan.store)?;
             if !no_sync {
-                let ranges = needed(&plan, &specs, Some(day))?;
-                sync_ranges(&plan, &mut store, &ranges, false, cli.quiet).await?;
+                let ranges = run::needed(&plan, &specs, day)?;
+                run::sync_ranges(&plan, &mut store, &ranges, false, cli.quiet).await?;
             }
-            let reports = build_all(&plan, &store, &specs, day)?;
+            let reports = run::build_all(&plan, &store, &specs, day)?;
             let bytes = match format.text() {
                 Some(f) => {
                     let text: Vec<String> = reports.iter().map(|r| render::render(r, f)).collect();
@@ -77,34 +85,34 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
         }
         Command::Deliver { date, force } => {
             let plan = load(cli)?;
-            let day = report_date(&plan, date.date);
+            let day = run::report_date(&plan, date.date);
+            let _lock = RunLock::acquire(&plan.store, false)?;
             let store = Store::open(&plan.store)?;
             let specs: Vec<&ReportSpec> = plan.reports.values().collect();
-            let reports = build_all(&plan, &store, &specs, day)?;
-            Ok(deliver::deliver_all(&plan, &store, &reports, day, *force).await)
+            let reports = run::build_all(&plan, &store, &specs, day)?;
+            Ok(deliver::deliver_all(&plan, &store, &reports, day, *force)
+                .await
+                .ok())
         }
-        Command::Run { date, force } => {
+        Command::Run { date, force, wait } => {
             let plan = load(cli)?;
-            let day = report_date(&plan, date.date);
-            let specs: Vec<&ReportSpec> = plan.reports.values().collect();
-            let mut store = Store::open(&plan.store)?;
-            let ranges = needed(&plan, &specs, Some(day))?;
-            sync_ranges(&plan, &mut store, &ranges, false, cli.quiet).await?;
-            let reports = build_all(&plan, &store, &specs, day)?;
-            for report in &reports {
-                let written = files::write(&plan.output_dir, report, &files::DEFAULT_FORMATS)?;
-                for path in written {
-                    tracing::info!("wrote {}", path.display());
-                }
-                println!("{}", render::render(report, render::Format::Table));
-            }
-            Ok(deliver::deliver_all(&plan, &store, &reports, day, *force).await)
+            let day = run::report_date(&plan, date.date);
+            let options = run::Options {
+                force: *force,
+                quiet: cli.quiet,
+                print: true,
+                wait: *wait,
+            };
+            run::run(&plan, day, Trigger::Manual, options).await
         }
+        Command::Daemon => daemon::run(&load(cli)?, cli.quiet).await,
+        Command::History { limit } => status::history(&load(cli)?, *limit),
+        Command::Status => status::status(&load(cli)?),
         Command::Query { sql, format } => {
             let plan = load(cli)?;
             let store = Store::open(&plan.store)?;
             let (columns, rows) = report::sql::run(&store, "query", sql, None)?;
-            let today = today(&plan);
+            let today = run::today(&plan);
             let result = Report {
                 name: "query".into(),
                 title: "query".into(),
@@ -127,31 +135,6 @@ fn load(cli: &Cli) -> Result<Plan, Error> {
     Ok(config::load(&cli.config, cli.env_file.as_deref())?)
 }
 
-/// Today in the configured zone.
-fn today(plan: &Plan) -> NaiveDate {
-    Utc::now().with_timezone(&plan.timezone).date_naive()
-}
-
-/// The report date: `--date`, or yesterday (the last complete day) in the configured zone.
-pub fn report_date(plan: &Plan, date: Option<NaiveDate>) -> NaiveDate {
-    date.unwrap_or_else(|| config::days_before(today(plan), 1))
-}
-
-fn needed(
-    plan: &Plan,
-    specs: &[&ReportSpec],
-    date: Option<NaiveDate>,
-) -> Result<IndexMap<String, DayRange>, Error> {
-    if specs.is_empty() {
-        return Err(ConfigError::Usage(
-            "nothing to sync: the config has no reports (use --from and --to to sync a range)"
-                .into(),
-        )
-        .into());
-    }
-    Ok(plan.required_days(specs.iter().copied(), report_date(plan, date)))
-}
-
 fn explicit_range(
     plan: &Plan,
     first: NaiveDate,
@@ -165,36 +148,6 @@ fn explicit_range(
         .keys()
         .map(|name| (name.clone(), DayRange { first, last }))
         .collect())
-}
-
-async fn sync_ranges(
-    plan: &Plan,
-    store: &mut Store,
-    ranges: &IndexMap<String, DayRange>,
-    refresh: bool,
-    quiet: bool,
-) -> Result<(), Error> {
-    let planned = sync::plan_slices(plan, store, ranges, refresh, Utc::now())?;
-    if planned.is_empty() {
-        tracing::info!("store is up to date");
-    }
-    let pulled = sync::pull(plan, store, &planned, today(plan), &Progress::new(quiet)).await?;
-    for (rollup, p) in &pulled {
-        tracing::info!("{rollup}: pulled {} slices, {} rows", p.slices, p.rows);
-    }
-    Ok(())
-}
-
-fn build_all(
-    plan: &Plan,
-    store: &Store,
-    specs: &[&ReportSpec],
-    day: NaiveDate,
-) -> Result<Vec<Report>, Error> {
-    specs
-        .iter()
-        .map(|s| report::build(plan, store, s, day).map_err(Error::from))
-        .collect()
 }
 
 /// The chart of the one report asked for, which goes to a file.
@@ -223,10 +176,11 @@ fn emit(bytes: &[u8], output: Option<&Path>) -> Result<(), Error> {
 
 fn plan_command(plan: &Plan, date: Option<NaiveDate>) -> Result<bool, Error> {
     let specs: Vec<&ReportSpec> = plan.reports.values().collect();
-    let ranges = needed(plan, &specs, date)?;
+    let day = run::report_date(plan, date);
+    let ranges = run::needed(plan, &specs, day)?;
     let store = Store::open(&plan.store)?;
     let planned = sync::plan_slices(plan, &store, &ranges, false, Utc::now())?;
-    println!("report date {}", report_date(plan, date));
+    println!("report date {day}");
     for (name, range) in &ranges {
         let rollup = &plan.rollups[name];
         let source = &plan.sources[&rollup.source];

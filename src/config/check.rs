@@ -145,12 +145,16 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         .iter()
         .map(|(name, r)| (name.clone(), report(&mut c, name, r, &rollups, &segments)))
         .collect();
-    let destinations = config
+    let destinations: Vec<Destination> = config
         .deliver
         .iter()
         .enumerate()
         .map(|(i, d)| destination(&mut c, i, d, &reports))
         .collect();
+    let schedule = config
+        .schedule
+        .as_ref()
+        .map(|s| schedule(&mut c, s, &destinations));
     let chart_font = config
         .chart
         .font
@@ -176,6 +180,7 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         output_dir: relative_to(config_path, &config.output.dir),
         destinations,
         chart_font,
+        schedule,
         secrets: c.secrets,
     })
 }
@@ -735,6 +740,52 @@ fn destination(
         name: d.name.clone().unwrap_or(default_name),
         reports: d.reports.clone(),
         kind,
+    }
+}
+
+/// Checks `[schedule]`.
+fn schedule(
+    c: &mut Checker,
+    s: &raw::ScheduleConfig,
+    destinations: &[Destination],
+) -> ScheduleSpec {
+    if let Err(e) = croner::Cron::from_str(&s.cron) {
+        c.issue(
+            "schedule.cron",
+            format!(
+                "`{}`: {e} (use 5 fields like \"0 9 * * *\", or 6 with seconds first)",
+                s.cron
+            ),
+        );
+    }
+    let alert = s.alert.as_ref().and_then(|name| {
+        let found = destinations
+            .iter()
+            .find(|d| &d.name == name)
+            .or_else(|| destinations.iter().find(|d| d.kind_name() == name));
+        match found {
+            Some(d) if matches!(d.kind, DestinationKind::Files { .. }) => {
+                c.issue(
+                    "schedule.alert",
+                    format!("`{name}` writes files; alerts go to a slack or webhook destination"),
+                );
+                None
+            }
+            Some(d) => Some(d.name.clone()),
+            None => {
+                c.issue(
+                    "schedule.alert",
+                    format!("no [[deliver]] destination named `{name}` (or of that kind)"),
+                );
+                None
+            }
+        }
+    });
+    ScheduleSpec {
+        cron: s.cron.clone(),
+        retries: s.retries,
+        retry_delay: c.duration("schedule.retry_delay", &s.retry_delay),
+        alert,
     }
 }
 

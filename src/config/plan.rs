@@ -260,10 +260,32 @@ pub struct Destination {
 }
 
 impl Destination {
+    /// `slack`, `webhook` or `files`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            DestinationKind::Slack { .. } => "slack",
+            DestinationKind::Webhook { .. } => "webhook",
+            DestinationKind::Files { .. } => "files",
+        }
+    }
+
     /// True when `report` goes to this destination.
     pub fn wants(&self, report: &str) -> bool {
         self.reports.is_empty() || self.reports.iter().any(|r| r == report)
     }
+}
+
+/// A checked `[schedule]`.
+#[derive(Debug, Clone)]
+pub struct ScheduleSpec {
+    /// The cron pattern (known to parse).
+    pub cron: String,
+    /// Extra attempts after a failed run.
+    pub retries: u32,
+    /// Wait before each extra attempt.
+    pub retry_delay: Duration,
+    /// Name of the destination that gets alerts.
+    pub alert: Option<String>,
 }
 
 /// The whole checked configuration.
@@ -289,6 +311,8 @@ pub struct Plan {
     pub destinations: Vec<Destination>,
     /// Font of the PNG chart, instead of the built-in one.
     pub chart_font: Option<PathBuf>,
+    /// The daemon's schedule.
+    pub schedule: Option<ScheduleSpec>,
     /// Strings that must never be printed (passwords, tokens).
     pub secrets: Vec<String>,
 }

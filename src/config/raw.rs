@@ -35,6 +35,31 @@ pub struct Config {
     /// The PNG chart.
     #[serde(default)]
     pub chart: ChartConfig,
+    /// When `tally daemon` runs.
+    pub schedule: Option<ScheduleConfig>,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Cron pattern (5 fields, or 6 with seconds first) in the config's time zone.
+    pub cron: String,
+    /// Extra attempts after a failed run.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Wait before each extra attempt.
+    #[serde(default = "default_retry_delay")]
+    pub retry_delay: String,
+    /// Destination (name, or `slack` / `webhook` for the first of that kind) that gets alerts.
+    pub alert: Option<String>,
+}
+
+fn default_retries() -> u32 {
+    2
+}
+fn default_retry_delay() -> String {
+    "10m".into()
 }
 
 /// `[chart]`.

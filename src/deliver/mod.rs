@@ -16,32 +16,57 @@ use crate::report::render::{self, Format};
 use crate::report::{Report, chart};
 use crate::store::{Delivery, Store};
 
-/// Delivers every report to every destination that wants it. Returns false when any delivery
-/// failed (each failure is logged with the destination and report).
+/// What a delivery round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Deliveries sent now.
+    pub sent: u32,
+    /// Deliveries skipped because they were sent before.
+    pub skipped: u32,
+    /// Deliveries that failed (each is logged).
+    pub failed: u32,
+}
+
+impl Delivered {
+    /// True when nothing failed.
+    pub fn ok(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// Delivers every report to every destination that wants it. A failing destination is logged
+/// with the report, counted, and the others still run.
 pub async fn deliver_all(
     plan: &Plan,
     store: &Store,
     reports: &[Report],
     day: NaiveDate,
     force: bool,
-) -> bool {
+) -> Delivered {
+    let mut done = Delivered::default();
     if let Err(e) = chart::use_font(plan.chart_font.as_deref()) {
         tracing::error!("{e}");
-        return false;
+        done.failed += 1;
+        return done;
     }
     let client = http::client();
-    let mut ok = true;
     for dest in &plan.destinations {
         for report in reports.iter().filter(|r| dest.wants(&r.name)) {
             match deliver_one(&client, store, dest, report, day, force).await {
-                Ok(true) => tracing::info!("delivered {} for {day} to {}", report.name, dest.name),
-                Ok(false) => tracing::info!(
-                    "{} for {day} was already delivered to {} (use --force to send it again)",
-                    report.name,
-                    dest.name
-                ),
+                Ok(true) => {
+                    done.sent += 1;
+                    tracing::info!("delivered {} for {day} to {}", report.name, dest.name);
+                }
+                Ok(false) => {
+                    done.skipped += 1;
+                    tracing::info!(
+                        "{} for {day} was already delivered to {} (use --force to send it again)",
+                        report.name,
+                        dest.name
+                    );
+                }
                 Err(e) => {
-                    ok = false;
+                    done.failed += 1;
                     tracing::error!(
                         "delivering {} to {}: {}",
                         report.name,
@@ -52,7 +77,32 @@ pub async fn deliver_all(
             }
         }
     }
-    ok
+    done
+}
+
+/// Posts a short text (an alert, a recovery note) to a Slack or webhook destination.
+pub async fn notify(dest: &Destination, text: &str) -> Result<(), String> {
+    let client = http::client();
+    let message = message::Message {
+        text: text.to_string(),
+        blocks: vec![serde_json::json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": text.chars().take(3000).collect::<String>()}
+        })],
+    };
+    match &dest.kind {
+        DestinationKind::Slack {
+            token,
+            channel,
+            api_url,
+            ..
+        } => slack::Slack::new(&client, api_url, token, channel)
+            .post(&message)
+            .await
+            .map(|_| ()),
+        DestinationKind::Webhook { url, .. } => webhook::send(&client, url, &message).await,
+        DestinationKind::Files { .. } => Err(format!("{} cannot receive alerts", dest.name)),
+    }
 }
 
 /// Delivers one report; `Ok(false)` when it had been delivered before.

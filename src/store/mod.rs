@@ -3,7 +3,9 @@
 //! leaves either the old slice or the new one.
 
 mod deliveries;
+mod lock;
 mod rollup;
+mod runs;
 mod slices;
 
 use std::path::{Path, PathBuf};
@@ -11,7 +13,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use deliveries::Delivery;
+pub use lock::RunLock;
 pub use rollup::SliceWriter;
+pub use runs::RunRecord;
 pub use slices::Checkpoint;
 
 /// A store failure, with what tally was doing.
@@ -27,8 +31,19 @@ pub enum StoreError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
-    /// The store's directory could not be created.
-    #[error("cannot create the store directory {path}: {source}")]
+    /// Another tally process holds the run lock.
+    #[error(
+        "another tally command (pid {holder}) is running on this store (lock {path}); \
+         wait for it to finish, or use `tally run --wait`"
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// The pid written by the holder.
+        holder: String,
+    },
+    /// A file beside the store (its directory, the lock) could not be used.
+    #[error("{path}: {source}")]
     Io {
         /// The directory.
         path: PathBuf,
@@ -67,6 +82,17 @@ CREATE TABLE IF NOT EXISTS _tally_deliveries (
     done INTEGER NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (destination, report, day)
+);
+CREATE TABLE IF NOT EXISTS _tally_runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    report_date TEXT NOT NULL,
+    pulled TEXT NOT NULL,
+    deliveries TEXT NOT NULL,
+    error TEXT
 );
 INSERT OR IGNORE INTO _tally_meta (key, value) VALUES ('schema_version', '1');
 ";

@@ -68,4 +68,27 @@ impl Store {
             .map_err(|e| self.err(format!("reading checkpoints of `{rollup}`"), e))?;
         Ok(end.as_deref().map(parse))
     }
+
+    /// The newest day of `rollup` whose slices are all final: each ended at least `lookback`
+    /// before the newest slice end in the store and was pulled after it ended.
+    pub fn newest_final_day(
+        &self,
+        rollup: &str,
+        lookback: std::time::Duration,
+    ) -> Result<Option<NaiveDate>, StoreError> {
+        let Some(newest) = self.newest_end(rollup)? else {
+            return Ok(None);
+        };
+        let cutoff = newest - chrono::TimeDelta::from_std(lookback).unwrap_or_default();
+        let day: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT max(day) FROM _tally_slices WHERE rollup = ?1 AND day NOT IN
+                   (SELECT day FROM _tally_slices WHERE rollup = ?1 AND (end > ?2 OR pulled_at < end))",
+                params![rollup, instant(cutoff)],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(format!("reading checkpoints of `{rollup}`"), e))?;
+        Ok(day.and_then(|d| d.parse().ok()))
+    }
 }

@@ -24,6 +24,9 @@ pub enum SyncError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// SIGTERM or SIGINT stopped the sync between two slices.
+    #[error("stopped by a signal; every slice pulled so far is in the store")]
+    Interrupted,
     /// A slice could not be pulled; the store still holds its previous version.
     #[error("rollup `{rollup}`, slice {day} [{start}, {end}): {message}")]
     Slice {
@@ -181,6 +184,12 @@ pub async fn pull(
             .expect("connected above");
         let totals = pulled.entry(name.to_string()).or_default();
         for p in slices {
+            // Let the signal listener run, then stop between slices if asked to.
+            tokio::task::yield_now().await;
+            if crate::shutdown::requested() {
+                progress.finish();
+                return Err(SyncError::Interrupted);
+            }
             // The pause is between any two slice queries to the same source, across rollups.
             if !queried.insert(spec.name.as_str()) && !spec.pause.is_zero() {
                 tokio::time::sleep(spec.pause).await;

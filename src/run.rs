@@ -1,0 +1,178 @@
+//! One run of the pipeline, shared by `tally run` and the daemon: take the run lock, sync what
+//! the reports need, render them to the output directory, deliver them, and record the run in
+//! the store's history.
+
+use chrono::{NaiveDate, Utc};
+use indexmap::IndexMap;
+
+use crate::config::{self, ConfigError, DayRange, Plan, ReportSpec};
+use crate::deliver::{self, Delivered, files};
+use crate::error::Error;
+use crate::report::{self, Report, render};
+use crate::store::{RunLock, Store};
+use crate::sync::{self, Progress, Pulled, SyncError};
+
+/// What started a run, as recorded in the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `tally run`.
+    Manual,
+    /// The daemon, at a scheduled time.
+    Schedule,
+    /// The daemon, for a scheduled time that passed while it was not running.
+    CatchUp,
+    /// The daemon, again after a failure.
+    Retry,
+}
+
+impl Trigger {
+    /// The name stored in the history.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+            Trigger::CatchUp => "catch-up",
+            Trigger::Retry => "retry",
+        }
+    }
+}
+
+/// How a run behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Deliver again what was delivered before.
+    pub force: bool,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Print each report as a table.
+    pub print: bool,
+    /// Wait for the run lock instead of failing.
+    pub wait: bool,
+}
+
+/// Today in the configured zone.
+pub fn today(plan: &Plan) -> NaiveDate {
+    Utc::now().with_timezone(&plan.timezone).date_naive()
+}
+
+/// The report date: the given one, or yesterday (the last complete day) in the configured zone.
+pub fn report_date(plan: &Plan, date: Option<NaiveDate>) -> NaiveDate {
+    date.unwrap_or_else(|| config::days_before(today(plan), 1))
+}
+
+/// The day ranges the given reports need on `date`; an error when there are no reports.
+pub fn needed(
+    plan: &Plan,
+    specs: &[&ReportSpec],
+    date: NaiveDate,
+) -> Result<IndexMap<String, DayRange>, Error> {
+    if specs.is_empty() {
+        return Err(ConfigError::Usage(
+            "nothing to sync: the config has no reports (use --from and --to to sync a range)"
+                .into(),
+        )
+        .into());
+    }
+    Ok(plan.required_days(specs.iter().copied(), date))
+}
+
+/// Pulls what `ranges` need and logs a line per rollup.
+pub async fn sync_ranges(
+    plan: &Plan,
+    store: &mut Store,
+    ranges: &IndexMap<String, DayRange>,
+    refresh: bool,
+    quiet: bool,
+) -> Result<IndexMap<String, Pulled>, Error> {
+    let planned = sync::plan_slices(plan, store, ranges, refresh, Utc::now())?;
+    if planned.is_empty() {
+        tracing::info!("store is up to date");
+    }
+    let pulled = sync::pull(plan, store, &planned, today(plan), &Progress::new(quiet)).await?;
+    for (rollup, p) in &pulled {
+        tracing::info!("{rollup}: pulled {} slices, {} rows", p.slices, p.rows);
+    }
+    Ok(pulled)
+}
+
+/// Builds the reports from the store.
+pub fn build_all(
+    plan: &Plan,
+    store: &Store,
+    specs: &[&ReportSpec],
+    day: NaiveDate,
+) -> Result<Vec<Report>, Error> {
+    specs
+        .iter()
+        .map(|s| report::build(plan, store, s, day).map_err(Error::from))
+        .collect()
+}
+
+/// Runs the pipeline for report date `date` and records it. `Ok(false)` when some delivery
+/// failed (the run is recorded as failed).
+pub async fn run(
+    plan: &Plan,
+    date: NaiveDate,
+    trigger: Trigger,
+    opts: Options,
+) -> Result<bool, Error> {
+    let _lock = RunLock::acquire(&plan.store, opts.wait)?;
+    let mut store = Store::open(&plan.store)?;
+    let id = store.start_run(trigger.as_str(), date)?;
+    let mut pulled = IndexMap::new();
+    let mut delivered = Delivered::default();
+    let result = steps(plan, &mut store, date, opts, &mut pulled, &mut delivered).await;
+    let pulled_text = pulled
+        .iter()
+        .map(|(r, p)| format!("{r}: {} slices, {} rows", p.slices, p.rows))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let delivered_text = format!(
+        "{} sent, {} skipped, {} failed",
+        delivered.sent, delivered.skipped, delivered.failed
+    );
+    let (status, error) = match &result {
+        Ok(()) if delivered.ok() => ("ok", None),
+        Ok(()) => (
+            "failed",
+            Some(format!("{} deliveries failed", delivered.failed)),
+        ),
+        Err(Error::Sync(SyncError::Interrupted)) => {
+            ("interrupted", Some(result_text(plan, &result)))
+        }
+        Err(_) => ("failed", Some(result_text(plan, &result))),
+    };
+    store.finish_run(id, status, &pulled_text, &delivered_text, error.as_deref())?;
+    result.map(|()| delivered.ok())
+}
+
+fn result_text(plan: &Plan, result: &Result<(), Error>) -> String {
+    match result {
+        Ok(()) => String::new(),
+        Err(e) => plan.redact(&e.to_string()),
+    }
+}
+
+async fn steps(
+    plan: &Plan,
+    store: &mut Store,
+    date: NaiveDate,
+    opts: Options,
+    pulled: &mut IndexMap<String, Pulled>,
+    delivered: &mut Delivered,
+) -> Result<(), Error> {
+    let specs: Vec<&ReportSpec> = plan.reports.values().collect();
+    let ranges = needed(plan, &specs, date)?;
+    *pulled = sync_ranges(plan, store, &ranges, false, opts.quiet).await?;
+    let reports = build_all(plan, store, &specs, date)?;
+    for report in &reports {
+        for path in files::write(&plan.output_dir, report, &files::DEFAULT_FORMATS)? {
+            tracing::info!("wrote {}", path.display());
+        }
+        if opts.print {
+            println!("{}", render::render(report, render::Format::Table));
+        }
+    }
+    *delivered = deliver::deliver_all(plan, store, &reports, date, opts.force).await;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The daemon's real runner (the pipeline of `tally run`) and alerter (a Slack or webhook
+//! destination), with the failure streak kept in the store so restarts do not repeat alerts.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{Alerter, Runner};
+use crate::config::{Destination, Plan};
+use crate::deliver;
+use crate::run::{self, Options, Trigger};
+use crate::store::Store;
+
+/// `_tally_meta` key that is set while scheduled runs fail.
+pub const FAILING_KEY: &str = "schedule_failing";
+
+/// Runs `tally run` for the daemon.
+pub struct PipelineRunner<'a> {
+    plan: &'a Plan,
+    quiet: bool,
+}
+
+impl<'a> PipelineRunner<'a> {
+    /// A runner for the plan.
+    pub fn new(plan: &'a Plan, quiet: bool) -> Self {
+        PipelineRunner { plan, quiet }
+    }
+}
+
+impl Runner for PipelineRunner<'_> {
+    async fn run(&mut self, date: NaiveDate, trigger: Trigger) -> Result<(), String> {
+        let options = Options {
+            force: false,
+            quiet: self.quiet,
+            print: false,
+            // A manual run may hold the lock; the scheduled one waits for it.
+            wait: true,
+        };
+        match run::run(self.plan, date, trigger, options).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("some deliveries failed (see the log)".into()),
+            Err(e) => Err(self.plan.redact(&e.to_string())),
+        }
+    }
+
+    fn last_success(&mut self) -> Option<DateTime<Utc>> {
+        Store::open(&self.plan.store)
+            .and_then(|s| s.last_success())
+            .unwrap_or_else(|e| {
+                tracing::warn!("reading the run history: {e}");
+                None
+            })
+    }
+}
+
+/// Posts alerts to the `[schedule] alert` destination, or only logs them without one.
+pub struct Notifier<'a> {
+    plan: &'a Plan,
+    destination: Option<&'a Destination>,
+}
+
+impl<'a> Notifier<'a> {
+    /// A notifier for the plan's alert destination.
+    pub fn new(plan: &'a Plan) -> Self {
+        let destination = plan
+            .schedule
+            .as_ref()
+            .and_then(|s| s.alert.as_ref())
+            .and_then(|name| plan.destinations.iter().find(|d| &d.name == name));
+        Notifier { plan, destination }
+    }
+
+    /// True when the store says a failure streak is going on.
+    pub fn failing(&self) -> bool {
+        Store::open(&self.plan.store)
+            .and_then(|s| s.meta(FAILING_KEY))
+            .is_ok_and(|v| v.is_some())
+    }
+
+    async fn send(&self, text: &str, failing: bool) {
+        tracing::warn!("{text}");
+        if let Some(dest) = self.destination
+            && let Err(e) = deliver::notify(dest, text).await
+        {
+            tracing::error!(
+                "sending the alert to {}: {}",
+                dest.name,
+                self.plan.redact(&e)
+            );
+        }
+        let flag = failing.then_some("1");
+        if let Err(e) = Store::open(&self.plan.store).and_then(|s| s.set_meta(FAILING_KEY, flag)) {
+            tracing::warn!("recording the failure streak: {e}");
+        }
+    }
+}
+
+impl Alerter for Notifier<'_> {
+    async fn failed(&mut self, text: &str) {
+        self.send(text, true).await;
+    }
+
+    async fn recovered(&mut self, text: &str) {
+        self.send(text, false).await;
+    }
+}
