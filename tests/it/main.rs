@@ -8,6 +8,7 @@ mod cross;
 mod demo;
 mod incremental;
 mod money;
+mod schedule;
 mod slack;
 mod support;
 mod time;

@@ -12,11 +12,11 @@ use serde_json::{Value as Json, json};
 
 use crate::support::{Workspace, small_segment_rewards};
 
-const TOKEN: &str = "xoxb-test-token-1234";
+pub const TOKEN: &str = "xoxb-test-token-1234";
 
 /// A forced answer for the next call of a method.
 #[derive(Clone, Copy)]
-enum Reply {
+pub enum Reply {
     /// `{"ok": false, "error": ...}`.
     Error(&'static str),
     /// HTTP 429 with `Retry-After`.
@@ -28,11 +28,11 @@ enum Reply {
 }
 
 #[derive(Default)]
-struct State {
+pub struct State {
     /// Every call: (path, what the server saw or did).
     calls: Vec<String>,
     /// Posted messages.
-    messages: Vec<Json>,
+    pub messages: Vec<Json>,
     /// Uploaded bytes by file ID.
     uploads: HashMap<String, Vec<u8>>,
     /// Declared upload lengths by file ID.
@@ -45,9 +45,9 @@ struct State {
     violations: Vec<String>,
 }
 
-struct SlackServer {
-    url: String,
-    state: Arc<Mutex<State>>,
+pub struct SlackServer {
+    pub url: String,
+    pub state: Arc<Mutex<State>>,
 }
 
 struct Request {
@@ -98,7 +98,7 @@ fn respond(stream: &mut TcpStream, status: &str, extra: &str, body: &str) {
 }
 
 impl SlackServer {
-    fn start() -> SlackServer {
+    pub fn start() -> SlackServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
