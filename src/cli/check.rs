@@ -1,9 +1,11 @@
 //! `tally check`: the config is already valid when this runs; connect to every source and prepare
 //! every rollup's slice query, one line each, and keep going past failures.
 
-use crate::config::Plan;
+use crate::config::{Plan, Rollup};
 use crate::error::Error;
-use crate::source::Source;
+use crate::run;
+use crate::source::{Explain, Source};
+use crate::sync::slice::day_slices;
 
 /// Prints one line per source and rollup; `Ok(false)` when any failed.
 pub async fn run(plan: &Plan) -> Result<bool, Error> {
@@ -38,24 +40,49 @@ pub async fn run(plan: &Plan) -> Result<bool, Error> {
             }
         };
         for rollup in rollups {
-            match source.check(rollup).await {
-                Ok(info) => println!(
-                    "rollup {}: ok (table {}, time column {}: {})",
-                    rollup.name,
-                    rollup.table.join("."),
-                    rollup.time,
-                    info.time_column
-                ),
+            match check_rollup(plan, &mut source, rollup).await {
+                Ok(line) => println!("rollup {}: ok ({line})", rollup.name),
                 Err(e) => {
                     ok = false;
-                    println!(
-                        "rollup {}: FAILED: {}",
-                        rollup.name,
-                        plan.redact(&e.to_string())
-                    );
+                    println!("rollup {}: FAILED: {}", rollup.name, plan.redact(&e));
                 }
             }
         }
     }
     Ok(ok)
+}
+
+/// Prepares the rollup's slice query and EXPLAINs it for yesterday's first slice: a plan that
+/// reads the whole table fails (unless allowed) and names the index to create.
+async fn check_rollup(plan: &Plan, source: &mut Source, rollup: &Rollup) -> Result<String, String> {
+    let info = source.check(rollup).await.map_err(|e| e.to_string())?;
+    let day = run::report_date(plan, None);
+    let slice = day_slices(plan.timezone, day, rollup.slice_hours)[0];
+    let explain = source
+        .explain(rollup, slice.start, slice.end)
+        .await
+        .map_err(|e| e.to_string())?;
+    if explain.full_scan && !rollup.allow_full_scan {
+        return Err(format!(
+            "the slice query scans the whole table ({}); create an index: {}",
+            explain.access,
+            Explain::index_hint(rollup)
+        ));
+    }
+    let rows = explain
+        .rows
+        .map(|r| format!(", ~{r:.0} rows per slice"))
+        .unwrap_or_default();
+    let allowed = if explain.full_scan {
+        " (full scan allowed by allow_full_scan)"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "table {}, time column {}: {}; plan: {}{rows}{allowed}",
+        rollup.table.join("."),
+        rollup.time,
+        info.time_column,
+        explain.access
+    ))
 }

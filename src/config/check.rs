@@ -201,6 +201,7 @@ fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> SourceSpec {
         timezone: c.tz(&format!("{key}.timezone"), &s.timezone),
         statement_timeout: c.duration(&format!("{key}.statement_timeout"), &s.statement_timeout),
         pause: c.duration(&format!("{key}.pause"), &s.pause),
+        max_rows_per_second: s.max_rows_per_second,
     }
 }
 
@@ -353,6 +354,7 @@ fn rollup(c: &mut Checker, name: &str, r: &raw::RollupConfig, config: &Config) -
         keep_days: c.whole_days(&format!("{key}.keep"), &r.keep),
         day_zone: Tz::UTC,
         source_zone: Tz::UTC,
+        allow_full_scan: r.allow_full_scan,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct SourceSpec {
     pub statement_timeout: Duration,
     /// Pause between two slice queries.
     pub pause: Duration,
+    /// Most rows per second this source sends (slice queries are spaced out to keep under it).
+    pub max_rows_per_second: Option<u64>,
 }
 
 /// An aggregate function allowed in a measure.
@@ -104,6 +106,8 @@ pub struct Rollup {
     pub day_zone: Tz,
     /// Zone of the source's naive timestamps.
     pub source_zone: Tz,
+    /// Sync may run slice queries that read the whole table.
+    pub allow_full_scan: bool,
 }
 
 impl Rollup {

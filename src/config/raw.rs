@@ -114,6 +114,8 @@ pub struct SourceConfig {
     /// Pause between two slice queries to this source.
     #[serde(default = "default_pause")]
     pub pause: String,
+    /// Space slice queries out so that this source sends at most this many rows per second.
+    pub max_rows_per_second: Option<u64>,
 }
 
 /// `[rollups.NAME]`: one aggregate query, pulled slice by slice.
@@ -144,6 +146,9 @@ pub struct RollupConfig {
     /// How long rows are kept in the store.
     #[serde(default = "default_keep")]
     pub keep: String,
+    /// Let `sync` run slice queries that read the whole table (no index on `time`).
+    #[serde(default)]
+    pub allow_full_scan: bool,
 }
 
 /// `[segments.NAME]`: a weighted score and the groups it assigns.

@@ -47,6 +47,30 @@ pub struct TableInfo {
     pub time_column: String,
 }
 
+/// How the source would run a slice query (from EXPLAIN).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explain {
+    /// The access path, like `Index Scan using actions_block_time_idx on actions`.
+    pub access: String,
+    /// True when the plan reads the whole table (PostgreSQL Seq Scan, MySQL type ALL, SQLite SCAN).
+    pub full_scan: bool,
+    /// The source's estimate of rows read per slice, when it gives one.
+    pub rows: Option<f64>,
+}
+
+impl Explain {
+    /// The index that would avoid a full scan.
+    pub fn index_hint(rollup: &Rollup) -> String {
+        let table = rollup.table.join(".");
+        let name = format!(
+            "{}_{}_idx",
+            rollup.table.last().expect("a table name"),
+            rollup.time
+        );
+        format!("CREATE INDEX {name} ON {table} ({})", rollup.time)
+    }
+}
+
 /// An open connection to one source.
 pub enum Source {
     /// PostgreSQL.
@@ -73,6 +97,20 @@ impl Source {
             Source::Postgres(s) => s.check(rollup).await,
             Source::Mysql(s) => s.check(rollup).await,
             Source::Sqlite(s) => s.check(rollup),
+        }
+    }
+
+    /// Asks the source how it would run the slice query for `[start, end)`.
+    pub async fn explain(
+        &mut self,
+        rollup: &Rollup,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Explain, SourceError> {
+        match self {
+            Source::Postgres(s) => s.explain(rollup, start, end).await,
+            Source::Mysql(s) => s.explain(rollup, start, end).await,
+            Source::Sqlite(s) => s.explain(rollup),
         }
     }
 

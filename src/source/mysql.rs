@@ -10,7 +10,7 @@ use mysql_async::{Conn, Opts, Row};
 use rust_decimal::Decimal;
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, PullError, SourceError, TableInfo, chain};
+use super::{Errors, Explain, PullError, SourceError, TableInfo, chain};
 use crate::config::{Rollup, SourceSpec};
 use crate::value::Value;
 
@@ -129,6 +129,61 @@ impl Mysql {
         }
     }
 
+    /// The zone slice bounds are written in for the rollup's time column, looked up once.
+    async fn zone(&mut self, rollup: &Rollup) -> Result<Tz, SourceError> {
+        if let Some(zone) = self.zones.get(&rollup.name) {
+            return Ok(*zone);
+        }
+        let zone = match self.time_column(rollup).await? {
+            TimeColumn::Utc => Tz::UTC,
+            TimeColumn::Naive => self.timezone,
+        };
+        self.zones.insert(rollup.name.clone(), zone);
+        Ok(zone)
+    }
+
+    /// `EXPLAIN` of the slice query with real bounds: access type ALL on the table is a full scan.
+    pub async fn explain(
+        &mut self,
+        rollup: &Rollup,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Explain, SourceError> {
+        let zone = self.zone(rollup).await?;
+        let bound = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
+        let rows: Vec<Row> = self
+            .conn
+            .exec(
+                format!("EXPLAIN {}", slice_sql(rollup, Dialect::Mysql)),
+                (bound(start), bound(end)),
+            )
+            .await
+            .map_err(|e| self.errors.rollup(rollup, e))?;
+        let table = rollup.table.last().expect("a table name");
+        let text = |row: &Row, col: &str| row.get::<Option<String>, _>(col).flatten();
+        let mut explain = Explain {
+            access: String::new(),
+            full_scan: false,
+            rows: None,
+        };
+        let mut parts = Vec::new();
+        for row in rows
+            .iter()
+            .filter(|r| text(r, "table").as_deref() == Some(table.as_str()))
+        {
+            let access = text(row, "type").unwrap_or_default();
+            explain.full_scan |= access.eq_ignore_ascii_case("ALL");
+            let key = text(row, "key")
+                .map(|k| format!(" using {k}"))
+                .unwrap_or_default();
+            parts.push(format!("type {access}{key} on {table}"));
+            let estimate = row.get::<Option<f64>, _>("rows").flatten();
+            explain.rows = explain.rows.into_iter().chain(estimate).reduce(f64::max);
+        }
+        explain.access = parts.join(", ");
+        Ok(explain)
+    }
+
     /// Streams one slice into `sink`.
     pub async fn pull<E>(
         &mut self,
@@ -137,17 +192,7 @@ impl Mysql {
         end: DateTime<Utc>,
         sink: &mut dyn FnMut(&[Value]) -> Result<(), E>,
     ) -> Result<u64, PullError<E>> {
-        let zone = match self.zones.get(&rollup.name) {
-            Some(zone) => *zone,
-            None => {
-                let zone = match self.time_column(rollup).await? {
-                    TimeColumn::Utc => Tz::UTC,
-                    TimeColumn::Naive => self.timezone,
-                };
-                self.zones.insert(rollup.name.clone(), zone);
-                zone
-            }
-        };
+        let zone = self.zone(rollup).await?;
         let bound = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
         let errors = self.errors.clone();
         let fail = |e: mysql_async::Error| {

@@ -11,7 +11,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, PullError, SourceError, TableInfo, chain};
+use super::{Errors, Explain, PullError, SourceError, TableInfo, chain};
 use crate::config::{Rollup, SourceSpec};
 use crate::value::Value;
 
@@ -76,6 +76,49 @@ impl Postgres {
             .map_err(|e| self.errors.rollup(rollup, db_message(&e)))?;
         self.statements.insert(rollup.name.clone(), stmt.clone());
         Ok(stmt)
+    }
+
+    /// `EXPLAIN (FORMAT JSON)` of the slice query with real bounds: a custom plan, as the
+    /// slice query gets.
+    pub async fn explain(
+        &mut self,
+        rollup: &Rollup,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Explain, SourceError> {
+        let sql = format!(
+            "EXPLAIN (FORMAT JSON) {}",
+            slice_sql(rollup, Dialect::Postgres)
+        );
+        let stmt = self
+            .client
+            .prepare(&sql)
+            .await
+            .map_err(|e| self.errors.rollup(rollup, db_message(&e)))?;
+        let bounds = self.bounds(rollup, stmt.params().first(), start, end)?;
+        let params: Vec<&(dyn ToSql + Sync)> = bounds.iter().map(|b| b.as_ref()).collect();
+        let row = self
+            .client
+            .query_one(&stmt, &params)
+            .await
+            .map_err(|e| self.errors.rollup(rollup, db_message(&e)))?;
+        let plan: serde_json::Value = row.try_get(0).map_err(|e| self.errors.rollup(rollup, e))?;
+        let table = rollup.table.last().expect("a table name");
+        let mut scans = Vec::new();
+        scan_nodes(&plan[0]["Plan"], &mut scans);
+        let full_scan = scans.iter().any(|n| {
+            n["Node Type"] == "Seq Scan" && n["Relation Name"].as_str() == Some(table.as_str())
+        });
+        let access = scans.iter().map(describe).collect::<Vec<_>>().join(", ");
+        let rows = scans
+            .iter()
+            .filter_map(|n| n["Plan Rows"].as_f64())
+            .reduce(f64::max);
+        Ok(Explain {
+            access,
+            full_scan,
+            rows,
+        })
     }
 
     /// Streams one slice into `sink`.
@@ -221,4 +264,30 @@ fn value(row: &Row, i: usize) -> Result<Value, String> {
         }
     };
     Ok(v.unwrap_or(Value::Null))
+}
+
+/// The nodes of a plan that read a relation (scans), depth first.
+fn scan_nodes<'a>(node: &'a serde_json::Value, out: &mut Vec<&'a serde_json::Value>) {
+    if node["Relation Name"].is_string()
+        || node["Node Type"]
+            .as_str()
+            .is_some_and(|t| t.contains("Index Scan"))
+    {
+        out.push(node);
+    }
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        scan_nodes(child, out);
+    }
+}
+
+/// `Index Scan using idx on actions`, `Seq Scan on actions`.
+fn describe(node: &&serde_json::Value) -> String {
+    let mut text = node["Node Type"].as_str().unwrap_or("?").to_string();
+    if let Some(index) = node["Index Name"].as_str() {
+        text += &format!(" using {index}");
+    }
+    if let Some(rel) = node["Relation Name"].as_str() {
+        text += &format!(" on {rel}");
+    }
+    text
 }

@@ -118,6 +118,7 @@ mod tests {
             keep_days: 90,
             day_zone: chrono_tz::Tz::UTC,
             source_zone: chrono_tz::Tz::UTC,
+            allow_full_scan: false,
         }
     }
 

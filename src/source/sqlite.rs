@@ -12,7 +12,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags};
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, PullError, SourceError, TableInfo};
+use super::{Errors, Explain, PullError, SourceError, TableInfo};
 use crate::config::{Agg, Rollup, SourceSpec};
 use crate::value::Value;
 
@@ -108,6 +108,33 @@ impl Sqlite {
             Some(SqlValue::Integer(_) | SqlValue::Real(_)) => TimeFormat::Epoch,
             Some(SqlValue::Text(t)) if t.as_bytes().get(10) == Some(&b'T') => TimeFormat::Text('T'),
             _ => TimeFormat::Text(' '),
+        })
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the slice query: `SCAN <table>` reads the whole table,
+    /// `SEARCH <table> USING INDEX` reads the slice's range.
+    pub fn explain(&mut self, rollup: &Rollup) -> Result<Explain, SourceError> {
+        let sql = format!("EXPLAIN QUERY PLAN {}", slice_sql(rollup, Dialect::Sqlite));
+        let fail = |e| self.errors.rollup(rollup, e);
+        let mut stmt = self.conn.prepare(&sql).map_err(fail)?;
+        let details: Vec<String> = stmt
+            .query_map([SqlValue::Null, SqlValue::Null], |r| r.get(3))
+            .map_err(fail)?
+            .collect::<Result<_, _>>()
+            .map_err(fail)?;
+        let table = rollup.table.last().expect("a table name");
+        let on_table: Vec<&String> = details
+            .iter()
+            .filter(|d| d.split_whitespace().nth(1) == Some(table.as_str()))
+            .collect();
+        Ok(Explain {
+            full_scan: on_table.iter().any(|d| d.starts_with("SCAN ")),
+            access: on_table
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            rows: None,
         })
     }
 

@@ -103,48 +103,46 @@ impl Store {
 
     /// Starts replacing one slice: opens the transaction and deletes the slice's old rows.
     /// Rows go in with [`SliceWriter::insert`]; nothing is visible until [`SliceWriter::commit`].
+    ///
+    /// With `pieces`, the slice arrives in several sub-range queries (after a statement timeout),
+    /// so the same user and dimension values may come more than once: rows then go to a staging
+    /// table and are added up into the day at commit, as sub-day slices always are.
     pub fn begin_slice<'s>(
         &'s self,
         rollup: &'s Rollup,
         day: NaiveDate,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        pieces: bool,
     ) -> Result<SliceWriter<'s>, StoreError> {
         let ctx = || format!("replacing a slice of `{}`", rollup.name);
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.err(ctx(), e))?;
         let day = day.to_string();
-        let cols = columns(rollup);
+        let cols = columns(rollup).join(", ");
         let sep = if cols.is_empty() { "" } else { ", " };
-        let values = placeholders(cols.len() + 1);
-        let (deleted, insert) = if rollup.slice_hours < 24 {
-            let table = slice_table(rollup);
-            (
-                self.conn.execute(
-                    &format!("DELETE FROM {table} WHERE slice = ?1"),
-                    [instant(start)],
-                ),
-                format!(
-                    "INSERT INTO {table} (slice, day, user{sep}{}) VALUES (?, ?, {values})",
-                    cols.join(", ")
-                ),
-            )
+        let values = placeholders(columns(rollup).len() + 1);
+        let staging = if rollup.slice_hours < 24 {
+            Some(slice_table(rollup))
+        } else if pieces {
+            Some(quote(&format!("_tally_{}_pieces", rollup.name)))
         } else {
-            let table = quote(&rollup.name);
-            (
-                self.conn
-                    .execute(&format!("DELETE FROM {table} WHERE day = ?1"), [&day]),
-                format!(
-                    "INSERT INTO {table} (day, user{sep}{}) VALUES (?, {values})",
-                    cols.join(", ")
-                ),
-            )
+            None
         };
-        let head = if rollup.slice_hours < 24 {
-            vec![Value::Text(instant(start)), Value::Text(day.clone())]
-        } else {
-            vec![Value::Text(day.clone())]
+        let (insert, head) = match &staging {
+            Some(table) => (
+                format!(
+                    "INSERT INTO {table} (slice, day, user{sep}{cols}) VALUES (?, ?, {values})"
+                ),
+                vec![Value::Text(instant(start)), Value::Text(day.clone())],
+            ),
+            None => (
+                format!(
+                    "INSERT INTO {} (day, user{sep}{cols}) VALUES (?, {values})",
+                    quote(&rollup.name)
+                ),
+                vec![Value::Text(day.clone())],
+            ),
         };
         // The writer exists before the first fallible step, so an error rolls back.
         let writer = SliceWriter {
@@ -155,9 +153,31 @@ impl Store {
             end,
             insert,
             head,
+            staging,
             done: false,
         };
-        deleted.map_err(|e| self.err(ctx(), e))?;
+        let cleared = match &writer.staging {
+            Some(table) if rollup.slice_hours < 24 => self
+                .conn
+                .execute(
+                    &format!("DELETE FROM {table} WHERE slice = ?1"),
+                    [instant(start)],
+                )
+                .map(|_| ()),
+            // A temporary table: private to this connection, gone when it closes.
+            Some(table) => self.conn.execute_batch(&format!(
+                "CREATE TEMP TABLE IF NOT EXISTS {table} (slice TEXT, day TEXT, user{sep}{cols});
+                 DELETE FROM temp.{table};"
+            )),
+            None => self
+                .conn
+                .execute(
+                    &format!("DELETE FROM {} WHERE day = ?1", quote(&rollup.name)),
+                    [&writer.day],
+                )
+                .map(|_| ()),
+        };
+        cleared.map_err(|e| self.err(ctx(), e))?;
         Ok(writer)
     }
 
@@ -209,6 +229,8 @@ pub struct SliceWriter<'s> {
     insert: String,
     /// The values before the user in every inserted row: (slice, day) or (day).
     head: Vec<Value>,
+    /// Where rows wait to be added up into the day at commit (sub-day slices, or pieces).
+    staging: Option<String>,
     done: bool,
 }
 
@@ -235,11 +257,34 @@ impl SliceWriter<'_> {
         Ok(())
     }
 
-    /// Rebuilds the day (for sub-day slices), records the checkpoint and commits, atomically.
+    /// Marks the start of one piece of the slice: a piece that fails can be undone alone.
+    pub fn begin_piece(&mut self) -> Result<(), StoreError> {
+        self.batch("SAVEPOINT piece")
+    }
+
+    /// Keeps the rows of the piece.
+    pub fn keep_piece(&mut self) -> Result<(), StoreError> {
+        self.batch("RELEASE piece")
+    }
+
+    /// Undoes the rows of a piece that failed halfway.
+    pub fn drop_piece(&mut self) -> Result<(), StoreError> {
+        self.batch("ROLLBACK TO piece; RELEASE piece")
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        self.store.conn.execute_batch(sql).map_err(|e| {
+            self.store
+                .err(format!("writing a piece of `{}`", self.rollup.name), e)
+        })
+    }
+
+    /// Adds up the staged rows into the day (sub-day slices, pieces), records the checkpoint
+    /// and commits, atomically.
     pub fn commit(mut self, rows: u64, pulled_at: DateTime<Utc>) -> Result<(), StoreError> {
         let ctx = || format!("committing a slice of `{}`", self.rollup.name);
-        if self.rollup.slice_hours < 24 {
-            rebuild_day(&self.store.conn, self.rollup, &self.day)
+        if let Some(staging) = &self.staging {
+            rebuild_day(&self.store.conn, self.rollup, staging, &self.day)
                 .map_err(|e| self.store.err(ctx(), e))?;
         }
         self.store
@@ -276,7 +321,12 @@ impl Drop for SliceWriter<'_> {
 
 /// Replaces the day's rows with the sum of its slices' rows. Streams the slice rows in key order
 /// and merges neighbours, so memory does not grow with the day's size.
-fn rebuild_day(conn: &Connection, rollup: &Rollup, day: &str) -> rusqlite::Result<()> {
+fn rebuild_day(
+    conn: &Connection,
+    rollup: &Rollup,
+    staging: &str,
+    day: &str,
+) -> rusqlite::Result<()> {
     let name = quote(&rollup.name);
     conn.execute(&format!("DELETE FROM {name} WHERE day = ?1"), [day])?;
     let cols = columns(rollup);
@@ -288,7 +338,7 @@ fn rebuild_day(conn: &Connection, rollup: &Rollup, day: &str) -> rusqlite::Resul
         "SELECT user{}{} FROM {} WHERE day = ?1 ORDER BY {}",
         if cols.is_empty() { "" } else { ", " },
         cols.join(", "),
-        slice_table(rollup),
+        staging,
         key_cols.join(", ")
     );
     let insert = format!(

@@ -1,17 +1,19 @@
 //! Sync: decides which slices to pull ([`plan_slices`]) and pulls them ([`pull`]), one slice per
 //! transaction, so the store only ever holds whole slices.
 
+mod pace;
 mod progress;
 pub mod slice;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use indexmap::IndexMap;
 
 use crate::config::{DayRange, Plan, Rollup, days_before};
-use crate::source::{PullError, Source, SourceError};
+use crate::source::{Explain, PullError, Source, SourceError};
 use crate::store::{Store, StoreError};
+use pace::Pacer;
 pub use progress::Progress;
 pub use slice::Slice;
 
@@ -24,6 +26,19 @@ pub enum SyncError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The slice query would read the whole table and the rollup does not allow that.
+    #[error(
+        "rollup `{rollup}`: the slice query would scan the whole table ({access}); create an index: \
+         {hint} (or set allow_full_scan = true)"
+    )]
+    FullScan {
+        /// Rollup name.
+        rollup: String,
+        /// The access path EXPLAIN showed.
+        access: String,
+        /// The index to create.
+        hint: String,
+    },
     /// SIGTERM or SIGINT stopped the sync between two slices.
     #[error("stopped by a signal; every slice pulled so far is in the store")]
     Interrupted,
@@ -171,17 +186,21 @@ pub async fn pull(
         }
     }
     progress.start(planned.len() as u64);
-    let mut sources: HashMap<&str, Source> = HashMap::new();
-    let mut queried: HashSet<&str> = HashSet::new();
+    // One session and one pace per source, shared by its rollups.
+    let mut sources: HashMap<&str, (Source, Pacer)> = HashMap::new();
     for (name, slices) in &by_rollup {
         let rollup = &plan.rollups[*name];
         let spec = &plan.sources[&rollup.source];
         if !sources.contains_key(spec.name.as_str()) {
-            sources.insert(&spec.name, Source::connect(spec).await?);
+            let source = Source::connect(spec).await?;
+            sources.insert(&spec.name, (source, Pacer::new(spec)));
         }
-        let source = sources
+        let (source, pacer) = sources
             .get_mut(spec.name.as_str())
             .expect("connected above");
+        if let Some(first) = slices.first() {
+            refuse_full_scan(source, rollup, &first.slice).await?;
+        }
         let totals = pulled.entry(name.to_string()).or_default();
         for p in slices {
             // Let the signal listener run, then stop between slices if asked to.
@@ -190,11 +209,7 @@ pub async fn pull(
                 progress.finish();
                 return Err(SyncError::Interrupted);
             }
-            // The pause is between any two slice queries to the same source, across rollups.
-            if !queried.insert(spec.name.as_str()) && !spec.pause.is_zero() {
-                tokio::time::sleep(spec.pause).await;
-            }
-            let rows = pull_slice(store, source, rollup, &p.slice).await?;
+            let rows = pull_slice(store, source, pacer, rollup, &p.slice).await?;
             totals.slices += 1;
             totals.rows += rows;
             progress.slice(name, p, rows);
@@ -207,34 +222,111 @@ pub async fn pull(
     Ok(pulled)
 }
 
+/// Asks the source how it would run the rollup's slice query, and refuses a plan that reads
+/// the whole table unless the rollup allows it.
+async fn refuse_full_scan(
+    source: &mut Source,
+    rollup: &Rollup,
+    slice: &Slice,
+) -> Result<(), SyncError> {
+    let plan = source.explain(rollup, slice.start, slice.end).await?;
+    tracing::debug!("rollup `{}`: {}", rollup.name, plan.access);
+    if plan.full_scan && !rollup.allow_full_scan {
+        return Err(SyncError::FullScan {
+            rollup: rollup.name.clone(),
+            access: plan.access,
+            hint: Explain::index_hint(rollup),
+        });
+    }
+    Ok(())
+}
+
 /// Replaces one slice: the source's rows stream into an open store transaction, committed with
-/// the checkpoint only when the whole slice has arrived.
+/// the checkpoint only when the whole slice has arrived. A slice whose query hits the statement
+/// timeout is pulled again in smaller pieces.
 async fn pull_slice(
     store: &Store,
     source: &mut Source,
+    pacer: &mut Pacer,
     rollup: &Rollup,
     slice: &Slice,
 ) -> Result<u64, SyncError> {
     let pulled_at = Utc::now();
-    let mut writer = store.begin_slice(rollup, slice.day, slice.start, slice.end)?;
-    let result = source
-        .pull(rollup, slice.start, slice.end, &mut |row| {
-            writer.insert(row)
-        })
-        .await;
-    let slice_error = |message: String| SyncError::Slice {
+    let failed = |e: SourceError, note: &str| SyncError::Slice {
         rollup: rollup.name.clone(),
         day: slice.day,
         start: slice.start,
         end: slice.end,
-        message,
+        message: format!("{e}{note}"),
     };
-    match result {
-        Ok(rows) => {
-            writer.commit(rows, pulled_at)?;
-            Ok(rows)
+    {
+        let mut writer = store.begin_slice(rollup, slice.day, (slice.start, slice.end), false)?;
+        pacer.wait().await;
+        let result = source
+            .pull(rollup, slice.start, slice.end, &mut |row| {
+                writer.insert(row)
+            })
+            .await;
+        match result {
+            Ok(rows) => {
+                pacer.done(rows);
+                writer.commit(rows, pulled_at)?;
+                return Ok(rows);
+            }
+            Err(PullError::Source(e)) if e.timed_out && slice.end - slice.start > HOUR => {
+                pacer.done(0);
+                tracing::warn!(
+                    "rollup `{}`: the slice {} [{}, {}) hit the statement timeout; pulling it in smaller pieces",
+                    rollup.name,
+                    slice.day,
+                    slice.start,
+                    slice.end
+                );
+            }
+            Err(PullError::Source(e)) => return Err(failed(e, "")),
+            Err(PullError::Sink(e)) => return Err(SyncError::Store(e)),
         }
-        Err(PullError::Source(e)) => Err(slice_error(e.to_string())),
-        Err(PullError::Sink(e)) => Err(SyncError::Store(e)),
     }
+    // The slice's first attempt rolled back (its writer is gone); now piece by piece, halving
+    // each piece that times out, down to one hour.
+    let mut writer = store.begin_slice(rollup, slice.day, (slice.start, slice.end), true)?;
+    let mut todo = halves(slice.start, slice.end);
+    let mut rows = 0;
+    while let Some((start, end)) = todo.pop() {
+        writer.begin_piece()?;
+        pacer.wait().await;
+        match source
+            .pull(rollup, start, end, &mut |row| writer.insert(row))
+            .await
+        {
+            Ok(n) => {
+                pacer.done(n);
+                writer.keep_piece()?;
+                rows += n;
+            }
+            Err(PullError::Source(e)) if e.timed_out && end - start > HOUR => {
+                pacer.done(0);
+                writer.drop_piece()?;
+                todo.extend(halves(start, end));
+            }
+            Err(PullError::Source(e)) if e.timed_out => {
+                let note = format!(
+                    " (even the one-hour piece [{start}, {end}) timed out: raise statement_timeout or add an index)"
+                );
+                return Err(failed(e, &note));
+            }
+            Err(PullError::Source(e)) => return Err(failed(e, "")),
+            Err(PullError::Sink(e)) => return Err(SyncError::Store(e)),
+        }
+    }
+    writer.commit(rows, pulled_at)?;
+    Ok(rows)
+}
+
+const HOUR: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// `[start, end)` cut in two at a whole hour, as a stack: the first half is popped first.
+fn halves(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let middle = start + chrono::TimeDelta::hours(((end - start).num_hours() / 2).max(1));
+    vec![(middle, end), (start, middle)]
 }

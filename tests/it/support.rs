@@ -248,7 +248,9 @@ pub fn small_segment_rewards_named(groups: [&str; 2], extra: &str, env: &str) ->
     let conn = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
     conn.execute_batch(
         "CREATE TABLE actions (signer TEXT, kind TEXT, at TEXT);
-         CREATE TABLE rewards (wallet TEXT, amount TEXT, at TEXT);",
+         CREATE TABLE rewards (wallet TEXT, amount TEXT, at TEXT);
+         CREATE INDEX actions_at ON actions (at);
+         CREATE INDEX rewards_at ON rewards (at);",
     )
     .unwrap();
     for d in 1..=10 {

@@ -42,9 +42,12 @@ fn a_row_at_local_midnight_belongs_to_the_new_day() {
            ('a', '2026-11-01 23:59:59.999+09'),
            ('a', '2026-11-02 00:00:00+09'),
            ('b', '2026-11-02 23:59:59+09'),
-           ('b', '2026-11-03 00:00:00+09');",
+           ('b', '2026-11-03 00:00:00+09');
+         CREATE INDEX ON actions (block_time);",
     );
-    let ws = Workspace::new(&config(&db.url, "Asia/Seoul", "UTC", "1d", ""));
+    // Four rows: PostgreSQL rightly reads them with a Seq Scan even with the index.
+    let config = config(&db.url, "Asia/Seoul", "UTC", "1d", "") + "allow_full_scan = true\n";
+    let ws = Workspace::new(&config);
     ws.ok(&["sync", "--from", "2026-11-01", "--to", "2026-11-03"]);
     assert_eq!(
         per_day(&ws),
