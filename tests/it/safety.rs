@@ -168,10 +168,10 @@ fn a_slice_that_times_out_is_split_down_to_one_hour() {
          CREATE INDEX ON actions (block_time);
          ANALYZE actions;",
     );
-    // 10 ms per row: a day of 144 rows takes 1.4 s, over the 1 s timeout; half a day does not.
+    // 15 ms per row: a day of 144 rows takes 2.2 s, over the 1.6 s timeout; half a day (1.1 s) does not.
     let filter =
-        "filter = \"(SELECT 1 FROM pg_sleep(0.01 + 0 * extract(epoch FROM block_time))) = 1\"";
-    let ws = Workspace::new(&config(&db.url, "statement_timeout = \"1s\"", filter));
+        "filter = \"(SELECT 1 FROM pg_sleep(0.015 + 0 * extract(epoch FROM block_time))) = 1\"";
+    let ws = Workspace::new(&config(&db.url, "statement_timeout = \"1600ms\"", filter));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);
     assert_eq!(code, 0, "{text}");
     assert!(
