@@ -98,6 +98,11 @@ title = "Top actions"
 sql = "SELECT action, sum(actions) AS actions FROM activity WHERE day BETWEEN :start AND :end GROUP BY action ORDER BY actions DESC LIMIT 10"
 days = 7
 
+[reports.segment_sizes]
+title = "Segment sizes"
+sql = "SELECT day, segment, count(*) AS users, round(avg(score), 2) AS avg_score FROM engagement WHERE day BETWEEN :start AND :end GROUP BY day, segment ORDER BY day, segment"
+days = 7
+
 [output]
 dir = "reports"
 "#;
@@ -119,7 +124,7 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
     let report = report::build(&plan, &store, spec, last)?;
     print!("{}", render::render(&report, render::Format::Table));
     println!(
-        "\nThe demo is in {dir}. Try:\n  tally -c {cfg} report\n  tally -c {cfg} query \"SELECT * FROM engagement LIMIT 5\"",
+        "\nThe demo is in {dir}. Try:\n  tally -c {cfg} report\n  tally -c {cfg} query \"SELECT * FROM engagement ORDER BY score DESC LIMIT 5\"",
         dir = dir.display(),
         cfg = config_path.display()
     );

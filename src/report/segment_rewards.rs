@@ -94,7 +94,8 @@ pub fn build(
     last: NaiveDate,
 ) -> Result<(Vec<String>, Vec<Vec<Value>>), StoreError> {
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
-    let by_day = segment::materialize(store, spec.segment, spec.activity, &days)?;
+    // Scored in memory: the `<segment>` table is written only for SQL reports that use it.
+    let by_day = segment::assign(store, spec.segment, spec.activity, &days)?;
     let mut amount_scale = 0;
     let mut lines = Vec::new();
     for (day, members) in &by_day {

@@ -23,56 +23,119 @@ pub struct Member {
 /// Members of a segment on one day, by user.
 pub type Members = HashMap<String, Member>;
 
-/// Scores every user with an activity row in `day`'s window `[day - window + 1, day]` and puts
-/// them in the first group whose `min_score` their score reaches. Every user with a row in the
-/// window is returned, so that "no activity in the window" is simply "not in the map".
+/// A user's weighted total and number of rows over the days added so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    weighted: Decimal,
+    rows: u32,
+}
+
+/// Scores every user with an activity row in each day's window `[day - window + 1, day]` and
+/// puts them in the first group whose `min_score` their score reaches. Every user with a row in
+/// the window is returned, so that "no activity in the window" is simply "not in the map".
+///
+/// The rollup's rows are read once, in day order, and the window slides: each day is added
+/// when it enters the window and subtracted (exactly, in decimals) when it leaves.
 pub fn assign(
     store: &Store,
     segment: &Segment,
     rollup: &Rollup,
-    day: NaiveDate,
-) -> Result<Members, StoreError> {
-    let first = days_before(day, segment.window_days - 1);
+    days: &[NaiveDate],
+) -> Result<Vec<(NaiveDate, Members)>, StoreError> {
+    let (Some(first_day), Some(last)) = (days.first(), days.last()) else {
+        return Ok(Vec::new());
+    };
+    let first = days_before(*first_day, segment.window_days - 1);
+    let per_day = weighted_per_day(store, segment, rollup, first, *last)?;
+    let window = Decimal::from(segment.window_days);
+    let mut running: HashMap<&str, Tally> = HashMap::new();
+    let mut out = Vec::with_capacity(days.len());
+    for (i, day) in first.iter_days().take_while(|d| d <= last).enumerate() {
+        for (user, t) in per_day[i].iter() {
+            let r = running.entry(user.as_str()).or_default();
+            r.weighted += t.weighted;
+            r.rows += t.rows;
+        }
+        if let Some(leaving) = i.checked_sub(segment.window_days as usize) {
+            for (user, t) in per_day[leaving].iter() {
+                let r = running
+                    .get_mut(user.as_str())
+                    .expect("added when it entered");
+                r.weighted -= t.weighted;
+                r.rows -= t.rows;
+            }
+            running.retain(|_, r| r.rows > 0);
+        }
+        if days.contains(&day) {
+            let members = running
+                .iter()
+                .map(|(user, r)| {
+                    let score = r.weighted / window;
+                    let group = segment.groups.iter().position(|g| score >= g.min_score);
+                    (user.to_string(), Member { group, score })
+                })
+                .collect();
+            out.push((day, members));
+        }
+    }
+    Ok(out)
+}
+
+/// For each day of `[first, last]`, each user's `sum(weight * score measure)` and row count.
+fn weighted_per_day(
+    store: &Store,
+    segment: &Segment,
+    rollup: &Rollup,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<Vec<HashMap<String, Tally>>, StoreError> {
     let by = segment
         .by
         .as_deref()
         .map(quote)
         .unwrap_or_else(|| "NULL".into());
     let sql = format!(
-        "SELECT user, {by}, {} FROM {} WHERE day BETWEEN ?1 AND ?2 AND user IS NOT NULL",
+        "SELECT day, user, {by}, {} FROM {} WHERE day BETWEEN ?1 AND ?2 AND user IS NOT NULL",
         quote(&segment.score),
         quote(&rollup.name)
     );
-    let ctx = || format!("scoring segment `{}` for {day}", segment.name);
-    let mut stmt = store
-        .conn()
-        .prepare_cached(&sql)
-        .map_err(|e| store.err(ctx(), e))?;
+    let ctx = || format!("scoring segment `{}`", segment.name);
+    let fail = |e| store.err(ctx(), e);
+    let days: HashMap<String, usize> = first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .enumerate()
+        .map(|(i, d)| (d.to_string(), i))
+        .collect();
+    let mut per_day: Vec<HashMap<String, Tally>> = vec![HashMap::new(); days.len()];
+    let mut stmt = store.conn().prepare_cached(&sql).map_err(fail)?;
     let mut rows = stmt
-        .query([first.to_string(), day.to_string()])
-        .map_err(|e| store.err(ctx(), e))?;
-    let mut totals: HashMap<String, Decimal> = HashMap::new();
-    while let Some(row) = rows.next().map_err(|e| store.err(ctx(), e))? {
-        let user: String = row.get(0).map_err(|e| store.err(ctx(), e))?;
-        let by_value = Value::from_sqlite(row.get_ref(1).map_err(|e| store.err(ctx(), e))?, false);
-        let score = Value::from_sqlite(row.get_ref(2).map_err(|e| store.err(ctx(), e))?, true)
-            .to_decimal()
-            .unwrap_or_default();
+        .query([first.to_string(), last.to_string()])
+        .map_err(fail)?;
+    while let Some(row) = rows.next().map_err(fail)? {
+        let day = row.get_ref(0).map_err(fail)?;
+        let Some(&i) = day.as_str().ok().and_then(|d| days.get(d)) else {
+            continue;
+        };
+        let by_value = Value::from_sqlite(row.get_ref(2).map_err(fail)?, false);
         let weight = by_value
             .to_key()
             .and_then(|k| segment.weights.get(&k).copied())
             .unwrap_or(segment.default_weight);
-        *totals.entry(user).or_default() += weight * score;
+        let score = Value::from_sqlite(row.get_ref(3).map_err(fail)?, true)
+            .to_decimal()
+            .unwrap_or_default();
+        let user = row.get_ref(1).map_err(fail)?;
+        let user = user.as_str().map_err(|e| fail(e.into()))?;
+        let day_map = &mut per_day[i];
+        let t = match day_map.get_mut(user) {
+            Some(t) => t,
+            None => day_map.entry(user.to_string()).or_default(),
+        };
+        t.weighted += weight * score;
+        t.rows += 1;
     }
-    let days = Decimal::from(segment.window_days);
-    Ok(totals
-        .into_iter()
-        .map(|(user, total)| {
-            let score = total / days;
-            let group = segment.groups.iter().position(|g| score >= g.min_score);
-            (user, Member { group, score })
-        })
-        .collect())
+    Ok(per_day)
 }
 
 /// Computes the segment for each day and stores it in the `<segment>` table
@@ -86,10 +149,7 @@ pub fn materialize(
     let ctx = || format!("storing segment `{}`", segment.name);
     let table = quote(&segment.name);
     let conn = store.conn();
-    let by_day = days
-        .iter()
-        .map(|d| assign(store, segment, rollup, *d).map(|m| (*d, m)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let by_day = assign(store, segment, rollup, days)?;
     let tx = conn
         .unchecked_transaction()
         .map_err(|e| store.err(ctx(), e))?;
