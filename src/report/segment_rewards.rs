@@ -8,7 +8,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::config::{Plan, Rollup};
 use crate::segment;
-use crate::store::{Store, StoreError, quote};
+use crate::store::{Store, StoreError, days_from, quote};
 use crate::value::Value;
 
 /// Column names, in order.
@@ -51,25 +51,30 @@ fn per_user(
 ) -> Result<HashMap<String, Decimal>, StoreError> {
     let ctx = || format!("reading `{}` for {day}", rollup.name);
     let sql = format!(
-        "SELECT user, {} FROM {} WHERE day = ?1 AND user IS NOT NULL",
+        "SELECT user, {} {} AND user IS NOT NULL",
         quote(measure),
-        quote(&rollup.name)
+        days_from(&rollup.name)
     );
     let mut stmt = store
         .conn()
         .prepare_cached(&sql)
         .map_err(|e| store.err(ctx(), e))?;
-    let mut rows = stmt
-        .query([day.to_string()])
-        .map_err(|e| store.err(ctx(), e))?;
+    let day = day.to_string();
+    let mut rows = stmt.query([&day, &day]).map_err(|e| store.err(ctx(), e))?;
     let mut sums: HashMap<String, Decimal> = HashMap::new();
     while let Some(row) = rows.next().map_err(|e| store.err(ctx(), e))? {
-        let user: String = row.get(0).map_err(|e| store.err(ctx(), e))?;
         let value = Value::from_sqlite(row.get_ref(1).map_err(|e| store.err(ctx(), e))?, true)
             .to_decimal()
             .unwrap_or_default();
         *scale = (*scale).max(value.scale());
-        *sums.entry(user).or_default() += value;
+        let user = row.get_ref(0).map_err(|e| store.err(ctx(), e))?;
+        let user = user.as_str().map_err(|e| store.err(ctx(), e.into()))?;
+        match sums.get_mut(user) {
+            Some(sum) => *sum += value,
+            None => {
+                sums.insert(user.to_string(), value);
+            }
+        }
     }
     Ok(sums)
 }

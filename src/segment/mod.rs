@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::config::{Rollup, Segment, days_before};
-use crate::store::{Store, StoreError, quote};
+use crate::store::{Store, StoreError, days_from, quote};
 use crate::value::Value;
 
 /// A user's place in a segment on one day.
@@ -95,9 +95,9 @@ fn weighted_per_day(
         .map(quote)
         .unwrap_or_else(|| "NULL".into());
     let sql = format!(
-        "SELECT day, user, {by}, {} FROM {} WHERE day BETWEEN ?1 AND ?2 AND user IS NOT NULL",
+        "SELECT day, user, {by}, {} {} AND user IS NOT NULL",
         quote(&segment.score),
-        quote(&rollup.name)
+        days_from(&rollup.name)
     );
     let ctx = || format!("scoring segment `{}`", segment.name);
     let fail = |e| store.err(ctx(), e);

@@ -41,14 +41,14 @@ impl Store {
         let cols = columns(rollup).join(", ");
         let name = quote(&rollup.name);
         let slices = slice_table(rollup);
-        let index = quote(&format!("{}_day_user", rollup.name));
+        let index = quote(&format!("{}_day", rollup.name));
         let mut sql = format!(
             "BEGIN IMMEDIATE;
              DROP TABLE IF EXISTS {name};
              DROP TABLE IF EXISTS {slices};
              DELETE FROM _tally_slices WHERE rollup = {lit};
              CREATE TABLE {name} (day TEXT NOT NULL, user{sep}{cols});
-             CREATE INDEX {index} ON {name} (day, user);",
+             CREATE INDEX {index} ON {name} (day);",
             lit = rusqlite_literal(&rollup.name),
             sep = if cols.is_empty() { "" } else { ", " },
         );
