@@ -115,10 +115,10 @@ pub fn build(
         let rewards = per_user(store, spec.rewards, spec.amount, *day, &mut amount_scale)?;
         let total: Decimal = rewards.values().sum();
         for (g, group) in spec.segment.groups.iter().enumerate() {
-            let users: Vec<&String> = members
+            let users: Vec<&str> = members
                 .iter()
                 .filter(|(_, m)| m.group == Some(g))
-                .map(|(u, _)| u)
+                .map(|(u, _)| &**u)
                 .collect();
             lines.push(Line {
                 day: *day,
@@ -133,7 +133,7 @@ pub fn build(
         }
         let inactive: Vec<&Decimal> = rewards
             .iter()
-            .filter(|(u, _)| !members.contains_key(*u))
+            .filter(|(u, _)| !members.contains_key(u.as_str()))
             .map(|(_, v)| v)
             .collect();
         lines.push(Line {

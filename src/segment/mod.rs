@@ -1,9 +1,11 @@
 //! Segments: each user's weighted score over a trailing window, and the group it puts them in.
 //! Scores are exact decimals; the store's `<segment>` table shows them for custom SQL.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
+use rusqlite::types::ValueRef;
 use rust_decimal::Decimal;
 
 use crate::config::{Rollup, Segment, days_before};
@@ -20,8 +22,9 @@ pub struct Member {
     pub score: Decimal,
 }
 
-/// Members of a segment on one day, by user.
-pub type Members = HashMap<String, Member>;
+/// Members of a segment on one day, by user. User names are shared between days (one
+/// allocation per user, however many days are scored).
+pub type Members = HashMap<Arc<str>, Member>;
 
 /// A user's weighted total and number of rows over the days added so far.
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,19 +51,17 @@ pub fn assign(
     let first = days_before(*first_day, segment.window_days - 1);
     let per_day = weighted_per_day(store, segment, rollup, first, *last)?;
     let window = Decimal::from(segment.window_days);
-    let mut running: HashMap<&str, Tally> = HashMap::new();
+    let mut running: HashMap<Arc<str>, Tally> = HashMap::new();
     let mut out = Vec::with_capacity(days.len());
     for (i, day) in first.iter_days().take_while(|d| d <= last).enumerate() {
         for (user, t) in per_day[i].iter() {
-            let r = running.entry(user.as_str()).or_default();
+            let r = running.entry(Arc::clone(user)).or_default();
             r.weighted += t.weighted;
             r.rows += t.rows;
         }
         if let Some(leaving) = i.checked_sub(segment.window_days as usize) {
             for (user, t) in per_day[leaving].iter() {
-                let r = running
-                    .get_mut(user.as_str())
-                    .expect("added when it entered");
+                let r = running.get_mut(user).expect("added when it entered");
                 r.weighted -= t.weighted;
                 r.rows -= t.rows;
             }
@@ -72,7 +73,7 @@ pub fn assign(
                 .map(|(user, r)| {
                     let score = r.weighted / window;
                     let group = segment.groups.iter().position(|g| score >= g.min_score);
-                    (user.to_string(), Member { group, score })
+                    (Arc::clone(user), Member { group, score })
                 })
                 .collect();
             out.push((day, members));
@@ -82,13 +83,14 @@ pub fn assign(
 }
 
 /// For each day of `[first, last]`, each user's `sum(weight * score measure)` and row count.
+/// Each user's name is allocated once and shared by the days.
 fn weighted_per_day(
     store: &Store,
     segment: &Segment,
     rollup: &Rollup,
     first: NaiveDate,
     last: NaiveDate,
-) -> Result<Vec<HashMap<String, Tally>>, StoreError> {
+) -> Result<Vec<HashMap<Arc<str>, Tally>>, StoreError> {
     let by = segment
         .by
         .as_deref()
@@ -107,7 +109,8 @@ fn weighted_per_day(
         .enumerate()
         .map(|(i, d)| (d.to_string(), i))
         .collect();
-    let mut per_day: Vec<HashMap<String, Tally>> = vec![HashMap::new(); days.len()];
+    let mut per_day: Vec<HashMap<Arc<str>, Tally>> = vec![HashMap::new(); days.len()];
+    let mut names: HashSet<Arc<str>> = HashSet::new();
     let mut stmt = store.conn().prepare_cached(&sql).map_err(fail)?;
     let mut rows = stmt
         .query([first.to_string(), last.to_string()])
@@ -117,20 +120,40 @@ fn weighted_per_day(
         let Some(&i) = day.as_str().ok().and_then(|d| days.get(d)) else {
             continue;
         };
-        let by_value = Value::from_sqlite(row.get_ref(2).map_err(fail)?, false);
-        let weight = by_value
-            .to_key()
-            .and_then(|k| segment.weights.get(&k).copied())
-            .unwrap_or(segment.default_weight);
-        let score = Value::from_sqlite(row.get_ref(3).map_err(fail)?, true)
-            .to_decimal()
-            .unwrap_or_default();
+        // Text and integers are read in place: this loop runs once per rollup row.
+        let weight = match row.get_ref(2).map_err(fail)? {
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|k| segment.weights.get(k)),
+            ValueRef::Null => None,
+            other => Value::from_sqlite(other, false)
+                .to_key()
+                .and_then(|k| segment.weights.get(&k)),
+        }
+        .copied()
+        .unwrap_or(segment.default_weight);
+        let score = match row.get_ref(3).map_err(fail)? {
+            ValueRef::Integer(n) => Decimal::from(n),
+            other => Value::from_sqlite(other, true)
+                .to_decimal()
+                .unwrap_or_default(),
+        };
         let user = row.get_ref(1).map_err(fail)?;
         let user = user.as_str().map_err(|e| fail(e.into()))?;
         let day_map = &mut per_day[i];
         let t = match day_map.get_mut(user) {
             Some(t) => t,
-            None => day_map.entry(user.to_string()).or_default(),
+            None => {
+                let name = match names.get(user) {
+                    Some(name) => Arc::clone(name),
+                    None => {
+                        let name: Arc<str> = Arc::from(user);
+                        names.insert(Arc::clone(&name));
+                        name
+                    }
+                };
+                day_map.entry(name).or_default()
+            }
         };
         t.weighted += weight * score;
         t.rows += 1;
@@ -180,7 +203,7 @@ pub fn materialize(
                 insert
                     .execute(rusqlite::params![
                         day,
-                        user,
+                        &**user,
                         score,
                         segment.groups[group].name
                     ])

@@ -123,10 +123,7 @@ impl Store {
         // synchronous=NORMAL in WAL mode never corrupts and keeps each transaction atomic.
         store
             .conn
-            // A 16 MB page cache: reports read whole days of rows; memory stays bounded.
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;",
-            )
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .map_err(|e| store.err("enabling WAL", e))?;
         store
             .conn
