@@ -56,7 +56,7 @@ rows_sent() {
     cold) "$TALLY" -c "$WORK/tally.toml" query --format csv "SELECT sum(rows) FROM _tally_slices" | tail -1 ;;
     warm) "$TALLY" -c "$WORK/tally.toml" query --format csv \
             "SELECT sum(rows) FROM _tally_slices WHERE pulled_at >= (SELECT max(started_at) FROM _tally_runs)" | tail -1 ;;
-    floor) wc -l < "$WORK/floor.rows" ;;
+    floor) cat "$WORK/floor.rows" "$WORK/floor-rewards.rows" | wc -l ;;
     *) sed -n 's/^rows: //p' "$WORK/$1.err" ;;
   esac
 }
@@ -68,7 +68,6 @@ END=$(date -d "$LAST + 1 day" +%F)
 measure floor "(c) floor: one GROUP BY through psql" psql "$URL" -q \
   -c "\\copy (SELECT signer, type_id, date_trunc('day', block_time), count(*) FROM actions WHERE block_time >= '${FIRST}T00:00Z' AND block_time < '${END}T00:00Z' GROUP BY 1, 2, 3) TO '$WORK/floor.rows'" \
   -c "\\copy (SELECT wallet, date_trunc('day', claimed_at), sum(amount) FROM rewards WHERE currency = 'NCG' AND claimed_at >= '${REWARDS_FIRST}T00:00Z' AND claimed_at < '${END}T00:00Z' GROUP BY 1, 2) TO '$WORK/floor-rewards.rows'"
-cat "$WORK/floor-rewards.rows" >> "$WORK/floor.rows"
 measure cold "(a) tally cold (empty store)" "$TALLY" -c "$WORK/tally.toml" -q run --date "$LAST"
 "$TALLY" -c "$WORK/tally.toml" report rewards_by_segment --no-sync --date "$LAST" --format csv > "$WORK/tally.csv"
 measure pandas "(d) pandas, raw rows (the story)" "$VENV/bin/python" report_pandas.py "$URL" "$LAST"
