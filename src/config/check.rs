@@ -83,6 +83,18 @@ impl Checker<'_> {
         })
     }
 
+    /// Checks an SQL expression that tally pastes into its slice query (user, dimensions,
+    /// measures, filter): it must stay one expression, so the time range that follows it always
+    /// applies. Quotes are skipped; parentheses must balance; `;` and comments are refused.
+    fn fragment(&mut self, key: &str, sql: &str) {
+        if let Err(problem) = one_expression(sql) {
+            self.issue(
+                key,
+                format!("`{sql}`: {problem}; it must be a single SQL expression"),
+            );
+        }
+    }
+
     fn name(&mut self, key: &str, name: &str) {
         let ok = name
             .chars()
@@ -100,6 +112,45 @@ impl Checker<'_> {
                 format!("`{name}`: names starting with _tally are reserved"),
             );
         }
+    }
+}
+
+/// Why `sql` is not one self-contained expression, if it is not.
+fn one_expression(sql: &str) -> Result<(), &'static str> {
+    let mut depth: i32 = 0;
+    let mut chars = sql.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\'' | '"' | '`' => {
+                // Skip to the closing quote; a doubled quote is an escaped one.
+                loop {
+                    match chars.next() {
+                        Some(q) if q == ch && chars.peek() == Some(&ch) => {
+                            chars.next();
+                        }
+                        Some(q) if q == ch => break,
+                        Some(_) => {}
+                        None => return Err("a quote is not closed"),
+                    }
+                }
+            }
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err("a `)` closes nothing");
+                }
+            }
+            ';' => return Err("`;` ends the statement"),
+            '-' if chars.peek() == Some(&'-') => return Err("`--` starts a comment"),
+            '/' if chars.peek() == Some(&'*') => return Err("`/*` starts a comment"),
+            _ => {}
+        }
+    }
+    if depth == 0 {
+        Ok(())
+    } else {
+        Err("a `(` is not closed")
     }
 }
 
@@ -305,6 +356,7 @@ fn rollup(c: &mut Checker, name: &str, r: &raw::RollupConfig, config: &Config) -
         .iter()
         .map(|(n, expr)| {
             column(c, format!("{key}.dimensions.{n}"), n);
+            c.fragment(&format!("{key}.dimensions.{n}"), expr);
             Dimension {
                 name: n.clone(),
                 expr: expr.clone(),
@@ -340,6 +392,10 @@ fn rollup(c: &mut Checker, name: &str, r: &raw::RollupConfig, config: &Config) -
             );
             24
         };
+    c.fragment(&format!("{key}.user"), &r.user);
+    if let Some(filter) = &r.filter {
+        c.fragment(&format!("{key}.filter"), filter);
+    }
     Rollup {
         name: name.to_string(),
         source: r.source.clone(),
@@ -359,6 +415,7 @@ fn rollup(c: &mut Checker, name: &str, r: &raw::RollupConfig, config: &Config) -
 }
 
 fn measure(c: &mut Checker, key: &str, name: &str, expr: &str) -> Measure {
+    c.fragment(key, expr);
     let e = expr.trim();
     let parsed = e.find('(').filter(|_| e.ends_with(')')).and_then(|open| {
         let func = e[..open].trim().to_ascii_lowercase();
@@ -879,6 +936,20 @@ mod tests {
         let issues = plan(&text).unwrap_err();
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].key, "rollups.activity.measures.bad");
+    }
+
+    #[test]
+    fn pasted_sql_must_stay_one_expression() {
+        assert!(one_expression("type_id <> 'noop' AND (a = 1 OR b = ';--')").is_ok());
+        assert!(one_expression("name = 'it''s'").is_ok());
+        assert!(one_expression("a = 1) OR (b = 2").is_err());
+        assert!(one_expression("a = 1 --").is_err());
+        assert!(one_expression("a = 1; DROP TABLE x").is_err());
+        assert!(one_expression("lower(x").is_err());
+        assert!(one_expression("'open").is_err());
+        let text = BASE.replace("lower(signer)", "lower(signer))");
+        let issues = plan(&text).unwrap_err();
+        assert_eq!(issues[0].key, "rollups.activity.user");
     }
 
     #[test]
