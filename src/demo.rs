@@ -13,8 +13,9 @@ use rusqlite::{Connection, params};
 use crate::config::{self, days_before};
 use crate::error::Error;
 use crate::report::{self, render};
+use crate::run;
 use crate::store::Store;
-use crate::sync::{self, Progress, slice::day_start};
+use crate::sync::slice::day_start;
 
 /// Days of data in the demo.
 const DAYS: u32 = 30;
@@ -118,9 +119,8 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
     let plan = config::load(&config_path, None)?;
     let mut store = Store::open(&plan.store)?;
     let spec = &plan.reports["rewards_by_segment"];
-    let ranges = plan.required_days([spec], last);
-    let planned = sync::plan_slices(&plan, &store, &ranges, false, Utc::now())?;
-    sync::pull(&plan, &mut store, &planned, last, &Progress::new(quiet)).await?;
+    let ranges = run::needed(&plan, &[spec], last)?;
+    run::sync_ranges(&plan, &mut store, &ranges, false, quiet).await?;
     let report = report::build(&plan, &store, spec, last)?;
     print!("{}", render::render(&report, render::Format::Table));
     println!(
