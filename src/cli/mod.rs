@@ -178,7 +178,7 @@ fn plan_command(plan: &Plan, date: Option<NaiveDate>) -> Result<bool, Error> {
     let specs: Vec<&ReportSpec> = plan.reports.values().collect();
     let day = run::report_date(plan, date);
     let ranges = run::needed(plan, &specs, day)?;
-    let store = Store::open(&plan.store)?;
+    let store = Store::inspect(&plan.store)?;
     let planned = sync::plan_slices(plan, &store, &ranges, false, Utc::now())?;
     println!("report date {day}");
     for (name, range) in &ranges {

@@ -95,6 +95,16 @@ impl Checker<'_> {
         }
     }
 
+    /// A weight: a number, 0 or more. A negative weight could push a score below every group,
+    /// leaving an active user in no group and outside `inactive`.
+    fn weight(&mut self, key: &str, value: &toml::Value) -> Decimal {
+        let w = self.decimal(key, value);
+        if w < Decimal::ZERO {
+            self.issue(key, format!("weights must be 0 or more (found {w})"));
+        }
+        w
+    }
+
     fn name(&mut self, key: &str, name: &str) {
         let ok = name
             .chars()
@@ -488,7 +498,7 @@ fn segment(
     let weights = s
         .weights
         .iter()
-        .map(|(k, v)| (k.clone(), c.decimal(&format!("{key}.weights.{k}"), v)))
+        .map(|(k, v)| (k.clone(), c.weight(&format!("{key}.weights.{k}"), v)))
         .collect();
     let groups: Vec<Group> = s
         .groups
@@ -507,7 +517,7 @@ fn segment(
         by: s.by.clone(),
         window_days: c.whole_days(&format!("{key}.window"), &s.window),
         weights,
-        default_weight: c.decimal(&format!("{key}.default_weight"), &s.default_weight),
+        default_weight: c.weight(&format!("{key}.default_weight"), &s.default_weight),
         groups,
         inactive: s.inactive.clone(),
     }
@@ -936,6 +946,31 @@ mod tests {
         let issues = plan(&text).unwrap_err();
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].key, "rollups.activity.measures.bad");
+    }
+
+    #[test]
+    fn config_order_is_kept() {
+        let text = BASE
+            .replace(
+                "measures = { actions = \"count(*)\" }",
+                "measures = { z = \"count(*)\", a = \"max(t)\" }",
+            )
+            .replace("score = \"actions\"", "score = \"z\"")
+            + "[reports.zeta]\nsql = \"SELECT 1\"\n[reports.alpha]\nsql = \"SELECT 2\"\n";
+        let p = plan(&text).unwrap();
+        assert_eq!(p.reports.keys().collect::<Vec<_>>(), ["zeta", "alpha"]);
+        let names: Vec<&str> = p.rollups["activity"]
+            .measures
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(names, ["z", "a"]);
+    }
+
+    #[test]
+    fn negative_weights_are_refused() {
+        let issues = plan(&BASE.replace("a = 0.5", "a = -1")).unwrap_err();
+        assert_eq!(issues[0].key, "segments.engagement.weights.a");
     }
 
     #[test]

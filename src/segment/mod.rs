@@ -15,8 +15,8 @@ use crate::value::Value;
 /// A user's place in a segment on one day.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
-    /// Index into the segment's groups; `None` when the score is below every group (only
-    /// possible with negative weights).
+    /// Index into the segment's groups; `None` when the score is below every group (weights are
+    /// never negative, so only when the score measure itself has negative values).
     pub group: Option<usize>,
     /// `sum(weight * score measure) / window days`.
     pub score: Decimal,

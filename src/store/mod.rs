@@ -132,6 +132,25 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the store only to look at it (`tally plan`): an existing file read-only, or an empty
+    /// store in memory when there is none yet, so that looking never creates or changes a file.
+    pub fn inspect(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Store::open(Path::new(":memory:"));
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(
+            |source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                context: "opening read-only".into(),
+                source,
+            },
+        )?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Opens a read-only connection to the store, for user SQL (`tally query`, custom reports).
     pub fn reader(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
