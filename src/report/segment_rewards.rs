@@ -103,15 +103,12 @@ pub fn build(
     let by_day = segment::assign(store, spec.segment, spec.activity, &days)?;
     let mut amount_scale = 0;
     let mut lines = Vec::new();
-    for (day, members) in &by_day {
-        let mut ignored = 0;
-        let actions = per_user(
-            store,
-            spec.activity,
-            &spec.segment.score,
-            *day,
-            &mut ignored,
-        )?;
+    for segment::Scored {
+        day,
+        members,
+        activity: actions,
+    } in &by_day
+    {
         let rewards = per_user(store, spec.rewards, spec.amount, *day, &mut amount_scale)?;
         let total: Decimal = rewards.values().sum();
         for (g, group) in spec.segment.groups.iter().enumerate() {

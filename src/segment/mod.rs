@@ -1,16 +1,17 @@
 //! Segments: each user's weighted score over a trailing window, and the group it puts them in.
 //! Scores are exact decimals; the store's `<segment>` table shows them for custom SQL.
 
-use std::collections::{HashMap, HashSet};
+mod daily;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use rusqlite::types::ValueRef;
 use rust_decimal::Decimal;
 
 use crate::config::{Rollup, Segment, days_before};
-use crate::store::{Store, StoreError, days_from, quote};
-use crate::value::Value;
+use crate::store::{Store, StoreError, quote};
+use daily::Tally;
 
 /// A user's place in a segment on one day.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,34 +27,41 @@ pub struct Member {
 /// allocation per user, however many days are scored).
 pub type Members = HashMap<Arc<str>, Member>;
 
-/// A user's weighted total and number of rows over the days added so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct Tally {
-    weighted: Decimal,
-    rows: u32,
+/// A segment on one day: its members, and each user's unweighted score measure on that day
+/// (users with a rollup row that day).
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// The day.
+    pub day: NaiveDate,
+    /// Members by user.
+    pub members: Members,
+    /// `sum(score measure)` of the day, by user.
+    pub activity: HashMap<Arc<str>, Decimal>,
 }
 
 /// Scores every user with an activity row in each day's window `[day - window + 1, day]` and
 /// puts them in the first group whose `min_score` their score reaches. Every user with a row in
-/// the window is returned, so that "no activity in the window" is simply "not in the map".
+/// the window is a member, so that "no activity in the window" is simply "not in the map".
 ///
-/// The rollup's rows are read once, in day order, and the window slides: each day is added
-/// when it enters the window and subtracted (exactly, in decimals) when it leaves.
+/// Each day's per-user partials come from [`daily::partials`] (cached in the store), and the
+/// window slides over them: a day is added when it enters and subtracted (exactly, in
+/// decimals) when it leaves.
 pub fn assign(
     store: &Store,
     segment: &Segment,
     rollup: &Rollup,
     days: &[NaiveDate],
-) -> Result<Vec<(NaiveDate, Members)>, StoreError> {
+) -> Result<Vec<Scored>, StoreError> {
     let (Some(first_day), Some(last)) = (days.first(), days.last()) else {
         return Ok(Vec::new());
     };
     let first = days_before(*first_day, segment.window_days - 1);
-    let per_day = weighted_per_day(store, segment, rollup, first, *last)?;
+    let range = || first.iter_days().take_while(|d| d <= last);
+    let per_day = daily::partials(store, segment, rollup, range())?;
     let window = Decimal::from(segment.window_days);
     let mut running: HashMap<Arc<str>, Tally> = HashMap::new();
     let mut out = Vec::with_capacity(days.len());
-    for (i, day) in first.iter_days().take_while(|d| d <= last).enumerate() {
+    for (i, day) in range().enumerate() {
         for (user, t) in per_day[i].iter() {
             let r = running.entry(Arc::clone(user)).or_default();
             r.weighted += t.weighted;
@@ -76,89 +84,18 @@ pub fn assign(
                     (Arc::clone(user), Member { group, score })
                 })
                 .collect();
-            out.push((day, members));
+            let activity = per_day[i]
+                .iter()
+                .map(|(user, t)| (Arc::clone(user), t.unweighted))
+                .collect();
+            out.push(Scored {
+                day,
+                members,
+                activity,
+            });
         }
     }
     Ok(out)
-}
-
-/// For each day of `[first, last]`, each user's `sum(weight * score measure)` and row count.
-/// Each user's name is allocated once and shared by the days.
-fn weighted_per_day(
-    store: &Store,
-    segment: &Segment,
-    rollup: &Rollup,
-    first: NaiveDate,
-    last: NaiveDate,
-) -> Result<Vec<HashMap<Arc<str>, Tally>>, StoreError> {
-    let by = segment
-        .by
-        .as_deref()
-        .map(quote)
-        .unwrap_or_else(|| "NULL".into());
-    let sql = format!(
-        "SELECT day, user, {by}, {} {} AND user IS NOT NULL",
-        quote(&segment.score),
-        days_from(&rollup.name)
-    );
-    let ctx = || format!("scoring segment `{}`", segment.name);
-    let fail = |e| store.err(ctx(), e);
-    let days: HashMap<String, usize> = first
-        .iter_days()
-        .take_while(|d| *d <= last)
-        .enumerate()
-        .map(|(i, d)| (d.to_string(), i))
-        .collect();
-    let mut per_day: Vec<HashMap<Arc<str>, Tally>> = vec![HashMap::new(); days.len()];
-    let mut names: HashSet<Arc<str>> = HashSet::new();
-    let mut stmt = store.conn().prepare_cached(&sql).map_err(fail)?;
-    let mut rows = stmt
-        .query([first.to_string(), last.to_string()])
-        .map_err(fail)?;
-    while let Some(row) = rows.next().map_err(fail)? {
-        let day = row.get_ref(0).map_err(fail)?;
-        let Some(&i) = day.as_str().ok().and_then(|d| days.get(d)) else {
-            continue;
-        };
-        // Text and integers are read in place: this loop runs once per rollup row.
-        let weight = match row.get_ref(2).map_err(fail)? {
-            ValueRef::Text(t) => std::str::from_utf8(t)
-                .ok()
-                .and_then(|k| segment.weights.get(k)),
-            ValueRef::Null => None,
-            other => Value::from_sqlite(other, false)
-                .to_key()
-                .and_then(|k| segment.weights.get(&k)),
-        }
-        .copied()
-        .unwrap_or(segment.default_weight);
-        let score = match row.get_ref(3).map_err(fail)? {
-            ValueRef::Integer(n) => Decimal::from(n),
-            other => Value::from_sqlite(other, true)
-                .to_decimal()
-                .unwrap_or_default(),
-        };
-        let user = row.get_ref(1).map_err(fail)?;
-        let user = user.as_str().map_err(|e| fail(e.into()))?;
-        let day_map = &mut per_day[i];
-        let t = match day_map.get_mut(user) {
-            Some(t) => t,
-            None => {
-                let name = match names.get(user) {
-                    Some(name) => Arc::clone(name),
-                    None => {
-                        let name: Arc<str> = Arc::from(user);
-                        names.insert(Arc::clone(&name));
-                        name
-                    }
-                };
-                day_map.entry(name).or_default()
-            }
-        };
-        t.weighted += weight * score;
-        t.rows += 1;
-    }
-    Ok(per_day)
 }
 
 /// Computes the segment for each day and stores it in the `<segment>` table
@@ -172,7 +109,10 @@ pub fn materialize(
     let ctx = || format!("storing segment `{}`", segment.name);
     let table = quote(&segment.name);
     let conn = store.conn();
-    let by_day = assign(store, segment, rollup, days)?;
+    let by_day: Vec<(NaiveDate, Members)> = assign(store, segment, rollup, days)?
+        .into_iter()
+        .map(|s| (s.day, s.members))
+        .collect();
     let tx = conn
         .unchecked_transaction()
         .map_err(|e| store.err(ctx(), e))?;

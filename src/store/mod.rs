@@ -94,6 +94,21 @@ CREATE TABLE IF NOT EXISTS _tally_runs (
     deliveries TEXT NOT NULL,
     error TEXT
 );
+CREATE TABLE IF NOT EXISTS _tally_scores (
+    segment TEXT NOT NULL,
+    day TEXT NOT NULL,
+    user TEXT NOT NULL,
+    weighted TEXT NOT NULL,
+    unweighted NOT NULL,
+    rows INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS _tally_scores_segment_day ON _tally_scores (segment, day);
+CREATE TABLE IF NOT EXISTS _tally_score_days (
+    segment TEXT NOT NULL,
+    day TEXT NOT NULL,
+    version TEXT NOT NULL,
+    PRIMARY KEY (segment, day)
+);
 INSERT OR IGNORE INTO _tally_meta (key, value) VALUES ('schema_version', '1');
 ";
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::slices::instant;
+use super::slices::{instant, pulled_instant};
 use super::{Store, StoreError, quote};
 use crate::config::{Agg, Rollup};
 use crate::value::Value;
@@ -298,7 +298,7 @@ impl SliceWriter<'_> {
                     instant(self.end),
                     self.day,
                     rows as i64,
-                    instant(pulled_at)
+                    pulled_instant(pulled_at)
                 ],
             )
             .map_err(|e| self.store.err(ctx(), e))?;

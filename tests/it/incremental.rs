@@ -109,3 +109,56 @@ fn late_rows_lookback_final_days_and_refresh() {
         "{report}"
     );
 }
+
+#[test]
+fn cached_segment_scores_follow_pulled_again_days() {
+    let ws = crate::support::small_segment_rewards("", "");
+    let report = |ws: &Workspace| {
+        ws.ok(&[
+            "report",
+            "rewards_by_segment",
+            "--no-sync",
+            "--date",
+            "2026-11-10",
+            "--format",
+            "csv",
+        ])
+    };
+    let before = report(&ws);
+    assert_eq!(
+        report(&ws),
+        before,
+        "the second report reads the cached partial scores"
+    );
+
+    // u0 becomes heavy on 2026-11-09; the day is pulled again.
+    let conn = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
+    for i in 0..60 {
+        conn.execute(
+            "INSERT INTO actions VALUES ('u0', 'play', ?1)",
+            [format!("2026-11-09 11:{i:02}:00")],
+        )
+        .unwrap();
+    }
+    ws.ok(&[
+        "-q",
+        "sync",
+        "--from",
+        "2026-11-09",
+        "--to",
+        "2026-11-09",
+        "--refresh",
+    ]);
+    let after = report(&ws);
+    assert_ne!(after, before);
+
+    // The same as a store that never had the old day.
+    let fresh = Workspace::new(&std::fs::read_to_string(ws.config()).unwrap());
+    std::fs::copy(
+        ws.path().join("src.sqlite"),
+        fresh.path().join("src.sqlite"),
+    )
+    .unwrap();
+    fresh.ok(&["-q", "sync", "--date", "2026-11-10"]);
+    assert_eq!(report(&fresh), after);
+}
