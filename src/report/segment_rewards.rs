@@ -100,55 +100,66 @@ pub fn build(
 ) -> Result<(Vec<String>, Vec<Vec<Value>>), StoreError> {
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
     // Scored in memory: the `<segment>` table is written only for SQL reports that use it.
-    let by_day = segment::assign(store, spec.segment, spec.activity, &days)?;
     let mut amount_scale = 0;
     let mut lines = Vec::new();
-    for segment::Scored {
-        day,
-        members,
-        activity: actions,
-    } in &by_day
-    {
-        let rewards = per_user(store, spec.rewards, spec.amount, *day, &mut amount_scale)?;
-        let total: Decimal = rewards.values().sum();
-        for (g, group) in spec.segment.groups.iter().enumerate() {
-            let users: Vec<&str> = members
-                .iter()
-                .filter(|(_, m)| m.group == Some(g))
-                .map(|(u, _)| &**u)
-                .collect();
-            lines.push(Line {
-                day: *day,
-                group: group.name.clone(),
-                users: users.len() as i64,
-                active: users.iter().filter(|u| actions.contains_key(**u)).count() as i64,
-                actions: users.iter().filter_map(|u| actions.get(*u)).sum(),
-                rewarded: users.iter().filter(|u| rewards.contains_key(**u)).count() as i64,
-                rewards: users.iter().filter_map(|u| rewards.get(*u)).sum(),
-                total,
-            });
-        }
-        let inactive: Vec<&Decimal> = rewards
-            .iter()
-            .filter(|(u, _)| !members.contains_key(u.as_str()))
-            .map(|(_, v)| v)
-            .collect();
-        lines.push(Line {
-            day: *day,
-            group: spec.segment.inactive.clone(),
-            users: inactive.len() as i64,
-            active: 0,
-            actions: Decimal::ZERO,
-            rewarded: inactive.len() as i64,
-            rewards: inactive.into_iter().sum(),
-            total,
-        });
-    }
+    segment::assign(store, spec.segment, spec.activity, &days, |scored| {
+        day_lines(store, spec, scored, &mut amount_scale, &mut lines)
+    })?;
     let rows = lines
         .into_iter()
         .map(|l| l.into_row(amount_scale))
         .collect();
     Ok((COLUMNS.iter().map(|c| c.to_string()).collect(), rows))
+}
+
+/// The report's lines of one day: one per group, then the inactive group.
+fn day_lines(
+    store: &Store,
+    spec: &Spec,
+    scored: segment::Scored,
+    amount_scale: &mut u32,
+    lines: &mut Vec<Line>,
+) -> Result<(), StoreError> {
+    let segment::Scored {
+        day,
+        members,
+        activity: actions,
+    } = scored;
+    let rewards = per_user(store, spec.rewards, spec.amount, day, amount_scale)?;
+    let total: Decimal = rewards.values().sum();
+    for (g, group) in spec.segment.groups.iter().enumerate() {
+        let users: Vec<&str> = members
+            .iter()
+            .filter(|(_, m)| m.group == Some(g))
+            .map(|(u, _)| &**u)
+            .collect();
+        lines.push(Line {
+            day,
+            group: group.name.clone(),
+            users: users.len() as i64,
+            active: users.iter().filter(|u| actions.contains_key(**u)).count() as i64,
+            actions: users.iter().filter_map(|u| actions.get(*u)).sum(),
+            rewarded: users.iter().filter(|u| rewards.contains_key(**u)).count() as i64,
+            rewards: users.iter().filter_map(|u| rewards.get(*u)).sum(),
+            total,
+        });
+    }
+    let inactive: Vec<&Decimal> = rewards
+        .iter()
+        .filter(|(u, _)| !members.contains_key(u.as_str()))
+        .map(|(_, v)| v)
+        .collect();
+    lines.push(Line {
+        day,
+        group: spec.segment.inactive.clone(),
+        users: inactive.len() as i64,
+        active: 0,
+        actions: Decimal::ZERO,
+        rewarded: inactive.len() as i64,
+        rewards: inactive.into_iter().sum(),
+        total,
+    });
+    Ok(())
 }
 
 impl Line {

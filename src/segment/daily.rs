@@ -62,16 +62,28 @@ fn version(
     ))
 }
 
-/// The partial scores of each day of `days`, from the cache where it is current.
-pub fn partials(
-    store: &Store,
-    segment: &Segment,
-    rollup: &Rollup,
-    days: impl Iterator<Item = NaiveDate>,
-) -> Result<Vec<Day>, StoreError> {
-    let mut names: HashSet<Arc<str>> = HashSet::new();
-    let mut out = Vec::new();
-    for day in days {
+/// Reads days of partial scores, from the cache where it is current, sharing user names.
+pub struct Partials<'a> {
+    store: &'a Store,
+    segment: &'a Segment,
+    rollup: &'a Rollup,
+    names: HashSet<Arc<str>>,
+}
+
+impl<'a> Partials<'a> {
+    /// A reader for the segment's partial scores.
+    pub fn new(store: &'a Store, segment: &'a Segment, rollup: &'a Rollup) -> Self {
+        Partials {
+            store,
+            segment,
+            rollup,
+            names: HashSet::new(),
+        }
+    }
+
+    /// The partial scores of `day`.
+    pub fn day(&mut self, day: NaiveDate) -> Result<Day, StoreError> {
+        let (store, segment, rollup) = (self.store, self.segment, self.rollup);
         let day = day.to_string();
         let version = version(store, segment, rollup, &day)?;
         let cached: Option<String> = store
@@ -86,16 +98,13 @@ pub fn partials(
                 e => Err(e),
             })
             .map_err(|e| store.err(format!("reading the scores of `{}`", segment.name), e))?;
-        let partial = if cached.as_deref() == Some(version.as_str()) {
-            read_cached(store, segment, &day, &mut names)?
-        } else {
-            let partial = compute(store, segment, rollup, &day, &mut names)?;
-            write_cache(store, segment, &day, &version, &partial)?;
-            partial
-        };
-        out.push(partial);
+        if cached.as_deref() == Some(version.as_str()) {
+            return read_cached(store, segment, &day, &mut self.names);
+        }
+        let partial = compute(store, segment, rollup, &day, &mut self.names)?;
+        write_cache(store, segment, &day, &version, &partial)?;
+        Ok(partial)
     }
-    Ok(out)
 }
 
 /// The shared name of `user`: one allocation per user, however many days mention it.

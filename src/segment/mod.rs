@@ -3,7 +3,7 @@
 
 mod daily;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -39,11 +39,13 @@ pub struct Scored {
     pub activity: HashMap<Arc<str>, Decimal>,
 }
 
-/// Scores every user with an activity row in each day's window `[day - window + 1, day]` and
+/// Hands each day of `days` to `each`, in order, with its members (one day at a time, so
+/// memory holds the window, not every day). Scores every user with an activity row in each
+/// day's window `[day - window + 1, day]` and
 /// puts them in the first group whose `min_score` their score reaches. Every user with a row in
 /// the window is a member, so that "no activity in the window" is simply "not in the map".
 ///
-/// Each day's per-user partials come from [`daily::partials`] (cached in the store), and the
+/// Each day's per-user partials come from [`daily::Partials`] (cached in the store), and the
 /// window slides over them: a day is added when it enters and subtracted (exactly, in
 /// decimals) when it leaves.
 pub fn assign(
@@ -51,24 +53,28 @@ pub fn assign(
     segment: &Segment,
     rollup: &Rollup,
     days: &[NaiveDate],
-) -> Result<Vec<Scored>, StoreError> {
+    mut each: impl FnMut(Scored) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let (Some(first_day), Some(last)) = (days.first(), days.last()) else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let first = days_before(*first_day, segment.window_days - 1);
-    let range = || first.iter_days().take_while(|d| d <= last);
-    let per_day = daily::partials(store, segment, rollup, range())?;
+    let mut partials = daily::Partials::new(store, segment, rollup);
+    // Only the days inside the window are held in memory.
+    let mut in_window: VecDeque<daily::Day> = VecDeque::new();
     let window = Decimal::from(segment.window_days);
     let mut running: HashMap<Arc<str>, Tally> = HashMap::new();
-    let mut out = Vec::with_capacity(days.len());
-    for (i, day) in range().enumerate() {
-        for (user, t) in per_day[i].iter() {
+    for day in first.iter_days().take_while(|d| d <= last) {
+        let today = partials.day(day)?;
+        for (user, t) in today.iter() {
             let r = running.entry(Arc::clone(user)).or_default();
             r.weighted += t.weighted;
             r.rows += t.rows;
         }
-        if let Some(leaving) = i.checked_sub(segment.window_days as usize) {
-            for (user, t) in per_day[leaving].iter() {
+        in_window.push_back(today);
+        if in_window.len() > segment.window_days as usize {
+            let leaving = in_window.pop_front().expect("longer than the window");
+            for (user, t) in leaving.iter() {
                 let r = running.get_mut(user).expect("added when it entered");
                 r.weighted -= t.weighted;
                 r.rows -= t.rows;
@@ -84,18 +90,20 @@ pub fn assign(
                     (Arc::clone(user), Member { group, score })
                 })
                 .collect();
-            let activity = per_day[i]
+            let activity = in_window
+                .back()
+                .expect("today was just added")
                 .iter()
                 .map(|(user, t)| (Arc::clone(user), t.unweighted))
                 .collect();
-            out.push(Scored {
+            each(Scored {
                 day,
                 members,
                 activity,
-            });
+            })?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Computes the segment for each day and stores it in the `<segment>` table
@@ -109,10 +117,11 @@ pub fn materialize(
     let ctx = || format!("storing segment `{}`", segment.name);
     let table = quote(&segment.name);
     let conn = store.conn();
-    let by_day: Vec<(NaiveDate, Members)> = assign(store, segment, rollup, days)?
-        .into_iter()
-        .map(|s| (s.day, s.members))
-        .collect();
+    let mut by_day: Vec<(NaiveDate, Members)> = Vec::with_capacity(days.len());
+    assign(store, segment, rollup, days, |s| {
+        by_day.push((s.day, s.members));
+        Ok(())
+    })?;
     let tx = conn
         .unchecked_transaction()
         .map_err(|e| store.err(ctx(), e))?;
