@@ -55,7 +55,7 @@ rows_sent() {
   case $1 in
     cold) "$TALLY" -c "$WORK/tally.toml" query --format csv "SELECT sum(rows) FROM _tally_slices" | tail -1 ;;
     warm) "$TALLY" -c "$WORK/tally.toml" query --format csv \
-            "SELECT sum(rows) FROM _tally_slices WHERE pulled_at >= (SELECT max(started_at) FROM _tally_runs)" | tail -1 ;;
+            "SELECT sum(rows) FROM _tally_slices WHERE substr(pulled_at, 1, 19) >= substr((SELECT max(started_at) FROM _tally_runs), 1, 19)" | tail -1 ;;
     floor) cat "$WORK/floor.rows" "$WORK/floor-rewards.rows" | wc -l ;;
     *) sed -n 's/^rows: //p' "$WORK/$1.err" ;;
   esac
