@@ -263,6 +263,21 @@ fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> SourceSpec {
         statement_timeout: c.duration(&format!("{key}.statement_timeout"), &s.statement_timeout),
         pause: c.duration(&format!("{key}.pause"), &s.pause),
         max_rows_per_second: s.max_rows_per_second,
+        parallel: parallel(c, &format!("{key}.parallel"), s.parallel),
+    }
+}
+
+/// `parallel`: 1 to [`MAX_PARALLEL`] connections.
+fn parallel(c: &mut Checker, key: &str, n: i64) -> usize {
+    match usize::try_from(n) {
+        Ok(n) if (1..=MAX_PARALLEL).contains(&n) => n,
+        _ => {
+            c.issue(
+                key,
+                format!("must be between 1 and {MAX_PARALLEL} connections, not {n}"),
+            );
+            1
+        }
     }
 }
 

@@ -42,7 +42,12 @@ pub struct SourceSpec {
     pub pause: Duration,
     /// Most rows per second this source sends (slice queries are spaced out to keep under it).
     pub max_rows_per_second: Option<u64>,
+    /// Connections that run slice queries at the same time (1 to [`MAX_PARALLEL`]).
+    pub parallel: usize,
 }
+
+/// The most connections a source may use at once.
+pub const MAX_PARALLEL: usize = 16;
 
 /// An aggregate function allowed in a measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

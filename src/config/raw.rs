@@ -116,6 +116,9 @@ pub struct SourceConfig {
     pub pause: String,
     /// Space slice queries out so that this source sends at most this many rows per second.
     pub max_rows_per_second: Option<u64>,
+    /// Connections that run slice queries at the same time.
+    #[serde(default = "default_parallel")]
+    pub parallel: i64,
 }
 
 /// `[rollups.NAME]`: one aggregate query, pulled slice by slice.
@@ -234,6 +237,10 @@ fn default_store() -> String {
 fn default_statement_timeout() -> String {
     "60s".into()
 }
+fn default_parallel() -> i64 {
+    1
+}
+
 fn default_pause() -> String {
     "100ms".into()
 }

@@ -40,6 +40,15 @@ impl<E> From<SourceError> for PullError<E> {
     }
 }
 
+/// Where the rows of a slice query go, one at a time, as they arrive.
+pub trait RowSink {
+    /// Why the sink refused a row.
+    type Error;
+
+    /// Takes one result row (user, dimension values, measures); waits while the sink is full.
+    fn row(&mut self, row: Vec<Value>) -> impl Future<Output = Result<(), Self::Error>>;
+}
+
 /// What `tally check` learns about a rollup's table.
 #[derive(Debug, Clone)]
 pub struct TableInfo {
@@ -116,17 +125,17 @@ impl Source {
 
     /// Runs the slice query for `[start, end)` and hands each result row to `sink`, without
     /// holding the result in memory. Returns the number of rows.
-    pub async fn pull<E>(
+    pub async fn pull<S: RowSink>(
         &mut self,
         rollup: &Rollup,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        sink: &mut dyn FnMut(&[Value]) -> Result<(), E>,
-    ) -> Result<u64, PullError<E>> {
+        sink: &mut S,
+    ) -> Result<u64, PullError<S::Error>> {
         match self {
             Source::Postgres(s) => s.pull(rollup, start, end, sink).await,
             Source::Mysql(s) => s.pull(rollup, start, end, sink).await,
-            Source::Sqlite(s) => s.pull(rollup, start, end, sink),
+            Source::Sqlite(s) => s.pull(rollup, start, end, sink).await,
         }
     }
 }

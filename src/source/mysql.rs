@@ -10,7 +10,7 @@ use mysql_async::{Conn, Opts, Row};
 use rust_decimal::Decimal;
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, Explain, PullError, SourceError, TableInfo, chain};
+use super::{Errors, Explain, PullError, RowSink, SourceError, TableInfo, chain};
 use crate::config::{Rollup, SourceSpec};
 use crate::value::Value;
 
@@ -185,13 +185,13 @@ impl Mysql {
     }
 
     /// Streams one slice into `sink`.
-    pub async fn pull<E>(
+    pub async fn pull<S: RowSink>(
         &mut self,
         rollup: &Rollup,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        sink: &mut dyn FnMut(&[Value]) -> Result<(), E>,
-    ) -> Result<u64, PullError<E>> {
+        sink: &mut S,
+    ) -> Result<u64, PullError<S::Error>> {
         let zone = self.zone(rollup).await?;
         let bound = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
         let errors = self.errors.clone();
@@ -211,23 +211,22 @@ impl Mysql {
             )
             .await
             .map_err(fail)?;
-        let mut buf = Vec::new();
         let mut rows = 0;
         while let Some(row) = result.next().await.map_err(fail)? {
-            buf.clear();
-            read_row(row, &mut buf);
-            sink(&buf).map_err(PullError::Sink)?;
+            sink.row(read_row(row)).await.map_err(PullError::Sink)?;
             rows += 1;
         }
         Ok(rows)
     }
 }
 
-fn read_row(row: Row, buf: &mut Vec<Value>) {
+fn read_row(row: Row) -> Vec<Value> {
     let types: Vec<ColumnType> = row.columns_ref().iter().map(|c| c.column_type()).collect();
-    for (v, ty) in row.unwrap().into_iter().zip(types) {
-        buf.push(value(v, ty));
-    }
+    row.unwrap()
+        .into_iter()
+        .zip(types)
+        .map(|(v, ty)| value(v, ty))
+        .collect()
 }
 
 fn value(v: mysql_async::Value, ty: ColumnType) -> Value {

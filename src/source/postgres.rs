@@ -11,7 +11,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, Explain, PullError, SourceError, TableInfo, chain};
+use super::{Errors, Explain, PullError, RowSink, SourceError, TableInfo, chain};
 use crate::config::{Rollup, SourceSpec};
 use crate::value::Value;
 
@@ -122,13 +122,13 @@ impl Postgres {
     }
 
     /// Streams one slice into `sink`.
-    pub async fn pull<E>(
+    pub async fn pull<S: RowSink>(
         &mut self,
         rollup: &Rollup,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        sink: &mut dyn FnMut(&[Value]) -> Result<(), E>,
-    ) -> Result<u64, PullError<E>> {
+        sink: &mut S,
+    ) -> Result<u64, PullError<S::Error>> {
         let stmt = self.prepare(rollup).await?;
         let bounds = self.bounds(rollup, stmt.params().first(), start, end)?;
         let params: Vec<&(dyn ToSql + Sync)> = bounds.iter().map(|b| b.as_ref()).collect();
@@ -138,18 +138,17 @@ impl Postgres {
             .await
             .map_err(|e| self.query_error(rollup, &e))?;
         pin_mut!(stream);
-        let mut buf = Vec::new();
         let mut rows = 0;
         while let Some(row) = stream
             .try_next()
             .await
             .map_err(|e| self.query_error(rollup, &e))?
         {
-            buf.clear();
-            for i in 0..row.len() {
-                buf.push(value(&row, i).map_err(|m| self.errors.rollup(rollup, m))?);
-            }
-            sink(&buf).map_err(PullError::Sink)?;
+            let values = (0..row.len())
+                .map(|i| value(&row, i))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| self.errors.rollup(rollup, m))?;
+            sink.row(values).await.map_err(PullError::Sink)?;
             rows += 1;
         }
         Ok(rows)

@@ -12,7 +12,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags};
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, Explain, PullError, SourceError, TableInfo};
+use super::{Errors, Explain, PullError, RowSink, SourceError, TableInfo};
 use crate::config::{Agg, Rollup, SourceSpec};
 use crate::value::Value;
 
@@ -139,13 +139,13 @@ impl Sqlite {
     }
 
     /// Streams one slice into `sink`.
-    pub fn pull<E>(
+    pub async fn pull<S: RowSink>(
         &mut self,
         rollup: &Rollup,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        sink: &mut dyn FnMut(&[Value]) -> Result<(), E>,
-    ) -> Result<u64, PullError<E>> {
+        sink: &mut S,
+    ) -> Result<u64, PullError<S::Error>> {
         let format = match self.formats.get(&rollup.name) {
             Some(f) => *f,
             None => {
@@ -170,18 +170,18 @@ impl Sqlite {
             self.deadline
                 .store(limit.as_millis() as u64, Ordering::Relaxed);
         }
-        let result = self.stream(rollup, (a, b), &sums, sink);
+        let result = self.stream(rollup, (a, b), &sums, sink).await;
         self.deadline.store(0, Ordering::Relaxed);
         result
     }
 
-    fn stream<E>(
+    async fn stream<S: RowSink>(
         &self,
         rollup: &Rollup,
         bounds: (SqlValue, SqlValue),
         sums: &[bool],
-        sink: &mut dyn FnMut(&[Value]) -> Result<(), E>,
-    ) -> Result<u64, PullError<E>> {
+        sink: &mut S,
+    ) -> Result<u64, PullError<S::Error>> {
         let fail = |e: rusqlite::Error| {
             let timed_out =
                 e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted);
@@ -195,14 +195,15 @@ impl Sqlite {
             .prepare_cached(&slice_sql(rollup, Dialect::Sqlite))
             .map_err(fail)?;
         let mut result = stmt.query([bounds.0, bounds.1]).map_err(fail)?;
-        let mut buf = Vec::with_capacity(sums.len());
         let mut rows = 0;
         while let Some(row) = result.next().map_err(fail)? {
-            buf.clear();
-            for (i, is_sum) in sums.iter().enumerate() {
-                buf.push(Value::from_sqlite(row.get_ref(i).map_err(fail)?, *is_sum));
-            }
-            sink(&buf).map_err(PullError::Sink)?;
+            let values = sums
+                .iter()
+                .enumerate()
+                .map(|(i, is_sum)| Ok(Value::from_sqlite(row.get_ref(i)?, *is_sum)))
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(fail)?;
+            sink.row(values).await.map_err(PullError::Sink)?;
             rows += 1;
         }
         Ok(rows)

@@ -1,18 +1,25 @@
 //! Sync: decides which slices to pull ([`plan_slices`]) and pulls them ([`pull`]), one slice per
 //! transaction, so the store only ever holds whole slices.
 
+mod fetch;
 mod pace;
 mod progress;
 pub mod slice;
+mod write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::pin::pin;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use indexmap::IndexMap;
 
-use crate::config::{DayRange, Plan, Rollup, days_before};
-use crate::source::{Explain, PullError, Source, SourceError};
+use futures_util::future::{Either, join_all, select};
+use tokio::sync::mpsc;
+
+use crate::config::{DayRange, Plan, Rollup, SourceSpec, days_before};
+use crate::source::{Explain, Source, SourceError};
 use crate::store::{Store, StoreError};
+use fetch::Out;
 use pace::Pacer;
 pub use progress::Progress;
 pub use slice::Slice;
@@ -166,7 +173,8 @@ pub fn plan_slices(
 }
 
 /// Pulls the planned slices, source by source, and prunes rows older than each rollup's `keep`
-/// (counted back from `today`).
+/// (counted back from `today`). A source with `parallel = N` runs its slice queries on N
+/// connections at once while the store writes the slices in order, one transaction each.
 pub async fn pull(
     plan: &Plan,
     store: &mut Store,
@@ -174,52 +182,72 @@ pub async fn pull(
     today: NaiveDate,
     progress: &Progress,
 ) -> Result<IndexMap<String, Pulled>, SyncError> {
-    let mut pulled: IndexMap<String, Pulled> = IndexMap::new();
-    let mut by_rollup: IndexMap<&str, Vec<&Planned>> = IndexMap::new();
-    for p in planned {
-        by_rollup.entry(p.rollup.as_str()).or_default().push(p);
-    }
     // Every rollup gets its tables, so reports work even when nothing needed pulling.
     for (name, rollup) in &plan.rollups {
         if store.ensure_rollup(rollup)? {
             tracing::warn!("rollup `{name}` changed since its rows were pulled; pulling it again");
         }
     }
+    let mut pulled: IndexMap<String, Pulled> = IndexMap::new();
+    let mut by_source: IndexMap<&str, Vec<(&Rollup, &Planned)>> = IndexMap::new();
+    for p in planned {
+        let rollup = &plan.rollups[&p.rollup];
+        pulled.entry(p.rollup.clone()).or_default();
+        by_source
+            .entry(rollup.source.as_str())
+            .or_default()
+            .push((rollup, p));
+    }
     progress.start(planned.len() as u64);
-    // One session and one pace per source, shared by its rollups.
-    let mut sources: HashMap<&str, (Source, Pacer)> = HashMap::new();
-    for (name, slices) in &by_rollup {
-        let rollup = &plan.rollups[*name];
-        let spec = &plan.sources[&rollup.source];
-        if !sources.contains_key(spec.name.as_str()) {
-            let source = Source::connect(spec).await?;
-            sources.insert(&spec.name, (source, Pacer::new(spec)));
+    for (source, work) in &by_source {
+        let spec = &plan.sources[*source];
+        let result = pull_source(store, spec, work, progress, &mut pulled).await;
+        if result.is_err() {
+            progress.finish();
         }
-        let (source, pacer) = sources
-            .get_mut(spec.name.as_str())
-            .expect("connected above");
-        if let Some(first) = slices.first() {
-            refuse_full_scan(source, rollup, &first.slice).await?;
-        }
-        let totals = pulled.entry(name.to_string()).or_default();
-        for p in slices {
-            // Let the signal listener run, then stop between slices if asked to.
-            tokio::task::yield_now().await;
-            if crate::shutdown::requested() {
-                progress.finish();
-                return Err(SyncError::Interrupted);
-            }
-            let rows = pull_slice(store, source, pacer, rollup, &p.slice).await?;
-            totals.slices += 1;
-            totals.rows += rows;
-            progress.slice(name, p, rows);
-        }
+        result?;
     }
     progress.finish();
     for rollup in plan.rollups.values() {
         store.prune(rollup, days_before(today, rollup.keep_days))?;
     }
     Ok(pulled)
+}
+
+/// Pulls one source's slices: its connections fetch them (slice `i` on connection
+/// `i % parallel`) while the store writes them in order.
+async fn pull_source(
+    store: &Store,
+    spec: &SourceSpec,
+    work: &[(&Rollup, &Planned)],
+    progress: &Progress,
+    pulled: &mut IndexMap<String, Pulled>,
+) -> Result<(), SyncError> {
+    let n = spec.parallel.clamp(1, work.len().max(1));
+    let mut connections = Vec::with_capacity(n);
+    for _ in 0..n {
+        connections.push((Source::connect(spec).await?, Pacer::new(spec)));
+    }
+    // Every rollup's plan is checked before its first slice query runs.
+    let mut checked = HashSet::new();
+    for (rollup, p) in work {
+        if checked.insert(rollup.name.as_str()) {
+            refuse_full_scan(&mut connections[0].0, rollup, &p.slice).await?;
+        }
+    }
+    let (senders, mut channels): (Vec<_>, Vec<_>) =
+        (0..n).map(|_| mpsc::channel(fetch::AHEAD)).unzip();
+    let fetchers = join_all(connections.iter_mut().zip(senders).enumerate().map(
+        |(i, ((source, pacer), tx))| {
+            fetch::fetch_all(source, pacer, work.iter().skip(i).step_by(n), Out::new(tx))
+        },
+    ));
+    let writer = write::write_all(store, work, &mut channels, progress, pulled);
+    // The writer decides: when it stops (done, failed or interrupted), so do the connections.
+    match select(pin!(writer), pin!(fetchers)).await {
+        Either::Left((result, _)) => result,
+        Either::Right((_, writer)) => writer.await,
+    }
 }
 
 /// Asks the source how it would run the rollup's slice query, and refuses a plan that reads
@@ -239,88 +267,6 @@ async fn refuse_full_scan(
         });
     }
     Ok(())
-}
-
-/// Replaces one slice: the source's rows stream into an open store transaction, committed with
-/// the checkpoint only when the whole slice has arrived. A slice whose query hits the statement
-/// timeout is pulled again in smaller pieces.
-async fn pull_slice(
-    store: &Store,
-    source: &mut Source,
-    pacer: &mut Pacer,
-    rollup: &Rollup,
-    slice: &Slice,
-) -> Result<u64, SyncError> {
-    let pulled_at = Utc::now();
-    let failed = |e: SourceError, note: &str| SyncError::Slice {
-        rollup: rollup.name.clone(),
-        day: slice.day,
-        start: slice.start,
-        end: slice.end,
-        message: format!("{e}{note}"),
-    };
-    {
-        let mut writer = store.begin_slice(rollup, slice.day, (slice.start, slice.end), false)?;
-        pacer.wait().await;
-        let result = source
-            .pull(rollup, slice.start, slice.end, &mut |row| {
-                writer.insert(row)
-            })
-            .await;
-        match result {
-            Ok(rows) => {
-                pacer.done(rows);
-                writer.commit(rows, pulled_at)?;
-                return Ok(rows);
-            }
-            Err(PullError::Source(e)) if e.timed_out && slice.end - slice.start > HOUR => {
-                pacer.done(0);
-                tracing::warn!(
-                    "rollup `{}`: the slice {} [{}, {}) hit the statement timeout; pulling it in smaller pieces",
-                    rollup.name,
-                    slice.day,
-                    slice.start,
-                    slice.end
-                );
-            }
-            Err(PullError::Source(e)) => return Err(failed(e, "")),
-            Err(PullError::Sink(e)) => return Err(SyncError::Store(e)),
-        }
-    }
-    // The slice's first attempt rolled back (its writer is gone); now piece by piece, halving
-    // each piece that times out, down to one hour.
-    let mut writer = store.begin_slice(rollup, slice.day, (slice.start, slice.end), true)?;
-    let mut todo = halves(slice.start, slice.end);
-    let mut rows = 0;
-    while let Some((start, end)) = todo.pop() {
-        writer.begin_piece()?;
-        pacer.wait().await;
-        match source
-            .pull(rollup, start, end, &mut |row| writer.insert(row))
-            .await
-        {
-            Ok(n) => {
-                pacer.done(n);
-                writer.keep_piece()?;
-                rows += n;
-            }
-            Err(PullError::Source(e)) if e.timed_out && end - start > HOUR => {
-                pacer.done(0);
-                writer.drop_piece()?;
-                todo.extend(halves(start, end));
-            }
-            Err(PullError::Source(e)) if e.timed_out => {
-                let note = format!(
-                    " (even the one-hour piece [{start}, {end}) timed out: raise statement_timeout or add an index)"
-                );
-                return Err(failed(e, &note));
-            }
-            Err(PullError::Source(e)) => return Err(failed(e, "")),
-            Err(PullError::Sink(e)) => return Err(SyncError::Store(e)),
-        }
-    }
-    writer.commit(rows, pulled_at)?;
-    Ok(rows)
 }
 
 const HOUR: chrono::TimeDelta = chrono::TimeDelta::hours(1);

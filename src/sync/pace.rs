@@ -1,5 +1,7 @@
-//! Gentle pacing of the slice queries to one source: `pause` between two queries, and with
+//! Gentle pacing of the slice queries on one connection: `pause` between two queries, and with
 //! `max_rows_per_second`, long enough after each query that rows arrive no faster than that.
+//! A source with `parallel = N` has N connections; each gets a 1/N share of the row rate, so the
+//! source as a whole stays under it.
 
 use std::time::Duration;
 
@@ -10,16 +12,19 @@ use crate::config::SourceSpec;
 pub struct Pacer {
     pause: Duration,
     max_rows_per_second: Option<u64>,
+    /// The source's connections, which share the row rate.
+    connections: u64,
     /// The wait before the next query; `None` before the first.
     next: Option<Duration>,
 }
 
 impl Pacer {
-    /// The pace the source's config asks for.
+    /// The pace the source's config asks for, for one of its connections.
     pub fn new(spec: &SourceSpec) -> Pacer {
         Pacer {
             pause: spec.pause,
             max_rows_per_second: spec.max_rows_per_second,
+            connections: spec.parallel as u64,
             next: None,
         }
     }
@@ -41,7 +46,7 @@ impl Pacer {
             .max_rows_per_second
             .filter(|r| *r > 0)
             .map_or(Duration::ZERO, |r| {
-                Duration::from_secs_f64(rows as f64 / r as f64)
+                Duration::from_secs_f64((rows * self.connections) as f64 / r as f64)
             });
         self.pause.max(spacing)
     }
@@ -56,10 +61,13 @@ mod tests {
         let mut p = Pacer {
             pause: Duration::from_millis(100),
             max_rows_per_second: Some(1000),
+            connections: 1,
             next: None,
         };
         assert_eq!(p.wait_after(10), Duration::from_millis(100));
         assert_eq!(p.wait_after(5000), Duration::from_secs(5));
+        p.connections = 4;
+        assert_eq!(p.wait_after(5000), Duration::from_secs(20));
         p.max_rows_per_second = None;
         assert_eq!(p.wait_after(5000), Duration::from_millis(100));
         p.done(1);

@@ -1,0 +1,97 @@
+//! Writing: the store's single writer takes each slice's rows from the connection that fetched
+//! it ([`super::fetch`]), in the planned order, and commits the slice with its checkpoint in one
+//! transaction.
+
+use indexmap::IndexMap;
+use tokio::sync::mpsc;
+
+use super::fetch::Msg;
+use super::{Planned, Progress, Pulled, SyncError};
+use crate::config::Rollup;
+use crate::store::{SliceWriter, Store, StoreError};
+
+/// Writes the slices of `work`; slice `i` arrives on `channels[i % channels.len()]`. Stops
+/// between two slices when a signal asks.
+pub(super) async fn write_all(
+    store: &Store,
+    work: &[(&Rollup, &Planned)],
+    channels: &mut [mpsc::Receiver<Msg>],
+    progress: &Progress,
+    pulled: &mut IndexMap<String, Pulled>,
+) -> Result<(), SyncError> {
+    for (i, (rollup, planned)) in work.iter().enumerate() {
+        // Let the signal listener run, then stop between slices if asked to.
+        tokio::task::yield_now().await;
+        if crate::shutdown::requested() {
+            return Err(SyncError::Interrupted);
+        }
+        let channel = &mut channels[i % channels.len()];
+        let rows = write(store, rollup, planned, channel).await?;
+        let totals = pulled.entry(rollup.name.clone()).or_default();
+        totals.slices += 1;
+        totals.rows += rows;
+        progress.slice(&rollup.name, planned, rows);
+    }
+    Ok(())
+}
+
+/// Replaces one slice with the rows that arrive for it. The transaction opens with the first
+/// message, so the store is not locked while the source computes the slice; dropping the writer
+/// on any error rolls the slice back.
+async fn write(
+    store: &Store,
+    rollup: &Rollup,
+    planned: &Planned,
+    channel: &mut mpsc::Receiver<Msg>,
+) -> Result<u64, SyncError> {
+    let slice = &planned.slice;
+    let open = |pieces| store.begin_slice(rollup, slice.day, (slice.start, slice.end), pieces);
+    let mut pieces = false;
+    let mut writer: Option<SliceWriter> = None;
+    loop {
+        let Some(msg) = channel.recv().await else {
+            return Err(SyncError::Slice {
+                rollup: rollup.name.clone(),
+                day: slice.day,
+                start: slice.start,
+                end: slice.end,
+                message: "the source connection stopped before the slice was complete".into(),
+            });
+        };
+        match msg {
+            Msg::Failed(e) => return Err(e),
+            Msg::Split => {
+                writer = None;
+                pieces = true;
+            }
+            Msg::Rows(rows) => {
+                let w = opened(&mut writer, || open(pieces))?;
+                for row in &rows {
+                    w.insert(row)?;
+                }
+            }
+            Msg::PieceStart => opened(&mut writer, || open(pieces))?.begin_piece()?,
+            Msg::PieceKeep => opened(&mut writer, || open(pieces))?.keep_piece()?,
+            Msg::PieceDrop => opened(&mut writer, || open(pieces))?.drop_piece()?,
+            Msg::Done { rows, pulled_at } => {
+                let w = match writer.take() {
+                    Some(w) => w,
+                    None => open(pieces)?,
+                };
+                w.commit(rows, pulled_at)?;
+                return Ok(rows);
+            }
+        }
+    }
+}
+
+/// The slice's writer, opened on first use.
+fn opened<'w, 's>(
+    writer: &'w mut Option<SliceWriter<'s>>,
+    open: impl FnOnce() -> Result<SliceWriter<'s>, StoreError>,
+) -> Result<&'w mut SliceWriter<'s>, StoreError> {
+    if writer.is_none() {
+        *writer = Some(open()?);
+    }
+    Ok(writer.as_mut().expect("opened above"))
+}
