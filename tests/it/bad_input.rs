@@ -83,6 +83,24 @@ fn bad_duration_and_time_zone_are_named() {
 }
 
 #[test]
+fn parallel_out_of_range_is_named() {
+    for n in ["0", "17", "-1"] {
+        let config = GOOD.replace(
+            "statement_timeout = \"5s\"",
+            &format!("statement_timeout = \"5s\"\nparallel = {n}"),
+        );
+        assert_config_error(
+            &config,
+            &[
+                "sources.chain.parallel",
+                "between 1 and 16",
+                &format!("not {n}"),
+            ],
+        );
+    }
+}
+
+#[test]
 fn bad_group_thresholds_are_named() {
     let config = GOOD.replace("min_score = 0", "min_score = 20");
     assert_config_error(

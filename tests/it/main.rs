@@ -8,6 +8,7 @@ mod cross;
 mod demo;
 mod incremental;
 mod money;
+mod parallel;
 mod safety;
 mod schedule;
 mod slack;

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{MyDb, PgDb, Workspace};
+use crate::support::{DIGITS, MyDb, PgDb, Workspace};
 
 fn config(url: &str, extra_source: &str, extra_rollup: &str) -> String {
     format!(
@@ -92,11 +92,6 @@ fn explain_finds_full_scans_on_postgres() {
         || db.exec("CREATE INDEX actions_block_time_idx ON actions (block_time); ANALYZE actions;"),
     );
 }
-
-/// The digits 0 to 9 as a derived table (MariaDB and MySQL alike).
-const DIGITS: &str = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
-    UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 \
-    UNION ALL SELECT 9)";
 
 #[test]
 fn explain_finds_full_scans_on_mariadb() {

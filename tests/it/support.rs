@@ -313,3 +313,8 @@ days = 8
     ws.ok(&["-q", "sync", "--date", "2026-11-10"]);
     ws
 }
+
+/// The digits 0 to 9 as a derived table (MariaDB and MySQL alike).
+pub const DIGITS: &str = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+    UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 \
+    UNION ALL SELECT 9)";
