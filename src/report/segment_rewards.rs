@@ -1,7 +1,7 @@
 //! The built-in `segment_rewards` report: per day and per group, how many users, how active, how
 //! many were rewarded and their share of the day's rewards. All sums are exact decimals.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use chrono::NaiveDate;
 use rust_decimal::{Decimal, RoundingStrategy};

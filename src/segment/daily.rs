@@ -3,7 +3,7 @@
 //! pulled again or the segment's definition changed, so a daily run reads the rollup rows of the
 //! new days only, and the cached partials (one row per user and day) of the rest.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 use chrono::NaiveDate;

@@ -2,8 +2,10 @@
 //! each slice's rows are kept in `_tally_<rollup>_slices` and the day's rows are rebuilt from them
 //! (measures added up exactly in Rust) inside the slice's transaction.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{CachedStatement, Connection, params, params_from_iter};
 
 use super::slices::{instant, pulled_instant};
 use super::{Store, StoreError, quote};
@@ -121,7 +123,7 @@ impl Store {
         let day = day.to_string();
         let cols = columns(rollup).join(", ");
         let sep = if cols.is_empty() { "" } else { ", " };
-        let values = placeholders(columns(rollup).len() + 1);
+        let width = columns(rollup).len() + 1;
         let staging = if rollup.slice_hours < 24 {
             Some(slice_table(rollup))
         } else if pieces {
@@ -129,34 +131,65 @@ impl Store {
         } else {
             None
         };
-        let (insert, head) = match &staging {
+        let (into, head) = match &staging {
             Some(table) => (
-                format!(
-                    "INSERT INTO {table} (slice, day, user{sep}{cols}) VALUES (?, ?, {values})"
-                ),
+                format!("{table} (slice, day, user{sep}{cols})"),
                 vec![Value::Text(instant(start)), Value::Text(day.clone())],
             ),
             None => (
-                format!(
-                    "INSERT INTO {} (day, user{sep}{cols}) VALUES (?, {values})",
-                    quote(&rollup.name)
-                ),
+                format!("{} (day, user{sep}{cols})", quote(&rollup.name)),
                 vec![Value::Text(day.clone())],
             ),
         };
-        // The writer exists before the first fallible step, so an error rolls back.
-        let writer = SliceWriter {
+        let row = format!("({})", placeholders(head.len() + width));
+        let chunk = CHUNK.min(MAX_PARAMS / (head.len() + width)).max(1);
+        let insert = |rows: usize| {
+            format!(
+                "INSERT INTO {into} VALUES {}",
+                vec![row.as_str(); rows].join(", ")
+            )
+        };
+        let prepared = self
+            .clear_slice(rollup, staging.as_deref(), &day, start, &cols)
+            .and_then(|()| {
+                Ok((
+                    self.conn.prepare_cached(&insert(1))?,
+                    self.conn.prepare_cached(&insert(chunk))?,
+                ))
+            });
+        let (insert_one, insert_chunk) = match prepared {
+            Ok(stmts) => stmts,
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(self.err(ctx(), e));
+            }
+        };
+        Ok(SliceWriter {
             store: self,
             rollup,
             day,
             start,
             end,
-            insert,
+            insert_one,
+            insert_chunk,
+            chunk,
             head,
             staging,
             done: false,
-        };
-        let cleared = match &writer.staging {
+        })
+    }
+
+    /// Deletes the slice's old rows, or empties the temporary table its pieces gather in.
+    fn clear_slice(
+        &self,
+        rollup: &Rollup,
+        staging: Option<&str>,
+        day: &str,
+        start: DateTime<Utc>,
+        cols: &str,
+    ) -> rusqlite::Result<()> {
+        let sep = if cols.is_empty() { "" } else { ", " };
+        match staging {
             Some(table) if rollup.slice_hours < 24 => self
                 .conn
                 .execute(
@@ -173,12 +206,10 @@ impl Store {
                 .conn
                 .execute(
                     &format!("DELETE FROM {} WHERE day = ?1", quote(&rollup.name)),
-                    [&writer.day],
+                    [day],
                 )
                 .map(|_| ()),
-        };
-        cleared.map_err(|e| self.err(ctx(), e))?;
-        Ok(writer)
+        }
     }
 
     /// Deletes rows and checkpoints of days before `first_kept`.
@@ -226,7 +257,11 @@ pub struct SliceWriter<'s> {
     day: String,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-    insert: String,
+    /// The prepared one-row insert, held for the slice's lifetime.
+    insert_one: CachedStatement<'s>,
+    /// The prepared insert of `chunk` rows at once: fewer statement runs for the same rows.
+    insert_chunk: CachedStatement<'s>,
+    chunk: usize,
     /// The values before the user in every inserted row: (slice, day) or (day).
     head: Vec<Value>,
     /// Where rows wait to be added up into the day at commit (sub-day slices, or pieces).
@@ -235,26 +270,21 @@ pub struct SliceWriter<'s> {
 }
 
 impl SliceWriter<'_> {
-    /// Adds one row (user, dimension values, measures) of the slice.
-    pub fn insert(&mut self, row: &[Value]) -> Result<(), StoreError> {
-        let ctx = || format!("writing rows of `{}`", self.rollup.name);
-        let mut stmt = self
-            .store
-            .conn
-            .prepare_cached(&self.insert)
-            .map_err(|e| self.store.err(ctx(), e))?;
-        // Users are keys shared across sources: always text, even from a numeric column.
-        let user = row
-            .first()
-            .map(|u| u.to_key().map_or(Value::Null, Value::Text));
-        stmt.execute(params_from_iter(
-            self.head
-                .iter()
-                .chain(user.as_ref())
-                .chain(row.iter().skip(1)),
-        ))
-        .map_err(|e| self.store.err(ctx(), e))?;
-        Ok(())
+    /// Adds rows (user, dimension values, measures) of the slice.
+    pub fn insert(&mut self, rows: &[Vec<Value>]) -> Result<(), StoreError> {
+        let mut chunks = rows.chunks_exact(self.chunk);
+        let mut result = Ok(());
+        for chunk in &mut chunks {
+            result = result.and_then(|()| execute(&mut self.insert_chunk, &self.head, chunk));
+        }
+        for row in chunks.remainder() {
+            let one = std::slice::from_ref(row);
+            result = result.and_then(|()| execute(&mut self.insert_one, &self.head, one));
+        }
+        result.map_err(|e| {
+            self.store
+                .err(format!("writing rows of `{}`", self.rollup.name), e)
+        })
     }
 
     /// Marks the start of one piece of the slice: a piece that fails can be undone alone.
@@ -317,6 +347,35 @@ impl Drop for SliceWriter<'_> {
             let _ = self.store.conn.execute_batch("ROLLBACK");
         }
     }
+}
+
+/// Rows per multi-row INSERT.
+const CHUNK: usize = 32;
+
+/// Bound parameters per statement that every SQLite build accepts.
+const MAX_PARAMS: usize = 999;
+
+/// Runs a prepared insert of `rows.len()` rows, each after the `head` values.
+fn execute(
+    stmt: &mut CachedStatement,
+    head: &[Value],
+    rows: &[Vec<Value>],
+) -> rusqlite::Result<()> {
+    // Users are keys shared across sources: always text, even from a numeric column.
+    let users: Vec<Cow<Value>> = rows
+        .iter()
+        .map(|row| match row.first() {
+            Some(user @ (Value::Text(_) | Value::Null)) => Cow::Borrowed(user),
+            Some(user) => Cow::Owned(user.to_key().map_or(Value::Null, Value::Text)),
+            None => Cow::Owned(Value::Null),
+        })
+        .collect();
+    let values = rows.iter().zip(&users).flat_map(|(row, user)| {
+        head.iter()
+            .chain(std::iter::once(user.as_ref()))
+            .chain(row.iter().skip(1))
+    });
+    stmt.execute(params_from_iter(values)).map(|_| ())
 }
 
 /// Replaces the day's rows with the sum of its slices' rows. Streams the slice rows in key order

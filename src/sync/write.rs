@@ -65,10 +65,7 @@ async fn write(
                 pieces = true;
             }
             Msg::Rows(rows) => {
-                let w = opened(&mut writer, || open(pieces))?;
-                for row in &rows {
-                    w.insert(row)?;
-                }
+                opened(&mut writer, || open(pieces))?.insert(&rows)?;
             }
             Msg::PieceStart => opened(&mut writer, || open(pieces))?.begin_piece()?,
             Msg::PieceKeep => opened(&mut writer, || open(pieces))?.keep_piece()?,
