@@ -18,5 +18,5 @@ SELECT :rows / 100 + i,
        round((random() * 500)::numeric, 8),
        timestamptz '2026-10-31 00:00Z' + (i::float8 / (:rows / 100 / :days)) * interval '1 day'
 FROM generate_series(0, :rows / 100 / :days - 1) AS i;
-ANALYZE actions;
-ANALYZE rewards;
+VACUUM (ANALYZE) actions;
+VACUUM (ANALYZE) rewards;

@@ -40,5 +40,5 @@ SELECT i,
          + (i::float8 / (:rows / 100)) * (:days || ' days')::interval
 FROM generate_series(0, :rows / 100 - 1) AS i;
 CREATE INDEX rewards_claimed_at_idx ON rewards (claimed_at);
-ANALYZE actions;
-ANALYZE rewards;
+VACUUM (ANALYZE) actions;
+VACUUM (ANALYZE) rewards;

@@ -28,8 +28,10 @@ fi
 step "generating $ROWS actions over $DAYS days"
 psql "$ADMIN" -q -c "DROP DATABASE IF EXISTS tally_bench" -c "CREATE DATABASE tally_bench"
 /usr/bin/time -f "generated in %e s" psql "$URL" -q -v rows="$ROWS" -v days="$DAYS" -f generate_pg.sql
-rm -rf "$WORK" && mkdir -p "$WORK"
+rm -rf "$WORK" && mkdir -p "$WORK/fresh"
 sed "s|\${BENCH_URL}|$URL|" tally.toml > "$WORK/tally.toml"
+# The same config without a lookback: a warm run that pulls the new day only.
+sed 's|^lookback = .*|lookback = "0s"|' "$WORK/tally.toml" > "$WORK/fresh/tally.toml"
 
 seq_scans() {
   psql "$URL" -Atc "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables WHERE relname IN ('actions', 'rewards')"
@@ -51,10 +53,11 @@ measure() {
   printf '| %s | %s | %s | %s | %s |\n' "$label" "$secs" "$((kb / 1024))" "$(rows_sent "$name")" "$((after - before))" >> "$RESULTS"
   step "$label: ${secs}s, $((kb / 1024)) MB"
 }
+config() { if [ "$1" = fresh ]; then echo "$WORK/fresh/tally.toml"; else echo "$WORK/tally.toml"; fi; }
 rows_sent() {
   case $1 in
     cold) "$TALLY" -c "$WORK/tally.toml" query --format csv "SELECT sum(rows) FROM _tally_slices" | tail -1 ;;
-    warm) "$TALLY" -c "$WORK/tally.toml" query --format csv \
+    warm|fresh) "$TALLY" -c "$(config "$1")" query --format csv \
             "SELECT sum(rows) FROM _tally_slices WHERE substr(pulled_at, 1, 19) >= substr((SELECT max(started_at) FROM _tally_runs), 1, 19)" | tail -1 ;;
     floor) cat "$WORK/floor.rows" "$WORK/floor-rewards.rows" | wc -l ;;
     *) sed -n 's/^rows: //p' "$WORK/$1.err" ;;
@@ -70,12 +73,14 @@ measure floor "(c) floor: one GROUP BY through psql" psql "$URL" -q \
   -c "\\copy (SELECT wallet, date_trunc('day', claimed_at), sum(amount) FROM rewards WHERE currency = 'NCG' AND claimed_at >= '${REWARDS_FIRST}T00:00Z' AND claimed_at < '${END}T00:00Z' GROUP BY 1, 2) TO '$WORK/floor-rewards.rows'"
 measure cold "(a) tally cold (empty store)" "$TALLY" -c "$WORK/tally.toml" -q run --date "$LAST"
 "$TALLY" -c "$WORK/tally.toml" report rewards_by_segment --no-sync --date "$LAST" --format csv > "$WORK/tally.csv"
+cp "$WORK"/store.sqlite* "$WORK/fresh/"   # the cold store, for the warm run without lookback
 measure pandas "(d) pandas, raw rows (the story)" "$VENV/bin/python" report_pandas.py "$URL" "$LAST"
 measure polars "(e) ConnectorX (4 partitions) + Polars" "$VENV/bin/python" report_polars.py "$URL" "$LAST" 4
 
 step "adding one day for the warm run"
 psql "$URL" -q -v rows="$ROWS" -v days="$DAYS" -f add_day_pg.sql
-measure warm "(b) tally warm (one new day)" "$TALLY" -c "$WORK/tally.toml" -q run --date 2026-10-31
+measure warm "(b) tally warm (one new day; lookback 1d pulls the day before again)" "$TALLY" -c "$WORK/tally.toml" -q run --date 2026-10-31
+measure fresh "(b') tally warm (one new day; lookback 0s)" "$TALLY" -c "$WORK/fresh/tally.toml" -q run --date 2026-10-31
 
 step "checking that every method printed the same report"
 same=yes
@@ -85,10 +90,14 @@ for peer in pandas polars; do
     echo "MISMATCH: tally vs $peer (diff $WORK/tally.csv $WORK/$peer.out)" >&2
   fi
 done
+if ! diff -q "$WORK/reports/rewards_by_segment/2026-10-31.csv" "$WORK/fresh/reports/rewards_by_segment/2026-10-31.csv" > /dev/null; then
+  same=no
+  echo "MISMATCH: the two warm runs' reports differ" >&2
+fi
 {
   echo
   echo "$ROWS rows over $DAYS days; report date $LAST (8 days, 7-day window: 14 days of actions)."
-  echo "Same report from tally, pandas and ConnectorX + Polars: $same."
+  echo "Same report from tally, pandas and ConnectorX + Polars, and from both warm runs: $same."
 } >> "$RESULTS"
 cat "$RESULTS"
 [ "$same" = yes ]

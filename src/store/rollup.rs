@@ -272,19 +272,22 @@ pub struct SliceWriter<'s> {
 impl SliceWriter<'_> {
     /// Adds rows (user, dimension values, measures) of the slice.
     pub fn insert(&mut self, rows: &[Vec<Value>]) -> Result<(), StoreError> {
-        let mut chunks = rows.chunks_exact(self.chunk);
-        let mut result = Ok(());
-        for chunk in &mut chunks {
-            result = result.and_then(|()| execute(&mut self.insert_chunk, &self.head, chunk));
-        }
-        for row in chunks.remainder() {
-            let one = std::slice::from_ref(row);
-            result = result.and_then(|()| execute(&mut self.insert_one, &self.head, one));
-        }
-        result.map_err(|e| {
+        self.insert_rows(rows).map_err(|e| {
             self.store
                 .err(format!("writing rows of `{}`", self.rollup.name), e)
         })
+    }
+
+    /// Inserts whole chunks with the multi-row statement, the rest one by one.
+    fn insert_rows(&mut self, rows: &[Vec<Value>]) -> rusqlite::Result<()> {
+        let mut chunks = rows.chunks_exact(self.chunk);
+        for chunk in &mut chunks {
+            execute(&mut self.insert_chunk, &self.head, chunk)?;
+        }
+        for row in chunks.remainder() {
+            execute(&mut self.insert_one, &self.head, std::slice::from_ref(row))?;
+        }
+        Ok(())
     }
 
     /// Marks the start of one piece of the slice: a piece that fails can be undone alone.
@@ -447,5 +450,65 @@ fn merge(agg: Agg, a: &Value, b: &Value) -> Value {
         (Agg::Count | Agg::Sum, a, b) => a.add(b),
         (Agg::Min, a, b) => if a.compare(b) == Greater { b } else { a }.clone(),
         (Agg::Max, a, b) => if a.compare(b) == Less { b } else { a }.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+store = "store.sqlite"
+[sources.s]
+url = "sqlite://src.sqlite"
+[rollups.r]
+source = "s"
+table = "t"
+time = "at"
+user = "who"
+dimensions = { kind = "kind" }
+measures = { n = "count(*)" }
+"#;
+
+    #[test]
+    fn rows_go_in_by_chunks_and_one_by_one_with_users_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("src.sqlite"), b"").unwrap();
+        std::fs::write(dir.path().join("tally.toml"), CONFIG).unwrap();
+        let plan = crate::config::load(&dir.path().join("tally.toml"), None).unwrap();
+        let rollup = &plan.rollups["r"];
+        let mut store = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        store.ensure_rollup(rollup).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 6, 10).unwrap();
+        let start = crate::sync::slice::day_start(chrono_tz::UTC, day);
+        let end = start + chrono::TimeDelta::days(1);
+        // 70 rows: two chunks of 32, then 6 one by one; integer users are stored as text.
+        let rows: Vec<Vec<Value>> = (0..70)
+            .map(|i| {
+                vec![
+                    Value::Int(i),
+                    Value::Text(format!("k{}", i % 3)),
+                    Value::Int(i),
+                ]
+            })
+            .collect();
+        let mut writer = store.begin_slice(rollup, day, (start, end), false).unwrap();
+        writer.insert(&rows).unwrap();
+        writer
+            .insert(&[vec![Value::Null, Value::Null, Value::Int(1000)]])
+            .unwrap();
+        writer.commit(71, Utc::now()).unwrap();
+        let (count, texts, sum, users): (i64, i64, i64, String) = store
+            .conn()
+            .query_row(
+                "SELECT count(*), sum(typeof(user) = 'text'), sum(n), group_concat(user, ',')
+                 FROM (SELECT * FROM r WHERE day = '2026-06-10' ORDER BY rowid)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((count, texts, sum), (71, 70, 70 * 69 / 2 + 1000));
+        let expected: Vec<String> = (0..70).map(|i| i.to_string()).collect();
+        assert_eq!(users, expected.join(","));
     }
 }
