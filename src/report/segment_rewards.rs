@@ -138,7 +138,11 @@ fn day_lines(
             group: group.name.clone(),
             users: users.len() as i64,
             active: users.iter().filter(|u| actions.contains_key(**u)).count() as i64,
-            actions: users.iter().filter_map(|u| actions.get(*u)).sum(),
+            actions: users
+                .iter()
+                .filter_map(|u| actions.get(*u))
+                .map(|t| t.unweighted)
+                .sum(),
             rewarded: users.iter().filter(|u| rewards.contains_key(**u)).count() as i64,
             rewards: users.iter().filter_map(|u| rewards.get(*u)).sum(),
             total,

@@ -133,12 +133,16 @@ fn read_cached(
         )
         .map_err(fail)?;
     let mut rows = stmt.query(params![segment.name, day]).map_err(fail)?;
-    let mut partial = Day::new();
+    // Most days have about the users seen so far: one allocation instead of repeated growth.
+    let mut partial = Day::with_capacity(names.len());
     while let Some(row) = rows.next().map_err(fail)? {
         let decimal = |i| -> Result<Decimal, StoreError> {
-            Ok(Value::from_sqlite(row.get_ref(i).map_err(fail)?, true)
-                .to_decimal()
-                .unwrap_or_default())
+            Ok(match row.get_ref(i).map_err(fail)? {
+                ValueRef::Integer(n) => Decimal::from(n),
+                other => Value::from_sqlite(other, true)
+                    .to_decimal()
+                    .unwrap_or_default(),
+            })
         };
         let user = row.get_ref(0).map_err(fail)?;
         let user = name(names, user.as_str().map_err(|e| fail(e.into()))?);
@@ -173,7 +177,7 @@ fn compute(
     let fail = |e| store.err(format!("scoring segment `{}`", segment.name), e);
     let mut stmt = store.conn().prepare_cached(&sql).map_err(fail)?;
     let mut rows = stmt.query([day, day]).map_err(fail)?;
-    let mut partial = Day::new();
+    let mut partial = Day::with_capacity(names.len());
     while let Some(row) = rows.next().map_err(fail)? {
         // Text and integers are read in place: this loop runs once per rollup row.
         let weight = match row.get_ref(1).map_err(fail)? {
@@ -233,7 +237,7 @@ fn write_cache(
                     segment.name,
                     day,
                     &**user,
-                    Value::Dec(t.weighted),
+                    Value::from_decimal(t.weighted),
                     Value::from_decimal(t.unweighted),
                     t.rows
                 ])
