@@ -94,22 +94,17 @@ CREATE TABLE IF NOT EXISTS _tally_runs (
     deliveries TEXT NOT NULL,
     error TEXT
 );
-CREATE TABLE IF NOT EXISTS _tally_scores (
-    segment TEXT NOT NULL,
-    day TEXT NOT NULL,
-    user TEXT NOT NULL,
-    weighted TEXT NOT NULL,
-    unweighted NOT NULL,
-    rows INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS _tally_scores_segment_day ON _tally_scores (segment, day);
-CREATE TABLE IF NOT EXISTS _tally_score_days (
+CREATE TABLE IF NOT EXISTS _tally_partials (
     segment TEXT NOT NULL,
     day TEXT NOT NULL,
     version TEXT NOT NULL,
+    partials BLOB NOT NULL,
     PRIMARY KEY (segment, day)
 );
-INSERT OR IGNORE INTO _tally_meta (key, value) VALUES ('schema_version', '1');
+-- Schema 1 kept the partials one row per user; they are a cache, rebuilt on the next report.
+DROP TABLE IF EXISTS _tally_scores;
+DROP TABLE IF EXISTS _tally_score_days;
+INSERT OR REPLACE INTO _tally_meta (key, value) VALUES ('schema_version', '2');
 ";
 
 impl Store {
