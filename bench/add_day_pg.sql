@@ -20,3 +20,5 @@ SELECT :rows / 100 + i,
 FROM generate_series(0, :rows / 100 / :days - 1) AS i;
 VACUUM (ANALYZE) actions;
 VACUUM (ANALYZE) rewards;
+-- Flush the dirty pages now, so that no checkpoint writes during the measurements.
+CHECKPOINT;

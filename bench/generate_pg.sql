@@ -42,3 +42,5 @@ FROM generate_series(0, :rows / 100 - 1) AS i;
 CREATE INDEX rewards_claimed_at_idx ON rewards (claimed_at);
 VACUUM (ANALYZE) actions;
 VACUUM (ANALYZE) rewards;
+-- Flush the dirty pages now, so that no checkpoint writes during the measurements.
+CHECKPOINT;

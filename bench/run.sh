@@ -37,21 +37,30 @@ seq_scans() {
   psql "$URL" -Atc "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables WHERE relname IN ('actions', 'rewards')"
 }
 
-# measure NAME ROWS_SENT_COMMAND -- COMMAND...: wall time, peak RSS, rows sent, seq scans.
+# measure NAME LABEL RUNS RESET -- COMMAND...: runs RESET, then COMMAND, RUNS times. Reports the
+# median wall time, the highest peak RSS, the rows the server sent (in the last run) and the
+# sequential scans counted over all runs.
 RESULTS="$WORK/results.md"
-printf '| method | wall time (s) | peak RSS (MB) | rows sent by the server | seq scans |\n|---|---:|---:|---:|---:|\n' > "$RESULTS"
+printf '| method | runs | wall time (s, median) | peak RSS (MB) | rows sent by the server | seq scans |\n|---|---:|---:|---:|---:|---:|\n' > "$RESULTS"
 measure() {
-  local name=$1 label=$2; shift 2
+  local name=$1 label=$2 runs=$3 reset=$4; shift 5
+  local before after i secs kb peak=0 times=()
   sleep 1
-  local before after
   before=$(seq_scans)
-  /usr/bin/time -f "%e %M" -o "$WORK/$name.time" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"
+  for ((i = 1; i <= runs; i++)); do
+    eval "$reset"
+    sleep 1
+    /usr/bin/time -f "%e %M" -o "$WORK/$name.time" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"
+    read -r secs kb < "$WORK/$name.time"
+    times+=("$secs")
+    if [ "$kb" -gt "$peak" ]; then peak=$kb; fi
+  done
   sleep 1
   after=$(seq_scans)
-  read -r secs kb < "$WORK/$name.time"
-  echo "$name $secs $kb $((after - before))" >> "$WORK/raw.txt"
-  printf '| %s | %s | %s | %s | %s |\n' "$label" "$secs" "$((kb / 1024))" "$(rows_sent "$name")" "$((after - before))" >> "$RESULTS"
-  step "$label: ${secs}s, $((kb / 1024)) MB"
+  secs=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+  echo "$name $secs $peak $((after - before)) runs: ${times[*]}" >> "$WORK/raw.txt"
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$runs" "$secs" "$((peak / 1024))" "$(rows_sent "$name")" "$((after - before))" >> "$RESULTS"
+  step "$label: ${secs}s (runs: ${times[*]}), $((peak / 1024)) MB"
 }
 config() { if [ "$1" = fresh ]; then echo "$WORK/fresh/tally.toml"; else echo "$WORK/tally.toml"; fi; }
 rows_sent() {
@@ -68,19 +77,23 @@ FIRST=$(date -d "$LAST - 13 days" +%F)
 REWARDS_FIRST=$(date -d "$LAST - 7 days" +%F)
 END=$(date -d "$LAST + 1 day" +%F)
 
-measure floor "(c) floor: one GROUP BY through psql" psql "$URL" -q \
+measure floor "(c) floor: one GROUP BY through psql" 3 : -- psql "$URL" -q \
   -c "\\copy (SELECT signer, type_id, date_trunc('day', block_time), count(*) FROM actions WHERE block_time >= '${FIRST}T00:00Z' AND block_time < '${END}T00:00Z' GROUP BY 1, 2, 3) TO '$WORK/floor.rows'" \
   -c "\\copy (SELECT wallet, date_trunc('day', claimed_at), sum(amount) FROM rewards WHERE currency = 'NCG' AND claimed_at >= '${REWARDS_FIRST}T00:00Z' AND claimed_at < '${END}T00:00Z' GROUP BY 1, 2) TO '$WORK/floor-rewards.rows'"
-measure cold "(a) tally cold (empty store)" "$TALLY" -c "$WORK/tally.toml" -q run --date "$LAST"
+measure cold "(a) tally cold (empty store)" 3 'rm -f "$WORK"/store.sqlite*' -- "$TALLY" -c "$WORK/tally.toml" -q run --date "$LAST"
 "$TALLY" -c "$WORK/tally.toml" report rewards_by_segment --no-sync --date "$LAST" --format csv > "$WORK/tally.csv"
-cp "$WORK"/store.sqlite* "$WORK/fresh/"   # the cold store, for the warm run without lookback
-measure pandas "(d) pandas, raw rows (the story)" "$VENV/bin/python" report_pandas.py "$URL" "$LAST"
-measure polars "(e) ConnectorX (4 partitions) + Polars" "$VENV/bin/python" report_polars.py "$URL" "$LAST" 4
+# The cold store, where each warm run starts (tally leaves no WAL file behind when it exits).
+[ ! -e "$WORK/store.sqlite-wal" ] || { echo "the store still has a WAL file" >&2; exit 1; }
+cp "$WORK/store.sqlite" "$WORK/cold.sqlite"
+measure pandas "(d) pandas, raw rows (the story)" 1 : -- "$VENV/bin/python" report_pandas.py "$URL" "$LAST"
+measure polars "(e) ConnectorX (4 partitions) + Polars" 1 : -- "$VENV/bin/python" report_polars.py "$URL" "$LAST" 4
 
 step "adding one day for the warm run"
 psql "$URL" -q -v rows="$ROWS" -v days="$DAYS" -f add_day_pg.sql
-measure warm "(b) tally warm (one new day; lookback 1d pulls the day before again)" "$TALLY" -c "$WORK/tally.toml" -q run --date 2026-10-31
-measure fresh "(b') tally warm (one new day; lookback 0s)" "$TALLY" -c "$WORK/fresh/tally.toml" -q run --date 2026-10-31
+measure warm "(b) tally warm (one new day; lookback 1d pulls the day before again)" 3 \
+  'cp "$WORK/cold.sqlite" "$WORK/store.sqlite"' -- "$TALLY" -c "$WORK/tally.toml" -q run --date 2026-10-31
+measure fresh "(b') tally warm (one new day; lookback 0s)" 3 \
+  'cp "$WORK/cold.sqlite" "$WORK/fresh/store.sqlite"' -- "$TALLY" -c "$WORK/fresh/tally.toml" -q run --date 2026-10-31
 
 step "checking that every method printed the same report"
 same=yes
