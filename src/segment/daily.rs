@@ -136,7 +136,7 @@ const FORMAT: u8 = 1;
 /// after the [`FORMAT`] byte, per user: its name's length (u32, little-endian), the name, the
 /// two exact decimals (`Decimal::serialize`, 16 bytes each) and the rows (u32, little-endian).
 fn encode(day: &Day) -> Vec<u8> {
-    let mut blob = Vec::with_capacity(1 + day.iter().map(|(u, _)| u.len() + 40).sum::<usize>());
+    let mut blob = Vec::with_capacity(1 + day.keys().map(|u| u.len() + 40).sum::<usize>());
     blob.push(FORMAT);
     for (user, t) in day {
         blob.extend_from_slice(&(user.len() as u32).to_le_bytes());
