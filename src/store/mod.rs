@@ -101,10 +101,11 @@ CREATE TABLE IF NOT EXISTS _tally_partials (
     partials BLOB NOT NULL,
     PRIMARY KEY (segment, day)
 );
--- Schema 1 kept the partials one row per user; they are a cache, rebuilt on the next report.
+INSERT OR IGNORE INTO _tally_meta (key, value) VALUES ('schema_version', '2');
+-- Schema 1 kept the partial scores one row per user; they are a cache, rebuilt on the next report.
 DROP TABLE IF EXISTS _tally_scores;
 DROP TABLE IF EXISTS _tally_score_days;
-INSERT OR REPLACE INTO _tally_meta (key, value) VALUES ('schema_version', '2');
+UPDATE _tally_meta SET value = '2' WHERE key = 'schema_version' AND value = '1';
 ";
 
 impl Store {

@@ -3,6 +3,8 @@
 //! ([`super::write`]). The channel is what keeps memory flat: a connection that gets
 //! [`AHEAD`] batches ahead of the writer waits, and so does the source behind it.
 
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
@@ -50,6 +52,11 @@ pub(super) struct Stop;
 pub(super) struct Out {
     tx: mpsc::Sender<Msg>,
     batch: Vec<Vec<Value>>,
+    /// A piece has started and nothing of it is sent yet: its `PieceStart` goes with its first
+    /// rows, so that the store's transaction does not wait while the source computes the piece.
+    piece_pending: bool,
+    /// How long sending waited for the writer since [`Out::take_waited`].
+    waited: Duration,
 }
 
 impl Out {
@@ -58,13 +65,38 @@ impl Out {
         Out {
             tx,
             batch: Vec::with_capacity(BATCH),
+            piece_pending: false,
+            waited: Duration::ZERO,
         }
     }
 
-    /// Sends the rows gathered so far, then `msg`.
+    /// Starts a piece of the slice.
+    fn begin_piece(&mut self) {
+        self.piece_pending = true;
+    }
+
+    /// How long sending waited for the writer since the last call: a query whose rows wait
+    /// stays open on the source, and its statement timeout keeps counting.
+    fn take_waited(&mut self) -> Duration {
+        std::mem::take(&mut self.waited)
+    }
+
+    /// Sends the rows gathered so far, then `msg`. The end of a piece that sent no rows is not
+    /// sent at all: there is nothing to keep or undo.
     async fn send(&mut self, msg: Msg) -> Result<(), Stop> {
         self.flush().await?;
-        self.tx.send(msg).await.map_err(|_| Stop)
+        if self.piece_pending && matches!(msg, Msg::PieceKeep | Msg::PieceDrop) {
+            self.piece_pending = false;
+            return Ok(());
+        }
+        self.deliver(msg).await
+    }
+
+    async fn deliver(&mut self, msg: Msg) -> Result<(), Stop> {
+        let started = Instant::now();
+        let sent = self.tx.send(msg).await.map_err(|_| Stop);
+        self.waited += started.elapsed();
+        sent
     }
 
     /// Sends `msg` after dropping the rows gathered so far (they belong to a failed query).
@@ -77,8 +109,11 @@ impl Out {
         if self.batch.is_empty() {
             return Ok(());
         }
+        if std::mem::take(&mut self.piece_pending) {
+            self.deliver(Msg::PieceStart).await?;
+        }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        self.tx.send(Msg::Rows(batch)).await.map_err(|_| Stop)
+        self.deliver(Msg::Rows(batch)).await
     }
 
     /// Reports a failed slice; the connection then stops.
@@ -137,6 +172,7 @@ async fn fetch(
         message: format!("{e}{note}"),
     };
     pacer.wait().await;
+    out.take_waited();
     match source.pull(rollup, start, end, out).await {
         Ok(rows) => {
             pacer.done(rows);
@@ -145,9 +181,10 @@ async fn fetch(
         Err(PullError::Source(e)) if e.timed_out && end - start > HOUR => {
             pacer.done(0);
             tracing::warn!(
-                "rollup `{}`: the slice {} [{start}, {end}) hit the statement timeout; pulling it in smaller pieces",
+                "rollup `{}`: the slice {} [{start}, {end}) hit the statement timeout{}; pulling it in smaller pieces",
                 rollup.name,
-                slice.day
+                slice.day,
+                waited_note(out.take_waited())
             );
             out.void(Msg::Split).await?;
         }
@@ -157,8 +194,9 @@ async fn fetch(
     let mut todo = halves(start, end);
     let mut rows = 0;
     while let Some((a, b)) = todo.pop() {
-        out.send(Msg::PieceStart).await?;
+        out.begin_piece();
         pacer.wait().await;
+        out.take_waited();
         match source.pull(rollup, a, b, out).await {
             Ok(n) => {
                 pacer.done(n);
@@ -171,9 +209,14 @@ async fn fetch(
                 todo.extend(halves(a, b));
             }
             Err(PullError::Source(e)) if e.timed_out => {
-                let note = format!(
-                    " (even the one-hour piece [{a}, {b}) timed out: raise statement_timeout or add an index)"
-                );
+                let waited = waited_note(out.take_waited());
+                let advice = if waited.is_empty() {
+                    "raise statement_timeout or add an index"
+                } else {
+                    "lower `parallel` or raise statement_timeout"
+                };
+                let note =
+                    format!(" (even the one-hour piece [{a}, {b}) timed out{waited}: {advice})");
                 return out.fail(failed(e, &note)).await;
             }
             Err(PullError::Source(e)) => return out.fail(failed(e, "")).await,
@@ -181,4 +224,16 @@ async fn fetch(
         }
     }
     out.send(Msg::Done { rows, pulled_at }).await
+}
+
+/// How long a timed-out query waited for the store to take its rows, when that may be why it
+/// timed out (a query that is ahead of the store stays open on the source); empty otherwise.
+fn waited_note(waited: Duration) -> String {
+    if waited < Duration::from_secs(1) {
+        return String::new();
+    }
+    format!(
+        " after waiting {:.1} s for the store to take its rows",
+        waited.as_secs_f64()
+    )
 }

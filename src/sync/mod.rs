@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use futures_util::future::{Either, join_all, select};
 use tokio::sync::mpsc;
 
-use crate::config::{DayRange, Plan, Rollup, SourceSpec, days_before};
+use crate::config::{DayRange, Plan, Rollup, SourceKind, SourceSpec, days_before};
 use crate::source::{Explain, Source, SourceError};
 use crate::store::{Store, StoreError};
 use fetch::Out;
@@ -223,10 +223,22 @@ async fn pull_source(
     progress: &Progress,
     pulled: &mut IndexMap<String, Pulled>,
 ) -> Result<(), SyncError> {
-    let n = spec.parallel.clamp(1, work.len().max(1));
+    // A SQLite source is read in this process, one statement at a time: more connections
+    // would only take turns.
+    let parallel = match spec.kind {
+        SourceKind::Sqlite => 1,
+        _ => spec.parallel,
+    };
+    let n = parallel.clamp(1, work.len().max(1));
     let mut connections = Vec::with_capacity(n);
-    for _ in 0..n {
-        connections.push((Source::connect(spec).await?, Pacer::new(spec)));
+    for k in 1..=n {
+        let source = Source::connect(spec).await.map_err(|mut e| {
+            if n > 1 {
+                e.context = format!("{} (connection {k} of {n}, `parallel = {n}`)", e.context);
+            }
+            e
+        })?;
+        connections.push((source, Pacer::new(spec, n)));
     }
     // Every rollup's plan is checked before its first slice query runs.
     let mut checked = HashSet::new();

@@ -19,12 +19,12 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// The pace the source's config asks for, for one of its connections.
-    pub fn new(spec: &SourceSpec) -> Pacer {
+    /// The pace the source's config asks for, for one of its `connections` open connections.
+    pub fn new(spec: &SourceSpec, connections: usize) -> Pacer {
         Pacer {
             pause: spec.pause,
             max_rows_per_second: spec.max_rows_per_second,
-            connections: spec.parallel as u64,
+            connections: connections as u64,
             next: None,
         }
     }

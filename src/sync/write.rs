@@ -26,7 +26,20 @@ pub(super) async fn write_all(
             return Err(SyncError::Interrupted);
         }
         let channel = &mut channels[i % channels.len()];
-        let rows = write(store, rollup, planned, channel).await?;
+        let slice = &planned.slice;
+        let rows = write(store, rollup, planned, channel)
+            .await
+            .map_err(|e| match e {
+                // Name the slice that the store failed on.
+                SyncError::Store(e) => SyncError::Slice {
+                    rollup: rollup.name.clone(),
+                    day: slice.day,
+                    start: slice.start,
+                    end: slice.end,
+                    message: e.to_string(),
+                },
+                other => other,
+            })?;
         let totals = pulled.entry(rollup.name.clone()).or_default();
         totals.slices += 1;
         totals.rows += rows;

@@ -1,7 +1,7 @@
 //! `parallel = N`: a source's slice queries run on N connections at once, while the store still
 //! writes one whole slice per transaction, in order.
 
-use crate::support::{DIGITS, MyDb, PgDb, Workspace};
+use crate::support::{DIGITS, MyDb, PgDb, Workspace, pg_admin_exec, unique};
 
 /// Six days in 6-hour slices (24 slices) of `signer`, `kind` actions; `conn` is a dimension that
 /// records which connection pulled each row.
@@ -107,4 +107,72 @@ fn a_failing_slice_stops_the_sync_and_keeps_the_whole_slices_before_it() {
         ["2026-06-10,21,288", "2026-06-11,21,288"]
     );
     assert_eq!(ws.query("SELECT count(*) FROM _tally_slices"), ["8"]);
+}
+
+/// A login role that may hold one connection at a time; dropped with the test.
+struct OneConnectionRole(String);
+
+impl OneConnectionRole {
+    fn new() -> OneConnectionRole {
+        let name = unique("tally_one");
+        pg_admin_exec(&format!(
+            "CREATE ROLE {name} LOGIN PASSWORD 'tally-test' CONNECTION LIMIT 1"
+        ));
+        OneConnectionRole(name)
+    }
+
+    fn url(&self, db_url: &str) -> String {
+        let mut url = url::Url::parse(db_url).unwrap();
+        url.set_username(&self.0).unwrap();
+        url.set_password(Some("tally-test")).unwrap();
+        url.to_string()
+    }
+}
+
+impl Drop for OneConnectionRole {
+    fn drop(&mut self) {
+        pg_admin_exec(&format!("DROP ROLE IF EXISTS {}", self.0));
+    }
+}
+
+#[test]
+fn a_refused_second_connection_names_parallel() {
+    let db = PgDb::new();
+    db.exec(&format!("{PG_ACTIONS} GRANT SELECT ON actions TO PUBLIC;"));
+    let role = OneConnectionRole::new();
+    let ws = Workspace::new(&config(&role.url(&db.url), 2, "1", ""));
+    let out = ws.run(&SYNC);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("connection 2 of 2, `parallel = 2`") && text.contains("too many connections"),
+        "{text}"
+    );
+    assert!(!text.contains("tally-test"), "password leaked: {text}");
+    // With one connection the same role syncs.
+    let ws = Workspace::new(&config(&role.url(&db.url), 1, "1", ""));
+    ws.ok(&SYNC);
+    assert_eq!(ws.query("SELECT sum(n) FROM activity"), ["1728"]);
+}
+
+#[test]
+fn a_sqlite_source_reads_on_one_connection_whatever_parallel_says() {
+    let one = crate::support::small_segment_rewards("", "");
+    let config = std::fs::read_to_string(one.config())
+        .unwrap()
+        .replace("pause = \"0s\"", "pause = \"0s\"\nparallel = 4");
+    let four = Workspace::new(&config);
+    std::fs::copy(
+        one.path().join("src.sqlite"),
+        four.path().join("src.sqlite"),
+    )
+    .unwrap();
+    four.ok(&["-q", "sync", "--date", "2026-11-10"]);
+    for sql in [
+        "SELECT day, user, actions FROM activity ORDER BY 1, 2",
+        "SELECT day, user, amount FROM rewards ORDER BY 1, 2",
+        "SELECT rollup, start, rows FROM _tally_slices ORDER BY 1, 2",
+    ] {
+        assert_eq!(four.query(sql), one.query(sql), "{sql}");
+    }
 }

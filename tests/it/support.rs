@@ -18,7 +18,8 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn unique(prefix: &str) -> String {
+/// A name no other test uses at the same time.
+pub fn unique(prefix: &str) -> String {
     format!(
         "{prefix}_{}_{}",
         std::process::id(),
@@ -43,6 +44,16 @@ fn with_database(url: &str, db: &str) -> String {
     let mut u = url::Url::parse(url).expect("test URL");
     u.set_path(&format!("/{db}"));
     u.to_string()
+}
+
+/// Runs statements on the PostgreSQL server's admin database.
+pub fn pg_admin_exec(sql: &str) {
+    block_on(async {
+        let c = pg_connect(&pg_admin_url()).await;
+        c.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    })
 }
 
 /// A PostgreSQL database that exists for one test.
