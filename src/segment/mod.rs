@@ -4,11 +4,10 @@
 mod daily;
 
 use std::collections::VecDeque;
-
-use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use foldhash::{HashMap, HashMapExt};
 use rust_decimal::Decimal;
 
 use crate::config::{Rollup, Segment, days_before};

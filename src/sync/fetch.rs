@@ -164,13 +164,7 @@ async fn fetch(
 ) -> Result<(), Stop> {
     let (start, end) = (slice.start, slice.end);
     let pulled_at = Utc::now();
-    let failed = |e: SourceError, note: &str| SyncError::Slice {
-        rollup: rollup.name.clone(),
-        day: slice.day,
-        start,
-        end,
-        message: format!("{e}{note}"),
-    };
+    let failed = |e: SourceError, note: &str| SyncError::slice(rollup, slice, format!("{e}{note}"));
     pacer.wait().await;
     out.take_waited();
     match source.pull(rollup, start, end, out).await {

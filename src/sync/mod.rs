@@ -65,6 +65,19 @@ pub enum SyncError {
     },
 }
 
+impl SyncError {
+    /// A failure of one slice of `rollup`.
+    fn slice(rollup: &Rollup, slice: &Slice, message: impl Into<String>) -> SyncError {
+        SyncError::Slice {
+            rollup: rollup.name.clone(),
+            day: slice.day,
+            start: slice.start,
+            end: slice.end,
+            message: message.into(),
+        }
+    }
+}
+
 /// Why a slice is pulled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -199,15 +212,16 @@ pub async fn pull(
             .push((rollup, p));
     }
     progress.start(planned.len() as u64);
-    for (source, work) in &by_source {
-        let spec = &plan.sources[*source];
-        let result = pull_source(store, spec, work, progress, &mut pulled).await;
-        if result.is_err() {
-            progress.finish();
+    let result = async {
+        for (source, work) in &by_source {
+            let spec = &plan.sources[*source];
+            pull_source(store, spec, work, progress, &mut pulled).await?;
         }
-        result?;
+        Ok::<_, SyncError>(())
     }
+    .await;
     progress.finish();
+    result?;
     for rollup in plan.rollups.values() {
         store.prune(rollup, days_before(today, rollup.keep_days))?;
     }
@@ -234,7 +248,10 @@ async fn pull_source(
     for k in 1..=n {
         let source = Source::connect(spec).await.map_err(|mut e| {
             if n > 1 {
-                e.context = format!("{} (connection {k} of {n}, `parallel = {n}`)", e.context);
+                e.context = format!(
+                    "{} (connection {k} of {n}, `parallel = {}`)",
+                    e.context, spec.parallel
+                );
             }
             e
         })?;

@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use tokio::sync::mpsc;
 
 use super::fetch::Msg;
-use super::{Planned, Progress, Pulled, SyncError};
+use super::{Planned, Progress, Pulled, Slice, SyncError};
 use crate::config::Rollup;
 use crate::store::{SliceWriter, Store, StoreError};
 
@@ -27,17 +27,11 @@ pub(super) async fn write_all(
         }
         let channel = &mut channels[i % channels.len()];
         let slice = &planned.slice;
-        let rows = write(store, rollup, planned, channel)
+        let rows = write(store, rollup, slice, channel)
             .await
             .map_err(|e| match e {
                 // Name the slice that the store failed on.
-                SyncError::Store(e) => SyncError::Slice {
-                    rollup: rollup.name.clone(),
-                    day: slice.day,
-                    start: slice.start,
-                    end: slice.end,
-                    message: e.to_string(),
-                },
+                SyncError::Store(e) => SyncError::slice(rollup, slice, e.to_string()),
                 other => other,
             })?;
         let totals = pulled.entry(rollup.name.clone()).or_default();
@@ -54,22 +48,19 @@ pub(super) async fn write_all(
 async fn write(
     store: &Store,
     rollup: &Rollup,
-    planned: &Planned,
+    slice: &Slice,
     channel: &mut mpsc::Receiver<Msg>,
 ) -> Result<u64, SyncError> {
-    let slice = &planned.slice;
     let open = |pieces| store.begin_slice(rollup, slice.day, (slice.start, slice.end), pieces);
     let mut pieces = false;
     let mut writer: Option<SliceWriter> = None;
     loop {
         let Some(msg) = channel.recv().await else {
-            return Err(SyncError::Slice {
-                rollup: rollup.name.clone(),
-                day: slice.day,
-                start: slice.start,
-                end: slice.end,
-                message: "the source connection stopped before the slice was complete".into(),
-            });
+            return Err(SyncError::slice(
+                rollup,
+                slice,
+                "the source connection stopped before the slice was complete",
+            ));
         };
         match msg {
             Msg::Failed(e) => return Err(e),
