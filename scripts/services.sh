@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and MariaDB answer on 127.0.0.1 for the tests: starts them when they are
-# installed but stopped, and installs them from Debian's packages when missing (as root).
-# Sourced by scripts/test.sh; safe to run again and again.
+# installed but stopped, installs them from Debian's packages when missing (as root), and turns
+# TLS on with a test CA made here (TALLY_TEST_TLS_DIR, default /var/lib/tally-test-tls).
+# Run by scripts/test.sh; safe to run again and again.
 set -euo pipefail
+
+TLS_DIR=${TALLY_TEST_TLS_DIR:-/var/lib/tally-test-tls}
 
 log() { printf 'services: %s\n' "$*" >&2; }
 
@@ -63,5 +66,90 @@ ensure_mariadb() {
   wait_for MariaDB my_ready
 }
 
+# A CA and a server certificate for localhost and 127.0.0.1, made once; each server gets its own
+# copy of the key, owned by its user (both servers refuse a key that others can read).
+ensure_certificates() {
+  if [ -s "$TLS_DIR/server.pem" ] && openssl x509 -checkend 2592000 -noout -in "$TLS_DIR/server.pem" >/dev/null; then
+    return 0
+  fi
+  command -v openssl >/dev/null || apt_install openssl
+  log "making a test CA and a server certificate in $TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  chmod 755 "$TLS_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tally test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null
+  printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" > "$TLS_DIR/server.ext"
+  openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$TLS_DIR/server.ext" -out "$TLS_DIR/server.pem" 2>/dev/null
+  chmod 644 "$TLS_DIR"/*.pem
+  chmod 600 "$TLS_DIR"/*.key
+  rm -rf "$TLS_DIR/pg" "$TLS_DIR/mysql"
+}
+
+server_key() { # user: a copy of the server key that only this user can read
+  local user=$1
+  mkdir -p "$TLS_DIR/$user"
+  cp "$TLS_DIR/server.key" "$TLS_DIR/$user/server.key"
+  chown -R "$user:" "$TLS_DIR/$user"
+  chmod 700 "$TLS_DIR/$user"
+  chmod 600 "$TLS_DIR/$user/server.key"
+}
+
+pg_sql() { psql -h 127.0.0.1 -U postgres -d postgres -Atqc "$1"; }
+
+# TLS on, with the test certificate, and a role `tally_tls` that may connect over TLS only.
+postgres_tls() {
+  local hba
+  hba=$(pg_sql "SHOW hba_file")
+  if ! grep -q '^hostssl all tally_tls' "$hba"; then
+    sed -i '1i hostnossl all tally_tls 127.0.0.1/32 reject' "$hba"
+    sed -i '1i hostssl all tally_tls 127.0.0.1/32 trust' "$hba"
+  fi
+  if [ "$(pg_sql "SHOW ssl_cert_file")" != "$TLS_DIR/server.pem" ] || [ ! -f "$TLS_DIR/postgres/server.key" ]; then
+    server_key postgres
+    log "turning on TLS in PostgreSQL"
+    pg_sql "ALTER SYSTEM SET ssl = on" >/dev/null
+    pg_sql "ALTER SYSTEM SET ssl_cert_file = '$TLS_DIR/server.pem'" >/dev/null
+    pg_sql "ALTER SYSTEM SET ssl_key_file = '$TLS_DIR/postgres/server.key'" >/dev/null
+    pg_sql "ALTER SYSTEM SET ssl_ca_file = '$TLS_DIR/ca.pem'" >/dev/null
+  fi
+  pg_sql "SELECT pg_reload_conf()" >/dev/null
+  pg_sql "DO \$\$ BEGIN CREATE ROLE tally_tls LOGIN SUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
+  wait_for "PostgreSQL with TLS" bash -c "[ \"\$(psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SHOW ssl_cert_file')\" = '$TLS_DIR/server.pem' ]"
+}
+
+my_sql() { mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -u root -N -B -e "$1"; }
+
+# TLS on (a config file included from my.cnf, then a restart), and a user `tally_tls` created
+# with REQUIRE SSL.
+mariadb_tls() {
+  local cnf=/etc/mysql/tally-tests.cnf
+  if [ ! -f "$cnf" ] || [ ! -f "$TLS_DIR/mysql/server.key" ]; then
+    server_key mysql
+    printf '%s\n' '[mariadbd]' "ssl_ca=$TLS_DIR/ca.pem" "ssl_cert=$TLS_DIR/server.pem" \
+      "ssl_key=$TLS_DIR/mysql/server.key" > "$cnf"
+  fi
+  local main=/etc/mysql/my.cnf
+  if ! grep -q "^!include $cnf" "$main"; then
+    printf '\n!include %s\n' "$cnf" >> "$main"
+  fi
+  if [ "$(my_sql "SELECT @@have_ssl")" != YES ]; then
+    log "restarting MariaDB with TLS"
+    mariadb-admin -u root shutdown
+    wait_for "MariaDB to stop" bash -c "! pgrep -x mariadbd"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    wait_for MariaDB my_ready
+    [ "$(my_sql "SELECT @@have_ssl")" = YES ] || { log "MariaDB did not turn TLS on (see /var/log/mysql/error.log)"; return 1; }
+  fi
+  my_sql "CREATE USER IF NOT EXISTS 'tally_tls'@'%' REQUIRE SSL; GRANT ALL ON *.* TO 'tally_tls'@'%'"
+}
+
 ensure_postgres
 ensure_mariadb
+ensure_certificates
+postgres_tls
+mariadb_tls

@@ -1,10 +1,11 @@
 //! `tally check`: the config is already valid when this runs; connect to every source and prepare
 //! every rollup's slice query, one line each, and keep going past failures.
 
-use crate::config::{Plan, Rollup};
+use crate::config::{Plan, Rollup, SourceKind, SourceSpec};
 use crate::error::Error;
 use crate::run;
-use crate::source::{Explain, Source};
+use crate::source::{Explain, Lag, Source, SourceError};
+use crate::sync::SyncError;
 use crate::sync::slice::day_slices;
 
 /// Prints one line per source and rollup; `Ok(false)` when any failed.
@@ -17,9 +18,19 @@ pub async fn run(plan: &Plan) -> Result<bool, Error> {
             .values()
             .filter(|r| r.source == spec.name)
             .collect();
-        let mut source = match Source::connect(spec).await {
-            Ok(s) => {
+        let connecting = Source::connect(spec);
+        let connected = tokio::select! {
+            c = connecting => c,
+            _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
+        };
+        let mut source = match connected {
+            Ok(mut s) => {
                 println!("source {}: ok ({})", spec.name, spec.display_url);
+                if spec.kind != SourceKind::Sqlite {
+                    for line in session(spec, &mut s).await {
+                        println!("  {}", plan.redact(&line));
+                    }
+                }
                 s
             }
             Err(e) => {
@@ -50,6 +61,58 @@ pub async fn run(plan: &Plan) -> Result<bool, Error> {
         }
     }
     Ok(ok)
+}
+
+/// How the session is encrypted, and the source's load and lag next to their limits.
+async fn session(spec: &SourceSpec, source: &mut Source) -> Vec<String> {
+    let failed = |what: &str, e: SourceError| format!("{what}: could not be read: {}", e.message);
+    let tls = match source.encryption().await {
+        Ok(enc) => format!("tls: {enc}"),
+        Err(e) => failed("tls", e),
+    };
+    let load = if spec.max_load.is_empty() {
+        "load: not checked (max_load is off)".to_string()
+    } else {
+        match source.load(&spec.max_load).await {
+            Ok(values) => {
+                let parts: Vec<String> = spec
+                    .max_load
+                    .iter()
+                    .zip(values)
+                    .map(|(l, v)| {
+                        let state = if v > l.max { "OVER" } else { "ok" };
+                        format!("{} = {v} (max_load {}, {state})", l.name, l.max)
+                    })
+                    .collect();
+                format!("load: {}", parts.join(", "))
+            }
+            Err(e) => failed("load", e),
+        }
+    };
+    let lag = match spec.max_lag {
+        None => "lag: not checked (max_lag is 0s)".to_string(),
+        Some(max) => {
+            let max = humantime::format_duration(max);
+            match source.lag().await {
+                Ok(Lag::Primary) => format!("lag: none, a primary (max_lag {max})"),
+                Ok(Lag::Behind(d)) => {
+                    let state = if spec.max_lag.is_some_and(|m| d > m) {
+                        "OVER"
+                    } else {
+                        "ok"
+                    };
+                    format!(
+                        "lag: a replica {:.0} s behind (max_lag {max}, {state})",
+                        d.as_secs_f64()
+                    )
+                }
+                Ok(Lag::Stopped(why)) => format!("lag: {why} (max_lag {max}, OVER)"),
+                Ok(Lag::Unknown(why)) => format!("lag: cannot be read, not checked: {why}"),
+                Err(e) => failed("lag", e),
+            }
+        }
+    };
+    vec![tls, load, lag]
 }
 
 /// Prepares the rollup's slice query and EXPLAINs it for yesterday's first slice: a plan that

@@ -15,22 +15,22 @@ use super::plan::*;
 use super::raw::{self, Config};
 
 /// Collects issues while the plan is built.
-struct Checker<'a> {
-    issues: Vec<Issue>,
-    env: &'a Env,
-    config_path: &'a Path,
-    secrets: Vec<String>,
+pub(super) struct Checker<'a> {
+    pub(super) issues: Vec<Issue>,
+    pub(super) env: &'a Env,
+    pub(super) config_path: &'a Path,
+    pub(super) secrets: Vec<String>,
 }
 
 impl Checker<'_> {
-    fn issue(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn issue(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.issues.push(Issue {
             key: key.into(),
             message: message.into(),
         });
     }
 
-    fn tz(&mut self, key: &str, value: &str) -> Tz {
+    pub(super) fn tz(&mut self, key: &str, value: &str) -> Tz {
         value.parse().unwrap_or_else(|_| {
             self.issue(
                 key,
@@ -40,7 +40,7 @@ impl Checker<'_> {
         })
     }
 
-    fn duration(&mut self, key: &str, value: &str) -> Duration {
+    pub(super) fn duration(&mut self, key: &str, value: &str) -> Duration {
         humantime::parse_duration(value).unwrap_or_else(|e| {
             self.issue(
                 key,
@@ -50,6 +50,30 @@ impl Checker<'_> {
             );
             Duration::ZERO
         })
+    }
+
+    /// A duration within `[min, max]`; outside, an issue that names the range.
+    pub(super) fn duration_in(
+        &mut self,
+        key: &str,
+        value: &str,
+        min: Duration,
+        max: Duration,
+    ) -> Duration {
+        let before = self.issues.len();
+        let d = self.duration(key, value);
+        if self.issues.len() == before && (d < min || d > max) {
+            self.issue(
+                key,
+                format!(
+                    "`{value}` is out of range: use {} to {}",
+                    humantime::format_duration(min),
+                    humantime::format_duration(max)
+                ),
+            );
+            return min;
+        }
+        d
     }
 
     fn whole_days(&mut self, key: &str, value: &str) -> u32 {
@@ -176,7 +200,7 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
     let sources: IndexMap<String, SourceSpec> = config
         .sources
         .iter()
-        .map(|(name, s)| (name.clone(), source(&mut c, name, s)))
+        .map(|(name, s)| (name.clone(), super::source::source(&mut c, name, s)))
         .collect();
     let rollups: IndexMap<String, Rollup> = config
         .rollups
@@ -244,105 +268,6 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         schedule,
         secrets: c.secrets,
     })
-}
-
-fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> SourceSpec {
-    let key = format!("sources.{name}");
-    let url = c.env.interpolate(&s.url).unwrap_or_else(|e| {
-        c.issue(format!("{key}.url"), e);
-        String::new()
-    });
-    let (kind, display_url, sqlite_path) = parse_url(c, &key, &url);
-    SourceSpec {
-        name: name.to_string(),
-        kind,
-        url,
-        display_url,
-        sqlite_path,
-        timezone: c.tz(&format!("{key}.timezone"), &s.timezone),
-        statement_timeout: c.duration(&format!("{key}.statement_timeout"), &s.statement_timeout),
-        pause: c.duration(&format!("{key}.pause"), &s.pause),
-        max_rows_per_second: s.max_rows_per_second,
-        parallel: parallel(c, &format!("{key}.parallel"), s.parallel),
-    }
-}
-
-/// `parallel`: 1 to [`MAX_PARALLEL`] connections.
-fn parallel(c: &mut Checker, key: &str, n: i64) -> usize {
-    match usize::try_from(n) {
-        Ok(n) if (1..=MAX_PARALLEL).contains(&n) => n,
-        _ => {
-            c.issue(
-                key,
-                format!("must be between 1 and {MAX_PARALLEL} connections, not {n}"),
-            );
-            1
-        }
-    }
-}
-
-fn parse_url(
-    c: &mut Checker,
-    key: &str,
-    url: &str,
-) -> (SourceKind, String, Option<std::path::PathBuf>) {
-    if url.trim().is_empty() {
-        if c.issues.iter().all(|i| i.key != format!("{key}.url")) {
-            c.issue(format!("{key}.url"), "is empty");
-        }
-        return (SourceKind::Sqlite, String::new(), None);
-    }
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = path.split('?').next().unwrap_or(path);
-        if path.is_empty() {
-            c.issue(format!("{key}.url"), "sqlite:// needs a file path");
-        }
-        return (
-            SourceKind::Sqlite,
-            url.to_string(),
-            Some(relative_to(c.config_path, path)),
-        );
-    }
-    let parsed = match url::Url::parse(url) {
-        Ok(u) => u,
-        Err(e) => {
-            c.issue(format!("{key}.url"), format!("not a valid URL: {e}"));
-            return (SourceKind::Sqlite, String::new(), None);
-        }
-    };
-    let kind = match parsed.scheme() {
-        "postgres" | "postgresql" => SourceKind::Postgres,
-        "mysql" | "mariadb" => SourceKind::Mysql,
-        other => {
-            c.issue(
-                format!("{key}.url"),
-                format!("unsupported scheme `{other}://` (use postgres://, postgresql://, mysql://, mariadb:// or sqlite://PATH)"),
-            );
-            SourceKind::Sqlite
-        }
-    };
-    let mut display = parsed.clone();
-    if let Some(password) = parsed.password() {
-        c.secrets.push(password.to_string());
-        let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
-        c.secrets.push(decoded.into_owned());
-        let _ = display.set_password(Some("***"));
-    }
-    // libpq-style URLs may carry the password as a query parameter.
-    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
-    if pairs.iter().any(|(k, _)| k.contains("password")) {
-        let mut masked = display.query_pairs_mut();
-        masked.clear();
-        for (k, v) in &pairs {
-            if k.contains("password") {
-                c.secrets.push(v.clone());
-                masked.append_pair(k, "***");
-            } else {
-                masked.append_pair(k, v);
-            }
-        }
-    }
-    (kind, display.to_string(), None)
 }
 
 fn rollup(c: &mut Checker, name: &str, r: &raw::RollupConfig, config: &Config) -> Rollup {

@@ -5,6 +5,7 @@ mod check;
 pub mod env;
 pub mod plan;
 pub mod raw;
+mod source;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -28,22 +28,108 @@ pub struct SourceSpec {
     pub name: String,
     /// Which driver to use.
     pub kind: SourceKind,
-    /// The connection URL with secrets (never print it: use `display_url`).
+    /// The connection URL with secrets, without the TLS parameters tally reads itself (never
+    /// print it: use `display_url`).
     pub url: String,
     /// The URL with its password replaced by `***`.
     pub display_url: String,
     /// For SQLite sources, the database file.
     pub sqlite_path: Option<PathBuf>,
+    /// How the connection is encrypted and verified.
+    pub tls: Tls,
     /// Zone of naive timestamps in this source.
     pub timezone: Tz,
     /// Time limit of one slice query.
     pub statement_timeout: Duration,
+    /// Time limit of connecting: TCP, TLS handshake, login and session setup.
+    pub connect_timeout: Duration,
     /// Pause between two slice queries.
-    pub pause: Duration,
+    pub pause: Pause,
     /// Most rows per second this source sends (slice queries are spaced out to keep under it).
     pub max_rows_per_second: Option<u64>,
     /// Connections that run slice queries at the same time (1 to [`MAX_PARALLEL`]).
     pub parallel: usize,
+    /// Load thresholds: no slice query starts while one of them is exceeded.
+    pub max_load: Vec<LoadLimit>,
+    /// How long to wait for the load (or the lag) to come down before the sync fails.
+    pub max_load_wait: Duration,
+    /// Highest replica lag at which slice queries start; `None` turns the check off.
+    pub max_lag: Option<Duration>,
+}
+
+/// The pause between two slice queries on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    /// A share of the previous query's time ([`AUTO_PAUSE_SHARE`]), at most [`AUTO_PAUSE_MAX`].
+    Auto,
+    /// A fixed pause (zero: none).
+    Fixed(Duration),
+}
+
+/// With `pause = "auto"`, the pause after a query is its time divided by this: the source
+/// spends at most 4/5 of a connection's time on tally's queries.
+pub const AUTO_PAUSE_SHARE: u32 = 4;
+
+/// The longest automatic pause.
+pub const AUTO_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+/// One `max_load` threshold, like `Threads_running=25`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadLimit {
+    /// The load figure: a MySQL `SHOW GLOBAL STATUS` variable, or `active` for PostgreSQL.
+    pub name: String,
+    /// Slice queries wait while the figure is above this.
+    pub max: u64,
+}
+
+/// How a connection to a source is encrypted and verified (libpq's `sslmode`, MySQL's
+/// `ssl-mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// The mode.
+    pub mode: TlsMode,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    pub ca: Option<PathBuf>,
+    /// PEM file of a client certificate (with `key`).
+    pub cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    pub key: Option<PathBuf>,
+}
+
+impl Tls {
+    /// No TLS (SQLite files, and the default of nothing).
+    pub fn none() -> Tls {
+        Tls {
+            mode: TlsMode::Disable,
+            ca: None,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
+/// Whether TLS is used and what is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Never TLS (`disable`, `DISABLED`).
+    Disable,
+    /// TLS when the server offers it, without verifying its certificate (`prefer`, `PREFERRED`).
+    Prefer,
+    /// TLS or fail, without verifying the certificate (`require`, `REQUIRED`).
+    Require,
+    /// TLS, with a certificate signed by a trusted CA, whatever name it carries (`verify-ca`,
+    /// `VERIFY_CA`).
+    VerifyCa,
+    /// TLS, with a trusted certificate for the host connected to (`verify-full`,
+    /// `VERIFY_IDENTITY`).
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// True when the server's certificate chain is checked.
+    pub fn verifies(self) -> bool {
+        matches!(self, TlsMode::VerifyCa | TlsMode::VerifyFull)
+    }
 }
 
 /// The most connections a source may use at once.

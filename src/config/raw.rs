@@ -111,7 +111,10 @@ pub struct SourceConfig {
     /// Time limit of one slice query.
     #[serde(default = "default_statement_timeout")]
     pub statement_timeout: String,
-    /// Pause between two slice queries to this source.
+    /// Time limit of connecting (TCP, TLS, login, session setup).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: String,
+    /// Pause between two slice queries to this source: `auto` or a duration.
     #[serde(default = "default_pause")]
     pub pause: String,
     /// Space slice queries out so that this source sends at most this many rows per second.
@@ -119,6 +122,13 @@ pub struct SourceConfig {
     /// Connections that run slice queries at the same time.
     #[serde(default = "default_parallel")]
     pub parallel: i64,
+    /// Load thresholds, like `Threads_running=25` (MySQL) or `active=25` (PostgreSQL).
+    pub max_load: Option<String>,
+    /// How long slice queries wait for the load or the lag to come down.
+    #[serde(default = "default_max_load_wait")]
+    pub max_load_wait: String,
+    /// Highest replica lag at which slice queries start (`0s`: no check).
+    pub max_lag: Option<String>,
 }
 
 /// `[rollups.NAME]`: one aggregate query, pulled slice by slice.
@@ -242,7 +252,13 @@ fn default_parallel() -> i64 {
 }
 
 fn default_pause() -> String {
-    "100ms".into()
+    "auto".into()
+}
+fn default_connect_timeout() -> String {
+    "10s".into()
+}
+fn default_max_load_wait() -> String {
+    "10m".into()
 }
 fn default_slice() -> String {
     "1d".into()

@@ -1,21 +1,31 @@
-//! MySQL and MariaDB through mysql_async: a read-only session in UTC, rows streamed one by one.
+//! MySQL and MariaDB through mysql_async: a read-only session in UTC over TLS (rustls, MySQL's
+//! `ssl-mode`), rows streamed one by one, load from `SHOW GLOBAL STATUS` and lag from the replica
+//! status.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, Row};
+use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Row, SslOpts};
 use rust_decimal::Decimal;
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, Explain, PullError, RowSink, SourceError, TableInfo, chain};
-use crate::config::{Rollup, SourceSpec};
+use super::{
+    Encryption, Errors, Explain, Failure, Lag, PullError, RowSink, SourceError, TableInfo, chain,
+    io_error, io_is_transient, tls,
+};
+use crate::config::{LoadLimit, Rollup, SourceSpec, Tls, TlsMode};
 use crate::value::Value;
 
 /// MariaDB's `max_statement_time` and MySQL's `max_execution_time` errors.
 const TIMEOUT_CODES: [u16; 2] = [1969, 3024];
+
+/// Server errors a reconnect may cure: shutdown in progress (1053), connection killed (MariaDB
+/// 1927), deadlock (1213), lock wait timeout (1205), network read and write errors (1158-1161).
+const TRANSIENT_CODES: [u16; 8] = [1053, 1927, 1213, 1205, 1158, 1159, 1160, 1161];
 
 /// An open MySQL or MariaDB session.
 pub struct Mysql {
@@ -35,7 +45,8 @@ enum TimeColumn {
 }
 
 impl Mysql {
-    /// Connects and makes the session read-only, in UTC, with a statement timeout.
+    /// Connects (with TLS as `ssl-mode` asks) and makes the session read-only, in UTC, with a
+    /// statement timeout.
     pub async fn connect(spec: &SourceSpec) -> Result<Mysql, SourceError> {
         let errors = Errors::new(spec);
         let url = match spec.url.strip_prefix("mariadb://") {
@@ -43,13 +54,29 @@ impl Mysql {
             None => spec.url.clone(),
         };
         let opts = Opts::from_url(&url).map_err(|e| errors.at("reading the URL", e))?;
-        let mut conn = Conn::new(opts)
-            .await
-            .map_err(|e| errors.at("connecting", chain(&e)))?;
+        let host = opts.ip_or_hostname().to_string();
+        // mysql_async moves a connection to 127.0.0.1 onto the server's unix socket, where it
+        // drops TLS: a network source stays on the network unless its URL asks otherwise.
+        let mut builder = OptsBuilder::from_opts(opts);
+        if !url.contains("prefer_socket=") {
+            builder = builder.prefer_socket(false);
+        }
+        let fail = |e: &mysql_async::Error| connect_error(&errors, &spec.tls, &host, e);
+        let mut conn =
+            match Conn::new(builder.clone().ssl_opts(ssl_opts(&errors, &spec.tls)?)).await {
+                Ok(conn) => conn,
+                // PREFERRED: a server without TLS gets a plain connection, as the MySQL client does.
+                Err(mysql_async::Error::Driver(
+                    mysql_async::DriverError::NoClientSslFlagFromServer,
+                )) if spec.tls.mode == TlsMode::Prefer => Conn::new(builder.ssl_opts(None))
+                    .await
+                    .map_err(|e| fail(&e))?,
+                Err(e) => return Err(fail(&e)),
+            };
         let version: String = conn
             .query_first("SELECT VERSION()")
             .await
-            .map_err(|e| errors.at("connecting", chain(&e)))?
+            .map_err(|e| fail(&e))?
             .unwrap_or_default();
         let timeout = if version.to_ascii_lowercase().contains("mariadb") {
             format!(
@@ -67,9 +94,9 @@ impl Mysql {
             "SET time_zone = '+00:00'",
             &timeout,
         ] {
-            conn.query_drop(setup)
-                .await
-                .map_err(|e| errors.at("opening a read-only session", e))?;
+            conn.query_drop(setup).await.map_err(|e| {
+                errors.failed("opening a read-only session", message(&e), failure(&e))
+            })?;
         }
         Ok(Mysql {
             conn,
@@ -79,13 +106,117 @@ impl Mysql {
         })
     }
 
+    /// The TLS version and cipher of this session (`Ssl_version`, `Ssl_cipher`).
+    pub async fn encryption(&mut self) -> Result<Encryption, SourceError> {
+        let rows: Vec<(String, String)> = self
+            .conn
+            .query("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
+            .await
+            .map_err(|e| self.errors.at("reading the TLS status", message(&e)))?;
+        let get = |name: &str| {
+            rows.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        Ok(Encryption {
+            version: get("Ssl_version"),
+            cipher: get("Ssl_cipher"),
+        })
+    }
+
+    /// The `SHOW GLOBAL STATUS` variables named in `limits`; a name the server does not know is
+    /// an error that names it.
+    pub async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
+        if limits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = limits
+            .iter()
+            .map(|l| format!("'{}'", l.name.replace('\'', "")))
+            .collect();
+        let rows: Vec<(String, String)> = self
+            .conn
+            .query(format!(
+                "SHOW GLOBAL STATUS WHERE Variable_name IN ({})",
+                names.join(", ")
+            ))
+            .await
+            .map_err(|e| {
+                self.errors
+                    .failed("reading the load", message(&e), failure(&e))
+            })?;
+        limits
+            .iter()
+            .map(|l| {
+                let value = rows
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&l.name))
+                    .map(|(_, v)| v.trim());
+                match value.map(str::parse::<f64>) {
+                    Some(Ok(v)) => Ok(v.max(0.0) as u64),
+                    Some(Err(_)) => Err(self.errors.at(
+                        "reading the load",
+                        format!("max_load: status variable `{}` is not a number", l.name),
+                    )),
+                    None => Err(self.errors.at(
+                        "reading the load",
+                        format!(
+                            "max_load: the server has no status variable `{}` (see SHOW GLOBAL STATUS)",
+                            l.name
+                        ),
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// `Seconds_Behind_Source` (MySQL 8.0.22+) or `Seconds_Behind_Master` of the replica status;
+    /// no status at all is a primary.
+    pub async fn lag(&mut self) -> Result<Lag, SourceError> {
+        let mut rows: Result<Vec<Row>, _> = self.conn.query("SHOW REPLICA STATUS").await;
+        if matches!(&rows, Err(mysql_async::Error::Server(s)) if s.code == 1064) {
+            // Before MySQL 8.0.22 and MariaDB 10.5.1.
+            rows = self.conn.query("SHOW SLAVE STATUS").await;
+        }
+        let rows = match rows {
+            Ok(rows) => rows,
+            // ER_SPECIFIC_ACCESS_DENIED_ERROR: REPLICATION CLIENT / REPLICA MONITOR is missing.
+            Err(mysql_async::Error::Server(s)) if s.code == 1227 => {
+                return Ok(Lag::Unknown(format!(
+                    "{} (grant REPLICATION CLIENT, or REPLICA MONITOR on MariaDB)",
+                    s.message
+                )));
+            }
+            Err(e) => {
+                return Err(self.errors.failed(
+                    "reading the replica lag",
+                    message(&e),
+                    failure(&e),
+                ));
+            }
+        };
+        let Some(row) = rows.first() else {
+            return Ok(Lag::Primary);
+        };
+        let seconds = ["Seconds_Behind_Source", "Seconds_Behind_Master"]
+            .iter()
+            .find_map(|c| row.get_opt::<Option<u64>, _>(*c))
+            .and_then(Result::ok)
+            .flatten();
+        Ok(match seconds {
+            Some(s) => Lag::Behind(Duration::from_secs(s)),
+            None => Lag::Stopped("replication is not running (Seconds_Behind is NULL)".into()),
+        })
+    }
+
     /// Checks the table, the time column's type, and that the slice query prepares.
     pub async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
         let column = self.time_column(rollup).await?;
         self.conn
             .prep(slice_sql(rollup, Dialect::Mysql))
             .await
-            .map_err(|e| self.errors.rollup(rollup, e))?;
+            .map_err(|e| self.query_error(rollup, &e))?;
         let time_column = match column {
             TimeColumn::Utc => "timestamp (UTC)".to_string(),
             TimeColumn::Naive => format!("datetime in {}", self.timezone),
@@ -107,7 +238,7 @@ impl Mysql {
                 (schema, table, rollup.time.clone()),
             )
             .await
-            .map_err(|e| self.errors.rollup(rollup, e))?;
+            .map_err(|e| self.query_error(rollup, &e))?;
         match found.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("timestamp") => Ok(TimeColumn::Utc),
             Some("datetime") => Ok(TimeColumn::Naive),
@@ -158,7 +289,7 @@ impl Mysql {
                 (bound(start), bound(end)),
             )
             .await
-            .map_err(|e| self.errors.rollup(rollup, e))?;
+            .map_err(|e| self.query_error(rollup, &e))?;
         let table = rollup.table.last().expect("a table name");
         let text = |row: &Row, col: &str| row.get::<Option<String>, _>(col).flatten();
         let mut explain = Explain {
@@ -196,27 +327,121 @@ impl Mysql {
         let bound = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
         let errors = self.errors.clone();
         let fail = |e: mysql_async::Error| {
-            let timed_out =
-                matches!(&e, mysql_async::Error::Server(s) if TIMEOUT_CODES.contains(&s.code));
-            SourceError {
-                timed_out,
-                ..errors.rollup(rollup, e)
-            }
-        };
-        let mut result = self
-            .conn
-            .exec_iter(
-                slice_sql(rollup, Dialect::Mysql),
-                (bound(start), bound(end)),
+            errors.failed(
+                format!("rollup `{}`", rollup.name),
+                message(&e),
+                failure(&e),
             )
-            .await
+        };
+        let mut result = errors
+            .answer(
+                rollup,
+                self.conn.exec_iter(
+                    slice_sql(rollup, Dialect::Mysql),
+                    (bound(start), bound(end)),
+                ),
+            )
+            .await?
             .map_err(fail)?;
         let mut rows = 0;
-        while let Some(row) = result.next().await.map_err(fail)? {
+        while let Some(row) = errors.answer(rollup, result.next()).await?.map_err(fail)? {
             sink.row(read_row(row)).await.map_err(PullError::Sink)?;
             rows += 1;
         }
         Ok(rows)
+    }
+}
+
+impl Mysql {
+    fn query_error(&self, rollup: &Rollup, e: &mysql_async::Error) -> SourceError {
+        self.errors
+            .failed(format!("rollup `{}`", rollup.name), message(e), failure(e))
+    }
+}
+
+/// mysql_async's options for the TLS mode. The CA file, or else the system's CAs, replaces the
+/// driver's built-in Mozilla list, as with PostgreSQL sources.
+fn ssl_opts(errors: &Errors, tls: &Tls) -> Result<Option<SslOpts>, SourceError> {
+    let opts = SslOpts::default();
+    let opts = match tls.mode {
+        TlsMode::Disable => return Ok(None),
+        TlsMode::Prefer | TlsMode::Require => opts.with_danger_accept_invalid_certs(true),
+        TlsMode::VerifyCa | TlsMode::VerifyFull => {
+            let roots = match &tls.ca {
+                Some(file) => vec![file.clone().into()],
+                None => tls::system_roots()
+                    .map_err(|m| errors.at("setting up TLS", m))?
+                    .into_iter()
+                    .map(|der| der.to_vec().into())
+                    .collect(),
+            };
+            opts.with_root_certs(roots)
+                .with_disable_built_in_roots(true)
+                .with_danger_skip_domain_validation(tls.mode == TlsMode::VerifyCa)
+        }
+    };
+    Ok(Some(match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => opts.with_client_identity(Some(ClientIdentity::new(
+            cert.clone().into(),
+            key.clone().into(),
+        ))),
+        _ => opts,
+    }))
+}
+
+/// A failed connection, in words that say what to do about TLS when TLS is the problem.
+fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &mysql_async::Error) -> SourceError {
+    if let Some(words) = tls::explain(e, tls, host, tls::MYSQL) {
+        let upstream = if tls.mode == TlsMode::VerifyCa && words.contains("is for") {
+            " (with MySQL sources, VERIFY_CA also checks the name: a limitation of the \
+             mysql_async driver)"
+        } else {
+            ""
+        };
+        return errors.at("connecting", format!("{words}{upstream}"));
+    }
+    let text = message(e);
+    let hint = match e {
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => {
+            " (the server does not accept TLS connections: configure ssl_cert and ssl_key on the \
+             server, or use ssl-mode=PREFERRED or DISABLED)"
+        }
+        // ER_ACCESS_DENIED_ERROR for a user created with REQUIRE SSL, over a plain connection.
+        mysql_async::Error::Server(s) if s.code == 1045 && tls.mode == TlsMode::Disable => {
+            " (if this user is created with REQUIRE SSL, use ssl-mode=REQUIRED or VERIFY_IDENTITY)"
+        }
+        _ => "",
+    };
+    errors.failed("connecting", format!("{text}{hint}"), failure(e))
+}
+
+/// Whether a reconnect may cure `e`: a broken or closed connection, a server going down, a
+/// killed connection, a deadlock. Statement timeouts are [`Failure::Timeout`]; bad SQL, missing
+/// tables, refused logins and TLS problems are permanent.
+fn failure(e: &mysql_async::Error) -> Failure {
+    use mysql_async::{DriverError, Error, IoError};
+    match e {
+        Error::Server(s) if TIMEOUT_CODES.contains(&s.code) => Failure::Timeout,
+        Error::Server(s) if TRANSIENT_CODES.contains(&s.code) => Failure::Transient,
+        Error::Driver(DriverError::ConnectionClosed) => Failure::Transient,
+        Error::Io(IoError::Io(io)) if io_is_transient(io) => Failure::Transient,
+        Error::Other(other) => match io_error(other.as_ref()) {
+            Some(io) if io_is_transient(io) => Failure::Transient,
+            _ => Failure::Permanent,
+        },
+        _ => Failure::Permanent,
+    }
+}
+
+/// The error said once: mysql_async's Display repeats "Input/output error:" at each level.
+fn message(e: &mysql_async::Error) -> String {
+    use mysql_async::{Error, IoError};
+    match e {
+        Error::Io(IoError::Io(io)) => io.to_string(),
+        Error::Io(IoError::Tls(t)) => format!("TLS: {t}"),
+        Error::Server(s) => format!("{} (MySQL error {})", s.message, s.code),
+        Error::Driver(d) => d.to_string(),
+        other => chain(other),
     }
 }
 

@@ -1,18 +1,25 @@
-//! PostgreSQL through tokio-postgres: a read-only session, rows streamed with `query_raw`.
+//! PostgreSQL through tokio-postgres: a read-only session over TLS (rustls, libpq's `sslmode`),
+//! rows streamed with `query_raw`, load from `pg_stat_activity` and lag from the replay position.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use futures_util::{TryStreamExt, pin_mut};
 use rust_decimal::Decimal;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, Explain, PullError, RowSink, SourceError, TableInfo, chain};
-use crate::config::{Rollup, SourceSpec};
+use super::{
+    Encryption, Errors, Explain, Failure, Lag, PullError, RowSink, SourceError, TableInfo, chain,
+    io_error, io_is_transient, tls,
+};
+use crate::config::{LoadLimit, Rollup, SourceSpec, Tls, TlsMode};
 use crate::value::Value;
 
 /// An open PostgreSQL session.
@@ -25,12 +32,28 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Connects and makes the session read-only with a statement timeout.
+    /// Connects (with TLS as `sslmode` asks) and makes the session read-only with a statement
+    /// timeout.
     pub async fn connect(spec: &SourceSpec) -> Result<Postgres, SourceError> {
         let errors = Errors::new(spec);
-        let (client, connection) = tokio_postgres::connect(&spec.url, NoTls)
+        let mut config: tokio_postgres::Config = spec
+            .url
+            .parse()
+            .map_err(|e| errors.at("reading the URL", chain(&e)))?;
+        config.ssl_mode(match spec.tls.mode {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Prefer => SslMode::Prefer,
+            _ => SslMode::Require,
+        });
+        let host = match config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            _ => String::new(),
+        };
+        let rustls = tls::client_config(&spec.tls).map_err(|m| errors.at("setting up TLS", m))?;
+        let (client, connection) = config
+            .connect(MakeRustlsConnect::new(rustls))
             .await
-            .map_err(|e| errors.at("connecting", chain(&e)))?;
+            .map_err(|e| connect_error(&errors, &spec.tls, &host, &e))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("postgres connection closed: {e}");
@@ -41,15 +64,71 @@ impl Postgres {
              SET application_name = 'tally'",
             spec.statement_timeout.as_millis()
         );
-        client
-            .batch_execute(&setup)
-            .await
-            .map_err(|e| errors.at("opening a read-only session", e))?;
+        client.batch_execute(&setup).await.map_err(|e| {
+            errors.failed("opening a read-only session", db_message(&e), failure(&e))
+        })?;
         Ok(Postgres {
             client,
             timezone: spec.timezone,
             errors,
             statements: HashMap::new(),
+        })
+    }
+
+    /// The TLS version and cipher of this session, from `pg_stat_ssl`.
+    pub async fn encryption(&mut self) -> Result<Encryption, SourceError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+                &[],
+            )
+            .await
+            .map_err(|e| self.errors.at("reading pg_stat_ssl", db_message(&e)))?;
+        Ok(Encryption {
+            version: row.as_ref().and_then(|r| r.get(0)),
+            cipher: row.as_ref().and_then(|r| r.get(1)),
+        })
+    }
+
+    /// Active backends other than this session (`active` is the one load figure).
+    pub async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .map_err(|e| self.errors.failed("reading the load", db_message(&e), failure(&e)))?;
+        let active = row.get::<_, i64>(0).max(0) as u64;
+        Ok(vec![active; limits.len()])
+    }
+
+    /// On a hot standby, how far replay is behind: zero when it has replayed everything it
+    /// received (an idle primary writes nothing, so the last replayed transaction grows old
+    /// without any lag).
+    pub async fn lag(&mut self) -> Result<Lag, SourceError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT pg_is_in_recovery(), CASE \
+                   WHEN NOT pg_is_in_recovery() THEN NULL \
+                   WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8 \
+                   ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END",
+                &[],
+            )
+            .await
+            .map_err(|e| {
+                self.errors
+                    .failed("reading the replica lag", db_message(&e), failure(&e))
+            })?;
+        let standby: bool = row.get(0);
+        let seconds: Option<f64> = row.get(1);
+        Ok(match (standby, seconds) {
+            (false, _) => Lag::Primary,
+            (true, Some(s)) => Lag::Behind(Duration::from_secs_f64(s.max(0.0))),
+            (true, None) => Lag::Stopped("the standby has not replayed any transaction yet".into()),
         })
     }
 
@@ -73,7 +152,7 @@ impl Postgres {
             .client
             .prepare(&slice_sql(rollup, Dialect::Postgres))
             .await
-            .map_err(|e| self.errors.rollup(rollup, db_message(&e)))?;
+            .map_err(|e| self.query_error(rollup, &e))?;
         self.statements.insert(rollup.name.clone(), stmt.clone());
         Ok(stmt)
     }
@@ -94,14 +173,14 @@ impl Postgres {
             .client
             .prepare(&sql)
             .await
-            .map_err(|e| self.errors.rollup(rollup, db_message(&e)))?;
+            .map_err(|e| self.query_error(rollup, &e))?;
         let bounds = self.bounds(rollup, stmt.params().first(), start, end)?;
         let params: Vec<&(dyn ToSql + Sync)> = bounds.iter().map(|b| b.as_ref()).collect();
         let row = self
             .client
             .query_one(&stmt, &params)
             .await
-            .map_err(|e| self.errors.rollup(rollup, db_message(&e)))?;
+            .map_err(|e| self.query_error(rollup, &e))?;
         let plan: serde_json::Value = row.try_get(0).map_err(|e| self.errors.rollup(rollup, e))?;
         let table = rollup.table.last().expect("a table name");
         let mut scans = Vec::new();
@@ -133,15 +212,16 @@ impl Postgres {
         let bounds = self.bounds(rollup, stmt.params().first(), start, end)?;
         let params: Vec<&(dyn ToSql + Sync)> = bounds.iter().map(|b| b.as_ref()).collect();
         let stream = self
-            .client
-            .query_raw(&stmt, params)
-            .await
+            .errors
+            .answer(rollup, self.client.query_raw(&stmt, params))
+            .await?
             .map_err(|e| self.query_error(rollup, &e))?;
         pin_mut!(stream);
         let mut rows = 0;
-        while let Some(row) = stream
-            .try_next()
-            .await
+        while let Some(row) = self
+            .errors
+            .answer(rollup, stream.try_next())
+            .await?
             .map_err(|e| self.query_error(rollup, &e))?
         {
             let values = (0..row.len())
@@ -186,20 +266,77 @@ impl Postgres {
     }
 
     fn query_error(&self, rollup: &Rollup, e: &tokio_postgres::Error) -> SourceError {
-        let mut err = self.errors.rollup(rollup, db_message(e));
-        err.timed_out = e.code() == Some(&SqlState::QUERY_CANCELED);
-        err
+        self.errors.failed(
+            format!("rollup `{}`", rollup.name),
+            db_message(e),
+            failure(e),
+        )
     }
 }
 
-/// The server's message when there is one (tokio-postgres' Display says only "db error").
+/// A failed connection, in words that say what to do about TLS when TLS is the problem.
+fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &tokio_postgres::Error) -> SourceError {
+    if let Some(words) = tls::explain(e, tls, host, tls::POSTGRES) {
+        return errors.at("connecting", words);
+    }
+    let message = db_message(e);
+    let hint = if message.contains("server does not support TLS") {
+        " (the server does not accept TLS connections: turn on `ssl` on the server, or use \
+         sslmode=prefer or sslmode=disable)"
+    } else if message.contains("no encryption") {
+        " (the server accepts this user only over TLS: use sslmode=require, or verify-full with \
+         sslrootcert=/path/to/ca.pem)"
+    } else {
+        ""
+    };
+    errors.failed("connecting", format!("{message}{hint}"), failure(e))
+}
+
+/// Whether a reconnect may cure `e`: connection exceptions (class 08), shutdowns (57P01-57P03),
+/// recovery conflicts and serialization failures (40001), deadlocks (40P01), and a connection
+/// that closed or broke. The statement timeout (57014 with its message) is a [`Failure::Timeout`];
+/// a query cancelled by someone else is permanent.
+fn failure(e: &tokio_postgres::Error) -> Failure {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        return if *code == SqlState::QUERY_CANCELED {
+            if db.message().contains("statement timeout") {
+                Failure::Timeout
+            } else {
+                Failure::Permanent
+            }
+        } else if code.code().starts_with("08")
+            || [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::T_R_DEADLOCK_DETECTED,
+            ]
+            .contains(code)
+        {
+            Failure::Transient
+        } else {
+            Failure::Permanent
+        };
+    }
+    match io_error(e) {
+        Some(io) if io_is_transient(io) => Failure::Transient,
+        Some(_) => Failure::Permanent,
+        None if e.is_closed() => Failure::Transient,
+        None => Failure::Permanent,
+    }
+}
+
+/// The server's message when there is one (tokio-postgres' Display says only "db error"),
+/// otherwise the error with its causes.
 fn db_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => match db.hint() {
             Some(hint) => format!("{} (hint: {hint})", db.message()),
             None => db.message().to_string(),
         },
-        None => e.to_string(),
+        None => chain(e),
     }
 }
 

@@ -12,7 +12,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags};
 
 use super::query::{Dialect, slice_sql};
-use super::{Errors, Explain, PullError, RowSink, SourceError, TableInfo};
+use super::{Errors, Explain, Failure, PullError, RowSink, SourceError, TableInfo};
 use crate::config::{Agg, Rollup, SourceSpec};
 use crate::value::Value;
 
@@ -183,12 +183,14 @@ impl Sqlite {
         sink: &mut S,
     ) -> Result<u64, PullError<S::Error>> {
         let fail = |e: rusqlite::Error| {
-            let timed_out =
-                e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted);
-            SourceError {
-                timed_out,
-                ..self.errors.rollup(rollup, e)
-            }
+            let failure =
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+                    Failure::Timeout
+                } else {
+                    Failure::Permanent
+                };
+            self.errors
+                .failed(format!("rollup `{}`", rollup.name), e, failure)
         };
         let mut stmt = self
             .conn

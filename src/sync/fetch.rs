@@ -2,6 +2,10 @@
 //! order, and streams the rows in batches over a bounded channel to the store's single writer
 //! ([`super::write`]). The channel is what keeps memory flat: a connection that gets
 //! [`AHEAD`] batches ahead of the writer waits, and so does the source behind it.
+//!
+//! Before each query a connection waits for the source's load and lag ([`Throttle`]) and for its
+//! pace ([`Pacer`]). A transient failure (a restart, a reset connection) voids the slice's rows
+//! so far, reconnects and pulls the slice again, up to [`retry::TRIES`] tries.
 
 use std::time::{Duration, Instant};
 
@@ -9,8 +13,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::pace::Pacer;
+use super::retry::{self, TRIES};
+use super::throttle::Throttle;
 use super::{HOUR, Planned, Slice, SyncError, halves};
-use crate::config::Rollup;
+use crate::config::{Rollup, SourceSpec};
 use crate::source::{PullError, RowSink, Source, SourceError};
 use crate::value::Value;
 
@@ -27,6 +33,9 @@ pub(super) enum Msg {
     /// The slice's query hit the statement timeout: its rows so far are void, and the slice
     /// comes again in pieces.
     Split,
+    /// The source failed in a way a reconnect may cure: the slice's rows so far are void, and the
+    /// slice comes again from the start.
+    Restart,
     /// A piece of the slice starts.
     PieceStart,
     /// The piece arrived whole.
@@ -102,6 +111,10 @@ impl Out {
     /// Sends `msg` after dropping the rows gathered so far (they belong to a failed query).
     async fn void(&mut self, msg: Msg) -> Result<(), Stop> {
         self.batch.clear();
+        if matches!(msg, Msg::Restart) {
+            // The piece in flight goes with the rest of the slice.
+            self.piece_pending = false;
+        }
         self.send(msg).await
     }
 
@@ -135,16 +148,87 @@ impl RowSink for Out {
     }
 }
 
+/// One connection of a source, opened on first use and again after a failure.
+pub(super) struct Link<'a> {
+    spec: &'a SourceSpec,
+    /// Which connection this is (1 to `of`), for messages.
+    number: usize,
+    of: usize,
+    source: Option<Source>,
+}
+
+impl<'a> Link<'a> {
+    /// Connection `number` of `of`; not connected yet.
+    pub(super) fn new(spec: &'a SourceSpec, number: usize, of: usize) -> Link<'a> {
+        Link {
+            spec,
+            number,
+            of,
+            source: None,
+        }
+    }
+
+    /// The open connection, connecting when there is none.
+    pub(super) async fn source(&mut self) -> Result<&mut Source, SourceError> {
+        if self.source.is_none() {
+            let source = Source::connect(self.spec).await.map_err(|mut e| {
+                if self.of > 1 {
+                    e.context = format!(
+                        "{} (connection {} of {}, `parallel = {}`)",
+                        e.context, self.number, self.of, self.spec.parallel
+                    );
+                }
+                e
+            })?;
+            self.source = Some(source);
+        }
+        Ok(self.source.as_mut().expect("connected above"))
+    }
+
+    /// Connects, trying again after transient failures (a server that is restarting).
+    pub(super) async fn connect(&mut self) -> Result<&mut Source, SourceError> {
+        let mut attempt = 1;
+        loop {
+            match self.source().await {
+                Ok(_) => break,
+                Err(e) if e.is_transient() && attempt < TRIES => {
+                    let wait = retry::backoff(attempt);
+                    tracing::warn!(
+                        "{e}; connecting again in {:.1} s (try {} of {TRIES})",
+                        wait.as_secs_f64(),
+                        attempt + 1
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.source().await
+    }
+
+    /// Closes the connection after a failure; the next use opens a new one.
+    fn reset(&mut self) {
+        self.source = None;
+    }
+}
+
+/// A connection's tools for its queries.
+pub(super) struct Worker<'a> {
+    pub(super) link: Link<'a>,
+    pub(super) pacer: Pacer,
+    pub(super) throttle: Throttle<'a>,
+}
+
 /// Runs one connection's slice queries in order, until they are all sent or the connection
 /// must stop.
 pub(super) async fn fetch_all<'a>(
-    source: &mut Source,
-    pacer: &mut Pacer,
+    worker: &mut Worker<'_>,
     work: impl Iterator<Item = &'a (&'a Rollup, &'a Planned)>,
     mut out: Out,
 ) {
     for (rollup, planned) in work {
-        if fetch(source, pacer, rollup, &planned.slice, &mut out)
+        if fetch(worker, rollup, &planned.slice, &mut out)
             .await
             .is_err()
         {
@@ -153,57 +237,99 @@ pub(super) async fn fetch_all<'a>(
     }
 }
 
-/// Pulls one slice. A query that hits the statement timeout is run again in pieces, halving
-/// each piece that times out, down to one hour.
+/// Why an attempt at a slice ended early.
+enum Attempt {
+    /// The writer is gone.
+    Stop,
+    /// The source failed; the text is added to the error message.
+    Failed(SourceError, String),
+}
+
+impl From<Stop> for Attempt {
+    fn from(_: Stop) -> Attempt {
+        Attempt::Stop
+    }
+}
+
+/// Pulls one slice, reconnecting and starting the slice again after a transient failure, up to
+/// [`TRIES`] tries.
 async fn fetch(
-    source: &mut Source,
-    pacer: &mut Pacer,
+    worker: &mut Worker<'_>,
     rollup: &Rollup,
     slice: &Slice,
     out: &mut Out,
 ) -> Result<(), Stop> {
-    let (start, end) = (slice.start, slice.end);
-    let pulled_at = Utc::now();
-    let failed = |e: SourceError, note: &str| SyncError::slice(rollup, slice, format!("{e}{note}"));
-    pacer.wait().await;
-    out.take_waited();
-    match source.pull(rollup, start, end, out).await {
-        Ok(rows) => {
-            pacer.done(rows);
-            return out.send(Msg::Done { rows, pulled_at }).await;
-        }
-        Err(PullError::Source(e)) if e.timed_out && end - start > HOUR => {
-            pacer.done(0);
+    let mut attempt = 1;
+    loop {
+        let (e, note) = match attempt_slice(worker, rollup, slice, out).await {
+            Ok(()) => return Ok(()),
+            Err(Attempt::Stop) => return Err(Stop),
+            Err(Attempt::Failed(e, note)) => (e, note),
+        };
+        if e.is_transient() && attempt < TRIES {
+            let wait = retry::backoff(attempt);
             tracing::warn!(
-                "rollup `{}`: the slice {} [{start}, {end}) hit the statement timeout{}; pulling it in smaller pieces",
+                "rollup `{}`, slice {} [{}, {}): {e}; reconnecting and pulling the slice again in {:.1} s (try {} of {TRIES})",
                 rollup.name,
                 slice.day,
-                waited_note(out.take_waited())
+                slice.start,
+                slice.end,
+                wait.as_secs_f64(),
+                attempt + 1
+            );
+            worker.link.reset();
+            out.void(Msg::Restart).await?;
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+            continue;
+        }
+        let tries = if attempt > 1 {
+            format!(" (after {attempt} tries)")
+        } else {
+            String::new()
+        };
+        return out
+            .fail(SyncError::slice(rollup, slice, format!("{e}{note}{tries}")))
+            .await;
+    }
+}
+
+/// One attempt at a slice. A query that hits the statement timeout is run again in pieces,
+/// halving each piece that times out, down to one hour.
+async fn attempt_slice(
+    worker: &mut Worker<'_>,
+    rollup: &Rollup,
+    slice: &Slice,
+    out: &mut Out,
+) -> Result<(), Attempt> {
+    let (start, end) = (slice.start, slice.end);
+    let pulled_at = Utc::now();
+    match query(worker, rollup, start, end, out).await {
+        Ok(rows) => return Ok(out.send(Msg::Done { rows, pulled_at }).await?),
+        Err(Attempt::Failed(e, waited)) if e.timed_out() && end - start > HOUR => {
+            tracing::warn!(
+                "rollup `{}`: the slice {} [{start}, {end}) hit the statement timeout{waited}; pulling it in smaller pieces",
+                rollup.name,
+                slice.day,
             );
             out.void(Msg::Split).await?;
         }
-        Err(PullError::Source(e)) => return out.fail(failed(e, "")).await,
-        Err(PullError::Sink(stop)) => return Err(stop),
+        Err(other) => return Err(other),
     }
     let mut todo = halves(start, end);
     let mut rows = 0;
     while let Some((a, b)) = todo.pop() {
         out.begin_piece();
-        pacer.wait().await;
-        out.take_waited();
-        match source.pull(rollup, a, b, out).await {
+        match query(worker, rollup, a, b, out).await {
             Ok(n) => {
-                pacer.done(n);
                 out.send(Msg::PieceKeep).await?;
                 rows += n;
             }
-            Err(PullError::Source(e)) if e.timed_out && b - a > HOUR => {
-                pacer.done(0);
+            Err(Attempt::Failed(e, _)) if e.timed_out() && b - a > HOUR => {
                 out.void(Msg::PieceDrop).await?;
                 todo.extend(halves(a, b));
             }
-            Err(PullError::Source(e)) if e.timed_out => {
-                let waited = waited_note(out.take_waited());
+            Err(Attempt::Failed(e, waited)) if e.timed_out() => {
                 let advice = if waited.is_empty() {
                     "raise statement_timeout or add an index"
                 } else {
@@ -211,13 +337,49 @@ async fn fetch(
                 };
                 let note =
                     format!(" (even the one-hour piece [{a}, {b}) timed out{waited}: {advice})");
-                return out.fail(failed(e, &note)).await;
+                return Err(Attempt::Failed(e, note));
             }
-            Err(PullError::Source(e)) => return out.fail(failed(e, "")).await,
-            Err(PullError::Sink(stop)) => return Err(stop),
+            Err(other) => return Err(other),
         }
     }
-    out.send(Msg::Done { rows, pulled_at }).await
+    Ok(out.send(Msg::Done { rows, pulled_at }).await?)
+}
+
+/// One query for `[a, b)`: connect if needed, wait for the source's load and for the pace, then
+/// stream the rows. A failure carries how long its rows waited for the store, when that may be
+/// why a query timed out.
+async fn query(
+    worker: &mut Worker<'_>,
+    rollup: &Rollup,
+    a: DateTime<Utc>,
+    b: DateTime<Utc>,
+    out: &mut Out,
+) -> Result<u64, Attempt> {
+    let failed = |e| Attempt::Failed(e, String::new());
+    let source = worker.link.source().await.map_err(failed)?;
+    worker.throttle.wait(source).await.map_err(failed)?;
+    worker.pacer.wait().await;
+    out.take_waited();
+    let started = Instant::now();
+    let result = source.pull(rollup, a, b, out).await;
+    let waited = out.take_waited();
+    let took = started.elapsed().saturating_sub(waited);
+    match result {
+        Ok(rows) => {
+            worker.pacer.done(rows, took);
+            Ok(rows)
+        }
+        Err(PullError::Source(e)) => {
+            worker.pacer.done(0, took);
+            let note = if e.timed_out() {
+                waited_note(waited)
+            } else {
+                String::new()
+            };
+            Err(Attempt::Failed(e, note))
+        }
+        Err(PullError::Sink(stop)) => Err(stop.into()),
+    }
 }
 
 /// How long a timed-out query waited for the store to take its rows, when that may be why it

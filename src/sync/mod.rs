@@ -4,7 +4,9 @@
 mod fetch;
 mod pace;
 mod progress;
+mod retry;
 pub mod slice;
+mod throttle;
 mod write;
 
 use std::collections::{HashMap, HashSet};
@@ -19,10 +21,11 @@ use tokio::sync::mpsc;
 use crate::config::{DayRange, Plan, Rollup, SourceKind, SourceSpec, days_before};
 use crate::source::{Explain, Source, SourceError};
 use crate::store::{Store, StoreError};
-use fetch::Out;
+use fetch::{Link, Out, Worker};
 use pace::Pacer;
 pub use progress::Progress;
 pub use slice::Slice;
+use throttle::Throttle;
 
 /// A sync failure.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +49,19 @@ pub enum SyncError {
         /// The index to create.
         hint: String,
     },
-    /// SIGTERM or SIGINT stopped the sync between two slices.
-    #[error("stopped by a signal; every slice pulled so far is in the store")]
+    /// SIGTERM or SIGINT stopped the sync.
+    #[error(
+        "stopped by a signal; every slice committed so far is in the store, the one in flight was rolled back"
+    )]
     Interrupted,
+    /// Some sources failed; the others' slices are in the store.
+    #[error("{}", failed_sources(.failed, .pulled))]
+    Sources {
+        /// Each failed source's name and error.
+        failed: Vec<(String, SyncError)>,
+        /// The sources that were pulled.
+        pulled: Vec<String>,
+    },
     /// A slice could not be pulled; the store still holds its previous version.
     #[error("rollup `{rollup}`, slice {day} [{start}, {end}): {message}")]
     Slice {
@@ -63,6 +76,23 @@ pub enum SyncError {
         /// What went wrong.
         message: String,
     },
+}
+
+/// "source `a` failed: …" for each failed source, and which sources were pulled anyway.
+fn failed_sources(failed: &[(String, SyncError)], pulled: &[String]) -> String {
+    let mut text = failed
+        .iter()
+        .map(|(name, e)| format!("source `{name}` failed: {e}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if !pulled.is_empty() {
+        let names: Vec<String> = pulled.iter().map(|n| format!("`{n}`")).collect();
+        text.push_str(&format!(
+            "\n(the slices of {} are in the store)",
+            names.join(", ")
+        ));
+    }
+    text
 }
 
 impl SyncError {
@@ -212,18 +242,42 @@ pub async fn pull(
             .push((rollup, p));
     }
     progress.start(planned.len() as u64);
-    let result = async {
-        for (source, work) in &by_source {
-            let spec = &plan.sources[*source];
-            pull_source(store, spec, work, progress, &mut pulled).await?;
+    // A source that fails does not keep the others from being pulled.
+    let mut failed = Vec::new();
+    let mut done = Vec::new();
+    for (source, work) in &by_source {
+        let spec = &plan.sources[*source];
+        let pulling = pull_source(store, spec, work, progress, &mut pulled);
+        // A signal stops the sync at once: dropping the pull rolls back the slice in flight.
+        let result = match select(pin!(pulling), pin!(crate::shutdown::wait())).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(SyncError::Interrupted),
+        };
+        match result {
+            Ok(()) => done.push(source.to_string()),
+            Err(SyncError::Interrupted) => {
+                progress.finish();
+                return Err(SyncError::Interrupted);
+            }
+            Err(e) => {
+                tracing::error!("source `{source}`: {e}");
+                failed.push((source.to_string(), e));
+            }
         }
-        Ok::<_, SyncError>(())
     }
-    .await;
     progress.finish();
-    result?;
     for rollup in plan.rollups.values() {
-        store.prune(rollup, days_before(today, rollup.keep_days))?;
+        let pulled_ok =
+            !by_source.contains_key(rollup.source.as_str()) || done.contains(&rollup.source);
+        if pulled_ok {
+            store.prune(rollup, days_before(today, rollup.keep_days))?;
+        }
+    }
+    if !failed.is_empty() {
+        return Err(SyncError::Sources {
+            failed,
+            pulled: done,
+        });
     }
     Ok(pulled)
 }
@@ -244,32 +298,28 @@ async fn pull_source(
         _ => spec.parallel,
     };
     let n = parallel.clamp(1, work.len().max(1));
-    let mut connections = Vec::with_capacity(n);
-    for k in 1..=n {
-        let source = Source::connect(spec).await.map_err(|mut e| {
-            if n > 1 {
-                e.context = format!(
-                    "{} (connection {k} of {n}, `parallel = {}`)",
-                    e.context, spec.parallel
-                );
-            }
-            e
-        })?;
-        connections.push((source, Pacer::new(spec, n)));
+    let mut workers: Vec<Worker> = (1..=n)
+        .map(|k| Worker {
+            link: Link::new(spec, k, n),
+            pacer: Pacer::new(spec, n),
+            throttle: Throttle::new(spec),
+        })
+        .collect();
+    for worker in &mut workers {
+        worker.link.connect().await?;
     }
     // Every rollup's plan is checked before its first slice query runs.
     let mut checked = HashSet::new();
     for (rollup, p) in work {
         if checked.insert(rollup.name.as_str()) {
-            refuse_full_scan(&mut connections[0].0, rollup, &p.slice).await?;
+            let source = workers[0].link.connect().await?;
+            refuse_full_scan(source, rollup, &p.slice).await?;
         }
     }
     let (senders, mut channels): (Vec<_>, Vec<_>) =
         (0..n).map(|_| mpsc::channel(fetch::AHEAD)).unzip();
-    let fetchers = join_all(connections.iter_mut().zip(senders).enumerate().map(
-        |(i, ((source, pacer), tx))| {
-            fetch::fetch_all(source, pacer, work.iter().skip(i).step_by(n), Out::new(tx))
-        },
+    let fetchers = join_all(workers.iter_mut().zip(senders).enumerate().map(
+        |(i, (worker, tx))| fetch::fetch_all(worker, work.iter().skip(i).step_by(n), Out::new(tx)),
     ));
     let writer = write::write_all(store, work, &mut channels, progress, pulled);
     // The writer decides: when it stops (done, failed or interrupted), so do the connections.

@@ -68,6 +68,10 @@ async fn write(
                 writer = None;
                 pieces = true;
             }
+            Msg::Restart => {
+                writer = None;
+                pieces = false;
+            }
             Msg::Rows(rows) => {
                 opened(&mut writer, || open(pieces))?.insert(&rows)?;
             }

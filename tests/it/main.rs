@@ -14,3 +14,4 @@ mod schedule;
 mod slack;
 mod support;
 mod time;
+mod tls;

@@ -329,3 +329,28 @@ days = 8
 pub const DIGITS: &str = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
     UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 \
     UNION ALL SELECT 9)";
+
+/// The folder of the test CA and server certificate that `scripts/services.sh` made.
+pub fn tls_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("TALLY_TEST_TLS_DIR").unwrap_or_else(|_| "/var/lib/tally-test-tls".into()),
+    )
+}
+
+/// `url` with another user name (the servers' TLS-only user is `tally_tls`).
+pub fn with_user(url: &str, user: &str) -> String {
+    let mut u = url::Url::parse(url).expect("test URL");
+    u.set_username(user).expect("a URL with a host");
+    u.to_string()
+}
+
+/// Runs `tally ARGS` and returns its exit code and everything it printed.
+pub fn output(ws: &Workspace, args: &[&str]) -> (i32, String) {
+    let out = ws.run(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
