@@ -2,13 +2,16 @@
 //! `tally` binary run as a user would.
 
 mod bad_input;
+mod blink;
 mod chart;
 mod crash;
 mod cross;
 mod demo;
 mod incremental;
+mod load;
 mod money;
 mod parallel;
+mod private;
 mod safety;
 mod schedule;
 mod slack;
