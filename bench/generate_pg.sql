@@ -1,9 +1,8 @@
--- Fills a PostgreSQL database with data shaped like the story: an actions table of :rows rows
--- over :days days ending 2026-10-31 (UTC), users with skewed activity, 15 action types, an
--- index on time; and a rewards table of about 1% as many rows, NCG and other currencies.
--- Usage: psql -v rows=10000000 -v days=30 -f generate_pg.sql
+-- Fills a PostgreSQL database with the story's on-chain actions: :rows rows over :days days
+-- ending 2026-10-31 (UTC), :users users with skewed activity, 17 action types, an index on time.
+-- Usage: psql -v rows=10000000 -v days=30 -v users=20000 -f generate_pg.sql
 \set ON_ERROR_STOP on
-DROP TABLE IF EXISTS actions, rewards;
+DROP TABLE IF EXISTS actions;
 SELECT setseed(0.42);
 CREATE TABLE actions (
     id bigint PRIMARY KEY,
@@ -14,7 +13,7 @@ CREATE TABLE actions (
 -- power(random(), 3) puts most actions on few users: a long tail of light players.
 INSERT INTO actions
 SELECT i,
-       '0x' || lpad(to_hex(floor(power(random(), 3) * 20000)::int), 8, '0'),
+       '0x' || lpad(to_hex(floor(power(random(), 3) * :users)::int), 8, '0'),
        (ARRAY['hack_and_slash22', 'hack_and_slash22', 'hack_and_slash22', 'hack_and_slash_sweep',
               'daily_reward7', 'combination_equipment', 'item_enhancement', 'rapid_combination',
               'buy', 'sell', 'transfer_asset', 'stake', 'claim_stake_reward', 'raid', 'grinding',
@@ -23,24 +22,6 @@ SELECT i,
          + (i::float8 / :rows) * (:days || ' days')::interval
 FROM generate_series(0, :rows - 1) AS i;
 CREATE INDEX actions_block_time_idx ON actions (block_time);
-
-CREATE TABLE rewards (
-    id bigint PRIMARY KEY,
-    wallet text NOT NULL,
-    currency text NOT NULL,
-    amount numeric(20, 8) NOT NULL,
-    claimed_at timestamptz NOT NULL
-);
-INSERT INTO rewards
-SELECT i,
-       '0x' || lpad(to_hex(floor(power(random(), 2) * 22000)::int), 8, '0'),
-       CASE WHEN random() < 0.9 THEN 'NCG' ELSE 'CRYSTAL' END,
-       round((random() * 500)::numeric, 8),
-       timestamptz '2026-10-31 00:00Z' - (:days || ' days')::interval
-         + (i::float8 / (:rows / 100)) * (:days || ' days')::interval
-FROM generate_series(0, :rows / 100 - 1) AS i;
-CREATE INDEX rewards_claimed_at_idx ON rewards (claimed_at);
 VACUUM (ANALYZE) actions;
-VACUUM (ANALYZE) rewards;
 -- Flush the dirty pages now, so that no checkpoint writes during the measurements.
 CHECKPOINT;

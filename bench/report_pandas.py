@@ -1,16 +1,20 @@
-"""The story's method: pull the raw rows into pandas, count them, then segment.
-Usage: report_pandas.py POSTGRES_URL LAST_DAY  (prints the report CSV; raw row count on stderr)"""
+"""The story's method: pull the raw rows into pandas (actions from PostgreSQL, rewards from
+MariaDB), count them, then segment.
+Usage: report_pandas.py POSTGRES_URL MYSQL_URL LAST_DAY  (prints the report CSV; raw row count
+on stderr)"""
 import sys
 from datetime import date, timedelta
+from urllib.parse import urlparse
 
 import pandas as pd
 import psycopg2
+import pymysql
 
 from segment_report import DAYS, first_day, report
 
-url, last = sys.argv[1], date.fromisoformat(sys.argv[2])
+pg_url, my_url, last = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3])
 start, end = first_day(last), last + timedelta(days=1)
-conn = psycopg2.connect(url, options="-c TimeZone=UTC")
+conn = psycopg2.connect(pg_url, options="-c TimeZone=UTC")
 actions = pd.read_sql(
     "SELECT signer, type_id, block_time FROM actions WHERE block_time >= %s AND block_time < %s",
     conn,
@@ -18,10 +22,15 @@ actions = pd.read_sql(
 )
 actions["day"] = actions["block_time"].dt.strftime("%Y-%m-%d")
 counts = actions.groupby(["day", "signer", "type_id"]).size()
+my = urlparse(my_url)
+portal = pymysql.connect(
+    host=my.hostname, port=my.port or 3306, user=my.username, password=my.password or "",
+    database=my.path.lstrip("/"),
+)
 rewards = pd.read_sql(
-    "SELECT wallet, amount::text AS amount, claimed_at FROM rewards "
+    "SELECT wallet, CAST(amount AS CHAR) AS amount, claimed_at FROM rewards "
     "WHERE currency = 'NCG' AND claimed_at >= %s AND claimed_at < %s",
-    conn,
+    portal,
     params=(last - timedelta(days=DAYS - 1), end),
 )
 rewards["day"] = rewards["claimed_at"].dt.strftime("%Y-%m-%d")

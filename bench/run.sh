@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# The benchmark: tally against the floor (one server-side GROUP BY through psql), the story's
-# pandas method and ConnectorX + Polars, on a generated PostgreSQL table.
-# Usage: bench/run.sh [ROWS] [DAYS]        (default: 10000000 rows over 30 days)
-# Needs PostgreSQL on 127.0.0.1 (BENCH_ADMIN_URL), python3 and /usr/bin/time; writes bench/work/.
+# The benchmark: tally against the floor (one server-side GROUP BY per database), the story's
+# pandas method and ConnectorX + Polars, on the story's setup: generated on-chain actions in
+# PostgreSQL and reward claims in MariaDB.
+# Usage: bench/run.sh [--rows N] [--days D] [--users U]   (defaults: 10000000 rows, 30 days,
+#        20000 users; the old positional form `run.sh ROWS DAYS` works too)
+# Needs PostgreSQL and MariaDB on 127.0.0.1 (BENCH_PG_ADMIN, BENCH_MY_ADMIN), python3 and
+# /usr/bin/time; writes bench/work/.
 set -euo pipefail
 cd "$(dirname "$0")"
-ROWS=${1:-10000000}
-DAYS=${2:-30}
-ADMIN=${BENCH_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-URL=${ADMIN%/*}/tally_bench
+ROWS=10000000 DAYS=30 USERS=20000
+while [ $# -gt 0 ]; do
+  case $1 in
+    --rows) ROWS=$2; shift 2 ;;
+    --days) DAYS=$2; shift 2 ;;
+    --users) USERS=$2; shift 2 ;;
+    --*) echo "unknown option $1" >&2; exit 2 ;;
+    *) if [ "$ROWS" = 10000000 ] && [ -z "${positional:-}" ]; then ROWS=$1; positional=1; else DAYS=$1; fi; shift ;;
+  esac
+done
+PG_ADMIN=${BENCH_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
+PG_URL=${PG_ADMIN%/*}/tally_bench
+MY_ADMIN=${BENCH_MY_ADMIN:-mysql://root@127.0.0.1:3306}
+MY_URL=${MY_ADMIN%/}/tally_bench
+MYSQL=(mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -u root)
 LAST=2026-10-30          # the report date of the cold run; the warm run adds 2026-10-31
 VENV=${BENCH_VENV:-$HOME/.cache/tally-bench-venv}
-WORK=work/$ROWS
+WORK=work/$ROWS-$USERS
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tally-target}
 TALLY=$CARGO_TARGET_DIR/release/tally
 
@@ -19,29 +33,32 @@ step() { printf '\n== %s\n' "$*" >&2; }
 
 step "building tally (release)"
 cargo build --release --quiet
-if [ ! -x "$VENV/bin/python" ]; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pymysql" 2>/dev/null; then
   step "creating the Python virtualenv $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -r requirements.txt
 fi
 
-step "generating $ROWS actions over $DAYS days"
-psql "$ADMIN" -q -c "DROP DATABASE IF EXISTS tally_bench" -c "CREATE DATABASE tally_bench"
-/usr/bin/time -f "generated in %e s" psql "$URL" -q -v rows="$ROWS" -v days="$DAYS" -f generate_pg.sql
+step "generating $ROWS actions (PostgreSQL) and $((ROWS / 100)) reward claims (MariaDB) over $DAYS days, $USERS users"
+psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS tally_bench" -c "CREATE DATABASE tally_bench"
+/usr/bin/time -f "actions generated in %e s" psql "$PG_URL" -q -v rows="$ROWS" -v days="$DAYS" -v users="$USERS" -f generate_pg.sql
+"${MYSQL[@]}" -e "DROP DATABASE IF EXISTS tally_bench; CREATE DATABASE tally_bench"
+(echo "SET @rows = $ROWS, @days = $DAYS, @users = $USERS;"; cat generate_mariadb.sql) \
+  | /usr/bin/time -f "rewards generated in %e s" "${MYSQL[@]}" tally_bench
 rm -rf "$WORK" && mkdir -p "$WORK/fresh"
-sed "s|\${BENCH_URL}|$URL|" tally.toml > "$WORK/tally.toml"
+sed "s|\${BENCH_PG_URL}|$PG_URL|; s|\${BENCH_MY_URL}|$MY_URL|" tally.toml > "$WORK/tally.toml"
 # The same config without a lookback: a warm run that pulls the new day only.
-sed 's|^lookback = .*|lookback = "0s"|' "$WORK/tally.toml" > "$WORK/fresh/tally.toml"
+sed 's|^keep = .*|&\nlookback = "0s"|' "$WORK/tally.toml" > "$WORK/fresh/tally.toml"
 
 seq_scans() {
-  psql "$URL" -Atc "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables WHERE relname IN ('actions', 'rewards')"
+  psql "$PG_URL" -Atc "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables WHERE relname = 'actions'"
 }
 
 # measure NAME LABEL RUNS RESET -- COMMAND...: runs RESET, then COMMAND, RUNS times. Reports the
-# median wall time, the highest peak RSS, the rows the server sent (in the last run) and the
-# sequential scans counted over all runs.
+# median wall time, the highest peak RSS, the rows the servers sent (in the last run) and the
+# sequential scans of `actions` counted over all runs.
 RESULTS="$WORK/results.md"
-printf '| method | runs | wall time (s, median) | peak RSS (MB) | rows sent by the server | seq scans |\n|---|---:|---:|---:|---:|---:|\n' > "$RESULTS"
+printf '| method | runs | wall time (s, median) | peak RSS (MB) | rows sent by the servers | seq scans |\n|---|---:|---:|---:|---:|---:|\n' > "$RESULTS"
 measure() {
   local name=$1 label=$2 runs=$3 reset=$4; shift 5
   local before after i secs kb peak=0 times=()
@@ -77,20 +94,19 @@ FIRST=$(date -d "$LAST - 13 days" +%F)
 REWARDS_FIRST=$(date -d "$LAST - 7 days" +%F)
 END=$(date -d "$LAST + 1 day" +%F)
 
-measure floor "(c) floor: one GROUP BY through psql" 3 : -- psql "$URL" -q \
-  -c "\\copy (SELECT signer, type_id, date_trunc('day', block_time), count(*) FROM actions WHERE block_time >= '${FIRST}T00:00Z' AND block_time < '${END}T00:00Z' GROUP BY 1, 2, 3) TO '$WORK/floor.rows'" \
-  -c "\\copy (SELECT wallet, date_trunc('day', claimed_at), sum(amount) FROM rewards WHERE currency = 'NCG' AND claimed_at >= '${REWARDS_FIRST}T00:00Z' AND claimed_at < '${END}T00:00Z' GROUP BY 1, 2) TO '$WORK/floor-rewards.rows'"
+measure floor "(c) floor: one GROUP BY per database (psql, mariadb)" 3 : -- ./floor.sh "$PG_URL" "$WORK" "$FIRST" "$REWARDS_FIRST" "$END"
 measure cold "(a) tally cold (empty store)" 3 'rm -f "$WORK"/store.sqlite*' -- "$TALLY" -c "$WORK/tally.toml" -q run --date "$LAST"
 "$TALLY" -c "$WORK/tally.toml" report rewards_by_segment --no-sync --date "$LAST" --format csv > "$WORK/tally.csv"
 # The cold store, where each warm run starts (tally leaves no WAL file behind when it exits).
 [ ! -e "$WORK/store.sqlite-wal" ] || { echo "the store still has a WAL file" >&2; exit 1; }
 cp "$WORK/store.sqlite" "$WORK/cold.sqlite"
-measure pandas "(d) pandas, raw rows (the story)" 1 : -- "$VENV/bin/python" report_pandas.py "$URL" "$LAST"
-measure polars "(e) ConnectorX (4 partitions) + Polars" 1 : -- "$VENV/bin/python" report_polars.py "$URL" "$LAST" 4
+measure pandas "(d) pandas, raw rows (the story)" 1 : -- "$VENV/bin/python" report_pandas.py "$PG_URL" "$MY_URL" "$LAST"
+measure polars "(e) ConnectorX (4 partitions) + Polars" 1 : -- "$VENV/bin/python" report_polars.py "$PG_URL" "$MY_URL" "$LAST" 4
 
 step "adding one day for the warm run"
-psql "$URL" -q -v rows="$ROWS" -v days="$DAYS" -f add_day_pg.sql
-measure warm "(b) tally warm (one new day; lookback 1d pulls the day before again)" 3 \
+psql "$PG_URL" -q -v rows="$ROWS" -v days="$DAYS" -v users="$USERS" -f add_day_pg.sql
+(echo "SET @rows = $ROWS, @days = $DAYS, @users = $USERS;"; cat add_day_mariadb.sql) | "${MYSQL[@]}" tally_bench
+measure warm "(b) tally warm (one new day; the default 2-day lookback pulls the two days before again)" 3 \
   'cp "$WORK/cold.sqlite" "$WORK/store.sqlite"' -- "$TALLY" -c "$WORK/tally.toml" -q run --date 2026-10-31
 measure fresh "(b') tally warm (one new day; lookback 0s)" 3 \
   'cp "$WORK/cold.sqlite" "$WORK/fresh/store.sqlite"' -- "$TALLY" -c "$WORK/fresh/tally.toml" -q run --date 2026-10-31
@@ -109,7 +125,7 @@ if ! diff -q "$WORK/reports/rewards_by_segment/2026-10-31.csv" "$WORK/fresh/repo
 fi
 {
   echo
-  echo "$ROWS rows over $DAYS days; report date $LAST (8 days, 7-day window: 14 days of actions)."
+  echo "$ROWS actions and $((ROWS / 100)) reward claims over $DAYS days, $USERS users; report date $LAST (8 days, 7-day window: 14 days of actions, 8 of rewards)."
   echo "Same report from tally, pandas and ConnectorX + Polars, and from both warm runs: $same."
 } >> "$RESULTS"
 cat "$RESULTS"

@@ -1,7 +1,8 @@
 //! Each day's per-user partial scores (`sum(weight * score)`, `sum(score)`, rows), computed once
 //! from the rollup and kept in `_tally_partials`, one row per segment and day. A day is computed
-//! again only when its slices were pulled again or the segment's definition changed, so a daily
-//! run reads the rollup rows of the new days only, and the cached partials of the rest.
+//! again only when its slices' rows changed (their digests) or the segment's definition changed,
+//! so a daily run reads the rollup rows of the new days only, and the cached partials of the rest,
+//! even of lookback days pulled again with the same rows.
 
 use std::sync::Arc;
 
@@ -39,8 +40,8 @@ fn version(
     let slices: Option<String> = store
         .conn()
         .query_row(
-            "SELECT group_concat(start || '@' || pulled_at, ',') FROM
-               (SELECT start, pulled_at FROM _tally_slices WHERE rollup = ?1 AND day = ?2 ORDER BY start)",
+            "SELECT group_concat(start || '@' || coalesce(digest, pulled_at), ',') FROM
+               (SELECT start, digest, pulled_at FROM _tally_slices WHERE rollup = ?1 AND day = ?2 ORDER BY start)",
             params![rollup.name, day],
             |r| r.get(0),
         )

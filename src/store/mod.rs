@@ -3,9 +3,11 @@
 //! leaves either the old slice or the new one.
 
 mod deliveries;
+mod digest;
 mod lock;
 mod rollup;
 mod runs;
+pub mod schema;
 mod slices;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +44,17 @@ pub enum StoreError {
         /// The pid written by the holder.
         holder: String,
     },
+    /// A newer tally has written this store; this one would misread it.
+    #[error(
+        "the store was written by a newer tally (schema version {found}; this tally knows up to \
+         {known}): upgrade tally, or point `store` at another file"
+    )]
+    Newer {
+        /// The store's schema version.
+        found: usize,
+        /// The newest version this tally knows.
+        known: usize,
+    },
     /// A file beside the store (its directory, the lock) could not be used.
     #[error("{path}: {source}")]
     Io {
@@ -57,56 +70,6 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
 }
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS _tally_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS _tally_rollups (
-    name TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS _tally_slices (
-    rollup TEXT NOT NULL,
-    start TEXT NOT NULL,
-    end TEXT NOT NULL,
-    day TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    pulled_at TEXT NOT NULL,
-    PRIMARY KEY (rollup, start)
-);
-CREATE TABLE IF NOT EXISTS _tally_deliveries (
-    destination TEXT NOT NULL,
-    report TEXT NOT NULL,
-    day TEXT NOT NULL,
-    message_ts TEXT,
-    done INTEGER NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (destination, report, day)
-);
-CREATE TABLE IF NOT EXISTS _tally_runs (
-    id INTEGER PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    status TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    report_date TEXT NOT NULL,
-    pulled TEXT NOT NULL,
-    deliveries TEXT NOT NULL,
-    error TEXT
-);
-CREATE TABLE IF NOT EXISTS _tally_partials (
-    segment TEXT NOT NULL,
-    day TEXT NOT NULL,
-    version TEXT NOT NULL,
-    partials BLOB NOT NULL,
-    PRIMARY KEY (segment, day)
-);
-INSERT OR IGNORE INTO _tally_meta (key, value) VALUES ('schema_version', '2');
--- Schema 1 kept the partial scores one row per user; they are a cache, rebuilt on the next report.
-DROP TABLE IF EXISTS _tally_scores;
-DROP TABLE IF EXISTS _tally_score_days;
-UPDATE _tally_meta SET value = '2' WHERE key = 'schema_version' AND value = '1';
-";
 
 impl Store {
     /// Opens (or creates) the store for writing.
@@ -130,16 +93,26 @@ impl Store {
             .conn
             .busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| store.err("setting the busy timeout", e))?;
+        // Refuse a newer store before anything (even the journal mode) changes the file.
+        let found =
+            schema::version(&store.conn).map_err(|e| store.err("reading the schema version", e))?;
+        if found > schema::VERSION {
+            return Err(StoreError::Newer {
+                found,
+                known: schema::VERSION,
+            });
+        }
         // WAL lets readers (reports, `tally query`, other tools) work during a sync;
         // synchronous=NORMAL in WAL mode never corrupts and keeps each transaction atomic.
         store
             .conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .map_err(|e| store.err("enabling WAL", e))?;
-        store
-            .conn
-            .execute_batch(SCHEMA)
-            .map_err(|e| store.err("creating tally's tables", e))?;
+        schema::migrate(&store.conn, |context, source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            context,
+            source,
+        })?;
         Ok(store)
     }
 

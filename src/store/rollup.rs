@@ -5,8 +5,9 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{CachedStatement, Connection, params, params_from_iter};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params, params_from_iter};
 
+use super::digest::Digest;
 use super::slices::{instant, pulled_instant};
 use super::{Store, StoreError, quote};
 use crate::config::{Agg, Rollup};
@@ -175,6 +176,8 @@ impl Store {
             chunk,
             head,
             staging,
+            digest: Digest::default(),
+            piece_mark: None,
             done: false,
         })
     }
@@ -266,12 +269,17 @@ pub struct SliceWriter<'s> {
     head: Vec<Value>,
     /// Where rows wait to be added up into the day at commit (sub-day slices, or pieces).
     staging: Option<String>,
+    /// The digest of the rows inserted so far.
+    digest: Digest,
+    /// The digest when the current piece began, to undo a failed piece's rows.
+    piece_mark: Option<Digest>,
     done: bool,
 }
 
 impl SliceWriter<'_> {
     /// Adds rows (user, dimension values, measures) of the slice.
     pub fn insert(&mut self, rows: &[Vec<Value>]) -> Result<(), StoreError> {
+        self.digest.add(rows);
         self.insert_rows(rows).map_err(|e| {
             self.store
                 .err(format!("writing rows of `{}`", self.rollup.name), e)
@@ -292,16 +300,21 @@ impl SliceWriter<'_> {
 
     /// Marks the start of one piece of the slice: a piece that fails can be undone alone.
     pub fn begin_piece(&mut self) -> Result<(), StoreError> {
+        self.piece_mark = Some(self.digest);
         self.batch("SAVEPOINT piece")
     }
 
     /// Keeps the rows of the piece.
     pub fn keep_piece(&mut self) -> Result<(), StoreError> {
+        self.piece_mark = None;
         self.batch("RELEASE piece")
     }
 
     /// Undoes the rows of a piece that failed halfway.
     pub fn drop_piece(&mut self) -> Result<(), StoreError> {
+        if let Some(mark) = self.piece_mark.take() {
+            self.digest = mark;
+        }
         self.batch("ROLLBACK TO piece; RELEASE piece")
     }
 
@@ -313,9 +326,42 @@ impl SliceWriter<'_> {
     }
 
     /// Adds up the staged rows into the day (sub-day slices, pieces), records the checkpoint
-    /// and commits, atomically.
-    pub fn commit(mut self, rows: u64, pulled_at: DateTime<Utc>) -> Result<(), StoreError> {
+    /// and commits, atomically. When the slice's rows are the ones already stored (same digest),
+    /// nothing but the checkpoint's time changes, and the day's cached scores stay valid; returns
+    /// false then.
+    pub fn commit(mut self, rows: u64, pulled_at: DateTime<Utc>) -> Result<bool, StoreError> {
         let ctx = || format!("committing a slice of `{}`", self.rollup.name);
+        let digest = self.digest.text();
+        let stored: Option<String> = self
+            .store
+            .conn
+            .query_row(
+                "SELECT digest FROM _tally_slices WHERE rollup = ?1 AND start = ?2 AND end = ?3 AND rows = ?4",
+                params![self.rollup.name, instant(self.start), instant(self.end), rows as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.store.err(ctx(), e))?
+            .flatten();
+        if stored.as_deref() == Some(digest.as_str()) {
+            self.done = true;
+            self.store
+                .conn
+                .execute_batch("ROLLBACK")
+                .map_err(|e| self.store.err(ctx(), e))?;
+            self.store
+                .conn
+                .execute(
+                    "UPDATE _tally_slices SET pulled_at = ?3 WHERE rollup = ?1 AND start = ?2",
+                    params![
+                        self.rollup.name,
+                        instant(self.start),
+                        pulled_instant(pulled_at)
+                    ],
+                )
+                .map_err(|e| self.store.err(ctx(), e))?;
+            return Ok(false);
+        }
         if let Some(staging) = &self.staging {
             rebuild_day(&self.store.conn, self.rollup, staging, &self.day)
                 .map_err(|e| self.store.err(ctx(), e))?;
@@ -323,15 +369,16 @@ impl SliceWriter<'_> {
         self.store
             .conn
             .execute(
-                "INSERT OR REPLACE INTO _tally_slices (rollup, start, end, day, rows, pulled_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO _tally_slices (rollup, start, end, day, rows, pulled_at, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     self.rollup.name,
                     instant(self.start),
                     instant(self.end),
                     self.day,
                     rows as i64,
-                    pulled_instant(pulled_at)
+                    pulled_instant(pulled_at),
+                    digest
                 ],
             )
             .map_err(|e| self.store.err(ctx(), e))?;
@@ -340,7 +387,7 @@ impl SliceWriter<'_> {
             .execute_batch("COMMIT")
             .map_err(|e| self.store.err(ctx(), e))?;
         self.done = true;
-        Ok(())
+        Ok(true)
     }
 }
 

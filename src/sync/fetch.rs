@@ -66,6 +66,8 @@ pub(super) struct Out {
     piece_pending: bool,
     /// How long sending waited for the writer since [`Out::take_waited`].
     waited: Duration,
+    /// When the current query's first row arrived.
+    first_row: Option<Instant>,
 }
 
 impl Out {
@@ -76,6 +78,7 @@ impl Out {
             batch: Vec::with_capacity(BATCH),
             piece_pending: false,
             waited: Duration::ZERO,
+            first_row: None,
         }
     }
 
@@ -140,6 +143,9 @@ impl RowSink for Out {
     type Error = Stop;
 
     async fn row(&mut self, row: Vec<Value>) -> Result<(), Stop> {
+        if self.first_row.is_none() {
+            self.first_row = Some(Instant::now());
+        }
         self.batch.push(row);
         if self.batch.len() >= BATCH {
             self.flush().await?;
@@ -360,10 +366,13 @@ async fn query(
     worker.throttle.wait(source).await.map_err(failed)?;
     worker.pacer.wait().await;
     out.take_waited();
+    out.first_row = None;
     let started = Instant::now();
     let result = source.pull(rollup, a, b, out).await;
     let waited = out.take_waited();
-    let took = started.elapsed().saturating_sub(waited);
+    // The source's work on an aggregate is done when its first row arrives (a hash aggregate
+    // reads the whole range first); what follows is mostly tally reading rows.
+    let took = out.first_row.unwrap_or_else(Instant::now) - started;
     match result {
         Ok(rows) => {
             worker.pacer.done(rows, took);

@@ -37,8 +37,8 @@ impl Pacer {
         }
     }
 
-    /// Records a query that returned `rows` rows after keeping the source busy for `took` (its
-    /// time, without the time its rows waited for the store).
+    /// Records a query that returned `rows` rows after keeping the source busy for `took` (until
+    /// its first row arrived).
     pub fn done(&mut self, rows: u64, took: Duration) {
         self.next = Some(self.wait_after(rows, took));
     }

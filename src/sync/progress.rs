@@ -32,14 +32,15 @@ impl Progress {
         }
     }
 
-    pub(super) fn slice(&self, rollup: &str, p: &Planned, rows: u64) {
+    pub(super) fn slice(&self, rollup: &str, p: &Planned, rows: u64, changed: bool) {
         let line = format!(
-            "{rollup} {} [{}, {}) {} rows ({})",
+            "{rollup} {} [{}, {}) {} rows ({}{})",
             p.slice.day,
             p.slice.start.format("%Y-%m-%dT%H:%MZ"),
             p.slice.end.format("%Y-%m-%dT%H:%MZ"),
             rows,
-            p.reason.as_str()
+            p.reason.as_str(),
+            if changed { "" } else { ", unchanged" }
         );
         match &self.bar {
             Some(bar) => {

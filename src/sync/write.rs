@@ -27,7 +27,7 @@ pub(super) async fn write_all(
         }
         let channel = &mut channels[i % channels.len()];
         let slice = &planned.slice;
-        let rows = write(store, rollup, slice, channel)
+        let (rows, changed) = write(store, rollup, slice, channel)
             .await
             .map_err(|e| match e {
                 // Name the slice that the store failed on.
@@ -37,20 +37,21 @@ pub(super) async fn write_all(
         let totals = pulled.entry(rollup.name.clone()).or_default();
         totals.slices += 1;
         totals.rows += rows;
-        progress.slice(&rollup.name, planned, rows);
+        progress.slice(&rollup.name, planned, rows, changed);
     }
     Ok(())
 }
 
 /// Replaces one slice with the rows that arrive for it. The transaction opens with the first
 /// message, so the store is not locked while the source computes the slice; dropping the writer
-/// on any error rolls the slice back.
+/// on any error rolls the slice back. Returns the rows, and false when they were the ones
+/// already stored.
 async fn write(
     store: &Store,
     rollup: &Rollup,
     slice: &Slice,
     channel: &mut mpsc::Receiver<Msg>,
-) -> Result<u64, SyncError> {
+) -> Result<(u64, bool), SyncError> {
     let open = |pieces| store.begin_slice(rollup, slice.day, (slice.start, slice.end), pieces);
     let mut pieces = false;
     let mut writer: Option<SliceWriter> = None;
@@ -83,8 +84,8 @@ async fn write(
                     Some(w) => w,
                     None => open(pieces)?,
                 };
-                w.commit(rows, pulled_at)?;
-                return Ok(rows);
+                let changed = w.commit(rows, pulled_at)?;
+                return Ok((rows, changed));
             }
         }
     }

@@ -91,3 +91,31 @@ fn sigkill_during_sync_loses_and_duplicates_nothing() {
     let dump = "SELECT * FROM activity ORDER BY day, user, kind";
     assert_eq!(ws.query(dump), reference.query(dump));
 }
+
+/// A store whose schema is newer than this tally knows is refused, and the file is not touched.
+#[test]
+fn a_store_from_a_newer_tally_is_refused_untouched() {
+    let ws = crate::support::Workspace::new("store = \"store.sqlite\"\n");
+    let path = ws.path().join("store.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE _tally_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO _tally_meta VALUES ('schema_version', '99');",
+    )
+    .unwrap();
+    drop(conn);
+    let bytes = std::fs::read(&path).unwrap();
+    for args in [
+        &["sync", "--from", "2026-11-01", "--to", "2026-11-01"][..],
+        &["status"][..],
+    ] {
+        let (code, text) = crate::support::output(&ws, args);
+        assert_eq!(code, 1, "{args:?}: {text}");
+        assert!(
+            text.contains("written by a newer tally (schema version 99; this tally knows up to"),
+            "{args:?}: {text}"
+        );
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert!(!ws.path().join("store.sqlite-wal").exists());
+}

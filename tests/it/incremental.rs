@@ -162,3 +162,45 @@ fn cached_segment_scores_follow_pulled_again_days() {
     fresh.ok(&["-q", "sync", "--date", "2026-11-10"]);
     assert_eq!(report(&fresh), after);
 }
+
+/// A slice pulled again with the same rows keeps the stored rows (and so the cached scores of its
+/// day); a slice whose rows changed is rewritten.
+#[test]
+fn a_slice_pulled_again_with_the_same_rows_is_kept() {
+    let db = PgDb::new();
+    db.exec("CREATE TABLE actions (signer text, block_time timestamptz); CREATE INDEX ON actions (block_time);");
+    for d in 1..=4 {
+        add(&db, &format!("2026-11-{d:02}"), 10);
+    }
+    let ws = Workspace::new(&config(&db.url));
+    let sync = [
+        "sync",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-04",
+        "--refresh",
+    ];
+    ws.ok(&sync);
+    let layout =
+        "SELECT day, min(rowid), max(rowid), sum(actions) FROM activity GROUP BY day ORDER BY day";
+    let before = ws.query(layout);
+    let digests = ws.query("SELECT start, digest FROM _tally_slices ORDER BY start");
+    let out = ws.run(&sync);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(log.matches("unchanged").count(), 4, "{log}");
+    assert_eq!(ws.query(layout), before, "unchanged rows are not rewritten");
+    assert_eq!(
+        ws.query("SELECT start, digest FROM _tally_slices ORDER BY start"),
+        digests
+    );
+
+    add(&db, "2026-11-03", 1);
+    let out = ws.run(&sync);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(log.matches("unchanged").count(), 3, "{log}");
+    let after = ws.query(layout);
+    assert_eq!(after[0], before[0]);
+    assert_ne!(after[2], before[2]);
+    assert_eq!(day_total(&ws, "2026-11-03"), "11");
+}
