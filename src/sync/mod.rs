@@ -242,62 +242,76 @@ pub async fn pull(
             .push((rollup, p));
     }
     progress.start(planned.len() as u64);
-    // A source that fails does not keep the others from being pulled.
-    let mut failed = Vec::new();
-    let mut done = Vec::new();
+    // Every source's connections work at once; the store writes one slice at a time.
+    let mut lanes = Vec::new();
+    let mut fetches = Vec::new();
     for (source, work) in &by_source {
         let spec = &plan.sources[*source];
-        let pulling = pull_source(store, spec, work, progress, &mut pulled);
-        // A signal stops the sync at once: dropping the pull rolls back the slice in flight.
-        let result = match select(pin!(pulling), pin!(crate::shutdown::wait())).await {
-            Either::Left((result, _)) => result,
-            Either::Right(_) => Err(SyncError::Interrupted),
-        };
-        match result {
-            Ok(()) => done.push(source.to_string()),
-            Err(SyncError::Interrupted) => {
-                progress.finish();
-                return Err(SyncError::Interrupted);
-            }
-            Err(e) => {
-                tracing::error!("source `{source}`: {e}");
-                failed.push((source.to_string(), e));
-            }
-        }
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..connections(spec, work.len()))
+            .map(|_| mpsc::channel(fetch::AHEAD))
+            .unzip();
+        lanes.push(write::Lane::new(source, work, receivers));
+        fetches.push(fetch_source(spec, work, senders));
     }
+    let pulling = async {
+        let fetching = join_all(fetches);
+        let writing = write::write_lanes(store, &mut lanes, progress, &mut pulled);
+        // The writer decides: when it stops (done, failed or interrupted), so do the connections.
+        match select(pin!(writing), pin!(fetching)).await {
+            Either::Left((result, _)) => result,
+            Either::Right((_, writing)) => writing.await,
+        }
+    };
+    // A signal stops the sync at once: dropping the pull rolls back the slice in flight.
+    let result = match select(pin!(pulling), pin!(crate::shutdown::wait())).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(SyncError::Interrupted),
+    };
     progress.finish();
+    result?;
+    let failed: Vec<(String, SyncError)> = lanes
+        .iter_mut()
+        .filter_map(|lane| Some((lane.source.to_string(), lane.failed.take()?)))
+        .collect();
     for rollup in plan.rollups.values() {
-        let pulled_ok =
-            !by_source.contains_key(rollup.source.as_str()) || done.contains(&rollup.source);
-        if pulled_ok {
+        if !failed.iter().any(|(source, _)| *source == rollup.source) {
             store.prune(rollup, days_before(today, rollup.keep_days))?;
         }
     }
     if !failed.is_empty() {
+        let pulled_sources = by_source
+            .keys()
+            .filter(|s| !failed.iter().any(|(f, _)| f == *s))
+            .map(|s| s.to_string())
+            .collect();
         return Err(SyncError::Sources {
             failed,
-            pulled: done,
+            pulled: pulled_sources,
         });
     }
     Ok(pulled)
 }
 
-/// Pulls one source's slices: its connections fetch them (slice `i` on connection
-/// `i % parallel`) while the store writes them in order.
-async fn pull_source(
-    store: &Store,
-    spec: &SourceSpec,
-    work: &[(&Rollup, &Planned)],
-    progress: &Progress,
-    pulled: &mut IndexMap<String, Pulled>,
-) -> Result<(), SyncError> {
-    // A SQLite source is read in this process, one statement at a time: more connections
-    // would only take turns.
+/// How many connections a source's slices get: `parallel`, at most one per slice. A SQLite
+/// source is read in this process, one statement at a time: more connections would only take
+/// turns.
+fn connections(spec: &SourceSpec, slices: usize) -> usize {
     let parallel = match spec.kind {
         SourceKind::Sqlite => 1,
         _ => spec.parallel,
     };
-    let n = parallel.clamp(1, work.len().max(1));
+    parallel.clamp(1, slices.max(1))
+}
+
+/// One source's side of a sync: open its connections, check each rollup's plan, then fetch the
+/// slices (slice `i` on connection `i % connections`). A failure before the first slice goes to
+/// the writer as the first slice's failure.
+async fn fetch_source(
+    spec: &SourceSpec,
+    work: &[(&Rollup, &Planned)],
+    senders: Vec<mpsc::Sender<fetch::Msg>>,
+) {
+    let n = senders.len();
     let mut workers: Vec<Worker> = (1..=n)
         .map(|k| Worker {
             link: Link::new(spec, k, n),
@@ -305,10 +319,30 @@ async fn pull_source(
             throttle: Throttle::new(spec),
         })
         .collect();
-    for worker in &mut workers {
+    if let Err(e) = prepare(&mut workers, work).await {
+        let _ = senders[0].send(fetch::Msg::Failed(e)).await;
+        return;
+    }
+    join_all(
+        workers
+            .iter_mut()
+            .zip(senders)
+            .enumerate()
+            .map(|(i, (worker, tx))| {
+                fetch::fetch_all(worker, work.iter().skip(i).step_by(n), Out::new(tx))
+            }),
+    )
+    .await;
+}
+
+/// Connects every worker and checks each rollup's plan before its first slice query runs.
+async fn prepare(
+    workers: &mut [Worker<'_>],
+    work: &[(&Rollup, &Planned)],
+) -> Result<(), SyncError> {
+    for worker in workers.iter_mut() {
         worker.link.connect().await?;
     }
-    // Every rollup's plan is checked before its first slice query runs.
     let mut checked = HashSet::new();
     for (rollup, p) in work {
         if checked.insert(rollup.name.as_str()) {
@@ -316,17 +350,7 @@ async fn pull_source(
             refuse_full_scan(source, rollup, &p.slice).await?;
         }
     }
-    let (senders, mut channels): (Vec<_>, Vec<_>) =
-        (0..n).map(|_| mpsc::channel(fetch::AHEAD)).unzip();
-    let fetchers = join_all(workers.iter_mut().zip(senders).enumerate().map(
-        |(i, (worker, tx))| fetch::fetch_all(worker, work.iter().skip(i).step_by(n), Out::new(tx)),
-    ));
-    let writer = write::write_all(store, work, &mut channels, progress, pulled);
-    // The writer decides: when it stops (done, failed or interrupted), so do the connections.
-    match select(pin!(writer), pin!(fetchers)).await {
-        Either::Left((result, _)) => result,
-        Either::Right((_, writer)) => writer.await,
-    }
+    Ok(())
 }
 
 /// Asks the source how it would run the rollup's slice query, and refuses a plan that reads
