@@ -6,7 +6,7 @@ use foldhash::{HashMap, HashMapExt};
 use chrono::NaiveDate;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::config::{Plan, Rollup};
+use crate::config::{Plan, Rollup, days_before};
 use crate::segment;
 use crate::store::{Store, StoreError, days_from, quote};
 use crate::value::Value;
@@ -80,6 +80,7 @@ fn per_user(
 }
 
 /// One output row before money is given its final scale.
+#[derive(Debug, Clone, PartialEq)]
 struct Line {
     day: NaiveDate,
     group: String,
@@ -91,7 +92,9 @@ struct Line {
     total: Decimal,
 }
 
-/// Builds the report for the days `first..=last`.
+/// Builds the report for the days `first..=last`. The lines of a day whose inputs are unchanged
+/// since a previous run (the segment, the rollups, the digests of the window's and the day's
+/// slices) are read from the store; only the other days are scored.
 pub fn build(
     store: &Store,
     spec: &Spec,
@@ -99,17 +102,141 @@ pub fn build(
     last: NaiveDate,
 ) -> Result<(Vec<String>, Vec<Vec<Value>>), StoreError> {
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    let key = spec.cache_key();
+    let mut by_day: Vec<Option<(Vec<Line>, u32)>> = Vec::with_capacity(days.len());
+    let mut versions = Vec::with_capacity(days.len());
+    for day in &days {
+        let version = spec.version(store, *day)?;
+        let cached = store
+            .report_day(&key, &day.to_string(), &version)?
+            .and_then(|text| decode(*day, &text));
+        by_day.push(cached);
+        versions.push(version);
+    }
+    let todo: Vec<NaiveDate> = days
+        .iter()
+        .zip(&by_day)
+        .filter(|(_, cached)| cached.is_none())
+        .map(|(d, _)| *d)
+        .collect();
     // Scored in memory: the `<segment>` table is written only for SQL reports that use it.
-    let mut amount_scale = 0;
-    let mut lines = Vec::new();
-    segment::assign(store, spec.segment, spec.activity, &days, |scored| {
-        day_lines(store, spec, scored, &mut amount_scale, &mut lines)
+    segment::assign(store, spec.segment, spec.activity, &todo, |scored| {
+        let i = days
+            .iter()
+            .position(|d| *d == scored.day)
+            .expect("a report day");
+        let mut scale = 0;
+        let mut lines = Vec::new();
+        day_lines(store, spec, scored, &mut scale, &mut lines)?;
+        store.keep_report_day(
+            &key,
+            &days[i].to_string(),
+            &versions[i],
+            &encode(&lines, scale),
+        )?;
+        by_day[i] = Some((lines, scale));
+        Ok(())
     })?;
-    let rows = lines
+    let amount_scale = by_day.iter().flatten().map(|(_, s)| *s).max().unwrap_or(0);
+    let rows = by_day
         .into_iter()
+        .flatten()
+        .flat_map(|(lines, _)| lines)
         .map(|l| l.into_row(amount_scale))
         .collect();
     Ok((COLUMNS.iter().map(|c| c.to_string()).collect(), rows))
+}
+
+impl Spec<'_> {
+    /// The cache's name for this report's lines: reports with the same inputs share them.
+    fn cache_key(&self) -> String {
+        format!(
+            "segment_rewards:{}:{}:{}",
+            self.segment.name, self.rewards.name, self.amount
+        )
+    }
+
+    /// Everything the lines of `day` are computed from.
+    fn version(&self, store: &Store, day: NaiveDate) -> Result<String, StoreError> {
+        let window_start = days_before(day, self.segment.window_days - 1).to_string();
+        let d = day.to_string();
+        let mut weights: Vec<String> = self
+            .segment
+            .weights
+            .iter()
+            .map(|(k, w)| format!("{k}={w}"))
+            .collect();
+        weights.sort();
+        let groups: Vec<String> = self
+            .segment
+            .groups
+            .iter()
+            .map(|g| format!("{}>={}", g.name, g.min_score))
+            .collect();
+        Ok(format!(
+            "{FORMAT};segment=by:{:?},score:{},window:{},weights:{},default:{},groups:{},inactive:{};\
+             activity={}@{};rewards={}:{}@{}",
+            self.segment.by,
+            self.segment.score,
+            self.segment.window_days,
+            weights.join(","),
+            self.segment.default_weight,
+            groups.join(","),
+            self.segment.inactive,
+            self.activity.fingerprint(),
+            store.slices_version(&self.activity.name, &window_start, &d)?,
+            self.rewards.fingerprint(),
+            self.amount,
+            store.slices_version(&self.rewards.name, &d, &d)?,
+        ))
+    }
+}
+
+/// The layout of cached lines; a change of layout (or of how lines are computed) changes it.
+const FORMAT: &str = "lines1";
+
+/// A day's lines as JSON: the scale of its reward amounts and, per line, the group and its
+/// counts and sums (decimals as text, exact).
+fn encode(lines: &[Line], scale: u32) -> String {
+    let lines: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| {
+            serde_json::json!([
+                l.group,
+                l.users,
+                l.active,
+                l.actions.to_string(),
+                l.rewarded,
+                l.rewards.to_string(),
+                l.total.to_string()
+            ])
+        })
+        .collect();
+    serde_json::json!({ "scale": scale, "lines": lines }).to_string()
+}
+
+/// Reads lines written by [`encode`]; `None` when they are not such lines.
+fn decode(day: NaiveDate, text: &str) -> Option<(Vec<Line>, u32)> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let scale = u32::try_from(value["scale"].as_u64()?).ok()?;
+    let dec = |v: &serde_json::Value| v.as_str()?.parse::<Decimal>().ok();
+    let lines = value["lines"]
+        .as_array()?
+        .iter()
+        .map(|l| {
+            Some(Line {
+                day,
+                group: l[0].as_str()?.to_string(),
+                users: l[1].as_i64()?,
+                active: l[2].as_i64()?,
+                actions: dec(&l[3])?,
+                rewarded: l[4].as_i64()?,
+                rewards: dec(&l[5])?,
+                total: dec(&l[6])?,
+            })
+        })
+        .collect::<Option<Vec<Line>>>()?;
+    Some((lines, scale))
 }
 
 /// The report's lines of one day: one per group, then the inactive group.
@@ -199,6 +326,26 @@ pub fn share(part: Decimal, total: Decimal) -> Decimal {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    #[test]
+    fn cached_lines_read_back_exactly() {
+        let d = |s| Decimal::from_str(s).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        let lines = vec![Line {
+            day,
+            group: "he\"avy".into(),
+            users: 3,
+            active: 2,
+            actions: d("12.50"),
+            rewarded: 1,
+            rewards: d("0.10000000"),
+            total: d("1234567890.12345678"),
+        }];
+        let text = encode(&lines, 8);
+        assert_eq!(decode(day, &text), Some((lines, 8)));
+        assert_eq!(decode(day, "{}"), None);
+        assert_eq!(decode(day, "not json"), None);
+    }
 
     #[test]
     fn share_rounds_half_to_even() {

@@ -86,7 +86,10 @@ mod tests {
             digest(&[a.clone(), b.clone()]),
             digest(&[b.clone(), a.clone()])
         );
-        assert_ne!(digest(&[a.clone(), b.clone()]), digest(std::slice::from_ref(&a)));
+        assert_ne!(
+            digest(&[a.clone(), b.clone()]),
+            digest(std::slice::from_ref(&a))
+        );
         let changed = vec![Value::Text("u2".into()), Value::Int(5)];
         assert_ne!(digest(&[a.clone(), b]), digest(&[a.clone(), changed]));
         let text = vec![Value::Text("u1".into()), Value::Text("3".into())];

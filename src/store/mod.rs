@@ -5,6 +5,7 @@
 mod deliveries;
 mod digest;
 mod lock;
+mod report_days;
 mod rollup;
 mod runs;
 pub mod schema;

@@ -57,6 +57,14 @@ const MIGRATIONS: &[&str] = &[
     // 3: a digest of each slice's rows, so that a slice pulled again with the same rows keeps its
     // rows and the cached scores of its day.
     "ALTER TABLE _tally_slices ADD COLUMN digest TEXT;",
+    // 4: the lines of built-in reports per day, so that a daily run computes the new day only.
+    "CREATE TABLE IF NOT EXISTS _tally_report_days (
+         report TEXT NOT NULL,
+         day TEXT NOT NULL,
+         version TEXT NOT NULL,
+         lines TEXT NOT NULL,
+         PRIMARY KEY (report, day)
+     );",
 ];
 
 /// The schema version this tally writes.

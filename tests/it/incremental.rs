@@ -204,3 +204,75 @@ fn a_slice_pulled_again_with_the_same_rows_is_kept() {
     assert_ne!(after[2], before[2]);
     assert_eq!(day_total(&ws, "2026-11-03"), "11");
 }
+
+/// The lines of a report day are kept in the store and read back while their inputs are the
+/// same; new rows for a day, or a changed segment, make the day computed again, and the report
+/// always equals the one of a fresh store.
+#[test]
+fn cached_report_days_follow_their_inputs() {
+    let ws = crate::support::small_segment_rewards("", "");
+    let report = [
+        "report",
+        "--no-sync",
+        "--date",
+        "2026-11-10",
+        "--format",
+        "csv",
+    ];
+    let first = ws.ok(&report);
+    assert_eq!(
+        ws.query("SELECT count(*) FROM _tally_report_days"),
+        ["8"],
+        "one cached day per report day"
+    );
+    assert_eq!(ws.ok(&report), first);
+
+    let fresh = |ws: &Workspace| {
+        let copy = Workspace::new("");
+        for f in ["src.sqlite", "tally.toml", ".env"] {
+            std::fs::copy(ws.path().join(f), copy.path().join(f)).unwrap();
+        }
+        copy.ok(&["-q", "sync", "--date", "2026-11-10"]);
+        copy.ok(&report)
+    };
+    // A late reward for 2026-11-05: the day's lines change, the others are read back.
+    let src = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
+    src.execute(
+        "INSERT INTO rewards VALUES ('u0', '7.75', '2026-11-05 13:00:00')",
+        [],
+    )
+    .unwrap();
+    ws.ok(&[
+        "-q",
+        "sync",
+        "--from",
+        "2026-11-05",
+        "--to",
+        "2026-11-05",
+        "--refresh",
+    ]);
+    let after = ws.ok(&report);
+    assert_ne!(after, first);
+    assert_eq!(after, fresh(&ws));
+    let changed: Vec<_> = first
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.split(',').next().unwrap().to_string())
+        .collect();
+    assert!(
+        !changed.is_empty() && changed.iter().all(|d| d == "2026-11-05"),
+        "{changed:?}"
+    );
+
+    // Another threshold: every day is computed again.
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(
+        ws.config(),
+        config.replace("min_score = 7", "min_score = 3"),
+    )
+    .unwrap();
+    let regrouped = ws.ok(&report);
+    assert_ne!(regrouped, after);
+    assert_eq!(regrouped, fresh(&ws));
+}
