@@ -8,59 +8,64 @@ use crate::source::{Explain, Lag, Source, SourceError};
 use crate::sync::SyncError;
 use crate::sync::slice::day_slices;
 
-/// Prints one line per source and rollup; `Ok(false)` when any failed.
+/// Prints one line per source and rollup; `Ok(false)` when any failed. A signal stops it at
+/// once, even while it connects or waits for an answer.
 pub async fn run(plan: &Plan) -> Result<bool, Error> {
     println!("config {}: ok", plan.config_path.display());
     let mut ok = true;
     for spec in plan.sources.values() {
-        let rollups: Vec<_> = plan
-            .rollups
-            .values()
-            .filter(|r| r.source == spec.name)
-            .collect();
-        let connecting = Source::connect(spec);
-        let connected = tokio::select! {
-            c = connecting => c,
+        tokio::select! {
+            source_ok = check_source(plan, spec) => ok &= source_ok,
             _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
-        };
-        let mut source = match connected {
-            Ok(mut s) => {
-                println!("source {}: ok ({})", spec.name, spec.display_url);
-                if spec.kind != SourceKind::Sqlite {
-                    for line in session(spec, &mut s).await {
-                        println!("  {}", plan.redact(&line));
-                    }
-                }
-                s
-            }
-            Err(e) => {
-                ok = false;
-                println!(
-                    "source {} ({}): FAILED: {}",
-                    spec.name,
-                    spec.display_url,
-                    plan.redact(&e.to_string())
-                );
-                for r in rollups {
-                    println!(
-                        "rollup {}: not checked (source {} failed)",
-                        r.name, spec.name
-                    );
-                }
-                continue;
-            }
-        };
-        for rollup in rollups {
-            match check_rollup(plan, &mut source, rollup).await {
-                Ok(line) => println!("rollup {}: ok ({line})", rollup.name),
-                Err(e) => {
-                    ok = false;
-                    println!("rollup {}: FAILED: {}", rollup.name, plan.redact(&e));
-                }
-            }
         }
     }
     Ok(ok)
+}
+
+/// Connects to one source and checks its rollups; false when anything failed.
+async fn check_source(plan: &Plan, spec: &SourceSpec) -> bool {
+    let rollups: Vec<_> = plan
+        .rollups
+        .values()
+        .filter(|r| r.source == spec.name)
+        .collect();
+    let mut source = match Source::connect(spec).await {
+        Ok(mut s) => {
+            println!("source {}: ok ({})", spec.name, spec.display_url);
+            if spec.kind != SourceKind::Sqlite {
+                for line in session(spec, &mut s).await {
+                    println!("  {}", plan.redact(&line));
+                }
+            }
+            s
+        }
+        Err(e) => {
+            println!(
+                "source {} ({}): FAILED: {}",
+                spec.name,
+                spec.display_url,
+                plan.redact(&e.to_string())
+            );
+            for r in rollups {
+                println!(
+                    "rollup {}: not checked (source {} failed)",
+                    r.name, spec.name
+                );
+            }
+            return false;
+        }
+    };
+    let mut ok = true;
+    for rollup in rollups {
+        match check_rollup(plan, &mut source, rollup).await {
+            Ok(line) => println!("rollup {}: ok ({line})", rollup.name),
+            Err(e) => {
+                ok = false;
+                println!("rollup {}: FAILED: {}", rollup.name, plan.redact(&e));
+            }
+        }
+    }
+    ok
 }
 
 /// How the session is encrypted, and the source's load and lag next to their limits.

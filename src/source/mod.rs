@@ -175,43 +175,69 @@ impl Source {
         }
     }
 
+    fn errors(&self) -> &Errors {
+        match self {
+            Source::Postgres(s) => &s.errors,
+            Source::Mysql(s) => &s.errors,
+            Source::Sqlite(s) => &s.errors,
+        }
+    }
+
     /// How the connection is encrypted.
     pub async fn encryption(&mut self) -> Result<Encryption, SourceError> {
-        match self {
-            Source::Postgres(s) => s.encryption().await,
-            Source::Mysql(s) => s.encryption().await,
-            Source::Sqlite(_) => Ok(Encryption {
-                version: None,
-                cipher: None,
-            }),
-        }
+        let errors = self.errors().clone();
+        let run = async {
+            match self {
+                Source::Postgres(s) => s.encryption().await,
+                Source::Mysql(s) => s.encryption().await,
+                Source::Sqlite(_) => Ok(Encryption {
+                    version: None,
+                    cipher: None,
+                }),
+            }
+        };
+        errors.bounded("reading the TLS status", run).await
     }
 
     /// The current value of each load figure in `limits`.
     pub async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
-        match self {
-            Source::Postgres(s) => s.load(limits).await,
-            Source::Mysql(s) => s.load(limits).await,
-            Source::Sqlite(_) => Ok(vec![0; limits.len()]),
-        }
+        let errors = self.errors().clone();
+        let run = async {
+            match self {
+                Source::Postgres(s) => s.load(limits).await,
+                Source::Mysql(s) => s.load(limits).await,
+                Source::Sqlite(_) => Ok(vec![0; limits.len()]),
+            }
+        };
+        errors.bounded("reading the load", run).await
     }
 
     /// The replica lag.
     pub async fn lag(&mut self) -> Result<Lag, SourceError> {
-        match self {
-            Source::Postgres(s) => s.lag().await,
-            Source::Mysql(s) => s.lag().await,
-            Source::Sqlite(_) => Ok(Lag::Primary),
-        }
+        let errors = self.errors().clone();
+        let run = async {
+            match self {
+                Source::Postgres(s) => s.lag().await,
+                Source::Mysql(s) => s.lag().await,
+                Source::Sqlite(_) => Ok(Lag::Primary),
+            }
+        };
+        errors.bounded("reading the replica lag", run).await
     }
 
     /// Checks that the rollup's table and columns exist by preparing its slice query.
     pub async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
-        match self {
-            Source::Postgres(s) => s.check(rollup).await,
-            Source::Mysql(s) => s.check(rollup).await,
-            Source::Sqlite(s) => s.check(rollup),
-        }
+        let errors = self.errors().clone();
+        let run = async {
+            match self {
+                Source::Postgres(s) => s.check(rollup).await,
+                Source::Mysql(s) => s.check(rollup).await,
+                Source::Sqlite(s) => s.check(rollup),
+            }
+        };
+        errors
+            .bounded(&format!("rollup `{}`", rollup.name), run)
+            .await
     }
 
     /// Asks the source how it would run the slice query for `[start, end)`.
@@ -221,11 +247,17 @@ impl Source {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Explain, SourceError> {
-        match self {
-            Source::Postgres(s) => s.explain(rollup, start, end).await,
-            Source::Mysql(s) => s.explain(rollup, start, end).await,
-            Source::Sqlite(s) => s.explain(rollup),
-        }
+        let errors = self.errors().clone();
+        let run = async {
+            match self {
+                Source::Postgres(s) => s.explain(rollup, start, end).await,
+                Source::Mysql(s) => s.explain(rollup, start, end).await,
+                Source::Sqlite(s) => s.explain(rollup),
+            }
+        };
+        errors
+            .bounded(&format!("rollup `{}`", rollup.name), run)
+            .await
     }
 
     /// Runs the slice query for `[start, end)` and hands each result row to `sink`, without
@@ -286,15 +318,35 @@ impl Errors {
 
     /// The server said nothing for [`row_timeout`].
     fn silent(&self, rollup: &Rollup) -> SourceError {
+        self.silent_at(&format!("rollup `{}`", rollup.name))
+    }
+
+    /// The server said nothing for [`row_timeout`] while tally was doing `what`.
+    fn silent_at(&self, what: &str) -> SourceError {
         let limit = self.row_timeout.unwrap_or_default();
-        self.rollup(
-            rollup,
+        self.at(
+            what,
             format!(
                 "no answer from the server within {} (statement_timeout + connect_timeout): the \
                  server or the network is stuck",
                 humantime::format_duration(limit)
             ),
         )
+    }
+
+    /// Runs `query`, at most [`row_timeout`]: every query tally sends is bounded, not only the
+    /// slice queries, so that a server that stops answering never hangs tally.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        query: impl Future<Output = Result<T, SourceError>>,
+    ) -> Result<T, SourceError> {
+        match self.row_timeout {
+            Some(limit) => tokio::time::timeout(limit, query)
+                .await
+                .unwrap_or_else(|_| Err(self.silent_at(what))),
+            None => query.await,
+        }
     }
 
     /// Waits for the server's next answer, at most [`row_timeout`]: a server that has stopped

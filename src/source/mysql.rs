@@ -31,7 +31,7 @@ const TRANSIENT_CODES: [u16; 8] = [1053, 1927, 1213, 1205, 1158, 1159, 1160, 116
 pub struct Mysql {
     conn: Conn,
     timezone: Tz,
-    errors: Errors,
+    pub(super) errors: Errors,
     /// Zone of each rollup's time column, looked up once per session.
     zones: HashMap<String, Tz>,
 }

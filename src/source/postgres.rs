@@ -26,7 +26,7 @@ use crate::value::Value;
 pub struct Postgres {
     client: Client,
     timezone: Tz,
-    errors: Errors,
+    pub(super) errors: Errors,
     /// Each rollup's prepared slice query, prepared once per session.
     statements: HashMap<String, Statement>,
 }

@@ -24,7 +24,7 @@ pub struct Sqlite {
     /// Milliseconds since `epoch` at which the running statement must stop (0: none).
     deadline: Arc<AtomicU64>,
     epoch: Instant,
-    errors: Errors,
+    pub(super) errors: Errors,
     /// How each rollup's time column is stored, sampled once per session.
     formats: HashMap<String, TimeFormat>,
 }

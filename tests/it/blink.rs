@@ -276,3 +276,69 @@ allow_full_scan = true
     );
     assert_eq!(ws.query("SELECT sum(n) FROM activity"), ["2"]);
 }
+
+/// A server that stops answering in the middle of a sync: its backend is stopped (SIGSTOP)
+/// between two slices. The next query fails after statement_timeout + connect_timeout, and a
+/// signal ends tally at once.
+#[test]
+fn a_server_that_stops_answering_mid_sync_fails_within_its_timeouts() {
+    let pg = PrivatePg::start();
+    pg.exec(
+        "CREATE TABLE actions (signer text, block_time timestamptz);
+         INSERT INTO actions SELECT 'u' || (i % 4), timestamptz '2026-06-10 00:00Z' + i * interval '5 minutes'
+           FROM generate_series(0, 863) AS i;",
+    );
+    let config = config(
+        &pg.url("postgres"),
+        "statement_timeout = \"1s\"\nconnect_timeout = \"1s\"",
+    )
+    .replace("pause = \"60ms\"", "pause = \"1s\"")
+    .replace("slice = \"1h\"", "slice = \"1d\"");
+    for signal in [false, true] {
+        let ws = Workspace::new(&config);
+        let mut child = ws
+            .command(&SYNC)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // tally's session, once it exists, then a moment for the first slice.
+        let started = Instant::now();
+        let mut backend = String::new();
+        while backend.is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no tally session"
+            );
+            backend = pg.one("SELECT pid FROM pg_stat_activity WHERE application_name = 'tally'");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        pg.signal(&backend, "STOP");
+        let stopped = Instant::now();
+        if signal {
+            std::thread::sleep(Duration::from_millis(500));
+            std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+        }
+        let status = child.wait().unwrap();
+        let took = stopped.elapsed();
+        pg.signal(&backend, "CONT");
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        if signal {
+            assert_eq!(status.code(), Some(130), "{err}");
+            assert!(took < Duration::from_millis(1500), "{took:?}: {err}");
+        } else {
+            assert_eq!(status.code(), Some(1), "{err}");
+            assert!(err.contains("no answer from the server within 2s"), "{err}");
+            assert!(took < Duration::from_secs(6), "{took:?}: {err}");
+        }
+    }
+}

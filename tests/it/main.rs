@@ -12,6 +12,7 @@ mod load;
 mod money;
 mod parallel;
 mod private;
+mod replica;
 mod safety;
 mod schedule;
 mod slack;

@@ -63,8 +63,8 @@ pub struct PrivatePg {
 }
 
 impl PrivatePg {
-    /// Creates the cluster and starts it.
-    pub fn start() -> PrivatePg {
+    /// An empty folder for a cluster, owned by the user that runs it.
+    fn empty() -> PrivatePg {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL's binaries in /usr/lib/postgresql")
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -85,11 +85,16 @@ impl PrivatePg {
                 c
             });
         }
-        let pg = PrivatePg {
+        PrivatePg {
             dir,
             bin,
             port: free_port(),
-        };
+        }
+    }
+
+    /// Creates the cluster and starts it.
+    pub fn start() -> PrivatePg {
+        let pg = PrivatePg::empty();
         pg.as_postgres(&[
             "initdb",
             "-D",
@@ -134,9 +139,76 @@ impl PrivatePg {
         self.as_postgres(&all);
     }
 
+    /// A hot standby of `primary`, streaming from it (`pg_basebackup -R`), started.
+    pub fn standby_of(primary: &PrivatePg) -> PrivatePg {
+        let pg = PrivatePg::empty();
+        let port = primary.port.to_string();
+        pg.as_postgres(&[
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-D",
+            &pg.data(),
+            "-R",
+            "-X",
+            "stream",
+            "--no-sync",
+        ]);
+        pg.ctl(&["start"]);
+        pg
+    }
+
     /// The URL of database `db` as user postgres.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs statements on database `postgres`.
+    pub fn exec(&self, sql: &str) {
+        let url = self.url("postgres");
+        crate::support::block_on(async move {
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        })
+    }
+
+    /// The first column of the first row of `sql`, as text.
+    pub fn one(&self, sql: &str) -> String {
+        let url = self.url("postgres");
+        crate::support::block_on(async move {
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let rows = c.simple_query(sql).await.unwrap();
+            rows.iter()
+                .find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some(r.get(0).unwrap_or("").to_string())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// Stops (SIGSTOP) or resumes (SIGCONT) one backend: the server keeps the connection open
+    /// and says nothing, as a hung host does.
+    pub fn signal(&self, pid: &str, signal: &str) {
+        run({
+            let mut c = Command::new("kill");
+            c.arg(format!("-{signal}")).arg(pid);
+            c
+        });
     }
 
     /// Restarts the server the way an operator would: a fast shutdown (sessions are terminated
@@ -156,6 +228,7 @@ impl Drop for PrivatePg {
 pub struct PrivateMy {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    options: Vec<String>,
     /// Its port on 127.0.0.1.
     pub port: u16,
 }
@@ -163,6 +236,11 @@ pub struct PrivateMy {
 impl PrivateMy {
     /// Creates the data folder and starts the server.
     pub fn start() -> PrivateMy {
+        PrivateMy::start_with(&[])
+    }
+
+    /// Creates the data folder and starts the server with extra options (`--server-id=2`).
+    pub fn start_with(options: &[&str]) -> PrivateMy {
         let dir = tempfile::tempdir().unwrap();
         let user = if is_root() { "root" } else { "" };
         let mut install = Command::new("mariadb-install-db");
@@ -179,6 +257,7 @@ impl PrivateMy {
             dir,
             child: None,
             port: free_port(),
+            options: options.iter().map(|o| o.to_string()).collect(),
         };
         my.launch();
         my
@@ -196,8 +275,8 @@ impl PrivateMy {
                 "--bind-address=127.0.0.1",
                 "--skip-grant-tables",
                 "--innodb-buffer-pool-size=16M",
-                "--skip-log-bin",
             ])
+            .args(&self.options)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(path("log")).unwrap());
         if is_root() {
@@ -221,6 +300,37 @@ impl PrivateMy {
     /// The URL of database `db`.
     pub fn url(&self, db: &str) -> String {
         format!("mysql://root@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs statements, one by one.
+    pub fn exec(&self, statements: &[&str]) {
+        let url = self.url("");
+        crate::support::block_on(async move {
+            use mysql_async::prelude::Queryable;
+            let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+                .await
+                .unwrap();
+            for sql in statements {
+                c.query_drop(*sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            }
+            c.disconnect().await.unwrap();
+        })
+    }
+
+    /// The first column of the first row of `sql`, as text.
+    pub fn one(&self, sql: &str) -> Option<String> {
+        let url = self.url("");
+        crate::support::block_on(async move {
+            use mysql_async::prelude::Queryable;
+            let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+                .await
+                .unwrap();
+            let v: Option<mysql_async::Row> = c.query_first(sql).await.unwrap();
+            c.disconnect().await.unwrap();
+            v.and_then(|row| row.get::<Option<String>, _>(0).flatten())
+        })
     }
 
     /// Restarts the server: a normal shutdown (sessions are killed), then a start.
