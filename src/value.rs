@@ -1,13 +1,68 @@
 //! The one cell type that flows through the pipeline: from a source row, into the store, into a
-//! report. Money stays a [`Decimal`] from the driver to the rendered report: no `f64` on that path.
+//! report. Money stays an arbitrary-precision [`BigDecimal`] from the driver to the rendered
+//! report: no `f64` on that path, and no limit on digits short of absurd ([`MAX_DIGITS`]).
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::str::FromStr;
 
+use bigdecimal::{BigDecimal, RoundingMode, Signed, ToPrimitive, Zero};
+use num_bigint::BigInt;
+use num_integer::Integer;
 use rusqlite::ToSql;
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use rust_decimal::Decimal;
+
+/// The most digits a decimal may have when written out in plain notation (its digits plus the
+/// zeros its exponent adds): far beyond any SQL DECIMAL (MySQL 65, PostgreSQL 131,072 before the
+/// point is possible but not a money amount), and small enough that writing it out is cheap.
+pub const MAX_DIGITS: u64 = 1000;
+
+/// Reads a decimal in plain or scientific notation; `None` when it is not a number or would
+/// take more than [`MAX_DIGITS`] digits to write out.
+pub fn parse_decimal(text: &str) -> Option<BigDecimal> {
+    let d = BigDecimal::from_str(text.trim()).ok()?;
+    fits(&d).then_some(d)
+}
+
+/// True when `d` writes out in at most [`MAX_DIGITS`] digits.
+pub fn fits(d: &BigDecimal) -> bool {
+    let (int, scale) = d.as_bigint_and_scale();
+    let digits = int.magnitude().bits() as f64 * std::f64::consts::LOG10_2;
+    digits + (scale.unsigned_abs() as f64) <= MAX_DIGITS as f64
+}
+
+/// `d` in plain notation, keeping its scale ("12.50", never "1.25E+1").
+pub fn plain(d: &BigDecimal) -> String {
+    d.to_plain_string()
+}
+
+/// `100 * part / total`, rounded half-even to one decimal, exactly (whatever the digits); 0.0
+/// when the total is 0.
+pub fn share(part: &BigDecimal, total: &BigDecimal) -> BigDecimal {
+    if total.is_zero() {
+        return BigDecimal::new(BigInt::zero(), 1);
+    }
+    // Bring both to one scale, then share×10 = round(1000 × P / T) on integers.
+    let scale = part
+        .fractional_digit_count()
+        .max(total.fractional_digit_count());
+    let (p, _) = part.with_scale(scale).into_bigint_and_scale();
+    let (t, _) = total.with_scale(scale).into_bigint_and_scale();
+    let negative = p.is_negative() != t.is_negative() && !p.is_zero();
+    let (p, t): (BigInt, BigInt) = (p.abs() * 1000, t.abs());
+    let (mut q, r) = p.div_rem(&t);
+    let twice = r * 2;
+    if twice > t || (twice == t && q.is_odd()) {
+        q += 1;
+    }
+    BigDecimal::new(if negative { -q } else { q }, 1)
+}
+
+/// Half-even rounding to `places` decimals (for ratios computed with [`BigDecimal`]'s division).
+pub fn round(d: &BigDecimal, places: i64) -> BigDecimal {
+    d.with_scale_round(places, RoundingMode::HalfEven)
+}
 
 /// A single cell of a rollup row or a report.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +72,7 @@ pub enum Value {
     /// A whole number (counts, integer sums).
     Int(i64),
     /// An exact decimal (DECIMAL/NUMERIC sums); keeps the scale the source gave it.
-    Dec(Decimal),
+    Dec(BigDecimal),
     /// A floating-point number (only when the source column itself is floating point).
     Float(f64),
     /// Text (users, dimension values, dates).
@@ -25,13 +80,17 @@ pub enum Value {
 }
 
 impl Value {
-    /// Builds a value from an exact decimal, turning whole numbers of scale 0 into [`Value::Int`]
-    /// so that `sum(int_column)` (a NUMERIC in PostgreSQL, a DECIMAL in MySQL) stays an integer.
-    pub fn from_decimal(d: Decimal) -> Value {
-        match i64::try_from(d) {
-            Ok(i) if d.scale() == 0 => Value::Int(i),
-            _ => Value::Dec(d),
+    /// Builds a value from an exact decimal, turning whole numbers of scale 0 that fit in an
+    /// `i64` into [`Value::Int`] so that `sum(int_column)` (a NUMERIC in PostgreSQL, a DECIMAL in
+    /// MySQL) stays an integer.
+    pub fn from_decimal(d: BigDecimal) -> Value {
+        if d.fractional_digit_count() <= 0 && fits(&d) {
+            // Whole, possibly with a negative scale (1E+2 after normalizing): exact at scale 0.
+            if let Some(i) = d.with_scale(0).as_bigint_and_scale().0.to_i64() {
+                return Value::Int(i);
+            }
         }
+        Value::Dec(d)
     }
 
     /// True for numbers (integers, decimals and floats).
@@ -39,13 +98,15 @@ impl Value {
         matches!(self, Value::Int(_) | Value::Dec(_) | Value::Float(_))
     }
 
-    /// The value as an exact decimal, when it is a number (or text holding one).
-    pub fn to_decimal(&self) -> Option<Decimal> {
+    /// The value as an exact decimal, when it is a number (or text holding one). A float
+    /// becomes the decimal of its shortest round-trip text (0.1, not 0.1000000000000000055…).
+    pub fn to_decimal(&self) -> Option<BigDecimal> {
         match self {
-            Value::Int(i) => Some(Decimal::from(*i)),
-            Value::Dec(d) => Some(*d),
-            Value::Float(f) => Decimal::try_from(*f).ok(),
-            Value::Text(t) => t.parse().ok(),
+            Value::Int(i) => Some(BigDecimal::from(*i)),
+            Value::Dec(d) => Some(d.clone()),
+            Value::Float(f) if f.is_finite() => parse_decimal(&f.to_string()),
+            Value::Float(_) => None,
+            Value::Text(t) => parse_decimal(t),
             Value::Null => None,
         }
     }
@@ -65,7 +126,7 @@ impl Value {
             (Value::Null, v) | (v, Value::Null) => v.clone(),
             (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
                 Some(s) => Value::Int(s),
-                None => Value::Dec(Decimal::from(*a) + Decimal::from(*b)),
+                None => Value::Dec(BigDecimal::from(*a) + BigDecimal::from(*b)),
             },
             (Value::Float(a), b) | (b, Value::Float(a)) => {
                 Value::Float(a + b.to_f64().unwrap_or(0.0))
@@ -95,7 +156,7 @@ impl Value {
     fn to_f64(&self) -> Option<f64> {
         match self {
             Value::Int(i) => Some(*i as f64),
-            Value::Dec(d) => d.to_string().parse().ok(),
+            Value::Dec(d) => d.to_f64(),
             Value::Float(f) => Some(*f),
             Value::Text(t) => t.parse().ok(),
             Value::Null => None,
@@ -110,7 +171,7 @@ impl ToSql for Value {
         Ok(match self {
             Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
             Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
-            Value::Dec(d) => ToSqlOutput::Owned(rusqlite::types::Value::Text(d.to_string())),
+            Value::Dec(d) => ToSqlOutput::Owned(rusqlite::types::Value::Text(plain(d))),
             Value::Float(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
             Value::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
         })
@@ -127,8 +188,8 @@ impl Value {
             ValueRef::Real(f) => Value::Float(f),
             ValueRef::Text(t) => {
                 let text = String::from_utf8_lossy(t);
-                match text.parse::<Decimal>() {
-                    Ok(d) if decimal_text => Value::Dec(d),
+                match parse_decimal(&text) {
+                    Some(d) if decimal_text => Value::Dec(d),
                     _ => Value::Text(text.into_owned()),
                 }
             }
@@ -142,8 +203,8 @@ impl fmt::Display for Value {
         match self {
             Value::Null => Ok(()),
             Value::Int(i) => write!(f, "{i}"),
-            // Decimal's Display is plain notation that keeps the scale ("12.50000000").
-            Value::Dec(d) => write!(f, "{d}"),
+            // Plain notation that keeps the scale ("12.50000000").
+            Value::Dec(d) => f.write_str(&plain(d)),
             Value::Float(x) => write!(f, "{x}"),
             Value::Text(t) => f.write_str(t),
         }
@@ -151,23 +212,24 @@ impl fmt::Display for Value {
 }
 
 /// Registers `tally_sum(x)` on a SQLite connection: the exact sum used for SQLite sources and
-/// offered to custom SQL over the store.
+/// offered to custom SQL over the store; and `tally_decimal_sum(x)`, the same for a column
+/// declared DECIMAL or NUMERIC, whose values SQLite keeps as floats when they look like numbers.
 pub fn register_exact_sum(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    conn.create_aggregate_function(
-        "tally_sum",
-        1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        ExactSum,
-    )
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_aggregate_function("tally_sum", 1, flags, ExactSum { decimal: false })?;
+    conn.create_aggregate_function("tally_decimal_sum", 1, flags, ExactSum { decimal: true })
 }
 
 /// `tally_sum(x)`: integers sum as integers, decimal text sums exactly (keeping its scale),
-/// floats as floats.
-struct ExactSum;
+/// floats as floats. With `decimal`, a float is read as the decimal of its shortest round-trip
+/// text (SQLite stored the column's '12.34' as the float 12.34; 12.34 is what it meant).
+struct ExactSum {
+    decimal: bool,
+}
 
 enum Acc {
     Int(i64),
-    Dec(Decimal),
+    Dec(BigDecimal),
     Float(f64),
 }
 
@@ -180,10 +242,17 @@ impl Aggregate<Option<Acc>, Option<SqlValue>> for ExactSum {
         let next = match ctx.get_raw(0) {
             ValueRef::Null => return Ok(()),
             ValueRef::Integer(i) => Acc::Int(i),
+            ValueRef::Real(f) if self.decimal => {
+                Value::Float(f).to_decimal().map(Acc::Dec).ok_or_else(|| {
+                    rusqlite::Error::UserFunctionError(
+                        format!("tally_decimal_sum: {f} is not a number").into(),
+                    )
+                })?
+            }
             ValueRef::Real(f) => Acc::Float(f),
             ValueRef::Text(t) => std::str::from_utf8(t)
                 .ok()
-                .and_then(|s| s.trim().parse().ok())
+                .and_then(parse_decimal)
                 .map(Acc::Dec)
                 .ok_or_else(|| {
                     rusqlite::Error::UserFunctionError(
@@ -202,10 +271,10 @@ impl Aggregate<Option<Acc>, Option<SqlValue>> for ExactSum {
             (None, n) => n,
             (Some(Acc::Int(a)), Acc::Int(b)) => match a.checked_add(b) {
                 Some(s) => Acc::Int(s),
-                None => Acc::Dec(Decimal::from(a) + Decimal::from(b)),
+                None => Acc::Dec(BigDecimal::from(a) + BigDecimal::from(b)),
             },
             (Some(Acc::Float(a)), n) | (Some(n), Acc::Float(a)) => Acc::Float(a + n.as_f64()),
-            (Some(a), b) => Acc::Dec(a.as_decimal() + b.as_decimal()),
+            (Some(a), b) => Acc::Dec(a.into_decimal() + b.into_decimal()),
         });
         Ok(())
     }
@@ -217,7 +286,7 @@ impl Aggregate<Option<Acc>, Option<SqlValue>> for ExactSum {
     ) -> rusqlite::Result<Option<SqlValue>> {
         Ok(acc.flatten().map(|a| match a {
             Acc::Int(i) => SqlValue::Integer(i),
-            Acc::Dec(d) => SqlValue::Text(d.to_string()),
+            Acc::Dec(d) => SqlValue::Text(plain(&d)),
             Acc::Float(f) => SqlValue::Real(f),
         }))
     }
@@ -227,16 +296,17 @@ impl Acc {
     fn as_f64(&self) -> f64 {
         match self {
             Acc::Int(i) => *i as f64,
-            Acc::Dec(d) => d.to_string().parse().unwrap_or(f64::NAN),
+            Acc::Dec(d) => d.to_f64().unwrap_or(f64::NAN),
             Acc::Float(f) => *f,
         }
     }
 
-    fn as_decimal(&self) -> Decimal {
+    fn into_decimal(self) -> BigDecimal {
         match self {
-            Acc::Int(i) => Decimal::from(*i),
-            Acc::Dec(d) => *d,
-            Acc::Float(f) => Decimal::try_from(*f).unwrap_or_default(),
+            Acc::Int(i) => BigDecimal::from(i),
+            Acc::Dec(d) => d,
+            // Unreachable: a float in the sum makes it a float sum.
+            Acc::Float(f) => parse_decimal(&f.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -244,25 +314,80 @@ impl Acc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
+
+    fn d(s: &str) -> BigDecimal {
+        parse_decimal(s).unwrap()
+    }
 
     #[test]
     fn decimal_sums_keep_scale_and_exactness() {
-        let a = Value::Dec(Decimal::from_str("0.10000000").unwrap());
-        let b = Value::Dec(Decimal::from_str("0.20000000").unwrap());
+        let a = Value::Dec(d("0.10000000"));
+        let b = Value::Dec(d("0.20000000"));
         assert_eq!(a.add(&b).to_string(), "0.30000000");
     }
 
     #[test]
-    fn whole_decimals_become_integers() {
+    fn wei_sized_sums_stay_exact() {
+        // Two claims of 5e26 with 8 decimals: more digits than rust_decimal's 28.
+        let claim = Value::Dec(d("500000000000000000000000000.00000000"));
         assert_eq!(
-            Value::from_decimal(Decimal::from_str("42").unwrap()),
-            Value::Int(42)
+            claim.add(&claim).to_string(),
+            "1000000000000000000000000000.00000000"
         );
+        let big = d(
+            "1234567890123456789012345678901234567890123456789012345678901234.567890123456789012345678901234",
+        );
+        assert_eq!(Value::Dec(big.clone()).to_string(), plain(&big));
+        assert_eq!(
+            Value::Int(i64::MAX).add(&Value::Int(1)).to_string(),
+            "9223372036854775808"
+        );
+    }
+
+    #[test]
+    fn whole_decimals_become_integers() {
+        assert_eq!(Value::from_decimal(d("42")), Value::Int(42));
+        assert!(matches!(Value::from_decimal(d("42.0")), Value::Dec(_)));
         assert!(matches!(
-            Value::from_decimal(Decimal::from_str("42.0").unwrap()),
+            Value::from_decimal(d("99999999999999999999")),
             Value::Dec(_)
         ));
+    }
+
+    #[test]
+    fn absurd_exponents_are_not_numbers() {
+        assert!(parse_decimal("1e5").is_some());
+        assert!(parse_decimal("1e999999999").is_none());
+        assert!(parse_decimal("1e-999999999").is_none());
+        assert!(parse_decimal("12abc").is_none());
+    }
+
+    #[test]
+    fn shares_round_half_even_exactly() {
+        let s = |p: &str, t: &str| plain(&share(&d(p), &d(t)));
+        assert_eq!(s("1", "8"), "12.5");
+        assert_eq!(s("1", "16"), "6.2");
+        assert_eq!(s("3", "16"), "18.8");
+        assert_eq!(s("5", "0"), "0.0");
+        assert_eq!(s("1", "1"), "100.0");
+        assert_eq!(s("0.00000001", "3"), "0.0");
+        assert_eq!(s("-1", "8"), "-12.5");
+        assert_eq!(
+            s(
+                "500000000000000000000000000",
+                "1000000000000000000000000000.00000000"
+            ),
+            "50.0"
+        );
+        // Exactly half of the last place, far beyond 28 digits: half-even keeps the even digit.
+        assert_eq!(s("1", "1600000000000000000000000000000000000000").len(), 3);
+        assert_eq!(
+            s(
+                "25",
+                "10000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+            ),
+            "0.0"
+        );
     }
 
     #[test]

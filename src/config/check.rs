@@ -5,14 +5,15 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use bigdecimal::{BigDecimal, Zero};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
-use rust_decimal::Decimal;
 
 use super::Issue;
 use super::env::Env;
 use super::plan::*;
 use super::raw::{self, Config};
+use crate::value::{MAX_DIGITS, parse_decimal};
 
 /// Collects issues while the plan is built.
 pub(super) struct Checker<'a> {
@@ -93,17 +94,22 @@ impl Checker<'_> {
         u32::try_from(secs / 86_400).unwrap_or(u32::MAX)
     }
 
-    fn decimal(&mut self, key: &str, value: &toml::Value) -> Decimal {
+    fn decimal(&mut self, key: &str, value: &toml::Value) -> BigDecimal {
         let parsed = match value {
-            toml::Value::Integer(i) => Some(Decimal::from(*i)),
+            toml::Value::Integer(i) => Some(BigDecimal::from(*i)),
             // Display of an f64 is its shortest round-trip form: 0.1 stays 0.1.
-            toml::Value::Float(f) => Decimal::from_str(&f.to_string()).ok(),
-            toml::Value::String(s) => Decimal::from_str(s.trim()).ok(),
+            toml::Value::Float(f) if f.is_finite() => parse_decimal(&f.to_string()),
+            toml::Value::String(s) => parse_decimal(s),
             _ => None,
         };
         parsed.unwrap_or_else(|| {
-            self.issue(key, format!("expected a number, found `{value}`"));
-            Decimal::ZERO
+            self.issue(
+                key,
+                format!(
+                    "expected a number (at most {MAX_DIGITS} digits written out), found `{value}`"
+                ),
+            );
+            BigDecimal::zero()
         })
     }
 
@@ -121,9 +127,9 @@ impl Checker<'_> {
 
     /// A weight: a number, 0 or more. A negative weight could push a score below every group,
     /// leaving an active user in no group and outside `inactive`.
-    fn weight(&mut self, key: &str, value: &toml::Value) -> Decimal {
+    fn weight(&mut self, key: &str, value: &toml::Value) -> BigDecimal {
         let w = self.decimal(key, value);
-        if w < Decimal::ZERO {
+        if w < BigDecimal::zero() {
             self.issue(key, format!("weights must be 0 or more (found {w})"));
         }
         w
@@ -481,7 +487,7 @@ fn check_groups(c: &mut Checker, key: &str, groups: &[Group], inactive: &str) {
         }
     }
     let last = groups.last().expect("groups is not empty");
-    if last.min_score > Decimal::ZERO {
+    if last.min_score > BigDecimal::zero() {
         c.issue(
             format!("{key}.groups[{}].min_score", groups.len() - 1),
             format!(

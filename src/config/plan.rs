@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bigdecimal::BigDecimal;
 use chrono::{Days, NaiveDate};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
-use rust_decimal::Decimal;
 
 /// The kind of database a source URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +230,19 @@ impl Rollup {
         )
     }
 
+    /// What column `i` of the slice query is, for messages: the user, a dimension or a measure.
+    pub fn column(&self, i: usize) -> String {
+        let dims = self.dimensions.len();
+        match i {
+            0 => "the user".to_string(),
+            i if i <= dims => format!("dimension `{}`", self.dimensions[i - 1].name),
+            i => match self.measures.get(i - 1 - dims) {
+                Some(m) => format!("measure `{}`", m.name),
+                None => format!("column {}", i + 1),
+            },
+        }
+    }
+
     /// Looks up a measure by name.
     pub fn measure(&self, name: &str) -> Option<&Measure> {
         self.measures.iter().find(|m| m.name == name)
@@ -242,7 +255,7 @@ pub struct Group {
     /// Group name.
     pub name: String,
     /// Lowest score in the group.
-    pub min_score: Decimal,
+    pub min_score: BigDecimal,
 }
 
 /// A checked `[segments.NAME]`.
@@ -259,9 +272,9 @@ pub struct Segment {
     /// Window length in days.
     pub window_days: u32,
     /// Weights by dimension value.
-    pub weights: HashMap<String, Decimal>,
+    pub weights: HashMap<String, BigDecimal>,
     /// Weight of unlisted values.
-    pub default_weight: Decimal,
+    pub default_weight: BigDecimal,
     /// Groups, highest `min_score` first.
     pub groups: Vec<Group>,
     /// Name of the rewarded-without-activity group.

@@ -6,7 +6,7 @@ use serde_json::{Value as Json, json};
 
 use crate::report::Report;
 use crate::report::segment_rewards::COLUMNS;
-use crate::value::Value;
+use crate::value::{Value, plain};
 
 /// Most columns a table block holds.
 const MAX_COLUMNS: usize = 20;
@@ -142,12 +142,12 @@ fn summary(report: &Report) -> Option<String> {
             let group = r[1].to_string();
             let now = r[7].to_decimal().unwrap_or_default();
             let change = match share(&week_before, &group) {
-                Some(before) if now > before => format!(" ▲{}", now - before),
-                Some(before) if now < before => format!(" ▼{}", before - now),
+                Some(before) if now > before => format!(" ▲{}", plain(&(&now - before))),
+                Some(before) if now < before => format!(" ▼{}", plain(&(before - &now))),
                 Some(_) => " ▶0.0".to_string(),
                 None => String::new(),
             };
-            format!("*{group}* {now}%{change}")
+            format!("*{group}* {}%{change}", plain(&now))
         })
         .collect();
     Some(format!(
@@ -159,15 +159,14 @@ fn summary(report: &Report) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rust_decimal::Decimal;
-    use std::str::FromStr;
+    use crate::value::parse_decimal;
 
     #[test]
     fn numbers_get_thousands_separators_and_keep_their_scale() {
         assert_eq!(number(&Value::Int(1234567)), "1,234,567");
         assert_eq!(number(&Value::Int(-999)), "-999");
         assert_eq!(
-            number(&Value::Dec(Decimal::from_str("-12345.50").unwrap())),
+            number(&Value::Dec(parse_decimal("-12345.50").unwrap())),
             "-12,345.50"
         );
         assert_eq!(number(&Value::Text("1234".into())), "1234");

@@ -1,10 +1,7 @@
 //! Report output formats: terminal table, Markdown, CSV and JSON. Tables align by display width,
 //! so wide characters (Hangul, CJK) line up; numbers are right-aligned.
 
-use std::str::FromStr;
-
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
-use rust_decimal::Decimal;
 use serde_json::{Map, Value as Json, json};
 use unicode_width::UnicodeWidthStr;
 
@@ -66,7 +63,8 @@ fn numeric_columns(report: &Report) -> Vec<bool> {
             let mut any = false;
             let all = cells.all(|v| {
                 any = true;
-                v.is_numeric() || matches!(v, Value::Text(t) if Decimal::from_str(t).is_ok())
+                v.is_numeric()
+                    || matches!(v, Value::Text(t) if crate::value::parse_decimal(t).is_some())
             });
             any && all
         })
@@ -179,7 +177,7 @@ fn json(report: &Report) -> String {
                         Value::Null => Json::Null,
                         Value::Int(i) => json!(i),
                         Value::Float(f) => json!(f),
-                        Value::Dec(d) => json!(d.to_string()),
+                        Value::Dec(d) => json!(crate::value::plain(d)),
                         Value::Text(t) => json!(t),
                     };
                     (c.clone(), j)
@@ -213,7 +211,7 @@ mod tests {
             rows: vec![
                 vec![
                     Value::Text("헤비".into()),
-                    Value::Dec(Decimal::from_str("12.50").unwrap()),
+                    Value::Dec(crate::value::parse_decimal("12.50").unwrap()),
                 ],
                 vec![Value::Text("light".into()), Value::Int(3)],
             ],

@@ -3,13 +3,13 @@
 
 use foldhash::{HashMap, HashMapExt};
 
+use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
-use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::config::{Plan, Rollup, days_before};
 use crate::segment;
 use crate::store::{Store, StoreError, days_from, quote};
-use crate::value::Value;
+use crate::value::{Value, parse_decimal, plain, share};
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 8] = [
@@ -47,8 +47,8 @@ fn per_user(
     rollup: &Rollup,
     measure: &str,
     day: NaiveDate,
-    scale: &mut u32,
-) -> Result<HashMap<String, Decimal>, StoreError> {
+    scale: &mut i64,
+) -> Result<HashMap<String, BigDecimal>, StoreError> {
     let ctx = || format!("reading `{}` for {day}", rollup.name);
     let sql = format!(
         "SELECT user, {} {} AND user IS NOT NULL",
@@ -61,14 +61,21 @@ fn per_user(
         .map_err(|e| store.err(ctx(), e))?;
     let day = day.to_string();
     let mut rows = stmt.query([&day, &day]).map_err(|e| store.err(ctx(), e))?;
-    let mut sums: HashMap<String, Decimal> = HashMap::new();
+    let mut sums: HashMap<String, BigDecimal> = HashMap::new();
     while let Some(row) = rows.next().map_err(|e| store.err(ctx(), e))? {
-        let value = Value::from_sqlite(row.get_ref(1).map_err(|e| store.err(ctx(), e))?, true)
-            .to_decimal()
-            .unwrap_or_default();
-        *scale = (*scale).max(value.scale());
         let user = row.get_ref(0).map_err(|e| store.err(ctx(), e))?;
         let user = user.as_str().map_err(|e| store.err(ctx(), e.into()))?;
+        let cell = Value::from_sqlite(row.get_ref(1).map_err(|e| store.err(ctx(), e))?, true);
+        let value = match cell {
+            Value::Null => continue,
+            other => other.to_decimal().ok_or_else(|| {
+                StoreError::Data(format!(
+                    "rollup `{}`, {day}: measure `{measure}` of user `{user}` is `{other}`, not a number",
+                    rollup.name
+                ))
+            })?,
+        };
+        *scale = (*scale).max(value.fractional_digit_count());
         match sums.get_mut(user) {
             Some(sum) => *sum += value,
             None => {
@@ -86,10 +93,10 @@ struct Line {
     group: String,
     users: i64,
     active: i64,
-    actions: Decimal,
+    actions: BigDecimal,
     rewarded: i64,
-    rewards: Decimal,
-    total: Decimal,
+    rewards: BigDecimal,
+    total: BigDecimal,
 }
 
 /// Builds the report for the days `first..=last`. The lines of a day whose inputs are unchanged
@@ -103,7 +110,7 @@ pub fn build(
 ) -> Result<(Vec<String>, Vec<Vec<Value>>), StoreError> {
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
     let key = spec.cache_key();
-    let mut by_day: Vec<Option<(Vec<Line>, u32)>> = Vec::with_capacity(days.len());
+    let mut by_day: Vec<Option<(Vec<Line>, i64)>> = Vec::with_capacity(days.len());
     let mut versions = Vec::with_capacity(days.len());
     for day in &days {
         let version = spec.version(store, *day)?;
@@ -193,11 +200,11 @@ impl Spec<'_> {
 }
 
 /// The layout of cached lines; a change of layout (or of how lines are computed) changes it.
-const FORMAT: &str = "lines1";
+const FORMAT: &str = "lines2";
 
 /// A day's lines as JSON: the scale of its reward amounts and, per line, the group and its
 /// counts and sums (decimals as text, exact).
-fn encode(lines: &[Line], scale: u32) -> String {
+fn encode(lines: &[Line], scale: i64) -> String {
     let lines: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| {
@@ -205,10 +212,10 @@ fn encode(lines: &[Line], scale: u32) -> String {
                 l.group,
                 l.users,
                 l.active,
-                l.actions.to_string(),
+                plain(&l.actions),
                 l.rewarded,
-                l.rewards.to_string(),
-                l.total.to_string()
+                plain(&l.rewards),
+                plain(&l.total)
             ])
         })
         .collect();
@@ -216,10 +223,10 @@ fn encode(lines: &[Line], scale: u32) -> String {
 }
 
 /// Reads lines written by [`encode`]; `None` when they are not such lines.
-fn decode(day: NaiveDate, text: &str) -> Option<(Vec<Line>, u32)> {
+fn decode(day: NaiveDate, text: &str) -> Option<(Vec<Line>, i64)> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    let scale = u32::try_from(value["scale"].as_u64()?).ok()?;
-    let dec = |v: &serde_json::Value| v.as_str()?.parse::<Decimal>().ok();
+    let scale = value["scale"].as_i64()?;
+    let dec = |v: &serde_json::Value| parse_decimal(v.as_str()?);
     let lines = value["lines"]
         .as_array()?
         .iter()
@@ -244,7 +251,7 @@ fn day_lines(
     store: &Store,
     spec: &Spec,
     scored: segment::Scored,
-    amount_scale: &mut u32,
+    amount_scale: &mut i64,
     lines: &mut Vec<Line>,
 ) -> Result<(), StoreError> {
     let segment::Scored {
@@ -253,7 +260,7 @@ fn day_lines(
         activity: actions,
     } = scored;
     let rewards = per_user(store, spec.rewards, spec.amount, day, amount_scale)?;
-    let total: Decimal = rewards.values().sum();
+    let total: BigDecimal = rewards.values().sum();
     for (g, group) in spec.segment.groups.iter().enumerate() {
         let users: Vec<&str> = members
             .iter()
@@ -268,14 +275,14 @@ fn day_lines(
             actions: users
                 .iter()
                 .filter_map(|u| actions.get(*u))
-                .map(|t| t.unweighted)
+                .map(|t| &t.unweighted)
                 .sum(),
             rewarded: users.iter().filter(|u| rewards.contains_key(**u)).count() as i64,
             rewards: users.iter().filter_map(|u| rewards.get(*u)).sum(),
-            total,
+            total: total.clone(),
         });
     }
-    let inactive: Vec<&Decimal> = rewards
+    let inactive: Vec<&BigDecimal> = rewards
         .iter()
         .filter(|(u, _)| !members.contains_key(u.as_str()))
         .map(|(_, v)| v)
@@ -285,7 +292,7 @@ fn day_lines(
         group: spec.segment.inactive.clone(),
         users: inactive.len() as i64,
         active: 0,
-        actions: Decimal::ZERO,
+        actions: BigDecimal::zero(),
         rewarded: inactive.len() as i64,
         rewards: inactive.into_iter().sum(),
         total,
@@ -294,42 +301,31 @@ fn day_lines(
 }
 
 impl Line {
-    fn into_row(self, scale: u32) -> Vec<Value> {
-        let mut rewards = self.rewards;
-        rewards.rescale(scale);
+    fn into_row(self, scale: i64) -> Vec<Value> {
+        // Every day's amounts at the report's largest scale (never lower: nothing is cut).
+        let rewards = self
+            .rewards
+            .with_scale(scale.max(self.rewards.fractional_digit_count()));
         vec![
             Value::Text(self.day.to_string()),
             Value::Text(self.group),
             Value::Int(self.users),
             Value::Int(self.active),
-            Value::from_decimal(self.actions.normalize()),
+            Value::from_decimal(self.actions.normalized()),
             Value::Int(self.rewarded),
             Value::Dec(rewards),
-            Value::Dec(share(self.rewards, self.total)),
+            Value::Dec(share(&self.rewards, &self.total)),
         ]
     }
-}
-
-/// `100 * part / total`, rounded half-even to one decimal; 0 when the total is 0.
-pub fn share(part: Decimal, total: Decimal) -> Decimal {
-    let mut s = if total.is_zero() {
-        Decimal::ZERO
-    } else {
-        (Decimal::ONE_HUNDRED * part / total)
-            .round_dp_with_strategy(1, RoundingStrategy::MidpointNearestEven)
-    };
-    s.rescale(1);
-    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
 
     #[test]
     fn cached_lines_read_back_exactly() {
-        let d = |s| Decimal::from_str(s).unwrap();
+        let d = |s| parse_decimal(s).unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
         let lines = vec![Line {
             day,
@@ -339,22 +335,11 @@ mod tests {
             actions: d("12.50"),
             rewarded: 1,
             rewards: d("0.10000000"),
-            total: d("1234567890.12345678"),
+            total: d("123456789012345678901234567890123456789012345678901234567890.12345678"),
         }];
         let text = encode(&lines, 8);
         assert_eq!(decode(day, &text), Some((lines, 8)));
         assert_eq!(decode(day, "{}"), None);
         assert_eq!(decode(day, "not json"), None);
-    }
-
-    #[test]
-    fn share_rounds_half_to_even() {
-        let d = |s| Decimal::from_str(s).unwrap();
-        assert_eq!(share(d("1"), d("8")).to_string(), "12.5");
-        // 100 * 1 / 16 = 6.25 -> 6.2 (half-even), 100 * 3 / 16 = 18.75 -> 18.8
-        assert_eq!(share(d("1"), d("16")).to_string(), "6.2");
-        assert_eq!(share(d("3"), d("16")).to_string(), "18.8");
-        assert_eq!(share(d("5"), d("0")).to_string(), "0.0");
-        assert_eq!(share(d("1"), d("1")).to_string(), "100.0");
     }
 }

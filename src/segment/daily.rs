@@ -6,23 +6,23 @@
 
 use std::sync::Arc;
 
+use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, params};
-use rust_decimal::Decimal;
 
 use crate::config::{Rollup, Segment};
 use crate::store::{Store, StoreError, days_from, quote};
-use crate::value::Value;
+use crate::value::{Value, parse_decimal, plain};
 
 /// One user's partial score over one day.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Tally {
     /// `sum(weight * score measure)`.
-    pub weighted: Decimal,
+    pub weighted: BigDecimal,
     /// `sum(score measure)`, unweighted.
-    pub unweighted: Decimal,
+    pub unweighted: BigDecimal,
     /// Rollup rows.
     pub rows: u32,
 }
@@ -130,20 +130,20 @@ fn name(names: &mut HashSet<Arc<str>>, user: &str) -> Arc<str> {
     }
 }
 
-/// The first byte of an encoded day: the layout below.
-const FORMAT: u8 = 1;
+/// The first byte of an encoded day: the layout below (1 held 96-bit decimals).
+const FORMAT: u8 = 2;
 
 /// A day's partials as one blob (reading 20,000 SQLite rows costs far more than parsing one):
-/// after the [`FORMAT`] byte, per user: its name's length (u32, little-endian), the name, the
-/// two exact decimals (`Decimal::serialize`, 16 bytes each) and the rows (u32, little-endian).
+/// after the [`FORMAT`] byte, per user: its name, the two exact decimals in plain notation, each
+/// after its length (u32, little-endian), and the rows (u32, little-endian).
 fn encode(day: &Day) -> Vec<u8> {
-    let mut blob = Vec::with_capacity(1 + day.keys().map(|u| u.len() + 40).sum::<usize>());
+    let mut blob = Vec::with_capacity(1 + day.keys().map(|u| u.len() + 32).sum::<usize>());
     blob.push(FORMAT);
     for (user, t) in day {
-        blob.extend_from_slice(&(user.len() as u32).to_le_bytes());
-        blob.extend_from_slice(user.as_bytes());
-        blob.extend_from_slice(&t.weighted.serialize());
-        blob.extend_from_slice(&t.unweighted.serialize());
+        for text in [user.as_ref(), &plain(&t.weighted), &plain(&t.unweighted)] {
+            blob.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            blob.extend_from_slice(text.as_bytes());
+        }
         blob.extend_from_slice(&t.rows.to_le_bytes());
     }
     blob
@@ -156,16 +156,19 @@ fn decode(blob: &[u8], names: &mut HashSet<Arc<str>>) -> Option<Day> {
         return None;
     }
     let mut day = Day::with_capacity(names.len());
-    while !rest.is_empty() {
+    fn text(rest: &[u8]) -> Option<(&str, usize)> {
         let (len, tail) = rest.split_first_chunk::<4>()?;
         let len = u32::from_le_bytes(*len) as usize;
-        let user = std::str::from_utf8(tail.get(..len)?).ok()?;
-        let (weighted, tail) = tail[len..].split_first_chunk::<16>()?;
-        let (unweighted, tail) = tail.split_first_chunk::<16>()?;
-        let (rows, tail) = tail.split_first_chunk::<4>()?;
+        Some((std::str::from_utf8(tail.get(..len)?).ok()?, 4 + len))
+    }
+    while !rest.is_empty() {
+        let (user, n) = text(rest)?;
+        let (weighted, w) = text(&rest[n..])?;
+        let (unweighted, u) = text(&rest[n + w..])?;
+        let (rows, tail) = rest[n + w + u..].split_first_chunk::<4>()?;
         let tally = Tally {
-            weighted: Decimal::deserialize(*weighted),
-            unweighted: Decimal::deserialize(*unweighted),
+            weighted: parse_decimal(weighted)?,
+            unweighted: parse_decimal(unweighted)?,
             rows: u32::from_le_bytes(*rows),
         };
         day.insert(name(names, user), tally);
@@ -207,21 +210,24 @@ fn compute(
                 .to_key()
                 .and_then(|k| segment.weights.get(&k)),
         }
-        .copied()
-        .unwrap_or(segment.default_weight);
-        let score = match row.get_ref(2).map_err(fail)? {
-            ValueRef::Integer(n) => Decimal::from(n),
-            other => Value::from_sqlite(other, true)
-                .to_decimal()
-                .unwrap_or_default(),
-        };
+        .unwrap_or(&segment.default_weight);
         let user = row.get_ref(0).map_err(fail)?;
         let user = user.as_str().map_err(|e| fail(e.into()))?;
+        let score = match row.get_ref(2).map_err(fail)? {
+            ValueRef::Integer(n) => BigDecimal::from(n),
+            ValueRef::Null => BigDecimal::default(),
+            other => Value::from_sqlite(other, true).to_decimal().ok_or_else(|| {
+                StoreError::Data(format!(
+                    "segment `{}`, {day}: the score measure `{}` of user `{user}` is not a number",
+                    segment.name, segment.score
+                ))
+            })?,
+        };
         let tally = match partial.get_mut(user) {
             Some(t) => t,
             None => partial.entry(name(names, user)).or_default(),
         };
-        tally.weighted += weight * score;
+        tally.weighted += weight * &score;
         tally.unweighted += score;
         tally.rows += 1;
     }
@@ -239,8 +245,8 @@ mod tests {
             ("0xabc", "12.50000000", "7", 3),
             (
                 "유저",
-                "-0.000000000000000000000000001",
-                "79228162514264337593543950335",
+                "-0.000000000000000000000000000000000000001",
+                "79228162514264337593543950335000000000000000000000000000000000000000000000000000000000.5",
                 1,
             ),
             ("", "0", "0", 0),
@@ -256,10 +262,10 @@ mod tests {
         let back = decode(&encode(&day), &mut names).unwrap();
         assert_eq!(back.len(), 3);
         for (user, t) in &day {
-            let b = back[user];
+            let b = &back[user];
             assert_eq!(
-                (b.weighted, b.unweighted, b.rows),
-                (t.weighted, t.unweighted, t.rows)
+                (&b.weighted, &b.unweighted, b.rows),
+                (&t.weighted, &t.unweighted, t.rows)
             );
             // The scale survives too: 12.50000000 stays 12.50000000.
             assert_eq!(b.weighted.to_string(), t.weighted.to_string());
@@ -279,7 +285,7 @@ mod tests {
         let blob = encode(&day);
         let mut names = HashSet::new();
         assert!(decode(&blob[..blob.len() - 1], &mut names).is_none());
-        assert!(decode(&[2], &mut names).is_none());
+        assert!(decode(&[1], &mut names).is_none());
         assert!(decode(&[], &mut names).is_none());
         assert_eq!(decode(&[FORMAT], &mut names).unwrap().len(), 0);
     }

@@ -6,9 +6,9 @@ mod daily;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 use foldhash::{HashMap, HashMapExt};
-use rust_decimal::Decimal;
 
 use crate::config::{Rollup, Segment, days_before};
 use crate::store::{Store, StoreError, quote};
@@ -22,13 +22,13 @@ pub struct Member {
     pub group: Option<usize>,
     /// `sum(weight * score measure)` over the window; the score is this divided by the
     /// window's days ([`Member::score`]).
-    pub weighted: Decimal,
+    pub weighted: BigDecimal,
 }
 
 impl Member {
     /// `sum(weight * score measure) / window days`.
-    pub fn score(&self, window_days: u32) -> Decimal {
-        self.weighted / Decimal::from(window_days)
+    pub fn score(&self, window_days: u32) -> BigDecimal {
+        &self.weighted / BigDecimal::from(window_days)
     }
 }
 
@@ -73,18 +73,18 @@ pub fn assign(
     let mut in_window: VecDeque<daily::Day> = VecDeque::new();
     // `weighted / window >= min_score` is `weighted >= min_score * window`: one multiplication
     // per group instead of a division per user and day, and just as exact.
-    let window = Decimal::from(segment.window_days);
-    let thresholds: Vec<Decimal> = segment
+    let window = BigDecimal::from(segment.window_days);
+    let thresholds: Vec<BigDecimal> = segment
         .groups
         .iter()
-        .map(|g| g.min_score.saturating_mul(window))
+        .map(|g| &g.min_score * &window)
         .collect();
     let mut running: HashMap<Arc<str>, Tally> = HashMap::new();
     for day in first.iter_days().take_while(|d| d <= last) {
         let today = partials.day(day)?;
         for (user, t) in today.iter() {
             let r = running.entry(Arc::clone(user)).or_default();
-            r.weighted += t.weighted;
+            r.weighted += &t.weighted;
             r.rows += t.rows;
         }
         in_window.push_back(today);
@@ -92,7 +92,7 @@ pub fn assign(
             let leaving = in_window.pop_front().expect("longer than the window");
             for (user, t) in leaving.iter() {
                 let r = running.get_mut(user).expect("added when it entered");
-                r.weighted -= t.weighted;
+                r.weighted -= &t.weighted;
                 r.rows -= t.rows;
             }
             running.retain(|_, r| r.rows > 0);
@@ -102,7 +102,7 @@ pub fn assign(
                 .iter()
                 .map(|(user, r)| {
                     let group = thresholds.iter().position(|t| r.weighted >= *t);
-                    let weighted = r.weighted;
+                    let weighted = r.weighted.clone();
                     (Arc::clone(user), Member { group, weighted })
                 })
                 .collect();
@@ -158,10 +158,7 @@ pub fn materialize(
                 .filter_map(|(u, m)| m.group.map(|g| (u, m, g)))
             {
                 // REAL so that `score > 10` works in SQL; groups were assigned on exact values.
-                let score: f64 = m
-                    .score(segment.window_days)
-                    .round_dp(6)
-                    .try_into()
+                let score: f64 = bigdecimal::ToPrimitive::to_f64(&m.score(segment.window_days))
                     .unwrap_or_default();
                 insert
                     .execute(rusqlite::params![

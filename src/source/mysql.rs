@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::Queryable;
 use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Row, SslOpts};
-use rust_decimal::Decimal;
 
 use super::query::{Dialect, slice_sql};
 use super::{
@@ -345,7 +345,8 @@ impl Mysql {
             .map_err(fail)?;
         let mut rows = 0;
         while let Some(row) = errors.answer(rollup, result.next()).await?.map_err(fail)? {
-            sink.row(read_row(row)).await.map_err(PullError::Sink)?;
+            let values = read_row(row, rollup).map_err(|m| errors.rollup(rollup, m))?;
+            sink.row(values).await.map_err(PullError::Sink)?;
             rows += 1;
         }
         Ok(rows)
@@ -445,34 +446,65 @@ fn message(e: &mysql_async::Error) -> String {
     }
 }
 
-fn read_row(row: Row) -> Vec<Value> {
+fn read_row(row: Row, rollup: &Rollup) -> Result<Vec<Value>, String> {
     let types: Vec<ColumnType> = row.columns_ref().iter().map(|c| c.column_type()).collect();
     row.unwrap()
         .into_iter()
         .zip(types)
-        .map(|(v, ty)| value(v, ty))
+        .enumerate()
+        .map(|(i, (v, ty))| value(v, ty).map_err(|m| format!("{}: {m}", rollup.column(i))))
         .collect()
 }
 
-fn value(v: mysql_async::Value, ty: ColumnType) -> Value {
+/// True for the largest DECIMAL of 65 digits (all nines): what MySQL and MariaDB answer, without
+/// a warning, for a grouped SUM that does not fit in 65 digits.
+fn clamped(text: &str) -> bool {
+    let digits: Vec<char> = text.chars().filter(char::is_ascii_digit).collect();
+    digits.len() >= 65 && digits.iter().all(|d| *d == '9')
+}
+
+/// A cell of the text protocol (every value arrives as text) or the binary one, read by its
+/// column's type: integers as integers, DECIMAL exactly, floats as floats, the rest as text.
+fn value(v: mysql_async::Value, ty: ColumnType) -> Result<Value, String> {
     use mysql_async::Value as My;
-    match v {
+    let unsigned =
+        |u: u64| i64::try_from(u).map_or_else(|_| Value::Dec(BigDecimal::from(u)), Value::Int);
+    Ok(match v {
         My::NULL => Value::Null,
         My::Int(i) => Value::Int(i),
-        My::UInt(u) => i64::try_from(u).map_or_else(|_| Value::Dec(Decimal::from(u)), Value::Int),
+        My::UInt(u) => unsigned(u),
         My::Float(f) => Value::Float(f.into()),
         My::Double(f) => Value::Float(f),
         My::Bytes(b) => {
             let text = String::from_utf8_lossy(&b).into_owned();
-            let decimal = matches!(
-                ty,
-                ColumnType::MYSQL_TYPE_NEWDECIMAL | ColumnType::MYSQL_TYPE_DECIMAL
-            );
-            match text.parse::<Decimal>() {
-                Ok(d) if decimal => Value::from_decimal(d),
-                _ => Value::Text(text),
-            }
+            let parsed = match ty {
+                ColumnType::MYSQL_TYPE_NEWDECIMAL | ColumnType::MYSQL_TYPE_DECIMAL => {
+                    if clamped(&text) {
+                        return Err(format!(
+                            "the server answered {text}, the largest DECIMAL of 65 digits: the sum \
+                             does not fit a DECIMAL, and MySQL cuts it to that without a warning; \
+                             sum with fewer decimals, or in smaller slices"
+                        ));
+                    }
+                    crate::value::parse_decimal(&text).map(Value::from_decimal)
+                }
+                ColumnType::MYSQL_TYPE_TINY
+                | ColumnType::MYSQL_TYPE_SHORT
+                | ColumnType::MYSQL_TYPE_INT24
+                | ColumnType::MYSQL_TYPE_LONG
+                | ColumnType::MYSQL_TYPE_LONGLONG
+                | ColumnType::MYSQL_TYPE_YEAR => text
+                    .parse::<i64>()
+                    .map(Value::Int)
+                    .or_else(|_| text.parse::<u64>().map(unsigned))
+                    .ok(),
+                ColumnType::MYSQL_TYPE_FLOAT | ColumnType::MYSQL_TYPE_DOUBLE => {
+                    text.parse::<f64>().ok().map(Value::Float)
+                }
+                _ => None,
+            };
+            parsed.unwrap_or(Value::Text(text))
         }
         other => Value::Text(other.as_sql(true).trim_matches('\'').to_string()),
-    }
+    })
 }

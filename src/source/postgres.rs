@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use futures_util::{TryStreamExt, pin_mut};
-use rust_decimal::Decimal;
+use num_bigint::BigInt;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
@@ -225,7 +226,7 @@ impl Postgres {
             .map_err(|e| self.query_error(rollup, &e))?
         {
             let values = (0..row.len())
-                .map(|i| value(&row, i))
+                .map(|i| value(&row, i).map_err(|m| format!("{}: {m}", rollup.column(i))))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|m| self.errors.rollup(rollup, m))?;
             sink.row(values).await.map_err(PullError::Sink)?;
@@ -340,9 +341,60 @@ fn db_message(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// A PostgreSQL `numeric` of any size, read from its binary form exactly.
+struct Numeric(BigDecimal);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Numeric {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> Result<Numeric, Box<dyn std::error::Error + Sync + Send>> {
+        numeric(raw).map(Numeric).map_err(Into::into)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+}
+
+/// The binary `numeric`: digit count, weight (of the first base-10000 digit), sign, display
+/// scale, then the base-10000 digits.
+fn numeric(raw: &[u8]) -> Result<BigDecimal, String> {
+    let word = |i: usize| -> Result<u16, String> {
+        raw.get(2 * i..2 * i + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| "a numeric value is cut short".to_string())
+    };
+    let ndigits = usize::from(word(0)?);
+    let weight = i64::from(word(1)? as i16);
+    let sign = word(2)?;
+    let dscale = i64::from(word(3)?);
+    match sign {
+        0x0000 | 0x4000 => {}
+        0xC000 => return Err("the sum is NaN, which is not an amount".into()),
+        0xD000 | 0xF000 => return Err("the sum is infinite, which is not an amount".into()),
+        other => return Err(format!("unknown numeric sign {other:#x}")),
+    }
+    let mut int = BigInt::from(0);
+    for i in 0..ndigits {
+        int = int * 10_000 + word(4 + i)?;
+    }
+    if sign == 0x4000 {
+        int = -int;
+    }
+    // The last digit's place is 10000^(weight - ndigits + 1).
+    let exponent = 4 * (weight - ndigits as i64 + 1);
+    let exact = BigDecimal::new(int, -exponent);
+    // The digits may end in zeros beyond the display scale: dropping them loses nothing.
+    Ok(exact.with_scale(dscale))
+}
+
 fn value(row: &Row, i: usize) -> Result<Value, String> {
     let ty = row.columns()[i].type_();
-    let err = |e: tokio_postgres::Error| format!("column {} ({ty}): {e}", i + 1);
+    let err = |e: tokio_postgres::Error| {
+        let cause = std::error::Error::source(&e).map(|c| c.to_string());
+        format!("({ty}) {}", cause.unwrap_or_else(|| e.to_string()))
+    };
     let v = match *ty {
         Type::BOOL => row
             .try_get::<_, Option<bool>>(i)
@@ -365,9 +417,9 @@ fn value(row: &Row, i: usize) -> Result<Value, String> {
             .map_err(err)?
             .map(|n| Value::Int(n.into())),
         Type::NUMERIC => row
-            .try_get::<_, Option<Decimal>>(i)
+            .try_get::<_, Option<Numeric>>(i)
             .map_err(err)?
-            .map(Value::from_decimal),
+            .map(|n| Value::from_decimal(n.0)),
         Type::FLOAT4 => row
             .try_get::<_, Option<f32>>(i)
             .map_err(err)?
@@ -394,8 +446,7 @@ fn value(row: &Row, i: usize) -> Result<Value, String> {
             .map(|d| Value::Text(d.to_string())),
         _ => {
             return Err(format!(
-                "column {} has type {ty}, which tally does not store; cast it in the expression (e.g. `expr::text`)",
-                i + 1
+                "type {ty} is not one tally stores; cast it in the expression (e.g. `expr::text`)"
             ));
         }
     };
@@ -426,4 +477,37 @@ fn describe(node: &&serde_json::Value) -> String {
         text += &format!(" on {rel}");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binary numeric of `digits` (base 10000) with `weight`, `sign` and `dscale`.
+    fn raw(digits: &[u16], weight: i16, sign: u16, dscale: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        for w in [digits.len() as u16, weight as u16, sign, dscale] {
+            v.extend_from_slice(&w.to_be_bytes());
+        }
+        for d in digits {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn numerics_of_any_size_are_read_exactly() {
+        let n = |d: &[u16], w, s, sc| numeric(&raw(d, w, s, sc)).unwrap().to_plain_string();
+        assert_eq!(n(&[12, 3400], 0, 0, 2), "12.34");
+        assert_eq!(n(&[12, 3400], 0, 0x4000, 4), "-12.3400");
+        assert_eq!(n(&[], 0, 0, 3), "0.000");
+        assert_eq!(n(&[5], 6, 0, 8), "5000000000000000000000000.00000000");
+        assert_eq!(n(&[1], -2, 0, 8), "0.00000001");
+        assert!(
+            numeric(&raw(&[], 0, 0xC000, 0))
+                .unwrap_err()
+                .contains("NaN")
+        );
+        assert!(numeric(&[0, 1]).is_err());
+    }
 }

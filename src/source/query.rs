@@ -54,6 +54,12 @@ impl Dialect {
 /// The aggregate query of one slice, with the slice's start and end as parameters 1 and 2:
 /// `SELECT user, dims, measures FROM t WHERE (filter) AND time >= $1 AND time < $2 GROUP BY user, dims`.
 pub fn slice_sql(rollup: &Rollup, dialect: Dialect) -> String {
+    slice_sql_decimal(rollup, dialect, &[])
+}
+
+/// [`slice_sql`] for a SQLite source whose `decimal` measures sum columns declared DECIMAL or
+/// NUMERIC: they use `tally_decimal_sum`, which reads SQLite's floats as the decimals they were.
+pub fn slice_sql_decimal(rollup: &Rollup, dialect: Dialect, decimal: &[String]) -> String {
     let mut select = vec![rollup.user.clone()];
     select.extend(rollup.dimensions.iter().map(|d| d.expr.clone()));
     let group_by = select.join(", ");
@@ -61,6 +67,7 @@ pub fn slice_sql(rollup: &Rollup, dialect: Dialect) -> String {
         let func = match (m.agg, dialect) {
             (Agg::Count, _) => "count",
             // SQLite's own sum() goes through floating point; tally_sum is exact.
+            (Agg::Sum, Dialect::Sqlite) if decimal.contains(&m.name) => "tally_decimal_sum",
             (Agg::Sum, Dialect::Sqlite) => "tally_sum",
             (Agg::Sum, _) => "sum",
             (Agg::Min, _) => "min",

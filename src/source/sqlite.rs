@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags};
 
-use super::query::{Dialect, slice_sql};
+use super::query::{Dialect, slice_sql_decimal};
 use super::{Errors, Explain, Failure, PullError, RowSink, SourceError, TableInfo};
 use crate::config::{Agg, Rollup, SourceSpec};
 use crate::value::Value;
@@ -27,6 +27,8 @@ pub struct Sqlite {
     pub(super) errors: Errors,
     /// How each rollup's time column is stored, sampled once per session.
     formats: HashMap<String, TimeFormat>,
+    /// Each rollup's slice query, built once per session.
+    queries: HashMap<String, String>,
 }
 
 /// How the time column is stored.
@@ -74,13 +76,62 @@ impl Sqlite {
             epoch,
             errors,
             formats: HashMap::new(),
+            queries: HashMap::new(),
         })
+    }
+
+    /// The rollup's slice query. A sum of a column declared DECIMAL or NUMERIC uses
+    /// `tally_decimal_sum`: SQLite keeps such values as floats, and the plain exact sum would
+    /// add floats.
+    fn query(&mut self, rollup: &Rollup) -> Result<String, SourceError> {
+        if let Some(sql) = self.queries.get(&rollup.name) {
+            return Ok(sql.clone());
+        }
+        let d = Dialect::Sqlite;
+        let (schema, table) = match rollup.table.as_slice() {
+            [schema, table] => (format!("{}.", d.quote(schema)), table),
+            [table] => (String::new(), table),
+            _ => unreachable!("config checks table names"),
+        };
+        let sql = format!("PRAGMA {schema}table_info({})", d.quote(table));
+        let fail = |e| self.errors.rollup(rollup, e);
+        let numeric: Vec<String> = {
+            let mut stmt = self.conn.prepare(&sql).map_err(fail)?;
+            let columns = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                .map_err(fail)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(fail)?;
+            columns
+                .into_iter()
+                .filter(|(_, ty)| numeric_affinity(ty))
+                .map(|(name, _)| name.to_ascii_lowercase())
+                .collect()
+        };
+        let decimal: Vec<String> = rollup
+            .measures
+            .iter()
+            .filter(|m| m.agg == Agg::Sum)
+            .filter(|m| {
+                let arg = m
+                    .arg
+                    .trim()
+                    .trim_matches(['"', '`', '[', ']'])
+                    .to_ascii_lowercase();
+                numeric.contains(&arg)
+            })
+            .map(|m| m.name.clone())
+            .collect();
+        let sql = slice_sql_decimal(rollup, d, &decimal);
+        self.queries.insert(rollup.name.clone(), sql.clone());
+        Ok(sql)
     }
 
     /// Prepares the slice query and looks at how the time column is stored.
     pub fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
+        let sql = self.query(rollup)?;
         self.conn
-            .prepare(&slice_sql(rollup, Dialect::Sqlite))
+            .prepare(&sql)
             .map_err(|e| self.errors.rollup(rollup, e))?;
         let time_column = match self.time_format(rollup)? {
             TimeFormat::Epoch => "unix seconds".to_string(),
@@ -114,7 +165,7 @@ impl Sqlite {
     /// `EXPLAIN QUERY PLAN` of the slice query: `SCAN <table>` reads the whole table,
     /// `SEARCH <table> USING INDEX` reads the slice's range.
     pub fn explain(&mut self, rollup: &Rollup) -> Result<Explain, SourceError> {
-        let sql = format!("EXPLAIN QUERY PLAN {}", slice_sql(rollup, Dialect::Sqlite));
+        let sql = format!("EXPLAIN QUERY PLAN {}", self.query(rollup)?);
         let fail = |e| self.errors.rollup(rollup, e);
         let mut stmt = self.conn.prepare(&sql).map_err(fail)?;
         let details: Vec<String> = stmt
@@ -164,13 +215,14 @@ impl Sqlite {
         };
         let (a, b) = (bound(start), bound(end));
         let sums: Vec<bool> = sum_columns(rollup);
+        let sql = self.query(rollup)?;
         // A zero timeout means no limit, as in PostgreSQL and MySQL.
         if !self.timeout.is_zero() {
             let limit = self.epoch.elapsed() + self.timeout;
             self.deadline
                 .store(limit.as_millis() as u64, Ordering::Relaxed);
         }
-        let result = self.stream(rollup, (a, b), &sums, sink).await;
+        let result = self.stream(rollup, &sql, (a, b), &sums, sink).await;
         self.deadline.store(0, Ordering::Relaxed);
         result
     }
@@ -178,6 +230,7 @@ impl Sqlite {
     async fn stream<S: RowSink>(
         &self,
         rollup: &Rollup,
+        sql: &str,
         bounds: (SqlValue, SqlValue),
         sums: &[bool],
         sink: &mut S,
@@ -192,10 +245,7 @@ impl Sqlite {
             self.errors
                 .failed(format!("rollup `{}`", rollup.name), e, failure)
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(&slice_sql(rollup, Dialect::Sqlite))
-            .map_err(fail)?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(fail)?;
         let mut result = stmt.query([bounds.0, bounds.1]).map_err(fail)?;
         let mut rows = 0;
         while let Some(row) = result.next().map_err(fail)? {
@@ -210,6 +260,18 @@ impl Sqlite {
         }
         Ok(rows)
     }
+}
+
+/// True when SQLite gives a column of this declared type NUMERIC affinity (DECIMAL, NUMERIC,
+/// MONEY...): its number-looking text is stored as an integer or a float.
+fn numeric_affinity(declared: &str) -> bool {
+    let t = declared.to_ascii_uppercase();
+    !t.is_empty()
+        && ![
+            "INT", "CHAR", "CLOB", "TEXT", "BLOB", "REAL", "FLOA", "DOUB",
+        ]
+        .iter()
+        .any(|k| t.contains(k))
 }
 
 /// For each result column, whether it is a `sum` measure (whose text result is a decimal).

@@ -45,6 +45,9 @@ pub enum StoreError {
         /// The pid written by the holder.
         holder: String,
     },
+    /// The store holds a value tally cannot use (a measure that is not a number).
+    #[error("{0}")]
+    Data(String),
     /// A newer tally has written this store; this one would misread it.
     #[error(
         "the store was written by a newer tally (schema version {found}; this tally knows up to \

@@ -19,3 +19,4 @@ mod slack;
 mod support;
 mod time;
 mod tls;
+mod wei;

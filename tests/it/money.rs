@@ -126,3 +126,39 @@ fn sqlite_text_decimal_sums_are_exact() {
     }
     check(&format!("sqlite://{}", path.display()));
 }
+
+/// A SQLite column declared DECIMAL keeps number-looking text as floats (NUMERIC affinity); its
+/// sum is still exact, not a sum of floats.
+#[test]
+fn sqlite_declared_decimal_sums_are_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE rewards (wallet TEXT, amount DECIMAL(20, 8), claimed_at TEXT)",
+    )
+    .unwrap();
+    for batch in rows() {
+        conn.execute_batch(&format!("INSERT INTO rewards VALUES {}", batch.join(", ")))
+            .unwrap();
+    }
+    let stored: String = conn
+        .query_row("SELECT typeof(amount) FROM rewards LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, "real", "SQLite keeps these amounts as floats");
+    let ws = Workspace::new(&config(&format!("sqlite://{}", path.display())));
+    ws.ok(&["sync", "--from", "2026-11-01", "--to", "2026-11-01"]);
+    let got = ws.query("SELECT user, amount FROM rewards ORDER BY user");
+    for (got, want) in got.iter().zip(expected()) {
+        let (gu, ga) = got.split_once(',').unwrap();
+        let (wu, wa) = want.split_once(',').unwrap();
+        assert_eq!(gu, wu);
+        assert_eq!(
+            ga.parse::<Decimal>().unwrap(),
+            wa.parse::<Decimal>().unwrap(),
+            "{got} vs {want}"
+        );
+    }
+}
