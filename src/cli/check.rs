@@ -112,7 +112,7 @@ async fn session(spec: &SourceSpec, source: &mut Source) -> Vec<String> {
                     )
                 }
                 Ok(Lag::Stopped(why)) => format!("lag: {why} (max_lag {max}, OVER)"),
-                Ok(Lag::Unknown(why)) => format!("lag: cannot be read, not checked: {why}"),
+                Ok(Lag::Unknown(why)) => format!("lag: not checked: {why}"),
                 Err(e) => failed("lag", e),
             }
         }

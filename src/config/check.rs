@@ -934,6 +934,56 @@ mod tests {
     }
 
     #[test]
+    fn tls_parameters_are_taken_out_and_the_rest_kept_byte_for_byte() {
+        let text = BASE.replace(
+            "postgres://u:s3cret@localhost/db",
+            "postgres://u:s3cret@localhost/db?options=-c%20search_path%3Dapp&sslmode=require&application_name=a+b",
+        );
+        let p = plan(&text).unwrap();
+        let source = &p.sources["chain"];
+        assert_eq!(
+            source.url,
+            "postgres://u:s3cret@localhost/db?options=-c%20search_path%3Dapp&application_name=a+b"
+        );
+        assert_eq!(source.tls.mode, TlsMode::Require);
+        let none = plan(BASE).unwrap();
+        assert_eq!(
+            none.sources["chain"].url,
+            "postgres://u:s3cret@localhost/db"
+        );
+        assert_eq!(none.sources["chain"].tls.mode, TlsMode::Prefer);
+    }
+
+    #[test]
+    fn a_ca_file_without_a_mode_verifies_and_with_prefer_is_refused() {
+        let ca = std::env::temp_dir().join(format!("tally-unit-ca-{}.pem", std::process::id()));
+        std::fs::write(&ca, "x").unwrap();
+        let with = |query: &str| {
+            BASE.replace(
+                "postgres://u:s3cret@localhost/db",
+                &format!("postgres://u@localhost/db?{query}"),
+            )
+        };
+        let p = plan(&with(&format!("sslrootcert={}", ca.display()))).unwrap();
+        assert_eq!(p.sources["chain"].tls.mode, TlsMode::VerifyCa);
+        let issues = plan(&with(&format!(
+            "sslmode=prefer&sslrootcert={}",
+            ca.display()
+        )))
+        .unwrap_err();
+        assert!(issues[0].message.contains("does not verify"), "{issues:?}");
+        let my = BASE.replace(
+            "postgres://u:s3cret@localhost/db",
+            &format!("mysql://u@localhost/db?ssl-ca={}", ca.display()),
+        );
+        assert_eq!(
+            plan(&my).unwrap().sources["chain"].tls.mode,
+            TlsMode::VerifyCa
+        );
+        std::fs::remove_file(ca).unwrap();
+    }
+
+    #[test]
     fn sql_reports_find_the_tables_they_use() {
         assert_eq!(
             mentioned(

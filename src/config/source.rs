@@ -257,24 +257,39 @@ fn parse_url(c: &mut Checker, key: &str, url: &str) -> ParsedUrl {
         }
     };
     let display = display_url(c, &parsed);
-    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
     let names: &[&str] = match kind {
         SourceKind::Postgres => &PG_TLS,
         _ => &MY_TLS,
     };
-    let (tls_pairs, rest): (Vec<_>, Vec<_>) = pairs
-        .into_iter()
-        .partition(|(k, _)| names.contains(&k.as_str()));
+    // The query is taken apart by hand, segment by segment: the TLS parameters come out, and the
+    // others go to the driver byte for byte (re-encoding would turn `%20` into `+`, which
+    // tokio-postgres reads as a plus).
+    let mut tls_pairs = Vec::new();
+    let mut rest = Vec::new();
+    for segment in parsed
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+    {
+        let (k, v) = segment.split_once('=').unwrap_or((segment, ""));
+        let decode = |t: &str| {
+            percent_encoding::percent_decode_str(t)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        if names.contains(&decode(k).as_str()) {
+            tls_pairs.push((decode(k), decode(v)));
+        } else {
+            rest.push(segment);
+        }
+    }
     let tls = match kind {
         SourceKind::Postgres => pg_tls(c, &url_key, &tls_pairs),
         _ => mysql_tls(c, &url_key, &tls_pairs),
     };
     let mut driver_url = parsed.clone();
-    if rest.is_empty() {
-        driver_url.set_query(None);
-    } else {
-        driver_url.query_pairs_mut().clear().extend_pairs(&rest);
-    }
+    driver_url.set_query((!rest.is_empty()).then(|| rest.join("&")).as_deref());
     ParsedUrl {
         kind,
         url: driver_url.to_string(),
@@ -347,13 +362,13 @@ fn pg_tls(c: &mut Checker, key: &str, pairs: &[(String, String)]) -> Tls {
     let ca = get("sslrootcert")
         .filter(|_| !system)
         .map(|p| pem_file(c, key, "sslrootcert", p));
+    let explicit = get("sslmode").is_some();
     tls_with_files(
         c,
         key,
-        mode,
+        (mode, explicit),
         ca,
-        get("sslcert"),
-        get("sslkey"),
+        (get("sslcert"), get("sslkey")),
         ("sslcert", "sslkey"),
     )
 }
@@ -408,29 +423,38 @@ fn mysql_tls(c: &mut Checker, key: &str, pairs: &[(String, String)]) -> Tls {
         },
     };
     let ca = get(["ssl-ca", "ssl_ca"]).map(|p| pem_file(c, key, "ssl-ca", p));
+    let explicit =
+        get(["ssl-mode", "ssl_mode"]).is_some() || get(["require_ssl", "require_ssl"]).is_some();
     tls_with_files(
         c,
         key,
-        mode,
+        (mode, explicit),
         ca,
-        get(["ssl-cert", "ssl_cert"]),
-        get(["ssl-key", "ssl_key"]),
+        (get(["ssl-cert", "ssl_cert"]), get(["ssl-key", "ssl_key"])),
         ("ssl-cert", "ssl-key"),
     )
 }
 
-/// The TLS settings with their files. A CA file makes `require` verify the CA, as libpq does.
+/// The TLS settings with their files. A CA file makes `require` verify the CA, as libpq does,
+/// and so it does when no mode is given; with `prefer` it would be ignored, which is refused.
 fn tls_with_files(
     c: &mut Checker,
     key: &str,
-    mode: TlsMode,
+    (mode, explicit): (TlsMode, bool),
     ca: Option<PathBuf>,
-    cert: Option<&str>,
-    private_key: Option<&str>,
+    (cert, private_key): (Option<&str>, Option<&str>),
     (cert_name, key_name): (&str, &str),
 ) -> Tls {
     let mode = match (mode, &ca) {
         (TlsMode::Require, Some(_)) => TlsMode::VerifyCa,
+        (TlsMode::Prefer, Some(_)) if !explicit => TlsMode::VerifyCa,
+        (TlsMode::Prefer, Some(_)) => {
+            c.issue(
+                key,
+                "a CA file is given with a mode that does not verify (prefer / PREFERRED): choose verify-ca or verify-full (VERIFY_CA, VERIFY_IDENTITY), or drop the CA file",
+            );
+            TlsMode::Prefer
+        }
         (mode, _) => mode,
     };
     if cert.is_some() != private_key.is_some() {

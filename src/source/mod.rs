@@ -63,7 +63,8 @@ pub enum Lag {
     Behind(Duration),
     /// A replica that is not replaying (replication stopped, or nothing replayed yet).
     Stopped(String),
-    /// The lag cannot be read (no privilege): the reason.
+    /// The lag is not checked (no privilege to read it, or replication stopped on a server that
+    /// became a primary): the reason.
     Unknown(String),
 }
 
@@ -283,6 +284,9 @@ struct Errors {
     source_name: String,
     /// How long a slice query may be silent before tally gives up on it (see [`row_timeout`]).
     row_timeout: Option<Duration>,
+    /// The limit of tally's small queries (load, lag, EXPLAIN, preparing) when slice queries
+    /// have none: the connect timeout.
+    connect_timeout: Duration,
 }
 
 impl Errors {
@@ -290,6 +294,7 @@ impl Errors {
         Errors {
             source_name: spec.name.clone(),
             row_timeout: row_timeout(spec),
+            connect_timeout: spec.connect_timeout,
         }
     }
 
@@ -318,35 +323,35 @@ impl Errors {
 
     /// The server said nothing for [`row_timeout`].
     fn silent(&self, rollup: &Rollup) -> SourceError {
-        self.silent_at(&format!("rollup `{}`", rollup.name))
+        self.silent_for(
+            &format!("rollup `{}`", rollup.name),
+            self.row_timeout.unwrap_or_default(),
+        )
     }
 
-    /// The server said nothing for [`row_timeout`] while tally was doing `what`.
-    fn silent_at(&self, what: &str) -> SourceError {
-        let limit = self.row_timeout.unwrap_or_default();
+    /// The server said nothing for `limit` while tally was doing `what`.
+    fn silent_for(&self, what: &str, limit: Duration) -> SourceError {
         self.at(
             what,
             format!(
-                "no answer from the server within {} (statement_timeout + connect_timeout): the \
-                 server or the network is stuck",
+                "no answer from the server within {}: the server or the network is stuck",
                 humantime::format_duration(limit)
             ),
         )
     }
 
-    /// Runs `query`, at most [`row_timeout`]: every query tally sends is bounded, not only the
-    /// slice queries, so that a server that stops answering never hangs tally.
+    /// Runs one of tally's small queries, at most [`row_timeout`] (or the connect timeout when
+    /// slice queries have no limit): every query tally sends is bounded, so that a server that
+    /// stops answering never hangs tally.
     async fn bounded<T>(
         &self,
         what: &str,
         query: impl Future<Output = Result<T, SourceError>>,
     ) -> Result<T, SourceError> {
-        match self.row_timeout {
-            Some(limit) => tokio::time::timeout(limit, query)
-                .await
-                .unwrap_or_else(|_| Err(self.silent_at(what))),
-            None => query.await,
-        }
+        let limit = self.row_timeout.unwrap_or(self.connect_timeout);
+        tokio::time::timeout(limit, query)
+            .await
+            .unwrap_or_else(|_| Err(self.silent_for(what, limit)))
     }
 
     /// Waits for the server's next answer, at most [`row_timeout`]: a server that has stopped

@@ -199,15 +199,41 @@ impl Mysql {
         let Some(row) = rows.first() else {
             return Ok(Lag::Primary);
         };
-        let seconds = ["Seconds_Behind_Source", "Seconds_Behind_Master"]
-            .iter()
-            .find_map(|c| row.get_opt::<Option<u64>, _>(*c))
-            .and_then(Result::ok)
-            .flatten();
-        Ok(match seconds {
-            Some(s) => Lag::Behind(Duration::from_secs(s)),
-            None => Lag::Stopped("replication is not running (Seconds_Behind is NULL)".into()),
-        })
+        let column = |names: [&str; 2]| {
+            names
+                .iter()
+                .find_map(|c| row.get_opt::<Option<String>, _>(*c))
+                .and_then(Result::ok)
+                .flatten()
+        };
+        let seconds = column(["Seconds_Behind_Source", "Seconds_Behind_Master"])
+            .and_then(|s| s.parse::<u64>().ok());
+        if let Some(s) = seconds {
+            return Ok(Lag::Behind(Duration::from_secs(s)));
+        }
+        // No lag figure: replication is stopped. A writable server whose replication threads are
+        // both stopped is a former replica that became a primary, not a replica behind.
+        let stopped = |names| column(names).is_none_or(|v| v.eq_ignore_ascii_case("no"));
+        if stopped(["Replica_IO_Running", "Slave_IO_Running"])
+            && stopped(["Replica_SQL_Running", "Slave_SQL_Running"])
+        {
+            let read_only: Option<i64> = self
+                .conn
+                .query_first("SELECT @@read_only")
+                .await
+                .map_err(|e| {
+                    self.errors
+                        .failed("reading the replica lag", message(&e), failure(&e))
+                })?;
+            if read_only == Some(0) {
+                return Ok(Lag::Unknown(
+                    "replication is configured but stopped, and the server is writable: taken as a primary".into(),
+                ));
+            }
+        }
+        Ok(Lag::Stopped(
+            "replication is not running (Seconds_Behind is NULL)".into(),
+        ))
     }
 
     /// Checks the table, the time column's type, and that the slice query prepares.
@@ -230,15 +256,22 @@ impl Mysql {
             [table] => (None, table.clone()),
             _ => unreachable!("config checks table names"),
         };
-        let found: Option<String> = self
-            .conn
-            .exec_first(
-                "SELECT DATA_TYPE FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-                (schema, table, rollup.time.clone()),
-            )
-            .await
-            .map_err(|e| self.query_error(rollup, &e))?;
+        let errors = self.errors.clone();
+        let lookup = async {
+            self.conn
+                .exec_first(
+                    "SELECT DATA_TYPE FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+                    (schema, table, rollup.time.clone()),
+                )
+                .await
+                .map_err(|e| {
+                    errors.failed(format!("rollup `{}`", rollup.name), message(&e), failure(&e))
+                })
+        };
+        let found: Option<String> = errors
+            .bounded(&format!("rollup `{}`", rollup.name), lookup)
+            .await?;
         match found.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("timestamp") => Ok(TimeColumn::Utc),
             Some("datetime") => Ok(TimeColumn::Naive),

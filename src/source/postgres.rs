@@ -149,11 +149,17 @@ impl Postgres {
         if let Some(stmt) = self.statements.get(&rollup.name) {
             return Ok(stmt.clone());
         }
+        let sql = slice_sql(rollup, Dialect::Postgres);
+        let prepared = async {
+            self.client
+                .prepare(&sql)
+                .await
+                .map_err(|e| self.query_error(rollup, &e))
+        };
         let stmt = self
-            .client
-            .prepare(&slice_sql(rollup, Dialect::Postgres))
-            .await
-            .map_err(|e| self.query_error(rollup, &e))?;
+            .errors
+            .bounded(&format!("rollup `{}`", rollup.name), prepared)
+            .await?;
         self.statements.insert(rollup.name.clone(), stmt.clone());
         Ok(stmt)
     }
@@ -295,17 +301,13 @@ fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &tokio_postgres::Err
 
 /// Whether a reconnect may cure `e`: connection exceptions (class 08), shutdowns (57P01-57P03),
 /// recovery conflicts and serialization failures (40001), deadlocks (40P01), and a connection
-/// that closed or broke. The statement timeout (57014 with its message) is a [`Failure::Timeout`];
-/// a query cancelled by someone else is permanent.
+/// that closed or broke. A cancelled query (57014) is taken as the statement timeout, which is
+/// what cancels tally's queries (the message that says so is translated on non-English servers).
 fn failure(e: &tokio_postgres::Error) -> Failure {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         return if *code == SqlState::QUERY_CANCELED {
-            if db.message().contains("statement timeout") {
-                Failure::Timeout
-            } else {
-                Failure::Permanent
-            }
+            Failure::Timeout
         } else if code.code().starts_with("08")
             || [
                 SqlState::ADMIN_SHUTDOWN,

@@ -66,7 +66,6 @@ pub fn roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
         }
         None => {
             for cert in system_roots()? {
-                // One unusable system certificate should not stop the others.
                 let _ = store.add(cert);
             }
         }
@@ -74,16 +73,21 @@ pub fn roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// The system's CA certificates (`/etc/ssl/certs` and the like, or `SSL_CERT_FILE`).
+/// The system's CA certificates (`/etc/ssl/certs` and the like, or `SSL_CERT_FILE`) that rustls
+/// can use; one unusable certificate does not spoil the others.
 pub fn system_roots() -> Result<Vec<CertificateDer<'static>>, String> {
-    let found = rustls_native_certs::load_native_certs();
-    if found.certs.is_empty() {
+    let usable: Vec<CertificateDer<'static>> = rustls_native_certs::load_native_certs()
+        .certs
+        .into_iter()
+        .filter(|cert| RootCertStore::empty().add(cert.clone()).is_ok())
+        .collect();
+    if usable.is_empty() {
         return Err(
             "no system CA certificates were found: install ca-certificates, or name the CA file (sslrootcert / ssl-ca)"
                 .into(),
         );
     }
-    Ok(found.certs)
+    Ok(usable)
 }
 
 /// The certificates of a PEM file, at least one.

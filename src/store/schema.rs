@@ -6,10 +6,21 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
 
+/// One migration.
+enum Step {
+    /// Statements that can run twice (`IF NOT EXISTS`).
+    Sql(&'static str),
+    /// A column added to a table, unless it is there already (a store that went back to an
+    /// older tally and forward again).
+    AddColumn(&'static str, &'static str, &'static str),
+}
+
+use Step::{AddColumn, Sql};
+
 /// Migration `i` takes the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Step] = &[
     // 1: checkpoints, rollup definitions, deliveries and run history.
-    "CREATE TABLE IF NOT EXISTS _tally_rollups (
+    Sql("CREATE TABLE IF NOT EXISTS _tally_rollups (
          name TEXT PRIMARY KEY,
          fingerprint TEXT NOT NULL,
          created_at TEXT NOT NULL
@@ -42,10 +53,10 @@ const MIGRATIONS: &[&str] = &[
          pulled TEXT NOT NULL,
          deliveries TEXT NOT NULL,
          error TEXT
-     );",
+     );"),
     // 2: partial scores as one blob per segment and day (schema 1 kept one row per user; they
     // are a cache, rebuilt on the next report).
-    "CREATE TABLE IF NOT EXISTS _tally_partials (
+    Sql("CREATE TABLE IF NOT EXISTS _tally_partials (
          segment TEXT NOT NULL,
          day TEXT NOT NULL,
          version TEXT NOT NULL,
@@ -53,18 +64,18 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (segment, day)
      );
      DROP TABLE IF EXISTS _tally_scores;
-     DROP TABLE IF EXISTS _tally_score_days;",
+     DROP TABLE IF EXISTS _tally_score_days;"),
     // 3: a digest of each slice's rows, so that a slice pulled again with the same rows keeps its
     // rows and the cached scores of its day.
-    "ALTER TABLE _tally_slices ADD COLUMN digest TEXT;",
+    AddColumn("_tally_slices", "digest", "TEXT"),
     // 4: the lines of built-in reports per day, so that a daily run computes the new day only.
-    "CREATE TABLE IF NOT EXISTS _tally_report_days (
+    Sql("CREATE TABLE IF NOT EXISTS _tally_report_days (
          report TEXT NOT NULL,
          day TEXT NOT NULL,
          version TEXT NOT NULL,
          lines TEXT NOT NULL,
          PRIMARY KEY (report, day)
-     );",
+     );"),
 ];
 
 /// The schema version this tally writes.
@@ -90,10 +101,29 @@ pub fn version(conn: &Connection) -> rusqlite::Result<usize> {
     Ok(text.and_then(|t| t.parse().ok()).unwrap_or(0))
 }
 
-/// Brings the store up to [`VERSION`]; `err` wraps SQLite's errors.
+/// Brings the store up to [`VERSION`]; `err` wraps SQLite's errors. The version is read again
+/// inside the migrating transaction, so two processes opening a store at once migrate it once.
 pub fn migrate(
     conn: &Connection,
     err: impl Fn(String, rusqlite::Error) -> StoreError,
+) -> Result<(), StoreError> {
+    if version(conn).map_err(|e| err("reading the schema version".into(), e))? == VERSION {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| err("upgrading the store".into(), e))?;
+    let result = apply(conn, &err);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = conn
+        .execute_batch(end)
+        .map_err(|e| err("upgrading the store".into(), e));
+    result.and(ended)
+}
+
+/// The migrations the store lacks, inside the caller's transaction.
+fn apply(
+    conn: &Connection,
+    err: &impl Fn(String, rusqlite::Error) -> StoreError,
 ) -> Result<(), StoreError> {
     let found = version(conn).map_err(|e| err("reading the schema version".into(), e))?;
     if found > VERSION {
@@ -102,22 +132,32 @@ pub fn migrate(
             known: VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(found) {
         let to = i + 1;
-        let batch = format!(
-            "BEGIN IMMEDIATE;
-             CREATE TABLE IF NOT EXISTS _tally_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        let ctx = || format!("upgrading the store to schema version {to}");
+        let sql = match step {
+            Sql(sql) => sql.to_string(),
+            AddColumn(table, column, decl) => {
+                let exists: bool = conn
+                    .query_row(
+                        "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                        [table, column],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| err(ctx(), e))?;
+                if exists {
+                    String::new()
+                } else {
+                    format!("ALTER TABLE {table} ADD COLUMN {column} {decl};")
+                }
+            }
+        };
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS _tally_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              {sql}
-             INSERT OR REPLACE INTO _tally_meta (key, value) VALUES ('schema_version', '{to}');
-             COMMIT;"
-        );
-        if let Err(e) = conn.execute_batch(&batch) {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(err(
-                format!("upgrading the store to schema version {to}"),
-                e,
-            ));
-        }
+             INSERT OR REPLACE INTO _tally_meta (key, value) VALUES ('schema_version', '{to}');"
+        ))
+        .map_err(|e| err(ctx(), e))?;
     }
     Ok(())
 }
@@ -142,6 +182,25 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_store_sent_back_to_version_2_migrates_again() {
+        let conn = Connection::open_in_memory().unwrap();
+        let err = |c: String, e| StoreError::Sqlite {
+            path: ":memory:".into(),
+            context: c,
+            source: e,
+        };
+        migrate(&conn, err).unwrap();
+        // An older tally set the version back; the digest column is still there.
+        conn.execute(
+            "UPDATE _tally_meta SET value = '2' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        migrate(&conn, err).unwrap();
+        assert_eq!(version(&conn).unwrap(), VERSION);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! pace ([`Pacer`]). A transient failure (a restart, a reset connection) voids the slice's rows
 //! so far, reconnects and pulls the slice again, up to [`retry::TRIES`] tries.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -224,6 +226,24 @@ pub(super) struct Worker<'a> {
     pub(super) link: Link<'a>,
     pub(super) pacer: Pacer,
     pub(super) throttle: Throttle<'a>,
+    /// The source's connections that are in a slice query (shared with the throttles).
+    pub(super) busy: Arc<AtomicUsize>,
+}
+
+/// Counts a connection as busy while it lives.
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn new(count: &Arc<AtomicUsize>) -> Busy {
+        count.fetch_add(1, Ordering::Relaxed);
+        Busy(Arc::clone(count))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Runs one connection's slice queries in order, until they are all sent or the connection
@@ -368,7 +388,9 @@ async fn query(
     out.take_waited();
     out.first_row = None;
     let started = Instant::now();
+    let busy = Busy::new(&worker.busy);
     let result = source.pull(rollup, a, b, out).await;
+    drop(busy);
     let waited = out.take_waited();
     // The source's work on an aggregate is done when its first row arrives (a hash aggregate
     // reads the whole range first); what follows is mostly tally reading rows.

@@ -11,6 +11,8 @@ mod write;
 
 use std::collections::{HashMap, HashSet};
 use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use indexmap::IndexMap;
@@ -312,11 +314,13 @@ async fn fetch_source(
     senders: Vec<mpsc::Sender<fetch::Msg>>,
 ) {
     let n = senders.len();
+    let busy = Arc::new(AtomicUsize::new(0));
     let mut workers: Vec<Worker> = (1..=n)
         .map(|k| Worker {
             link: Link::new(spec, k, n),
             pacer: Pacer::new(spec, n),
-            throttle: Throttle::new(spec),
+            throttle: Throttle::new(spec, Arc::clone(&busy)),
+            busy: Arc::clone(&busy),
         })
         .collect();
     if let Err(e) = prepare(&mut workers, work).await {

@@ -10,8 +10,9 @@ use rand::{Rng, SeedableRng};
 /// Tries of one slice (or one connection) before a transient failure fails the sync.
 pub(super) const TRIES: u32 = 5;
 
-/// The first wait; each further one doubles.
-const FIRST: Duration = Duration::from_secs(1);
+/// The first wait; each further one doubles: the five tries span 15 to 30 s, long enough for a
+/// server to restart. Longer outages are the run's to retry (`[schedule] retries`).
+const FIRST: Duration = Duration::from_secs(2);
 
 /// The longest wait.
 const CAP: Duration = Duration::from_secs(30);
@@ -41,8 +42,8 @@ mod tests {
     fn waits_double_up_to_thirty_seconds_with_jitter() {
         let s = Duration::from_secs;
         assert_eq!(
-            (1..=7).map(ceiling).collect::<Vec<_>>(),
-            [s(1), s(2), s(4), s(8), s(16), s(30), s(30)]
+            (1..=6).map(ceiling).collect::<Vec<_>>(),
+            [s(2), s(4), s(8), s(16), s(30), s(30)]
         );
         assert_eq!(ceiling(u32::MAX), s(30));
         for attempt in 1..=TRIES {

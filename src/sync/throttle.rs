@@ -2,6 +2,8 @@
 //! read the source's load figures (`max_load`) and replica lag (`max_lag`), and while one is over
 //! its limit, wait and read again, once a second, for at most `max_load_wait`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{LoadLimit, SourceSpec};
@@ -16,6 +18,10 @@ const REMIND: Duration = Duration::from_secs(10);
 /// One connection's view of its source's load.
 pub(super) struct Throttle<'a> {
     spec: &'a SourceSpec,
+    /// How many of this source's connections are running a slice query right now: tally's own
+    /// queries are not load to wait for (waiting for them could wait for ever, as they wait for
+    /// the store, which waits for this connection).
+    busy: Arc<AtomicUsize>,
     /// When the load was last read and found fine.
     checked: Option<Instant>,
     /// The lag could not be read; said once.
@@ -23,9 +29,10 @@ pub(super) struct Throttle<'a> {
 }
 
 impl<'a> Throttle<'a> {
-    pub(super) fn new(spec: &'a SourceSpec) -> Throttle<'a> {
+    pub(super) fn new(spec: &'a SourceSpec, busy: Arc<AtomicUsize>) -> Throttle<'a> {
         Throttle {
             spec,
+            busy,
             checked: None,
             lag_unknown_said: false,
         }
@@ -86,7 +93,11 @@ impl<'a> Throttle<'a> {
 
     /// What is over its limit right now, in words.
     async fn over(&mut self, source: &mut Source) -> Result<Vec<String>, SourceError> {
-        let values = source.load(&self.spec.max_load).await?;
+        let mut values = source.load(&self.spec.max_load).await?;
+        let own = self.busy.load(Ordering::Relaxed) as u64;
+        for (limit, value) in self.spec.max_load.iter().zip(values.iter_mut()) {
+            *value = value.saturating_sub(own_share(&limit.name, own));
+        }
         let lag = match self.spec.max_lag {
             Some(_) => source.lag().await?,
             None => Lag::Primary,
@@ -95,10 +106,7 @@ impl<'a> Throttle<'a> {
             && !self.lag_unknown_said
         {
             self.lag_unknown_said = true;
-            tracing::warn!(
-                "source `{}`: cannot read the replica lag, so max_lag is not checked: {why}",
-                self.spec.name
-            );
+            tracing::warn!("source `{}`: max_lag is not checked: {why}", self.spec.name);
         }
         Ok(exceeded(
             &self.spec.max_load,
@@ -106,6 +114,19 @@ impl<'a> Throttle<'a> {
             self.spec.max_lag,
             &lag,
         ))
+    }
+}
+
+/// How much of load figure `name` is tally's own, with `busy` of its connections in a slice
+/// query: PostgreSQL's `active` already leaves out the asking session; MySQL's `Threads_running`
+/// also counts the thread that runs `SHOW STATUS`. Other figures are taken as they are.
+fn own_share(name: &str, busy: u64) -> u64 {
+    if name.eq_ignore_ascii_case("active") {
+        busy
+    } else if name.eq_ignore_ascii_case("Threads_running") {
+        busy + 1
+    } else {
+        0
     }
 }
 
@@ -158,6 +179,13 @@ mod tests {
             exceeded(&limits, &[26, 10], None, &Lag::Primary),
             ["Threads_running = 26 is above max_load 25"]
         );
+    }
+
+    #[test]
+    fn tally_s_own_queries_are_not_load() {
+        assert_eq!(own_share("active", 3), 3);
+        assert_eq!(own_share("Threads_running", 3), 4);
+        assert_eq!(own_share("Threads_connected", 3), 0);
     }
 
     #[test]

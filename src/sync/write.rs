@@ -19,6 +19,8 @@ pub(super) struct Lane<'a> {
     channels: Vec<mpsc::Receiver<Msg>>,
     /// The next slice to write.
     next: usize,
+    /// The next slice comes in pieces (its whole query timed out).
+    pieces: bool,
     /// Why the source failed, if it did.
     pub(super) failed: Option<SyncError>,
 }
@@ -35,6 +37,7 @@ impl<'a> Lane<'a> {
             work,
             channels,
             next: 0,
+            pieces: false,
             failed: None,
         }
     }
@@ -51,46 +54,58 @@ impl<'a> Lane<'a> {
 }
 
 /// Writes every source's slices, each source's in order, one slice at a time: the next slice
-/// written is the one whose first message arrives first, so the sources' queries overlap. A
-/// source that fails is set aside (its connections stop) and the others go on; a store failure
-/// stops everything. Stops between two slices when a signal asks.
+/// written is one whose first rows have arrived, taking the sources in turn, so that their
+/// queries overlap and none waits behind another. A slice that restarts or splits gives the
+/// writer back until its rows come. A source that fails is set aside (its connections stop) and
+/// the others go on; a store failure stops everything. Stops between two slices when a signal
+/// asks.
 pub(super) async fn write_lanes(
     store: &Store,
     lanes: &mut [Lane<'_>],
     progress: &Progress,
     pulled: &mut IndexMap<String, Pulled>,
 ) -> Result<(), SyncError> {
+    let mut turn = 0;
     loop {
         // Let the signal listener run, then stop between slices if asked to.
         tokio::task::yield_now().await;
         if crate::shutdown::requested() {
             return Err(SyncError::Interrupted);
         }
-        let waiting: Vec<_> = lanes
+        // The lanes in turn, starting after the last one written: when several are ready, the
+        // first in this order wins.
+        let count = lanes.len();
+        let (head, tail) = lanes.split_at_mut(turn % count.max(1));
+        let waiting: Vec<_> = tail
             .iter_mut()
+            .chain(head.iter_mut())
             .enumerate()
             .filter(|(_, lane)| !lane.done())
-            .map(|(i, lane)| Box::pin(async move { (i, lane.first().await) }))
+            .map(|(k, lane)| Box::pin(async move { (k, lane.first().await) }))
             .collect();
         if waiting.is_empty() {
             return Ok(());
         }
         // Receiving is cancel-safe: the lanes that lost keep their messages.
-        let ((i, first), _, rest) = select_all(waiting).await;
+        let ((k, first), _, rest) = select_all(waiting).await;
         drop(rest);
+        let i = (turn % count + k) % count;
+        turn = i + 1;
         let lane = &mut lanes[i];
         let (rollup, planned) = lane.work[lane.next];
         let n = lane.channels.len();
         let channel = &mut lane.channels[lane.next % n];
         let slice = &planned.slice;
-        match write(store, rollup, slice, first, channel).await {
-            Ok((rows, changed)) => {
+        match write(store, rollup, slice, lane.pieces, first, channel).await {
+            Ok(Written::Slice { rows, changed }) => {
                 lane.next += 1;
+                lane.pieces = false;
                 let totals = pulled.entry(rollup.name.clone()).or_default();
                 totals.slices += 1;
                 totals.rows += rows;
                 progress.slice(&rollup.name, planned, rows, changed);
             }
+            Ok(Written::Again { pieces }) => lane.pieces = pieces,
             // Name the slice that the store failed on.
             Err(SyncError::Store(e)) => return Err(SyncError::slice(rollup, slice, e.to_string())),
             Err(e) => {
@@ -103,19 +118,27 @@ pub(super) async fn write_lanes(
     }
 }
 
+/// What became of a slice the writer took up.
+enum Written {
+    /// It is in the store: `rows` rows, `changed` false when they were the ones already there.
+    Slice { rows: u64, changed: bool },
+    /// Its rows so far are void and it comes again (in pieces, or from the start): the writer
+    /// goes back to the other sources meanwhile.
+    Again { pieces: bool },
+}
+
 /// Replaces one slice with the rows that arrive for it. The transaction opens with the first
-/// message, so the store is not locked while the source computes the slice; dropping the writer
-/// on any error rolls the slice back. Returns the rows, and false when they were the ones
-/// already stored.
+/// rows, so the store is not locked while the source computes the slice; dropping the writer
+/// on any error rolls the slice back.
 async fn write(
     store: &Store,
     rollup: &Rollup,
     slice: &Slice,
+    pieces: bool,
     first: Option<Msg>,
     channel: &mut mpsc::Receiver<Msg>,
-) -> Result<(u64, bool), SyncError> {
+) -> Result<Written, SyncError> {
     let open = |pieces| store.begin_slice(rollup, slice.day, (slice.start, slice.end), pieces);
-    let mut pieces = false;
     let mut writer: Option<SliceWriter> = None;
     let mut first = Some(first);
     loop {
@@ -132,14 +155,9 @@ async fn write(
         };
         match msg {
             Msg::Failed(e) => return Err(e),
-            Msg::Split => {
-                writer = None;
-                pieces = true;
-            }
-            Msg::Restart => {
-                writer = None;
-                pieces = false;
-            }
+            // Dropping the writer rolls back what this slice wrote so far.
+            Msg::Split => return Ok(Written::Again { pieces: true }),
+            Msg::Restart => return Ok(Written::Again { pieces: false }),
             Msg::Rows(rows) => {
                 opened(&mut writer, || open(pieces))?.insert(&rows)?;
             }
@@ -152,7 +170,7 @@ async fn write(
                     None => open(pieces)?,
                 };
                 let changed = w.commit(rows, pulled_at)?;
-                return Ok((rows, changed));
+                return Ok(Written::Slice { rows, changed });
             }
         }
     }
