@@ -78,8 +78,24 @@ impl ReportFormat {
 #[derive(Debug, Clone, Args)]
 pub struct DateArg {
     /// Last report day, inclusive (default: yesterday in the config's time zone).
-    #[arg(long, value_name = "YYYY-MM-DD")]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = day)]
     pub date: Option<NaiveDate>,
+}
+
+/// A day on the command line: `YYYY-MM-DD`, between 1970 and 9999 (a store holds days of data
+/// pulled from databases; far dates are typos, and near the ends of the calendar, date arithmetic
+/// has nowhere to go).
+pub fn day(text: &str) -> Result<NaiveDate, String> {
+    let d = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| format!("`{text}` is not a day like 2026-11-28: {e}"))?;
+    let (first, last) = (
+        NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date"),
+        NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date"),
+    );
+    if d < first || d > last {
+        return Err(format!("{d} is outside 1970-01-01 to 9999-12-31"));
+    }
+    Ok(d)
 }
 
 /// The commands.
@@ -106,12 +122,13 @@ pub enum Command {
         #[arg(
             long,
             value_name = "YYYY-MM-DD",
+            value_parser = day,
             requires = "to",
             conflicts_with = "date"
         )]
         from: Option<NaiveDate>,
         /// Last day of an explicit range (with --from).
-        #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = day, requires = "from")]
         to: Option<NaiveDate>,
         /// Pull the range again even where it is final.
         #[arg(long)]

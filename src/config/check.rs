@@ -77,7 +77,8 @@ impl Checker<'_> {
         d
     }
 
-    fn whole_days(&mut self, key: &str, value: &str) -> u32 {
+    /// A whole number of days, 1 to `max`.
+    fn whole_days(&mut self, key: &str, value: &str, max: u32) -> u32 {
         let before = self.issues.len();
         let d = self.duration(key, value);
         if self.issues.len() > before {
@@ -91,7 +92,43 @@ impl Checker<'_> {
             );
             return 1;
         }
-        u32::try_from(secs / 86_400).unwrap_or(u32::MAX)
+        match u32::try_from(secs / 86_400) {
+            Ok(days) if days <= max => days,
+            _ => {
+                self.issue(key, format!("`{value}` is out of range: use 1d to {max}d"));
+                1
+            }
+        }
+    }
+
+    /// A count within `[min, max]`.
+    pub(super) fn count<T: Copy + PartialOrd + std::fmt::Display>(
+        &mut self,
+        key: &str,
+        n: T,
+        min: T,
+        max: T,
+    ) -> T {
+        if n < min || n > max {
+            self.issue(key, format!("{n} is out of range: use {min} to {max}"));
+            return min;
+        }
+        n
+    }
+
+    /// An `http://` or `https://` URL (a Slack API base or a webhook).
+    fn http_url(&mut self, key: &str, text: &str) {
+        match url::Url::parse(text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) => self.issue(
+                key,
+                format!(
+                    "`{}:` URLs are not delivered to: use an https:// URL",
+                    u.scheme()
+                ),
+            ),
+            Err(e) => self.issue(key, format!("not a URL: {e} (use an https:// URL)")),
+        }
     }
 
     fn decimal(&mut self, key: &str, value: &toml::Value) -> BigDecimal {
@@ -257,6 +294,12 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
             format!("font file {} does not exist", font.display()),
         );
     }
+    if config.store.trim().is_empty() {
+        c.issue(
+            "store",
+            "is empty: name the SQLite file, like \".tally/store.sqlite\"",
+        );
+    }
     if !c.issues.is_empty() {
         return Err(c.issues);
     }
@@ -362,8 +405,13 @@ fn rollup(c: &mut Checker, name: &str, r: &raw::RollupConfig, config: &Config) -
         measures,
         filter: r.filter.clone().filter(|f| !f.trim().is_empty()),
         slice_hours,
-        lookback: c.duration(&format!("{key}.lookback"), &r.lookback),
-        keep_days: c.whole_days(&format!("{key}.keep"), &r.keep),
+        lookback: c.duration_in(
+            &format!("{key}.lookback"),
+            &r.lookback,
+            Duration::ZERO,
+            Duration::from_secs(u64::from(MAX_LOOKBACK_DAYS) * 86_400),
+        ),
+        keep_days: c.whole_days(&format!("{key}.keep"), &r.keep, MAX_KEEP_DAYS),
         day_zone: Tz::UTC,
         source_zone: Tz::UTC,
         allow_full_scan: r.allow_full_scan,
@@ -461,7 +509,7 @@ fn segment(
         rollup: s.rollup.clone(),
         score: s.score.clone(),
         by: s.by.clone(),
-        window_days: c.whole_days(&format!("{key}.window"), &s.window),
+        window_days: c.whole_days(&format!("{key}.window"), &s.window, MAX_WINDOW_DAYS),
         weights,
         default_weight: c.weight(&format!("{key}.default_weight"), &s.default_weight),
         groups,
@@ -518,9 +566,7 @@ fn report(
 ) -> ReportSpec {
     let key = format!("reports.{name}");
     c.name(&key, name);
-    if r.days == 0 {
-        c.issue(format!("{key}.days"), "must be at least 1");
-    }
+    let days = c.count(&format!("{key}.days"), r.days, 1, MAX_REPORT_DAYS);
     let kind_name = r.kind.clone().unwrap_or_else(|| {
         if r.sql.is_some() {
             "sql"
@@ -569,7 +615,7 @@ fn report(
     ReportSpec {
         name: name.to_string(),
         title: r.title.clone().unwrap_or_else(|| name.replace('_', " ")),
-        days: r.days.max(1),
+        days,
         kind,
     }
 }
@@ -672,7 +718,7 @@ fn destination(
     for r in d.reports.iter().filter(|r| !reports.contains_key(*r)) {
         c.issue(format!("{key}.reports"), format!("unknown report `{r}`"));
     }
-    let max_rows = d.max_rows.unwrap_or(40).clamp(1, 99);
+    let max_rows = c.count(&format!("{key}.max_rows"), d.max_rows.unwrap_or(40), 1, 99);
     let (default_name, kind) = match d.kind.as_str() {
         "slack" => {
             let token = required(c, "token", &d.token);
@@ -695,6 +741,7 @@ fn destination(
                 .api_url
                 .clone()
                 .unwrap_or_else(|| "https://slack.com/api".into());
+            c.http_url(&format!("{key}.api_url"), &api_url);
             (
                 format!("slack:{channel}"),
                 DestinationKind::Slack {
@@ -708,6 +755,9 @@ fn destination(
         }
         "webhook" => {
             let url = required(c, "url", &d.url);
+            if !url.is_empty() {
+                c.http_url(&format!("{key}.url"), &url);
+            }
             c.secrets.push(url.clone());
             (
                 format!("webhook{i}"),
@@ -798,8 +848,13 @@ fn schedule(
     });
     ScheduleSpec {
         cron: s.cron.clone(),
-        retries: s.retries,
-        retry_delay: c.duration("schedule.retry_delay", &s.retry_delay),
+        retries: c.count("schedule.retries", s.retries, 0, 100),
+        retry_delay: c.duration_in(
+            "schedule.retry_delay",
+            &s.retry_delay,
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        ),
         alert,
     }
 }

@@ -132,6 +132,18 @@ impl TlsMode {
     }
 }
 
+/// The longest `keep`: 100 years ("forever" for a store of daily rollups).
+pub const MAX_KEEP_DAYS: u32 = 36_500;
+
+/// The longest `lookback`.
+pub const MAX_LOOKBACK_DAYS: u32 = 3_650;
+
+/// The longest segment `window`.
+pub const MAX_WINDOW_DAYS: u32 = 366;
+
+/// The most days a report covers.
+pub const MAX_REPORT_DAYS: u32 = 3_660;
+
 /// The most connections a source may use at once.
 pub const MAX_PARALLEL: usize = 16;
 
@@ -449,9 +461,11 @@ impl DayRange {
     }
 }
 
-/// `n` days before `date`.
+/// `n` days before `date`, or the first day of the calendar when that is further back (never
+/// a later day: a `keep` horizon that moved forward would prune what it should keep).
 pub fn days_before(date: NaiveDate, n: u32) -> NaiveDate {
-    date.checked_sub_days(Days::new(n.into())).unwrap_or(date)
+    date.checked_sub_days(Days::new(n.into()))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 impl Plan {

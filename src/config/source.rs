@@ -40,6 +40,16 @@ pub(super) fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> Sour
         Duration::ZERO,
         Duration::from_secs(24 * 3600),
     );
+    if !statement_timeout.is_zero() && statement_timeout < Duration::from_millis(100) {
+        // Drivers count in milliseconds or less precisely: a tiny limit would become none.
+        c.issue(
+            k("statement_timeout"),
+            format!(
+                "`{}` is out of range: use \"0s\" (no limit) or 100ms to 24h",
+                s.statement_timeout
+            ),
+        );
+    }
     let connect_timeout = c.duration_in(
         &k("connect_timeout"),
         &s.connect_timeout,
@@ -73,7 +83,9 @@ pub(super) fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> Sour
         statement_timeout,
         connect_timeout,
         pause,
-        max_rows_per_second: s.max_rows_per_second,
+        max_rows_per_second: s
+            .max_rows_per_second
+            .map(|n| c.count(&k("max_rows_per_second"), n, 1, u64::MAX)),
         parallel: parallel(c, &k("parallel"), s.parallel),
         max_load,
         max_load_wait,

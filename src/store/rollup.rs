@@ -215,7 +215,8 @@ impl Store {
         }
     }
 
-    /// Deletes rows and checkpoints of days before `first_kept`.
+    /// Deletes rows and checkpoints of days before `first_kept`, and only those. A prune that
+    /// empties a rollup that had rows says so, with how much it removes.
     pub fn prune(&self, rollup: &Rollup, first_kept: NaiveDate) -> Result<usize, StoreError> {
         let day = first_kept.to_string();
         let ctx = || format!("pruning `{}`", rollup.name);
@@ -223,11 +224,27 @@ impl Store {
             .conn
             .unchecked_transaction()
             .map_err(|e| self.err(ctx(), e))?;
-        let mut deleted = tx
-            .execute(
-                &format!("DELETE FROM {} WHERE day < ?1", quote(&rollup.name)),
+        let table = quote(&rollup.name);
+        let (old_rows, old_days, all_rows): (i64, i64, i64) = tx
+            .query_row(
+                &format!(
+                    "SELECT (SELECT count(*) FROM {table} WHERE day < ?1),
+                            (SELECT count(DISTINCT day) FROM {table} WHERE day < ?1),
+                            (SELECT count(*) FROM {table})"
+                ),
                 [&day],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
+            .map_err(|e| self.err(ctx(), e))?;
+        if old_rows > 0 && old_rows == all_rows {
+            tracing::warn!(
+                "rollup `{}`: keep ({} days) removes all of its {old_rows} rows, over {old_days} days before {day}",
+                rollup.name,
+                rollup.keep_days
+            );
+        }
+        let mut deleted = tx
+            .execute(&format!("DELETE FROM {table} WHERE day < ?1"), [&day])
             .map_err(|e| self.err(ctx(), e))?;
         if rollup.slice_hours < 24 {
             deleted += tx

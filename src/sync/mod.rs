@@ -198,13 +198,17 @@ pub fn plan_slices(
         // "Pulled so far": the store's newest slice end before this run; on a first run, the
         // newest slice this run pulls.
         let newest = stored_end.or_else(|| slices.iter().map(|s| s.end).max());
-        let lookback = chrono::TimeDelta::from_std(rollup.lookback).unwrap_or_default();
+        let lookback =
+            chrono::TimeDelta::from_std(rollup.lookback).unwrap_or(chrono::TimeDelta::MAX);
+        // Slices ending after this are within the lookback (all of them when it reaches past
+        // the calendar).
+        let edge = newest.and_then(|n| n.checked_sub_signed(lookback));
         for s in slices {
             let reason = match done.get(&s.start) {
                 _ if refresh => Reason::Refresh,
                 None => Reason::New,
                 Some(pulled_at) if *pulled_at < s.end => Reason::Lookback,
-                Some(_) if newest.is_some_and(|n| s.end > n - lookback) => Reason::Lookback,
+                Some(_) if newest.is_some() && edge.is_none_or(|e| s.end > e) => Reason::Lookback,
                 Some(_) => continue,
             };
             planned.push(Planned {

@@ -158,3 +158,105 @@ fn missing_config_file_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tally.toml"));
 }
+
+/// Values that used to be accepted and then misread (issue 10): each is a config error naming
+/// its key and its range.
+#[test]
+fn out_of_range_values_are_named_with_their_range() {
+    let rollup = "measures = { actions = \"count(*)\" }";
+    let source = "statement_timeout = \"5s\"";
+    for (from, to, key) in [
+        (
+            rollup,
+            "measures = { actions = \"count(*)\" }\nkeep = \"99999999d\"",
+            "rollups.activity.keep",
+        ),
+        (
+            rollup,
+            "measures = { actions = \"count(*)\" }\nlookback = \"100000000d\"",
+            "rollups.activity.lookback",
+        ),
+        (
+            rollup,
+            "measures = { actions = \"count(*)\" }\nlookback = \"900000000000d\"",
+            "rollups.activity.lookback",
+        ),
+        (
+            "amount = \"actions\"",
+            "amount = \"actions\"\ndays = 4294967295",
+            "reports.rewards.days",
+        ),
+        (
+            "amount = \"actions\"",
+            "amount = \"actions\"\ndays = 0",
+            "reports.rewards.days",
+        ),
+        (
+            "score = \"actions\"",
+            "score = \"actions\"\nwindow = \"100000000d\"",
+            "segments.engagement.window",
+        ),
+        (
+            source,
+            "statement_timeout = \"500us\"",
+            "sources.chain.statement_timeout",
+        ),
+        (
+            source,
+            "statement_timeout = \"5s\"\nmax_rows_per_second = 0",
+            "sources.chain.max_rows_per_second",
+        ),
+        (
+            source,
+            "statement_timeout = \"5s\"\npause = \"2h\"",
+            "sources.chain.pause",
+        ),
+        (
+            source,
+            "statement_timeout = \"5s\"\nconnect_timeout = \"0s\"",
+            "sources.chain.connect_timeout",
+        ),
+    ] {
+        let config = GOOD.replace(from, to);
+        assert_config_error(&config, &[key, "range"]);
+    }
+}
+
+#[test]
+fn bad_urls_and_an_empty_store_are_config_errors() {
+    for (extra, key) in [
+        (
+            "[[deliver]]\nkind = \"slack\"\ntoken = \"xoxb-1\"\nchannel = \"C1\"\napi_url = \"not a url\"",
+            "deliver[0].api_url",
+        ),
+        (
+            "[[deliver]]\nkind = \"webhook\"\nurl = \"javascript:alert(1)\"",
+            "deliver[0].url",
+        ),
+        (
+            "[[deliver]]\nkind = \"slack\"\ntoken = \"xoxb-1\"\nchannel = \"C1\"\nmax_rows = 500",
+            "deliver[0].max_rows",
+        ),
+        (
+            "[schedule]\ncron = \"0 9 * * *\"\nretries = 1000",
+            "schedule.retries",
+        ),
+    ] {
+        assert_config_error(&format!("{GOOD}\n{extra}\n"), &[key]);
+    }
+    assert_config_error(&format!("store = \"\"\n{GOOD}"), &["store", "is empty"]);
+}
+
+#[test]
+fn far_dates_on_the_command_line_are_usage_errors() {
+    let ws = Workspace::new(GOOD);
+    for args in [
+        &["plan", "--date", "10000-01-01"][..],
+        &["sync", "--from", "0001-01-01", "--to", "2026-01-01"][..],
+        &["report", "--date", "2026-13-01"][..],
+    ] {
+        let out = ws.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}

@@ -276,3 +276,31 @@ fn cached_report_days_follow_their_inputs() {
     assert_ne!(regrouped, after);
     assert_eq!(regrouped, fresh(&ws));
 }
+
+/// `keep` prunes only the days older than it, and says so when that empties a rollup; a long
+/// `keep` (100 years, "forever") prunes nothing.
+#[test]
+fn keep_prunes_only_older_days_and_warns_when_it_empties_a_rollup() {
+    let db = PgDb::new();
+    db.exec("CREATE TABLE actions (signer text, block_time timestamptz); CREATE INDEX ON actions (block_time);");
+    for d in 1..=3 {
+        add(&db, &format!("2026-01-{d:02}"), 5);
+    }
+    let ws = Workspace::new(&config(&db.url).replace("keep = \"3650d\"", "keep = \"36500d\""));
+    ws.ok(&["sync", "--from", "2026-01-01", "--to", "2026-01-03"]);
+    // A sync of another range prunes nothing with a 100-year keep.
+    ws.ok(&["sync", "--from", "2026-01-03", "--to", "2026-01-03"]);
+    assert_eq!(ws.query("SELECT count(DISTINCT day) FROM activity"), ["3"]);
+    // With keep = 30d, days from January are older than keep (counted back from today).
+    let short = std::fs::read_to_string(ws.config())
+        .unwrap()
+        .replace("keep = \"36500d\"", "keep = \"30d\"");
+    std::fs::write(ws.config(), short).unwrap();
+    let out = ws.run(&["sync", "--from", "2026-01-03", "--to", "2026-01-03"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("keep (30 days) removes all of its 9 rows, over 3 days before"),
+        "{log}"
+    );
+    assert_eq!(ws.query("SELECT count(*) FROM activity"), ["0"]);
+}
