@@ -6,6 +6,7 @@ pub mod env;
 pub mod plan;
 pub mod raw;
 mod source;
+mod sql;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -366,23 +366,36 @@ impl Mysql {
                 failure(&e),
             )
         };
-        let mut result = errors
-            .answer(
-                rollup,
-                self.conn.exec_iter(
-                    slice_sql(rollup, Dialect::Mysql),
-                    (bound(start), bound(end)),
-                ),
-            )
+        // A transaction of its own, read-only whatever the session has become, rolled back
+        // whatever happens.
+        errors
+            .answer(rollup, self.conn.query_drop("START TRANSACTION READ ONLY"))
             .await?
             .map_err(fail)?;
-        let mut rows = 0;
-        while let Some(row) = errors.answer(rollup, result.next()).await?.map_err(fail)? {
-            let values = read_row(row, rollup).map_err(|m| errors.rollup(rollup, m))?;
-            sink.row(values).await.map_err(PullError::Sink)?;
-            rows += 1;
+        let streamed = async {
+            let mut result = errors
+                .answer(
+                    rollup,
+                    self.conn.exec_iter(
+                        slice_sql(rollup, Dialect::Mysql),
+                        (bound(start), bound(end)),
+                    ),
+                )
+                .await?
+                .map_err(fail)?;
+            let mut rows = 0;
+            while let Some(row) = errors.answer(rollup, result.next()).await?.map_err(fail)? {
+                let values = read_row(row, rollup).map_err(|m| errors.rollup(rollup, m))?;
+                sink.row(values).await.map_err(PullError::Sink)?;
+                rows += 1;
+            }
+            Ok(rows)
         }
-        Ok(rows)
+        .await;
+        // After a failure the connection may be gone or silent; a new one starts clean.
+        let rollback = self.conn.query_drop("ROLLBACK");
+        let _ = tokio::time::timeout(errors.connect_timeout, rollback).await;
+        streamed
     }
 }
 

@@ -217,10 +217,35 @@ impl Postgres {
     ) -> Result<u64, PullError<S::Error>> {
         let stmt = self.prepare(rollup).await?;
         let bounds = self.bounds(rollup, stmt.params().first(), start, end)?;
+        // A transaction of its own, read-only whatever the session's default has become (an
+        // expression may call a function that changes it), rolled back whatever happens.
+        let begun = async {
+            self.client
+                .batch_execute("BEGIN READ ONLY")
+                .await
+                .map_err(|e| self.query_error(rollup, &e))
+        };
+        self.errors
+            .bounded("starting a read-only transaction", begun)
+            .await?;
+        let result = self.stream(rollup, &stmt, &bounds, sink).await;
+        // After a failure the connection may be gone or silent; a new one starts clean.
+        let rollback = self.client.batch_execute("ROLLBACK");
+        let _ = tokio::time::timeout(self.errors.connect_timeout, rollback).await;
+        result
+    }
+
+    async fn stream<S: RowSink>(
+        &mut self,
+        rollup: &Rollup,
+        stmt: &Statement,
+        bounds: &[Box<dyn ToSql + Sync>; 2],
+        sink: &mut S,
+    ) -> Result<u64, PullError<S::Error>> {
         let params: Vec<&(dyn ToSql + Sync)> = bounds.iter().map(|b| b.as_ref()).collect();
         let stream = self
             .errors
-            .answer(rollup, self.client.query_raw(&stmt, params))
+            .answer(rollup, self.client.query_raw(stmt, params))
             .await?
             .map_err(|e| self.query_error(rollup, &e))?;
         pin_mut!(stream);

@@ -260,3 +260,34 @@ fn far_dates_on_the_command_line_are_usage_errors() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
 }
+
+/// Measures that cannot be added up across slices and days are refused, with the rule; so are
+/// fragments that are not one expression.
+#[test]
+fn non_additive_measures_and_broken_fragments_are_refused() {
+    let measures = "measures = { actions = \"count(*)\" }";
+    for (measure, needle) in [
+        ("sum(x) + sum(y)", "SQL report"),
+        ("sum(1) / count(*)", "SQL report"),
+        ("count(DISTINCT x)", "DISTINCT"),
+        ("avg(x)", "sum(x) and count(x)"),
+        ("sum(count(x))", "aggregate"),
+    ] {
+        let config = GOOD.replace(
+            measures,
+            &format!("measures = {{ actions = \"count(*)\", bad = \"{measure}\" }}"),
+        );
+        assert_config_error(&config, &["rollups.activity.measures.bad", needle]);
+    }
+    for (filter, needle) in [
+        (
+            "$$($$ IS NOT NULL) OR (true OR $$)$$ IS NULL",
+            "one SQL expression",
+        ),
+        ("(SELECT 1) = 1", "subquery"),
+        ("x = 1; DROP TABLE y", "one SQL expression"),
+    ] {
+        let config = GOOD.replace(measures, &format!("{measures}\nfilter = '{filter}'"));
+        assert_config_error(&config, &["rollups.activity.filter", needle]);
+    }
+}

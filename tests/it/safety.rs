@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{DIGITS, MyDb, PgDb, Workspace};
+use crate::support::{DIGITS, MyDb, PgDb, Workspace, output};
 
 fn config(url: &str, extra_source: &str, extra_rollup: &str) -> String {
     format!(
@@ -24,16 +24,6 @@ keep = "3650d"
 {extra_rollup}
 "#
     )
-}
-
-fn output(ws: &Workspace, args: &[&str]) -> (i32, String) {
-    let out = ws.run(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap(), text)
 }
 
 const SYNC_ONE_DAY: [&str; 5] = ["sync", "--from", "2026-06-10", "--to", "2026-06-10"];
@@ -120,13 +110,15 @@ fn source_sessions_are_read_only() {
     pg.exec(
         "CREATE TABLE actions (signer text, block_time timestamptz); CREATE INDEX ON actions (block_time);
          CREATE SEQUENCE probe;
+         CREATE FUNCTION bump() RETURNS boolean LANGUAGE sql AS $$ SELECT nextval('probe') > 0 $$;
          INSERT INTO actions VALUES ('a', '2026-06-10 12:00Z');",
     );
-    // nextval writes: in a read-only session it fails.
+    // A function that writes (nextval, behind a name tally does not know) fails in the
+    // read-only transaction of the slice query.
     let ws = Workspace::new(&config(
         &pg.url,
         "",
-        "filter = \"nextval('probe') > 0\"\nallow_full_scan = true",
+        "filter = \"bump()\"\nallow_full_scan = true",
     ));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);
     assert_eq!(code, 1, "{text}");
@@ -149,6 +141,57 @@ fn source_sessions_are_read_only() {
     assert!(text.to_ascii_uppercase().contains("READ ONLY"), "{text}");
 }
 
+/// The attack of issue 10: a filter that turns the session's read-only default off on its
+/// first slice, and writes on the later ones. Written plainly, the config refuses it; hidden
+/// behind functions of the database's own, each slice query still runs in a read-only
+/// transaction of its own, so nothing is ever written.
+#[test]
+fn a_filter_cannot_turn_writes_back_on_for_later_slices() {
+    let attack = "CASE WHEN current_setting('transaction_read_only') = 'on' THEN set_config('default_transaction_read_only','off',false) IS NOT NULL ELSE nextval('s') > 0 END";
+    let ws = Workspace::new(&config(
+        "postgres://u@127.0.0.1/x",
+        "",
+        &format!("filter = \"{attack}\""),
+    ));
+    let (code, text) = output(&ws, &["check"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("rollups.activity.filter") && text.contains("set_config"),
+        "{text}"
+    );
+
+    let pg = PgDb::new();
+    pg.exec(
+        "CREATE TABLE actions (signer text, block_time timestamptz);
+         INSERT INTO actions SELECT 'u', timestamptz '2026-06-10 00:00Z' + i * interval '1 hour' FROM generate_series(0, 71) AS i;
+         CREATE SEQUENCE s;
+         CREATE FUNCTION unlock() RETURNS boolean LANGUAGE sql AS $$ SELECT set_config('default_transaction_read_only', 'off', false) IS NOT NULL $$;
+         CREATE FUNCTION bump() RETURNS boolean LANGUAGE sql AS $$ SELECT nextval('s') > 0 $$;",
+    );
+    let hidden =
+        "CASE WHEN current_setting('transaction_read_only') = 'on' THEN unlock() ELSE bump() END";
+    let ws = Workspace::new(&config(
+        &pg.url,
+        "",
+        &format!("filter = \"{hidden}\"\nslice = \"1h\"\nallow_full_scan = true"),
+    ));
+    ws.ok(&["sync", "--from", "2026-06-10", "--to", "2026-06-12"]);
+    assert_eq!(ws.query("SELECT sum(n) FROM activity"), ["72"]);
+    // The sequence was never advanced: its last value is still unset.
+    assert_eq!(pg_one(&pg, "SELECT is_called::text FROM s"), "false");
+}
+
+/// The first column of the first row, as text.
+fn pg_one(db: &PgDb, sql: &str) -> String {
+    crate::support::block_on(async {
+        let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        c.query_one(sql, &[]).await.unwrap().get(0)
+    })
+}
+
 #[test]
 fn a_slice_that_times_out_is_split_down_to_one_hour() {
     let db = PgDb::new();
@@ -164,8 +207,7 @@ fn a_slice_that_times_out_is_split_down_to_one_hour() {
          ANALYZE actions;",
     );
     // 15 ms per row: a day of 144 rows takes 2.2 s, over the 1.6 s timeout; half a day (1.1 s) does not.
-    let filter =
-        "filter = \"(SELECT 1 FROM pg_sleep(0.015 + 0 * extract(epoch FROM block_time))) = 1\"";
+    let filter = "filter = \"pg_sleep(0.015 + 0 * extract(epoch FROM block_time)) IS NOT NULL\"";
     let ws = Workspace::new(&config(&db.url, "statement_timeout = \"1600ms\"", filter));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);
     assert_eq!(code, 0, "{text}");
@@ -236,4 +278,21 @@ fn memory_stays_flat_for_a_two_million_row_slice() {
     // Holding the slice in memory would take several hundred MB.
     eprintln!("peak RSS of a 2,000,000-row slice: {peak_kb} kB");
     assert!(peak_kb < 64 * 1024, "peak RSS {peak_kb} kB");
+}
+
+/// A MySQL filter with a backslash-escaped quote is valid MySQL, and runs.
+#[test]
+fn a_mysql_filter_with_an_escaped_quote_runs() {
+    let my = MyDb::new();
+    my.exec(
+        "CREATE TABLE actions (signer VARCHAR(16), block_time DATETIME, INDEX (block_time));
+         INSERT INTO actions VALUES ('O\\'Brien', '2026-06-10 12:00:00'), ('Smith', '2026-06-10 13:00:00')",
+    );
+    let ws = Workspace::new(&config(
+        &my.url,
+        "",
+        "filter = \"signer <> 'O\\\\'Brien'\"\nallow_full_scan = true",
+    ));
+    ws.ok(&SYNC_ONE_DAY);
+    assert_eq!(ws.query("SELECT user, n FROM activity"), ["Smith,1"]);
 }
