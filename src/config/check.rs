@@ -644,8 +644,10 @@ fn destination(
         })
     };
     let allowed: &[&str] = match d.kind.as_str() {
-        "slack" => &["token", "channel", "attach", "api_url", "max_rows"],
-        "webhook" => &["url", "max_rows"],
+        "slack" => &[
+            "token", "channel", "attach", "api_url", "max_rows", "timeout",
+        ],
+        "webhook" => &["url", "max_rows", "timeout"],
         "files" => &["dir", "formats"],
         _ => &[],
     };
@@ -655,6 +657,7 @@ fn destination(
         ("attach", d.attach.is_some()),
         ("api_url", d.api_url.is_some()),
         ("max_rows", d.max_rows.is_some()),
+        ("timeout", d.timeout.is_some()),
         ("url", d.url.is_some()),
         ("dir", d.dir.is_some()),
         ("formats", d.formats.is_some()),
@@ -669,6 +672,12 @@ fn destination(
         c.issue(format!("{key}.reports"), format!("unknown report `{r}`"));
     }
     let max_rows = c.count(&format!("{key}.max_rows"), d.max_rows.unwrap_or(40), 1, 99);
+    let timeout = c.duration_in(
+        &format!("{key}.timeout"),
+        d.timeout.as_deref().unwrap_or("30s"),
+        Duration::from_secs(1),
+        Duration::from_secs(300),
+    );
     let (default_name, kind) = match d.kind.as_str() {
         "slack" => {
             let token = required(c, "token", &d.token);
@@ -700,6 +709,7 @@ fn destination(
                     api_url: api_url.trim_end_matches('/').to_string(),
                     attach,
                     max_rows,
+                    timeout,
                 },
             )
         }
@@ -711,7 +721,11 @@ fn destination(
             c.secrets.push(url.clone());
             (
                 format!("webhook{i}"),
-                DestinationKind::Webhook { url, max_rows },
+                DestinationKind::Webhook {
+                    url,
+                    max_rows,
+                    timeout,
+                },
             )
         }
         "files" => {

@@ -351,6 +351,8 @@ pub enum DestinationKind {
         attach: Vec<String>,
         /// Rows shown in the message.
         max_rows: usize,
+        /// Time limit of each request.
+        timeout: Duration,
     },
     /// A Slack incoming webhook: message only.
     Webhook {
@@ -358,6 +360,8 @@ pub enum DestinationKind {
         url: String,
         /// Rows shown in the message.
         max_rows: usize,
+        /// Time limit of each request.
+        timeout: Duration,
     },
     /// Files on disk.
     Files {

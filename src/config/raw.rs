@@ -91,6 +91,8 @@ pub struct DeliverConfig {
     pub api_url: Option<String>,
     /// slack, webhook: rows shown in the message.
     pub max_rows: Option<usize>,
+    /// slack, webhook: time limit of each request.
+    pub timeout: Option<String>,
     /// webhook: the incoming-webhook URL.
     pub url: Option<String>,
     /// files: directory written to.

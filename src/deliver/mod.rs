@@ -9,12 +9,16 @@ pub mod message;
 mod slack;
 mod webhook;
 
-use chrono::NaiveDate;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use serde_json::{Value as Json, json};
 
 use crate::config::{Destination, DestinationKind, Plan};
 use crate::report::render::{self, Format};
 use crate::report::{Report, chart};
 use crate::store::{Delivery, Store};
+use http::Failed;
 
 /// What a delivery round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,12 +99,18 @@ pub async fn notify(dest: &Destination, text: &str) -> Result<(), String> {
             token,
             channel,
             api_url,
+            timeout,
             ..
-        } => slack::Slack::new(&client, api_url, token, channel)
+        } => slack::Slack::new(&client, api_url, token, channel, *timeout)
             .post(&message)
             .await
-            .map(|_| ()),
-        DestinationKind::Webhook { url, .. } => webhook::send(&client, url, &message).await,
+            .map(|_| ())
+            .map_err(|e| e.message().to_string()),
+        DestinationKind::Webhook { url, timeout, .. } => {
+            webhook::send(&client, url, &message, *timeout)
+                .await
+                .map_err(|e| e.message().to_string())
+        }
         DestinationKind::Files { .. } => Err(format!("{} cannot receive alerts", dest.name)),
     }
 }
@@ -139,8 +149,37 @@ async fn deliver_one(
                 files::write_bytes(dir, report, "png", &png).map_err(|e| e.to_string())?;
             }
         }
-        DestinationKind::Webhook { url, max_rows } => {
-            webhook::send(client, url, &message::build(report, *max_rows, false)).await?;
+        DestinationKind::Webhook {
+            url,
+            max_rows,
+            timeout,
+        } => {
+            if record.posting_since.is_some() {
+                return Err(
+                    "a previous post to this webhook may have arrived (it failed after it was sent, \
+                     or tally stopped), and a webhook cannot be asked: look in the channel, and \
+                     send it again with `tally deliver --force` if it is not there"
+                        .to_string(),
+                );
+            }
+            record.posting_since = Some(Utc::now());
+            save(&record)?;
+            let message = message::build(report, *max_rows, false);
+            match webhook::send(client, url, &message, *timeout).await {
+                Ok(()) => record.posting_since = None,
+                Err(Failed::Certain(e)) => {
+                    record.posting_since = None;
+                    save(&record)?;
+                    return Err(e);
+                }
+                Err(Failed::Doubt(e)) => {
+                    return Err(format!(
+                        "{e}: the message may have been posted, and a webhook cannot be asked, so \
+                         tally does not post it again; look in the channel, and send it again with \
+                         `tally deliver --force` if it is not there"
+                    ));
+                }
+            }
         }
         DestinationKind::Slack {
             token,
@@ -148,18 +187,23 @@ async fn deliver_one(
             api_url,
             attach,
             max_rows,
+            timeout,
         } => {
-            let slack = slack::Slack::new(client, api_url, token, channel);
+            let slack = slack::Slack::new(client, api_url, token, channel, *timeout);
             let csv = attach.iter().any(|a| a == "csv");
             // The message's ts is recorded before any file goes up: after a crash the next run
             // uploads into the same thread instead of posting the message again.
             let ts = match record.message_ts.clone() {
                 Some(ts) => ts,
                 None => {
-                    let ts = slack.post(&message::build(report, *max_rows, csv)).await?;
-                    record.message_ts = Some(ts.clone());
-                    save(&record)?;
-                    ts
+                    let message = message::build(report, *max_rows, csv);
+                    let post = Post {
+                        slack: &slack,
+                        destination: &dest.name,
+                        report: &report.name,
+                        day,
+                    };
+                    post.once(&message, &mut record, &save).await?
                 }
             };
             let mut uploads = Vec::new();
@@ -171,15 +215,147 @@ async fn deliver_one(
             {
                 uploads.push(("png", png));
             }
+            // Each file is recorded once it is up: a run after a failed upload sends only what
+            // is missing.
             for (extension, bytes) in uploads {
+                if record.uploaded.iter().any(|u| u == extension) {
+                    continue;
+                }
                 let name = format!("{}-{}.{extension}", report.name, report.last);
                 slack.upload(&name, bytes, &ts).await?;
+                record.uploaded.push(extension.to_string());
+                save(&record)?;
             }
         }
     }
     record.done = true;
     save(&record)?;
     Ok(true)
+}
+
+/// Posts of one report for one day to one Slack channel.
+struct Post<'a> {
+    slack: &'a slack::Slack<'a>,
+    destination: &'a str,
+    report: &'a str,
+    day: NaiveDate,
+}
+
+/// Posts after which a lost answer is settled by looking (the first included).
+const POSTS: u32 = 3;
+
+/// How long tally keeps looking for a post whose answer was lost: Slack may finish a slow post
+/// after tally gave up waiting for its answer.
+const SETTLE: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
+
+impl Post<'_> {
+    /// The metadata that tells tally's message for this attempt apart from every other.
+    fn payload(&self, attempt: chrono::DateTime<Utc>) -> Json {
+        json!({
+            "report": self.report,
+            "date": self.day.to_string(),
+            "destination": self.destination,
+            "attempt": crate::store::pulled_instant(attempt),
+        })
+    }
+
+    /// The message's `ts`: found in the channel when an earlier attempt may have posted it,
+    /// posted otherwise, and never posted twice: after an answer that was lost, tally looks for
+    /// the message before it posts again. The attempt is recorded before each post, so a crash
+    /// right after posting is settled the same way by the next run.
+    async fn once(
+        &self,
+        message: &message::Message,
+        record: &mut Delivery,
+        save: &impl Fn(&Delivery) -> Result<(), String>,
+    ) -> Result<String, String> {
+        if let Some(since) = record.posting_since {
+            let found = self
+                .slack
+                .find(&self.payload(since), since)
+                .await
+                .map_err(|e| {
+                    self.lookup_failed("an earlier attempt (tally stopped after it)", e)
+                })?;
+            if let Some(ts) = found {
+                tracing::info!(
+                    "{} for {}: found the message an earlier attempt posted; not posting again",
+                    self.report,
+                    self.day
+                );
+                return self.posted(ts, record, save);
+            }
+        }
+        for attempt in 1..=POSTS {
+            let since = Utc::now();
+            record.posting_since = Some(since);
+            save(record)?;
+            let payload = self.payload(since);
+            let doubt = match self.slack.post_with(message, Some(&payload)).await {
+                Ok(ts) => return self.posted(ts, record, save),
+                Err(Failed::Certain(e)) => {
+                    record.posting_since = None;
+                    save(record)?;
+                    return Err(e);
+                }
+                Err(Failed::Doubt(e)) => e,
+            };
+            tracing::warn!(
+                "{doubt}: the message may have been posted; looking for it in the channel"
+            );
+            let mut found = None;
+            for wait in SETTLE {
+                tokio::time::sleep(wait).await;
+                found = self
+                    .slack
+                    .find(&payload, since)
+                    .await
+                    .map_err(|e| self.lookup_failed(&doubt, e))?;
+                if found.is_some() {
+                    break;
+                }
+            }
+            match found {
+                Some(ts) => return self.posted(ts, record, save),
+                None if attempt < POSTS => {
+                    tracing::warn!("{doubt}: the message is not in the channel; posting it again");
+                    record.posting_since = None;
+                    save(record)?;
+                }
+                None => return Err(format!("{doubt}; the message is not in the channel")),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn posted(
+        &self,
+        ts: String,
+        record: &mut Delivery,
+        save: &impl Fn(&Delivery) -> Result<(), String>,
+    ) -> Result<String, String> {
+        record.message_ts = Some(ts.clone());
+        record.posting_since = None;
+        save(record)?;
+        Ok(ts)
+    }
+
+    /// Why tally stops when it cannot look for a message that may have been posted.
+    fn lookup_failed(&self, what: &str, e: slack::Lookup) -> String {
+        match e {
+            slack::Lookup::NoScope(needed) => format!(
+                "{what}: the message may have been posted, and without the `{needed}` scope \
+                 (channels:history, or groups:history for a private channel) tally cannot look \
+                 for it, so it does not post again; look in the channel, add the scope so that \
+                 tally can check next time, and send it again with `tally deliver --force` if it \
+                 is not there"
+            ),
+            slack::Lookup::Failed(m) => format!(
+                "{what}: the message may have been posted, and looking for it failed ({m}), so \
+                 tally does not post again now; the next run looks again"
+            ),
+        }
+    }
 }
 
 /// The report's chart, or `None` (with a note) for reports that have no chart.

@@ -1,12 +1,23 @@
-//! Slack's Web API with a bot token: `chat.postMessage`, then each file through the current
-//! upload flow (`files.getUploadURLExternal`, POST the bytes, `files.completeUploadExternal`
-//! into the message's thread). The retired `files.upload` is never called.
+//! Slack's Web API with a bot token: `chat.postMessage` (with message metadata, so that a post
+//! whose answer was lost can be found in `conversations.history`), then each file through the
+//! current upload flow (`files.getUploadURLExternal`, POST the bytes,
+//! `files.completeUploadExternal` into the message's thread). The retired `files.upload` is
+//! never called.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use reqwest::Client;
 use serde_json::{Value as Json, json};
 
-use super::http;
+use super::http::{self, Failed};
 use super::message::Message;
+
+/// The `event_type` of the metadata tally attaches to its messages.
+pub const EVENT_TYPE: &str = "tally_report";
+
+/// Pages of `conversations.history` read when looking for a message (200 messages each).
+const HISTORY_PAGES: usize = 10;
 
 /// A Slack Web API client for one token and channel.
 pub struct Slack<'a> {
@@ -14,30 +25,52 @@ pub struct Slack<'a> {
     api_url: &'a str,
     token: &'a str,
     channel: &'a str,
+    timeout: Duration,
+}
+
+/// Why a message could not be looked up.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The token lacks the scope that reads the channel's history.
+    NoScope(String),
+    /// Anything else.
+    Failed(String),
 }
 
 impl<'a> Slack<'a> {
-    /// A client; `api_url` is like `https://slack.com/api`.
-    pub fn new(http: &'a Client, api_url: &'a str, token: &'a str, channel: &'a str) -> Slack<'a> {
+    /// A client; `api_url` is like `https://slack.com/api`; each request may take `timeout`.
+    pub fn new(
+        http: &'a Client,
+        api_url: &'a str,
+        token: &'a str,
+        channel: &'a str,
+        timeout: Duration,
+    ) -> Slack<'a> {
         Slack {
             http,
             api_url,
             token,
             channel,
+            timeout,
         }
     }
 
-    /// Calls a Web API method and returns its answer when `ok` is true.
+    fn request(&self, method: &str, body: &Body) -> reqwest::RequestBuilder {
+        let req = self
+            .http
+            .post(format!("{}/{method}", self.api_url))
+            .bearer_auth(self.token)
+            .timeout(self.timeout);
+        match body {
+            Body::Json(j) => req.json(j),
+            Body::Form(f) => req.form(f),
+        }
+    }
+
+    /// Calls a Web API method that may be repeated (reads, uploads) and returns its answer when
+    /// `ok` is true.
     async fn call(&self, method: &str, body: Body) -> Result<Json, String> {
-        let url = format!("{}/{method}", self.api_url);
-        let response = http::send(method, || {
-            let req = self.http.post(&url).bearer_auth(self.token);
-            match &body {
-                Body::Json(j) => req.json(j),
-                Body::Form(f) => req.form(f),
-            }
-        })
-        .await?;
+        let response = http::send(method, || self.request(method, &body)).await?;
         let status = response.status();
         let answer: Json = response.json().await.map_err(|e| {
             format!(
@@ -78,23 +111,109 @@ impl<'a> Slack<'a> {
         }
     }
 
-    /// Posts the message; returns its `ts`.
-    pub async fn post(&self, message: &Message) -> Result<String, String> {
-        let answer = self
-            .call(
-                "chat.postMessage",
-                Body::Json(json!({
-                    "channel": self.channel,
-                    "text": message.text,
-                    "blocks": message.blocks,
-                    "unfurl_links": false,
-                })),
-            )
-            .await?;
+    /// Posts a message without metadata (alerts); returns its `ts`.
+    pub async fn post(&self, message: &Message) -> Result<String, Failed> {
+        self.post_with(message, None).await
+    }
+
+    /// Posts the message, with `payload` as its metadata (event type [`EVENT_TYPE`]); returns
+    /// its `ts`. Never posts twice by itself: a post whose answer is lost is a
+    /// [`Failed::Doubt`].
+    pub async fn post_with(
+        &self,
+        message: &Message,
+        payload: Option<&Json>,
+    ) -> Result<String, Failed> {
+        let mut body = json!({
+            "channel": self.channel,
+            "text": message.text,
+            "blocks": message.blocks,
+            "unfurl_links": false,
+        });
+        if let Some(payload) = payload {
+            body["metadata"] = json!({"event_type": EVENT_TYPE, "event_payload": payload});
+        }
+        let body = Body::Json(body);
+        let method = "chat.postMessage";
+        let response = http::send_once(method, || self.request(method, &body)).await?;
+        let status = response.status();
+        let answer: Json = response.json().await.map_err(|e| {
+            Failed::Doubt(format!(
+                "{method}: HTTP {status}, not a Slack API answer: {}",
+                e.without_url()
+            ))
+        })?;
+        if answer["ok"] != json!(true) {
+            let error = answer["error"].as_str().unwrap_or("unknown_error");
+            return Err(Failed::Certain(format!(
+                "{method}: {}",
+                self.explain(error, &answer)
+            )));
+        }
         answer["ts"]
             .as_str()
             .map(String::from)
-            .ok_or_else(|| "chat.postMessage: the answer has no ts".into())
+            .ok_or_else(|| Failed::Doubt(format!("{method}: the answer has no ts")))
+    }
+
+    /// Looks for tally's message with `payload` in the channel's history since `since` (a
+    /// minute earlier, for clocks that differ); returns its `ts`.
+    pub async fn find(
+        &self,
+        payload: &Json,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>, Lookup> {
+        let oldest = since.timestamp() - 60;
+        let mut cursor = String::new();
+        for _ in 0..HISTORY_PAGES {
+            let mut form = vec![
+                ("channel".to_string(), self.channel.to_string()),
+                ("oldest".to_string(), format!("{oldest}.000000")),
+                ("include_all_metadata".to_string(), "true".to_string()),
+                ("limit".to_string(), "200".to_string()),
+            ];
+            if !cursor.is_empty() {
+                form.push(("cursor".to_string(), cursor.clone()));
+            }
+            let method = "conversations.history";
+            let response = http::send(method, || self.request(method, &Body::Form(form.clone())))
+                .await
+                .map_err(Lookup::Failed)?;
+            let answer: Json = response
+                .json()
+                .await
+                .map_err(|e| Lookup::Failed(format!("{method}: {}", e.without_url())))?;
+            if answer["ok"] != json!(true) {
+                let error = answer["error"].as_str().unwrap_or("unknown_error");
+                return Err(if error == "missing_scope" {
+                    Lookup::NoScope(
+                        answer["needed"]
+                            .as_str()
+                            .unwrap_or("channels:history")
+                            .to_string(),
+                    )
+                } else {
+                    Lookup::Failed(format!("{method}: {}", self.explain(error, &answer)))
+                });
+            }
+            let found = answer["messages"].as_array().and_then(|messages| {
+                messages.iter().find(|m| {
+                    m["metadata"]["event_type"] == EVENT_TYPE
+                        && &m["metadata"]["event_payload"] == payload
+                })
+            });
+            if let Some(m) = found {
+                return Ok(m["ts"].as_str().map(String::from));
+            }
+            cursor = answer["response_metadata"]["next_cursor"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if answer["has_more"] != json!(true) || cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     /// Uploads one file into the thread of the message `thread_ts`.
@@ -123,6 +242,7 @@ impl<'a> Slack<'a> {
         let response = http::send("uploading the file", || {
             self.http
                 .post(upload_url)
+                .timeout(self.timeout)
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .body(bytes.clone())
         })

@@ -1,10 +1,10 @@
 //! Delivery records: what was sent where, so a rerun never posts the same report twice and a
 //! delivery that stopped halfway resumes where it stopped.
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::slices::instant;
+use super::slices::{instant, pulled_instant};
 use super::{Store, StoreError};
 
 /// How far a delivery of one report for one day got.
@@ -12,6 +12,11 @@ use super::{Store, StoreError};
 pub struct Delivery {
     /// The posted message's timestamp (Slack's `ts`), once the message is out.
     pub message_ts: Option<String>,
+    /// When a post was attempted that may have arrived without tally knowing its `ts` (its
+    /// answer was lost, or tally stopped): the next attempt looks for it first.
+    pub posting_since: Option<DateTime<Utc>>,
+    /// The files already uploaded into the message's thread, by extension.
+    pub uploaded: Vec<String>,
     /// True when everything (message and files) was delivered.
     pub done: bool,
 }
@@ -26,9 +31,28 @@ impl Store {
     ) -> Result<Delivery, StoreError> {
         self.conn
             .query_row(
-                "SELECT message_ts, done FROM _tally_deliveries WHERE destination = ?1 AND report = ?2 AND day = ?3",
+                "SELECT message_ts, done, posting_since, uploaded FROM _tally_deliveries
+                 WHERE destination = ?1 AND report = ?2 AND day = ?3",
                 params![destination, report, day.to_string()],
-                |r| Ok(Delivery { message_ts: r.get(0)?, done: r.get(1)? }),
+                |r| {
+                    let since: Option<String> = r.get(2)?;
+                    let uploaded: Option<String> = r.get(3)?;
+                    Ok(Delivery {
+                        message_ts: r.get(0)?,
+                        done: r.get(1)?,
+                        posting_since: since.and_then(|t| {
+                            DateTime::parse_from_rfc3339(&t)
+                                .ok()
+                                .map(|t| t.with_timezone(&Utc))
+                        }),
+                        uploaded: uploaded
+                            .unwrap_or_default()
+                            .split(',')
+                            .filter(|f| !f.is_empty())
+                            .map(String::from)
+                            .collect(),
+                    })
+                },
             )
             .optional()
             .map(Option::unwrap_or_default)
@@ -45,15 +69,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO _tally_deliveries (destination, report, day, message_ts, done, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO _tally_deliveries
+                   (destination, report, day, message_ts, done, updated_at, posting_since, uploaded)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     destination,
                     report,
                     day.to_string(),
                     delivery.message_ts,
                     delivery.done,
-                    instant(Utc::now())
+                    instant(Utc::now()),
+                    delivery.posting_since.map(pulled_instant),
+                    delivery.uploaded.join(","),
                 ],
             )
             .map(|_| ())

@@ -17,14 +17,23 @@ impl RunLock {
     /// Takes the lock of the store at `store`. When another process holds it, fails with a
     /// message naming it, or with `wait`, waits until it is free.
     pub fn acquire(store: &Path, wait: bool) -> Result<RunLock, StoreError> {
-        let path = PathBuf::from(format!("{}.lock", store.display()));
+        let dir_io = |source| StoreError::Io {
+            path: store.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(dir_io)?;
+        }
+        // The lock sits beside the real file: two configs that reach one store through a symlink
+        // (or another relative path) take the same lock.
+        let path = PathBuf::from(format!(
+            "{}.lock",
+            canonical(store).map_err(dir_io)?.display()
+        ));
         let io = |source| StoreError::Io {
             path: path.clone(),
             source,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -54,4 +63,20 @@ impl RunLock {
         write!(file, "{}", std::process::id()).map_err(io)?;
         Ok(RunLock { _file: file })
     }
+}
+
+/// The store's path with every symlink resolved: the file's own when it exists, else its
+/// folder's, with the file name.
+fn canonical(store: &Path) -> std::io::Result<PathBuf> {
+    if store.exists() {
+        return std::fs::canonicalize(store);
+    }
+    let dir = match store.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => std::fs::canonicalize(d)?,
+        None => std::env::current_dir()?,
+    };
+    Ok(match store.file_name() {
+        Some(name) => dir.join(name),
+        None => dir,
+    })
 }

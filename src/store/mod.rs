@@ -19,7 +19,7 @@ pub use deliveries::Delivery;
 pub use lock::RunLock;
 pub use rollup::SliceWriter;
 pub use runs::RunRecord;
-pub use slices::Checkpoint;
+pub use slices::{Checkpoint, pulled_instant};
 
 /// A store failure, with what tally was doing.
 #[derive(Debug, thiserror::Error)]

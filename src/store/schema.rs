@@ -76,6 +76,11 @@ const MIGRATIONS: &[Step] = &[
          lines TEXT NOT NULL,
          PRIMARY KEY (report, day)
      );"),
+    // 5: when a Slack post was last attempted, so that a post whose answer was lost (or a
+    // crash right after posting) is looked for before posting again.
+    AddColumn("_tally_deliveries", "posting_since", "TEXT"),
+    // 6: the files already uploaded into the message's thread (`csv,png`).
+    AddColumn("_tally_deliveries", "uploaded", "TEXT"),
 ];
 
 /// The schema version this tally writes.

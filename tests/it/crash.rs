@@ -119,3 +119,24 @@ fn a_store_from_a_newer_tally_is_refused_untouched() {
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
     assert!(!ws.path().join("store.sqlite-wal").exists());
 }
+
+/// Two configs that reach one store through a symlink take the same run lock.
+#[test]
+fn a_store_reached_through_a_symlink_shares_its_lock() {
+    let ws = crate::support::Workspace::new("store = \"real/store.sqlite\"\n");
+    std::fs::create_dir(ws.path().join("real")).unwrap();
+    std::os::unix::fs::symlink(ws.path().join("real"), ws.path().join("link")).unwrap();
+    std::fs::write(
+        ws.path().join("other.toml"),
+        "store = \"link/store.sqlite\"\n",
+    )
+    .unwrap();
+    let real = tally::store::RunLock::acquire(&ws.path().join("real/store.sqlite"), false).unwrap();
+    let other = tally::store::RunLock::acquire(&ws.path().join("link/store.sqlite"), false);
+    assert!(
+        matches!(other, Err(tally::store::StoreError::Locked { .. })),
+        "{other:?}"
+    );
+    drop(real);
+    assert!(tally::store::RunLock::acquire(&ws.path().join("link/store.sqlite"), false).is_ok());
+}

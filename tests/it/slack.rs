@@ -25,6 +25,14 @@ pub enum Reply {
     Unavailable,
     /// No answer for a long time (the client is killed meanwhile).
     Hang,
+    /// Answers as usual (to let one call through before a forced one).
+    Pass,
+    /// Does what was asked, then answers HTTP 500 (the answer is lost).
+    DoThen500,
+    /// Does what was asked, then answers after this many seconds (the client has given up).
+    DoSlowly(u64),
+    /// Does what was asked, then says nothing for a long time (the client is killed meanwhile).
+    DoThenHang,
 }
 
 #[derive(Default)]
@@ -150,6 +158,23 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str) {
                 std::thread::sleep(Duration::from_secs(30));
                 return;
             }
+            Some(Reply::Pass) => {}
+            Some(Reply::DoThen500) => {
+                let _ = handle(&req, &method, state, base);
+                respond(&mut writer, "500 Internal Server Error", "", "{}");
+                continue;
+            }
+            Some(Reply::DoSlowly(secs)) => {
+                let (status, body) = handle(&req, &method, state, base);
+                std::thread::sleep(Duration::from_secs(secs));
+                respond(&mut writer, status, "", &body);
+                continue;
+            }
+            Some(Reply::DoThenHang) => {
+                let _ = handle(&req, &method, state, base);
+                std::thread::sleep(Duration::from_secs(30));
+                return;
+            }
             Some(Reply::TooMany(secs)) => {
                 respond(
                     &mut writer,
@@ -236,6 +261,42 @@ fn handle(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'s
             let ts = format!("1764400000.{:06}", s.messages.len());
             ("200 OK", ok(json!({"ts": ts, "channel": "C0TEST"})))
         }
+        "conversations.history" => {
+            // Form arguments, as Slack takes them; messages newest first, with their metadata
+            // only when asked for.
+            let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body)
+                .into_owned()
+                .collect();
+            if !ctype.starts_with("application/x-www-form-urlencoded")
+                || form.get("channel").map(String::as_str) != Some("C0TEST")
+                || !form.contains_key("oldest")
+            {
+                s.violations
+                    .push(format!("conversations.history: {ctype} {form:?}"));
+                return (
+                    "200 OK",
+                    json!({"ok": false, "error": "invalid_arguments"}).to_string(),
+                );
+            }
+            let metadata = form.get("include_all_metadata").map(String::as_str) == Some("true");
+            let messages: Vec<Json> = s
+                .messages
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, m)| {
+                    let mut out = json!({"type": "message", "ts": format!("1764400000.{:06}", i + 1), "text": m["text"]});
+                    if metadata && m["metadata"].is_object() {
+                        out["metadata"] = m["metadata"].clone();
+                    }
+                    out
+                })
+                .collect();
+            (
+                "200 OK",
+                ok(json!({"messages": messages, "has_more": false})),
+            )
+        }
         "files.getUploadURLExternal" => {
             let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body)
                 .into_owned()
@@ -280,6 +341,14 @@ fn handle(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'s
             )
         }
     }
+}
+
+fn posts(server: &SlackServer) -> usize {
+    server
+        .calls()
+        .iter()
+        .filter(|c| c.ends_with("chat.postMessage"))
+        .count()
 }
 
 /// The small segment_rewards fixture with a Slack destination at `server`.
@@ -517,6 +586,7 @@ fn a_kill_between_message_and_upload_does_not_post_twice() {
 fn server_errors_are_retried_with_backoff() {
     let server = SlackServer::start();
     let ws = workspace(&server, "");
+    // A 503 may hide a post: tally looks for the message before it posts again.
     server.force(
         "chat.postMessage",
         &[Reply::Unavailable, Reply::Unavailable],
@@ -571,4 +641,141 @@ fn a_failing_destination_does_not_stop_the_others() {
     let png = std::fs::read(ws.path().join("out/rewards_by_segment/2026-11-10.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
     assert!(s.violations.is_empty(), "{:?}", s.violations);
+}
+
+/// A Slack that posts the message and then answers 500, or answers after the client gave up:
+/// the message is found in the channel's history (by its metadata) and not posted again; the
+/// files go into its thread.
+#[test]
+fn a_post_whose_answer_is_lost_is_found_not_posted_again() {
+    for (reply, extra) in [
+        (Reply::DoThen500, ""),
+        (Reply::DoSlowly(2), "timeout = \"1s\""),
+    ] {
+        let server = SlackServer::start();
+        let ws = workspace(&server, extra);
+        server.force("chat.postMessage", &[reply]);
+        let out = deliver(&ws, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("looking for it in the channel"), "{err}");
+        let s = server.state.lock().unwrap();
+        assert_eq!(s.messages.len(), 1, "{err}");
+        assert_eq!(s.messages[0]["metadata"]["event_type"], "tally_report");
+        assert_eq!(
+            s.messages[0]["metadata"]["event_payload"]["report"],
+            "rewards_by_segment"
+        );
+        assert_eq!(s.completed.len(), 2);
+        assert!(s.completed.iter().all(|c| c.2 == "1764400000.000001"));
+        assert!(s.violations.is_empty(), "{:?}", s.violations);
+    }
+}
+
+/// SIGKILL while the post is in flight, after Slack took it: the next run finds the message
+/// and uploads into its thread, without a second post.
+#[test]
+fn a_kill_while_posting_does_not_post_twice() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    server.force("chat.postMessage", &[Reply::DoThenHang]);
+    let mut child = ws
+        .command(&["deliver", "--date", "2026-11-10"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while server.state.lock().unwrap().messages.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no post");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = deliver(&ws, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("found the message an earlier attempt posted"),
+        "{err}"
+    );
+    let s = server.state.lock().unwrap();
+    assert_eq!(s.messages.len(), 1);
+    assert_eq!(s.completed.len(), 2);
+    assert!(s.completed.iter().all(|c| c.2 == "1764400000.000001"));
+}
+
+/// Without the history scope, a post whose answer was lost is not posted again, and the error
+/// says why and what to do.
+#[test]
+fn without_the_history_scope_a_doubtful_post_is_not_repeated() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    server.force("chat.postMessage", &[Reply::DoThen500]);
+    server.force("conversations.history", &[Reply::Error("missing_scope")]);
+    let out = deliver(&ws, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("channels:history")
+            && err.contains("does not post again")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(posts(&server), 1);
+    // The next run does not post blindly either.
+    server.force("conversations.history", &[Reply::Error("missing_scope")]);
+    let out = deliver(&ws, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(posts(&server), 1);
+    assert_eq!(server.state.lock().unwrap().messages.len(), 1);
+}
+
+/// When the chart's upload fails, the next run uploads the chart only: the CSV went up already.
+#[test]
+fn a_failed_upload_is_retried_alone() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    // The CSV's upload works; the PNG's is refused.
+    server.force(
+        "files.completeUploadExternal",
+        &[Reply::Pass, Reply::Error("unknown_error")],
+    );
+    let out = deliver(&ws, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(deliver(&ws, &[]).status.success());
+    let s = server.state.lock().unwrap();
+    assert_eq!(s.messages.len(), 1);
+    let uploads: Vec<usize> = s.declared.values().copied().collect();
+    // CSV once, PNG twice (the refused one and the one that went through).
+    assert_eq!(uploads.len(), 3, "{:?}", s.calls);
+    assert_eq!(s.completed.len(), 2, "the CSV once, then the PNG");
+    assert!(s.completed[0].0 != s.completed[1].0);
+}
+
+/// A webhook that takes the message and answers 500 cannot be asked what it got: tally does not
+/// post again (now or on the next run) and says what to do; `--force` sends it again.
+#[test]
+fn a_webhook_post_in_doubt_is_not_repeated() {
+    let server = SlackServer::start();
+    let path = "/services/T000/B000/secretwebhookpath";
+    let hook = format!("{}{path}", server.url.trim_end_matches("/api"));
+    let ws = small_segment_rewards(
+        &format!("[[deliver]]\nkind = \"webhook\"\nurl = \"{hook}\"\n"),
+        "",
+    );
+    server.force(path, &[Reply::DoThen500]);
+    for _ in 0..2 {
+        let out = deliver(&ws, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("may have") && err.contains("--force"), "{err}");
+        assert!(!err.contains("secretwebhookpath"), "{err}");
+        assert_eq!(server.state.lock().unwrap().messages.len(), 1);
+    }
+    assert!(deliver(&ws, &["--force"]).status.success());
+    assert_eq!(server.state.lock().unwrap().messages.len(), 2);
 }
