@@ -24,6 +24,9 @@ pub enum Error {
     /// A report failed.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// A command cannot do its job in the store's state (nothing synced yet).
+    #[error("{0}")]
+    Runtime(String),
     /// A file could not be written or read.
     #[error("{context}: {source}")]
     Io {
@@ -53,7 +56,8 @@ impl Error {
 }
 
 /// Masks the password of every `scheme://user:password@host` in `text`, as a last line of
-/// defence for messages that quote a URL.
+/// defence for messages that quote a URL. The password may hold `/`, `:` or `@`: everything
+/// between the first `:` and the last `@` of the URL's first word is masked.
 pub fn mask_url_passwords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -61,17 +65,49 @@ pub fn mask_url_passwords(text: &str) -> String {
         let (head, tail) = rest.split_at(at + 3);
         out.push_str(head);
         let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '/' | '`'))
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`'))
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(a), Some(c)) if c < a => {
-                out.push_str(&authority[..=c]);
+        let word = &tail[..end];
+        match (word.find(':'), word.rfind('@')) {
+            (Some(c), Some(a)) if c < a && !word[..c].contains('/') => {
+                out.push_str(&word[..=c]);
                 out.push_str("***");
-                out.push_str(&authority[a..]);
+                out.push_str(&word[a..]);
             }
-            _ => out.push_str(authority),
+            _ => out.push_str(word),
         }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Masks every secret tally can recognise in text it did not write (a TOML parse error quotes
+/// the config's line): URL passwords, Slack tokens (`xoxb-...`) and the secret path of Slack
+/// incoming webhooks (`/services/T.../B.../...`).
+pub fn mask_secrets(text: &str) -> String {
+    let masked = mask_url_passwords(text);
+    let mut out = String::with_capacity(masked.len());
+    let mut rest = masked.as_str();
+    loop {
+        let token = rest.find("xox").filter(|&i| {
+            let b = rest.as_bytes();
+            b.get(i + 3).is_some_and(u8::is_ascii_alphabetic) && b.get(i + 4) == Some(&b'-')
+        });
+        // Slack workspace IDs start with T: a plain path like /srv/services/x is left alone.
+        let hook = rest.find("/services/T");
+        let (at, keep) = match (token, hook) {
+            (Some(t), Some(h)) if h < t => (h, "/services/".len()),
+            (Some(t), _) => (t, 5),
+            (None, Some(h)) => (h, "/services/".len()),
+            (None, None) => break,
+        };
+        out.push_str(&rest[..at + keep]);
+        out.push_str("***");
+        let tail = &rest[at + keep..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ')'))
+            .unwrap_or(tail.len());
         rest = &tail[end..];
     }
     out.push_str(rest);
@@ -87,6 +123,28 @@ mod tests {
         assert_eq!(
             mask_url_passwords("url = \"postgres://me:p@ss:w0rd@db:5432/x\" and mysql://a@b"),
             "url = \"postgres://me:***@db:5432/x\" and mysql://a@b"
+        );
+        assert_eq!(
+            mask_url_passwords("postgres://me:pa/ss@db/x"),
+            "postgres://me:***@db/x"
+        );
+        assert_eq!(
+            mask_url_passwords("https://host:8080/path"),
+            "https://host:8080/path"
+        );
+    }
+
+    #[test]
+    fn tokens_and_webhook_paths_are_masked() {
+        let line = "3 | token = \"xoxb-123-456-abc\" url = \"https://hooks.slack.com/services/T0/B0/SECRET\"";
+        let masked = mask_secrets(line);
+        assert!(
+            !masked.contains("123-456-abc") && !masked.contains("SECRET"),
+            "{masked}"
+        );
+        assert!(
+            masked.contains("xoxb-***") && masked.contains("/services/***"),
+            "{masked}"
         );
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tally::cli::args::LogFormat;
 use tally::cli::{self, Cli};
-use tally::error::mask_url_passwords;
+use tally::error::mask_secrets;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {}", mask_url_passwords(&e.to_string()));
+            eprintln!("error: {}", mask_secrets(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

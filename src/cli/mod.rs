@@ -59,11 +59,16 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                 .select_reports(names)
                 .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
             let day = run::report_date(&plan, date.date);
+            if *no_sync && !Store::exists(&plan.store) {
+                return Err(nothing_synced(&plan, "report --no-sync"));
+            }
             let _lock = RunLock::acquire(&plan.store, false)?;
             let mut store = Store::open(&plan.store)?;
             if !no_sync {
                 let ranges = run::needed(&plan, &specs, day)?;
                 run::sync_ranges(&plan, &mut store, &ranges, false, cli.quiet).await?;
+            } else {
+                synced(&plan, &store, &specs, "report --no-sync")?;
             }
             let reports = run::build_all(&plan, &store, &specs, day)?;
             let bytes = match format.text() {
@@ -86,9 +91,13 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
         Command::Deliver { date, force } => {
             let plan = load(cli)?;
             let day = run::report_date(&plan, date.date);
+            if !Store::exists(&plan.store) {
+                return Err(nothing_synced(&plan, "deliver"));
+            }
             let _lock = RunLock::acquire(&plan.store, false)?;
             let store = Store::open(&plan.store)?;
             let specs: Vec<&ReportSpec> = plan.reports.values().collect();
+            synced(&plan, &store, &specs, "deliver")?;
             let reports = run::build_all(&plan, &store, &specs, day)?;
             Ok(deliver::deliver_all(&plan, &store, &reports, day, *force)
                 .await
@@ -110,7 +119,10 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
         Command::Status => status::status(&load(cli)?),
         Command::Query { sql, format } => {
             let plan = load(cli)?;
-            let store = Store::open(&plan.store)?;
+            if !Store::exists(&plan.store) {
+                return Err(nothing_synced(&plan, "query"));
+            }
+            let store = Store::inspect(&plan.store)?;
             let (columns, rows) = report::sql::run(&store, "query", sql, None)?;
             let today = run::today(&plan);
             let result = Report {
@@ -129,6 +141,28 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             Ok(true)
         }
     }
+}
+
+/// `command` needs a store with synced rows, and there is no store yet.
+fn nothing_synced(plan: &Plan, command: &str) -> Error {
+    Error::Runtime(format!(
+        "{command}: nothing is synced yet (no store at {}): run `tally sync` or `tally run` first",
+        plan.store.display()
+    ))
+}
+
+/// Fails unless every rollup the reports read has been synced at least once.
+fn synced(plan: &Plan, store: &Store, specs: &[&ReportSpec], command: &str) -> Result<(), Error> {
+    let needed = plan.required_days(specs.iter().copied(), chrono::NaiveDate::MIN);
+    for rollup in needed.keys() {
+        if !store.has_table(rollup)? {
+            return Err(Error::Runtime(format!(
+                "{command}: nothing is synced yet for rollup `{rollup}`: run `tally sync` (or the \
+                 command without --no-sync) first"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn load(cli: &Cli) -> Result<Plan, Error> {

@@ -12,7 +12,7 @@ use crate::value::Value;
 
 /// Prints the newest `limit` runs as a table.
 pub fn history(plan: &Plan, limit: u32) -> Result<bool, Error> {
-    let store = Store::open(&plan.store)?;
+    let store = Store::inspect(&plan.store)?;
     let rows = store
         .runs(limit)?
         .into_iter()
@@ -47,7 +47,13 @@ pub fn history(plan: &Plan, limit: u32) -> Result<bool, Error> {
 
 /// Prints the next scheduled time, the last run and each rollup's newest final day.
 pub fn status(plan: &Plan) -> Result<bool, Error> {
-    let store = Store::open(&plan.store)?;
+    let store = Store::inspect(&plan.store)?;
+    if !Store::exists(&plan.store) {
+        println!(
+            "store: none yet at {} (nothing has run)",
+            plan.store.display()
+        );
+    }
     match &plan.schedule {
         Some(spec) => {
             let schedule = Schedule::new(&spec.cron, plan.timezone)

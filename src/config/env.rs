@@ -28,7 +28,7 @@ impl Env {
             .map_err(|e| format!("cannot read env file {}: {e}", path.display()))?;
         let mut from_file = HashMap::new();
         for item in iter {
-            let (k, v) = item.map_err(|e| format!("env file {}: {e}", path.display()))?;
+            let (k, v) = item.map_err(|e| parse_error(path, e))?;
             from_file.insert(k, v);
         }
         Ok(Env {
@@ -72,9 +72,50 @@ impl Env {
     }
 }
 
+/// An env file that cannot be read, named with the line, never quoting it: the line may hold a
+/// password or a token.
+fn parse_error(path: &Path, e: dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(line, _) => {
+            let number = std::fs::read_to_string(path).ok().and_then(|text| {
+                let wanted = line.lines().next().unwrap_or("").trim().to_string();
+                text.lines()
+                    .position(|l| l.trim() == wanted || l.contains(&wanted))
+            });
+            match number {
+                Some(n) => format!(
+                    "env file {}, line {}: not NAME=value (quote values with spaces or special characters)",
+                    path.display(),
+                    n + 1
+                ),
+                None => format!(
+                    "env file {}: a line is not NAME=value (quote values with spaces or special characters)",
+                    path.display()
+                ),
+            }
+        }
+        other => format!("env file {}: {other}", path.display()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_line_is_named_by_number_without_its_value() {
+        let dir = std::env::temp_dir().join(format!("tally-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(".env");
+        std::fs::write(
+            &file,
+            "A=1\n# note\nSLACK_BOT_TOKEN=xoxb-secret'unclosed\nB=2\n",
+        )
+        .unwrap();
+        let e = Env::load(Some(&file), true).unwrap_err();
+        assert!(e.contains("line 3") && !e.contains("xoxb-secret"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn replaces_from_file_and_reports_missing() {

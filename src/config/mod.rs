@@ -78,9 +78,10 @@ pub fn load(path: &Path, env_file: Option<&Path>) -> Result<Plan, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    // toml's message quotes the line: mask what may be a secret on it.
     let config: raw::Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
-        message: e.to_string().trim_end().to_string(),
+        message: crate::error::mask_secrets(e.to_string().trim_end()),
     })?;
     let default_env = relative_to(path, ".env");
     let env = match env_file {

@@ -33,7 +33,7 @@ pub async fn send(what: &str, build: impl Fn() -> RequestBuilder) -> Result<Resp
             Ok(r) => return Ok(r),
             // reqwest's message names the URL's host and path, never a header.
             Err(e) if !last => {
-                tracing::debug!("{what}: {e}");
+                tracing::debug!("{what}: {}", without_url(e));
                 backoff(attempt)
             }
             Err(e) => return Err(format!("{what}: {}", without_url(e))),

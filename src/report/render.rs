@@ -88,19 +88,22 @@ pub fn table(report: &Report) -> String {
     t.to_string()
 }
 
+/// A cell that cannot break its table row: `|` escaped, line breaks as `<br>`.
+fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace("\r\n", "<br>")
+        .replace(['\r', '\n'], "<br>")
+}
+
 fn markdown(report: &Report) -> String {
     let numeric = numeric_columns(report);
     let cells: Vec<Vec<String>> = report
         .rows
         .iter()
-        .map(|r| {
-            r.iter()
-                .map(|v| v.to_string().replace('|', "\\|"))
-                .collect()
-        })
+        .map(|r| r.iter().map(|v| markdown_cell(&v.to_string())).collect())
         .collect();
-    let widths: Vec<usize> = report
-        .columns
+    let headers: Vec<String> = report.columns.iter().map(|c| markdown_cell(c)).collect();
+    let widths: Vec<usize> = headers
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -122,14 +125,7 @@ fn markdown(report: &Report) -> String {
     };
     let line = |row: Vec<String>| format!("| {} |\n", row.join(" | "));
     let mut out = format!("### {}\n\n", heading(report));
-    out += &line(
-        report
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| pad(c, i))
-            .collect(),
-    );
+    out += &line(headers.iter().enumerate().map(|(i, c)| pad(c, i)).collect());
     out += &line(
         widths
             .iter()
@@ -216,6 +212,11 @@ mod tests {
                 vec![Value::Text("light".into()), Value::Int(3)],
             ],
         }
+    }
+
+    #[test]
+    fn markdown_cells_keep_the_table_whole() {
+        assert_eq!(markdown_cell("a|b\nc\r\nd\re"), "a\\|b<br>c<br>d<br>e");
     }
 
     #[test]

@@ -120,28 +120,52 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens the store only to look at it (`tally plan`): an existing file read-only, or an empty
-    /// store in memory when there is none yet, so that looking never creates or changes a file.
+    /// Opens the store only to look at it (`plan`, `status`, `history`, `query`): an existing
+    /// file read-only (so it works in a read-only folder, or as another user), or an empty store
+    /// in memory when there is none yet, so that looking never creates or changes a file.
     pub fn inspect(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
             return Store::open(Path::new(":memory:"));
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(
-            |source| StoreError::Sqlite {
-                path: path.to_path_buf(),
-                context: "opening read-only".into(),
-                source,
-            },
-        )?;
-        Ok(Store {
+        let conn = open_read_only(path).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            context: "opening read-only".into(),
+            source,
+        })?;
+        let store = Store {
             conn,
             path: path.to_path_buf(),
-        })
+        };
+        let found =
+            schema::version(&store.conn).map_err(|e| store.err("reading the schema version", e))?;
+        if found > schema::VERSION {
+            return Err(StoreError::Newer {
+                found,
+                known: schema::VERSION,
+            });
+        }
+        Ok(store)
+    }
+
+    /// True when the store file exists (commands that only read it do not create it).
+    pub fn exists(path: &Path) -> bool {
+        path.exists()
+    }
+
+    /// True when the rollup's table is in the store (it was synced at least once).
+    pub fn has_table(&self, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("reading the store's tables", e))
     }
 
     /// Opens a read-only connection to the store, for user SQL (`tally query`, custom reports).
     pub fn reader(&self) -> Result<Connection, StoreError> {
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        let conn = open_read_only(&self.path)
             .map_err(|e| self.err("opening a read-only connection", e))?;
         conn.execute_batch("PRAGMA query_only = ON")
             .map_err(|e| self.err("opening a read-only connection", e))?;
@@ -167,6 +191,46 @@ impl Store {
             context: context.into(),
             source,
         }
+    }
+}
+
+/// A read-only connection. A WAL-mode store needs its `-shm` file to be read; a user who cannot
+/// create it (another user, a read-only folder) reads the store as immutable instead, which is
+/// safe while no `-wal` file shows a writer at work (and refused, with why, when one does).
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let plain = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(|c| {
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map(|()| c)
+    });
+    match plain {
+        Ok(conn) => Ok(conn),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) => {
+            let wal = PathBuf::from(format!("{}-wal", path.display()));
+            if wal.exists() {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+                    Some(
+                        "another process is writing the store, and this user cannot share its \
+                         lock files (-shm): read it as the store's owner, or when the run is over"
+                            .into(),
+                    ),
+                ));
+            }
+            let uri = format!(
+                "file:{}?immutable=1",
+                percent_encoding::utf8_percent_encode(
+                    &path.display().to_string(),
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+                .to_string()
+                .replace("%2F", "/")
+            );
+            Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+            )
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -291,3 +291,116 @@ fn non_additive_measures_and_broken_fragments_are_refused() {
         assert_config_error(&config, &["rollups.activity.filter", needle]);
     }
 }
+
+/// Secrets in text tally did not write stay hidden: a TOML error on a line with a URL password
+/// or a token, and a broken line of the env file.
+#[test]
+fn parse_errors_do_not_quote_secrets() {
+    let broken = GOOD.replace(
+        "url = \"postgres://tally:hunter2secret@127.0.0.1:1/chain\"",
+        "url = \"postgres://tally:hunter2secret@127.0.0.1:1/chain\" oops",
+    );
+    assert_config_error(&broken, &["line"]);
+    let token =
+        format!("{GOOD}\n[[deliver]]\nkind = \"slack\"\ntoken = \"xoxb-hunter2secret\" x\n");
+    assert_config_error(&token, &["line"]);
+    let ws = Workspace::new(&GOOD.replace(
+        "postgres://tally:hunter2secret@127.0.0.1:1/chain",
+        "${CHAIN_URL}",
+    ));
+    std::fs::write(
+        ws.path().join(".env"),
+        "A=1\nCHAIN_URL=postgres://tally:hunter2secret@h/db'broken\n",
+    )
+    .unwrap();
+    let out = ws.run(&["check"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("line 2") && !text.contains("hunter2secret"),
+        "{text}"
+    );
+}
+
+/// Commands that only look never create a store; those that need synced rows say so.
+#[test]
+fn looking_at_a_missing_store_creates_nothing() {
+    let ws = Workspace::new(&format!("store = \"data/store.sqlite\"\n{GOOD}"));
+    for args in [
+        &["status"][..],
+        &["history"][..],
+        &["plan", "--date", "2026-11-01"][..],
+    ] {
+        let out = ws.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for args in [
+        &["query", "SELECT 1"][..],
+        &["report", "--no-sync"][..],
+        &["deliver"][..],
+    ] {
+        let out = ws.run(args);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
+        assert!(
+            text.contains("nothing is synced yet") && text.contains(args[0]),
+            "{args:?}: {text}"
+        );
+    }
+    assert!(
+        !ws.path().join("data").exists(),
+        "a store folder was created"
+    );
+}
+
+/// `status`, `history`, `query` and `plan` only read: they work as another user on a store in a
+/// folder that user cannot write to, and change nothing.
+#[test]
+fn looking_at_a_store_works_read_only_as_another_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = crate::support::small_segment_rewards("", "");
+    let store = ws.path().join("store.sqlite");
+    let before = std::fs::read(&store).unwrap();
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    let looks: [&[&str]; 4] = [
+        &["status"],
+        &["history"],
+        &["query", "SELECT count(*) FROM activity"],
+        &["plan", "--date", "2026-11-10"],
+    ];
+    if is_root {
+        // A copy of the binary that `nobody` may run, and a folder it may read but not write.
+        let bin_dir = tempfile::tempdir().unwrap();
+        let bin = bin_dir.path().join("tally");
+        std::fs::copy(env!("CARGO_BIN_EXE_tally"), &bin).unwrap();
+        for dir in [bin_dir.path(), ws.path()] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        for args in looks {
+            let out = std::process::Command::new("runuser")
+                .args(["-u", "nobody", "--"])
+                .arg(&bin)
+                .arg("-c")
+                .arg(ws.config())
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?} as nobody: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    for args in looks {
+        ws.ok(args);
+    }
+    assert_eq!(std::fs::read(&store).unwrap(), before, "the store changed");
+}
