@@ -404,3 +404,17 @@ fn looking_at_a_store_works_read_only_as_another_user() {
     }
     assert_eq!(std::fs::read(&store).unwrap(), before, "the store changed");
 }
+
+/// A MySQL connection error says what happened once, not "Input/output error:" at every level.
+#[test]
+fn mysql_errors_are_said_once() {
+    let port = crate::private::free_port();
+    let ws = Workspace::new(&GOOD.replace(
+        "postgres://tally:hunter2secret@127.0.0.1:1/chain",
+        &format!("mysql://tally:hunter2secret@127.0.0.1:{port}/chain"),
+    ));
+    let (code, text) = check(&std::fs::read_to_string(ws.config()).unwrap());
+    assert_eq!(code, 1, "{text}");
+    assert!(text.to_lowercase().contains("refused"), "{text}");
+    assert!(text.matches("Input/output error").count() <= 1, "{text}");
+}

@@ -779,3 +779,23 @@ fn a_webhook_post_in_doubt_is_not_repeated() {
     assert!(deliver(&ws, &["--force"]).status.success());
     assert_eq!(server.state.lock().unwrap().messages.len(), 2);
 }
+
+/// With -v, the retries of a webhook whose server is down are logged without its URL.
+#[test]
+fn webhook_retries_never_log_the_url() {
+    let port = crate::private::free_port();
+    let hook = format!("http://127.0.0.1:{port}/services/T000/B000/secretwebhookpath");
+    let ws = small_segment_rewards(
+        &format!("[[deliver]]\nkind = \"webhook\"\nurl = \"{hook}\"\n"),
+        "",
+    );
+    let out = ws.run(&["-vv", "deliver", "--date", "2026-11-10"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("retrying"), "{all}");
+    assert!(!all.contains("secretwebhookpath"), "{all}");
+}
