@@ -10,6 +10,7 @@ pub mod config;
 pub mod deliver;
 pub mod demo;
 pub mod error;
+pub mod exact;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -7,6 +7,7 @@ use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
 use crate::config::{Plan, Rollup, days_before};
+use crate::exact::Exact;
 use crate::segment;
 use crate::store::{Store, StoreError, days_from, quote};
 use crate::value::{Value, parse_decimal, plain, share};
@@ -275,8 +276,8 @@ fn day_lines(
             actions: users
                 .iter()
                 .filter_map(|u| actions.get(*u))
-                .map(|t| &t.unweighted)
-                .sum(),
+                .fold(Exact::default(), |sum, t| sum.add(&t.unweighted))
+                .to_big(),
             rewarded: users.iter().filter(|u| rewards.contains_key(**u)).count() as i64,
             rewards: users.iter().filter_map(|u| rewards.get(*u)).sum(),
             total: total.clone(),

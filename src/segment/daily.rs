@@ -6,23 +6,23 @@
 
 use std::sync::Arc;
 
-use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, params};
 
 use crate::config::{Rollup, Segment};
+use crate::exact::Exact;
 use crate::store::{Store, StoreError, days_from, quote};
-use crate::value::{Value, parse_decimal, plain};
+use crate::value::Value;
 
 /// One user's partial score over one day.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     /// `sum(weight * score measure)`.
-    pub weighted: BigDecimal,
+    pub weighted: Exact,
     /// `sum(score measure)`, unweighted.
-    pub unweighted: BigDecimal,
+    pub unweighted: Exact,
     /// Rollup rows.
     pub rows: u32,
 }
@@ -52,8 +52,9 @@ fn version(
         .map(|(k, w)| format!("{k}={w}"))
         .collect();
     weights.sort();
+    // The blob's layout is part of what a cached day depends on: a new layout recomputes it.
     Ok(format!(
-        "{};by={:?};score={};weights={};default={};slices={}",
+        "format={FORMAT};{};by={:?};score={};weights={};default={};slices={}",
         rollup.fingerprint(),
         segment.by,
         segment.score,
@@ -130,20 +131,20 @@ fn name(names: &mut HashSet<Arc<str>>, user: &str) -> Arc<str> {
     }
 }
 
-/// The first byte of an encoded day: the layout below (1 held 96-bit decimals).
-const FORMAT: u8 = 2;
+/// The first byte of an encoded day: the layout below (1 held 96-bit decimals, 2 text).
+const FORMAT: u8 = 3;
 
 /// A day's partials as one blob (reading 20,000 SQLite rows costs far more than parsing one):
-/// after the [`FORMAT`] byte, per user: its name, the two exact decimals in plain notation, each
-/// after its length (u32, little-endian), and the rows (u32, little-endian).
+/// after the [`FORMAT`] byte, per user: its name after its length (u32, little-endian), the two
+/// exact decimals ([`Exact::encode`]) and the rows (u32, little-endian).
 fn encode(day: &Day) -> Vec<u8> {
-    let mut blob = Vec::with_capacity(1 + day.keys().map(|u| u.len() + 32).sum::<usize>());
+    let mut blob = Vec::with_capacity(1 + day.keys().map(|u| u.len() + 50).sum::<usize>());
     blob.push(FORMAT);
     for (user, t) in day {
-        for text in [user.as_ref(), &plain(&t.weighted), &plain(&t.unweighted)] {
-            blob.extend_from_slice(&(text.len() as u32).to_le_bytes());
-            blob.extend_from_slice(text.as_bytes());
-        }
+        blob.extend_from_slice(&(user.len() as u32).to_le_bytes());
+        blob.extend_from_slice(user.as_bytes());
+        t.weighted.encode(&mut blob);
+        t.unweighted.encode(&mut blob);
         blob.extend_from_slice(&t.rows.to_le_bytes());
     }
     blob
@@ -163,12 +164,12 @@ fn decode(blob: &[u8], names: &mut HashSet<Arc<str>>) -> Option<Day> {
     }
     while !rest.is_empty() {
         let (user, n) = text(rest)?;
-        let (weighted, w) = text(&rest[n..])?;
-        let (unweighted, u) = text(&rest[n + w..])?;
-        let (rows, tail) = rest[n + w + u..].split_first_chunk::<4>()?;
+        let (weighted, tail) = Exact::decode(&rest[n..])?;
+        let (unweighted, tail) = Exact::decode(tail)?;
+        let (rows, tail) = tail.split_first_chunk::<4>()?;
         let tally = Tally {
-            weighted: parse_decimal(weighted)?,
-            unweighted: parse_decimal(unweighted)?,
+            weighted,
+            unweighted,
             rows: u32::from_le_bytes(*rows),
         };
         day.insert(name(names, user), tally);
@@ -199,36 +200,43 @@ fn compute(
     let mut stmt = store.conn().prepare_cached(&sql).map_err(fail)?;
     let mut rows = stmt.query([day, day]).map_err(fail)?;
     let mut partial = Day::with_capacity(names.len());
+    let weights: HashMap<&str, Exact> = segment
+        .weights
+        .iter()
+        .map(|(k, w)| (k.as_str(), Exact::from_big(w)))
+        .collect();
+    let default_weight = Exact::from_big(&segment.default_weight);
     while let Some(row) = rows.next().map_err(fail)? {
         // Text and integers are read in place: this loop runs once per rollup row.
         let weight = match row.get_ref(1).map_err(fail)? {
-            ValueRef::Text(t) => std::str::from_utf8(t)
-                .ok()
-                .and_then(|k| segment.weights.get(k)),
+            ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|k| weights.get(k)),
             ValueRef::Null => None,
             other => Value::from_sqlite(other, false)
                 .to_key()
-                .and_then(|k| segment.weights.get(&k)),
+                .and_then(|k| weights.get(k.as_str())),
         }
-        .unwrap_or(&segment.default_weight);
+        .unwrap_or(&default_weight);
         let user = row.get_ref(0).map_err(fail)?;
         let user = user.as_str().map_err(|e| fail(e.into()))?;
         let score = match row.get_ref(2).map_err(fail)? {
-            ValueRef::Integer(n) => BigDecimal::from(n),
-            ValueRef::Null => BigDecimal::default(),
-            other => Value::from_sqlite(other, true).to_decimal().ok_or_else(|| {
-                StoreError::Data(format!(
-                    "segment `{}`, {day}: the score measure `{}` of user `{user}` is not a number",
-                    segment.name, segment.score
-                ))
-            })?,
+            ValueRef::Integer(n) => Exact::int(n),
+            ValueRef::Null => Exact::default(),
+            other => Value::from_sqlite(other, true)
+                .to_decimal()
+                .map(|d| Exact::from_big(&d))
+                .ok_or_else(|| {
+                    StoreError::Data(format!(
+                        "segment `{}`, {day}: the score measure `{}` of user `{user}` is not a number",
+                        segment.name, segment.score
+                    ))
+                })?,
         };
         let tally = match partial.get_mut(user) {
             Some(t) => t,
             None => partial.entry(name(names, user)).or_default(),
         };
-        tally.weighted += weight * &score;
-        tally.unweighted += score;
+        tally.weighted = tally.weighted.add(&weight.mul(&score));
+        tally.unweighted = tally.unweighted.add(&score);
         tally.rows += 1;
     }
     Ok(partial)
@@ -252,8 +260,8 @@ mod tests {
             ("", "0", "0", 0),
         ] {
             let tally = Tally {
-                weighted: weighted.parse().unwrap(),
-                unweighted: unweighted.parse().unwrap(),
+                weighted: Exact::from_big(&crate::value::parse_decimal(weighted).unwrap()),
+                unweighted: Exact::from_big(&crate::value::parse_decimal(unweighted).unwrap()),
                 rows,
             };
             day.insert(Arc::from(user), tally);
@@ -268,7 +276,10 @@ mod tests {
                 (&t.weighted, &t.unweighted, t.rows)
             );
             // The scale survives too: 12.50000000 stays 12.50000000.
-            assert_eq!(b.weighted.to_string(), t.weighted.to_string());
+            assert_eq!(
+                b.weighted.to_big().to_plain_string(),
+                t.weighted.to_big().to_plain_string()
+            );
         }
         assert_eq!(names.len(), 3);
         let again = decode(&encode(&day), &mut names).unwrap();
@@ -285,7 +296,7 @@ mod tests {
         let blob = encode(&day);
         let mut names = HashSet::new();
         assert!(decode(&blob[..blob.len() - 1], &mut names).is_none());
-        assert!(decode(&[1], &mut names).is_none());
+        assert!(decode(&[2], &mut names).is_none());
         assert!(decode(&[], &mut names).is_none());
         assert_eq!(decode(&[FORMAT], &mut names).unwrap().len(), 0);
     }

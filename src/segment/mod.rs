@@ -7,6 +7,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bigdecimal::BigDecimal;
+
+use crate::exact::Exact;
 use chrono::NaiveDate;
 use foldhash::{HashMap, HashMapExt};
 
@@ -22,13 +24,13 @@ pub struct Member {
     pub group: Option<usize>,
     /// `sum(weight * score measure)` over the window; the score is this divided by the
     /// window's days ([`Member::score`]).
-    pub weighted: BigDecimal,
+    pub weighted: Exact,
 }
 
 impl Member {
     /// `sum(weight * score measure) / window days`.
     pub fn score(&self, window_days: u32) -> BigDecimal {
-        &self.weighted / BigDecimal::from(window_days)
+        self.weighted.to_big() / BigDecimal::from(window_days)
     }
 }
 
@@ -74,17 +76,17 @@ pub fn assign(
     // `weighted / window >= min_score` is `weighted >= min_score * window`: one multiplication
     // per group instead of a division per user and day, and just as exact.
     let window = BigDecimal::from(segment.window_days);
-    let thresholds: Vec<BigDecimal> = segment
+    let thresholds: Vec<Exact> = segment
         .groups
         .iter()
-        .map(|g| &g.min_score * &window)
+        .map(|g| Exact::from_big(&(&g.min_score * &window)))
         .collect();
     let mut running: HashMap<Arc<str>, Tally> = HashMap::new();
     for day in first.iter_days().take_while(|d| d <= last) {
         let today = partials.day(day)?;
         for (user, t) in today.iter() {
             let r = running.entry(Arc::clone(user)).or_default();
-            r.weighted += &t.weighted;
+            r.weighted = r.weighted.add(&t.weighted);
             r.rows += t.rows;
         }
         in_window.push_back(today);
@@ -92,7 +94,7 @@ pub fn assign(
             let leaving = in_window.pop_front().expect("longer than the window");
             for (user, t) in leaving.iter() {
                 let r = running.get_mut(user).expect("added when it entered");
-                r.weighted -= &t.weighted;
+                r.weighted = r.weighted.sub(&t.weighted);
                 r.rows -= t.rows;
             }
             running.retain(|_, r| r.rows > 0);
