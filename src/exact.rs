@@ -1,21 +1,21 @@
 //! [`Exact`]: an exact decimal for the per-user arithmetic of scores (hundreds of thousands of
-//! additions per report), which stays a plain 128-bit integer and a scale while it fits (38
-//! digits: every count, and any amount short of wei sizes) and becomes a [`BigDecimal`] beyond,
-//! so that it is as fast as an integer and never overflows.
+//! additions per report), which stays a plain 64-bit integer and a scale while it fits (18
+//! digits: every count, and weighted sums of them) and becomes a [`BigDecimal`] beyond, so that
+//! it is as fast and as small (16 bytes) as an integer and never overflows.
 
 use std::cmp::Ordering;
 
 use bigdecimal::{BigDecimal, ToPrimitive};
 use num_bigint::BigInt;
 
-/// The largest scale kept small: 10^38 is the largest power of ten an `i128` holds.
-const MAX_SCALE: u32 = 38;
+/// The largest scale kept small: 10^18 is the largest power of ten an `i64` holds.
+const MAX_SCALE: u32 = 18;
 
 /// An exact decimal: `Small(m, s)` is `m × 10^-s`.
 #[derive(Debug, Clone)]
 pub enum Exact {
-    /// A mantissa and a scale (0 to 38).
-    Small(i128, u32),
+    /// A mantissa and a scale (0 to 18).
+    Small(i64, u32),
     /// Anything larger.
     Big(Box<BigDecimal>),
 }
@@ -26,32 +26,32 @@ impl Default for Exact {
     }
 }
 
-fn pow10(n: u32) -> Option<i128> {
-    10i128.checked_pow(n)
+fn pow10(n: u32) -> Option<i64> {
+    10i64.checked_pow(n)
 }
 
 /// `m × 10^by`, when it fits.
-fn scale_up(m: i128, by: u32) -> Option<i128> {
+fn scale_up(m: i64, by: u32) -> Option<i64> {
     m.checked_mul(pow10(by)?)
 }
 
 impl Exact {
     /// A whole number.
     pub fn int(i: i64) -> Exact {
-        Exact::Small(i.into(), 0)
+        Exact::Small(i, 0)
     }
 
     /// From a [`BigDecimal`], small when it fits.
     pub fn from_big(d: &BigDecimal) -> Exact {
         let (int, scale) = d.as_bigint_and_scale();
         if (0..=i64::from(MAX_SCALE)).contains(&scale)
-            && let Some(m) = int.to_i128()
+            && let Some(m) = int.to_i64()
         {
             return Exact::Small(m, scale as u32);
         }
         if scale < 0
             && let Some(m) = int
-                .to_i128()
+                .to_i64()
                 .and_then(|m| scale_up(m, scale.unsigned_abs() as u32))
         {
             return Exact::Small(m, 0);
@@ -68,7 +68,7 @@ impl Exact {
     }
 
     /// Both at one scale, when they fit small.
-    fn aligned(a: (i128, u32), b: (i128, u32)) -> Option<(i128, i128, u32)> {
+    fn aligned(a: (i64, u32), b: (i64, u32)) -> Option<(i64, i64, u32)> {
         let s = a.1.max(b.1);
         Some((scale_up(a.0, s - a.1)?, scale_up(b.0, s - b.1)?, s))
     }
@@ -91,7 +91,7 @@ impl Exact {
 
     fn neg(&self) -> Exact {
         match self {
-            Exact::Small(m, s) if *m != i128::MIN => Exact::Small(-m, *s),
+            Exact::Small(m, s) if *m != i64::MIN => Exact::Small(-m, *s),
             other => Exact::from_big(&-other.to_big()),
         }
     }
@@ -137,10 +137,10 @@ impl Exact {
         let (&tag, rest) = bytes.split_first()?;
         match tag {
             0 => {
-                let (m, rest) = rest.split_first_chunk::<16>()?;
+                let (m, rest) = rest.split_first_chunk::<8>()?;
                 let (s, rest) = rest.split_first_chunk::<4>()?;
                 let s = u32::from_le_bytes(*s);
-                (s <= MAX_SCALE).then_some((Exact::Small(i128::from_le_bytes(*m), s), rest))
+                (s <= MAX_SCALE).then_some((Exact::Small(i64::from_le_bytes(*m), s), rest))
             }
             1 => {
                 let (len, rest) = rest.split_first_chunk::<4>()?;
@@ -205,17 +205,18 @@ mod tests {
 
     #[test]
     fn beyond_38_digits_it_becomes_big_and_stays_exact() {
-        let max = Exact::Small(i128::MAX, 0);
+        let max = Exact::Small(i64::MAX, 0);
         let sum = max.add(&Exact::int(1));
         assert!(matches!(sum, Exact::Big(_)));
-        assert_eq!(text(&sum), "170141183460469231731687303715884105728");
+        assert_eq!(text(&sum), "9223372036854775808");
         let wei = e("500000000000000000000000000.000000000000000001");
         assert_eq!(
             text(&wei.mul(&e("2"))),
             "1000000000000000000000000000.000000000000000002"
         );
         assert!(wei.mul(&e("2")) > wei);
-        assert_eq!(text(&sum.sub(&Exact::int(1))), i128::MAX.to_string());
+        assert_eq!(text(&sum.sub(&Exact::int(1))), i64::MAX.to_string());
+        assert_eq!(std::mem::size_of::<Exact>(), 16);
     }
 
     #[test]

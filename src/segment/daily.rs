@@ -131,8 +131,9 @@ fn name(names: &mut HashSet<Arc<str>>, user: &str) -> Arc<str> {
     }
 }
 
-/// The first byte of an encoded day: the layout below (1 held 96-bit decimals, 2 text).
-const FORMAT: u8 = 3;
+/// The first byte of an encoded day: the layout below (1 held 96-bit decimals, 2 text, 3 wider
+/// small decimals).
+const FORMAT: u8 = 4;
 
 /// A day's partials as one blob (reading 20,000 SQLite rows costs far more than parsing one):
 /// after the [`FORMAT`] byte, per user: its name after its length (u32, little-endian), the two
