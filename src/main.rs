@@ -19,9 +19,14 @@ fn main() -> ExitCode {
     };
     let filter = EnvFilter::try_from_env("TALLY_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("tally={level},warn")));
+    // Colour only for a person at a terminal, and never with NO_COLOR (https://no-color.org):
+    // logs redirected to a file stay plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false);
     match cli.log_format {
         LogFormat::Text => logs.init(),

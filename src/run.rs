@@ -38,9 +38,9 @@ impl Trigger {
 }
 
 /// How a run behaves.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Deliver again what was delivered before.
+    /// Deliver again what was delivered before (only what is selected).
     pub force: bool,
     /// No progress bar.
     pub quiet: bool,
@@ -48,6 +48,10 @@ pub struct Options {
     pub print: bool,
     /// Wait for the run lock instead of failing.
     pub wait: bool,
+    /// Only these reports (all when empty).
+    pub reports: Vec<String>,
+    /// Only these destinations, by name or kind (all when empty).
+    pub destinations: Vec<String>,
 }
 
 /// Today in the configured zone.
@@ -88,9 +92,19 @@ pub async fn sync_ranges(
     if planned.is_empty() {
         tracing::info!("store is up to date");
     }
+    let started = std::time::Instant::now();
     let pulled = sync::pull(plan, store, &planned, today(plan), &Progress::new(quiet)).await?;
+    let took = started.elapsed();
     for (rollup, p) in &pulled {
-        tracing::info!("{rollup}: pulled {} slices, {} rows", p.slices, p.rows);
+        tracing::info!(
+            rollup = rollup.as_str(),
+            slices = p.slices,
+            rows = p.rows,
+            duration_ms = took.as_millis() as u64,
+            "{rollup}: pulled {} slices, {} rows",
+            p.slices,
+            p.rows
+        );
     }
     Ok(pulled)
 }
@@ -121,7 +135,7 @@ pub async fn run(
     let id = store.start_run(trigger.as_str(), date)?;
     let mut pulled = IndexMap::new();
     let mut delivered = Delivered::default();
-    let result = steps(plan, &mut store, date, opts, &mut pulled, &mut delivered).await;
+    let result = steps(plan, &mut store, date, &opts, &mut pulled, &mut delivered).await;
     let pulled_text = pulled
         .iter()
         .map(|(r, p)| format!("{r}: {} slices, {} rows", p.slices, p.rows))
@@ -157,11 +171,15 @@ async fn steps(
     plan: &Plan,
     store: &mut Store,
     date: NaiveDate,
-    opts: Options,
+    opts: &Options,
     pulled: &mut IndexMap<String, Pulled>,
     delivered: &mut Delivered,
 ) -> Result<(), Error> {
-    let specs: Vec<&ReportSpec> = plan.reports.values().collect();
+    let specs = plan
+        .select_reports(&opts.reports)
+        .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
+    let destinations = deliver::select(plan, &opts.destinations)
+        .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
     let ranges = needed(plan, &specs, date)?;
     *pulled = sync_ranges(plan, store, &ranges, false, opts.quiet).await?;
     let reports = build_all(plan, store, &specs, date)?;
@@ -173,6 +191,6 @@ async fn steps(
             println!("{}", render::render(report, render::Format::Table));
         }
     }
-    *delivered = deliver::deliver_all(plan, store, &reports, date, opts.force).await;
+    *delivered = deliver::deliver_all(plan, store, &reports, date, opts.force, &destinations).await;
     Ok(())
 }

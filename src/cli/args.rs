@@ -74,6 +74,43 @@ impl ReportFormat {
     }
 }
 
+/// The output of a command that prints facts (`check`, `plan`, `status`, `history`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum InfoFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+}
+
+/// A shell that `tally completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    /// Bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// Which reports and destinations a delivery touches.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Selection {
+    /// Only this report (repeatable; default: every report).
+    #[arg(long = "report", value_name = "NAME")]
+    pub reports: Vec<String>,
+    /// Only this destination, by `name`, or `slack`/`webhook`/`files` for every one of that kind
+    /// (repeatable; default: every destination).
+    #[arg(long = "to", value_name = "DESTINATION")]
+    pub destinations: Vec<String>,
+    /// Render everything and print what each destination would get; send nothing, record
+    /// nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// `--date`: the last report day.
 #[derive(Debug, Clone, Args)]
 pub struct DateArg {
@@ -107,12 +144,26 @@ pub enum Command {
         #[arg(long, default_value = "tally-demo")]
         dir: PathBuf,
     },
-    /// Validate the config, connect to every source and check every rollup's table.
-    Check,
+    /// Write a commented tally.toml and a .env (mode 0600) for the real setup into DIR.
+    Init {
+        /// Directory to write into (created when missing); existing files are never overwritten.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Validate the config, connect to every source and check every rollup's table and every
+    /// destination (sending nothing).
+    Check {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: InfoFormat,
+    },
     /// Dry run: the slices a sync would pull and the SQL it would send.
     Plan {
         #[command(flatten)]
         date: DateArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: InfoFormat,
     },
     /// Pull what the reports need into the store.
     Sync {
@@ -133,6 +184,9 @@ pub enum Command {
         /// Pull the range again even where it is final.
         #[arg(long)]
         refresh: bool,
+        /// Only this rollup (repeatable; default: every rollup the reports need).
+        #[arg(long = "rollup", value_name = "NAME")]
+        rollups: Vec<String>,
     },
     /// Render reports from the store (all of them without NAME), syncing first.
     Report {
@@ -154,12 +208,14 @@ pub enum Command {
     Run {
         #[command(flatten)]
         date: DateArg,
-        /// Deliver again what was already delivered for this day.
+        /// Deliver again what was already delivered for this day (only what is selected).
         #[arg(long)]
         force: bool,
         /// Wait for a run that holds the lock to finish, instead of failing.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        select: Selection,
     },
     /// Run `tally run` for yesterday at every time of `[schedule] cron`, catching up missed runs.
     Daemon,
@@ -168,23 +224,44 @@ pub enum Command {
         /// How many runs.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: InfoFormat,
     },
     /// Print the next scheduled time, the last run and each rollup's newest final day.
-    Status,
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: InfoFormat,
+    },
     /// Deliver the reports (from the store, without syncing) to every `[[deliver]]` destination.
     Deliver {
         #[command(flatten)]
         date: DateArg,
-        /// Deliver again what was already delivered for this day.
+        /// Deliver again what was already delivered for this day (only what is selected).
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        select: Selection,
     },
     /// Run read-only SQL over the store.
     Query {
-        /// The SQL.
-        sql: String,
+        /// The SQL, or `-` to read it from standard input.
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        sql: Option<String>,
+        /// Read the SQL from this file.
+        #[arg(long, short)]
+        file: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Print the man page (roff), generated from these definitions.
+    #[command(hide = true)]
+    Man,
 }

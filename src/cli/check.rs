@@ -1,29 +1,116 @@
 //! `tally check`: the config is already valid when this runs; connect to every source and prepare
-//! every rollup's slice query, one line each, and keep going past failures.
+//! every rollup's slice query, check every destination without sending anything, one line each,
+//! and keep going past failures.
 
+use serde_json::{Value as Json, json};
+
+use super::args::InfoFormat;
 use crate::config::{Plan, Rollup, SourceKind, SourceSpec};
+use crate::deliver;
 use crate::error::Error;
 use crate::run;
 use crate::source::{Explain, Lag, Source, SourceError};
 use crate::sync::SyncError;
 use crate::sync::slice::day_slices;
 
-/// Prints one line per source and rollup; `Ok(false)` when any failed. A signal stops it at
-/// once, even while it connects or waits for an answer.
-pub async fn run(plan: &Plan) -> Result<bool, Error> {
-    println!("config {}: ok", plan.config_path.display());
-    let mut ok = true;
+/// One thing checked.
+struct Finding {
+    /// `config`, `source`, `rollup` or `destination`.
+    what: &'static str,
+    name: String,
+    /// `None` when it was not checked (its source failed).
+    ok: Option<bool>,
+    text: String,
+    /// Facts under it (`tls`, `load`, `lag` of a source).
+    details: Vec<(&'static str, String)>,
+}
+
+/// Where findings go: printed at once as text, or gathered into one JSON document.
+struct Out {
+    format: InfoFormat,
+    found: Vec<Finding>,
+}
+
+impl Out {
+    fn add(&mut self, f: Finding) {
+        if self.format == InfoFormat::Text {
+            let state = match f.ok {
+                Some(true) => "ok",
+                Some(false) => "FAILED",
+                None => "not checked",
+            };
+            println!("{} {}: {state} ({})", f.what, f.name, f.text);
+            for (_, line) in &f.details {
+                println!("  {line}");
+            }
+        }
+        self.found.push(f);
+    }
+
+    fn finish(self) -> bool {
+        let ok = self.found.iter().all(|f| f.ok != Some(false));
+        if self.format == InfoFormat::Json {
+            let checks: Vec<Json> = self
+                .found
+                .iter()
+                .map(|f| {
+                    let mut o =
+                        json!({"check": f.what, "name": f.name, "ok": f.ok, "detail": f.text});
+                    for (k, v) in &f.details {
+                        o[*k] = json!(v);
+                    }
+                    o
+                })
+                .collect();
+            let doc = json!({"ok": ok, "checks": checks});
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        ok
+    }
+}
+
+/// Checks every source, rollup and destination; `Ok(false)` when any failed. A signal stops it
+/// at once, even while it connects or waits for an answer.
+pub async fn run(plan: &Plan, format: InfoFormat) -> Result<bool, Error> {
+    let mut out = Out {
+        format,
+        found: Vec::new(),
+    };
+    out.add(Finding {
+        what: "config",
+        name: plan.config_path.display().to_string(),
+        ok: Some(true),
+        text: "read and checked".into(),
+        details: vec![],
+    });
     for spec in plan.sources.values() {
         tokio::select! {
-            source_ok = check_source(plan, spec) => ok &= source_ok,
+            () = check_source(plan, spec, &mut out) => {}
             _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
         }
     }
-    Ok(ok)
+    for dest in &plan.destinations {
+        let result = tokio::select! {
+            r = deliver::check(dest) => r,
+            _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
+        };
+        let (ok, text) = match result {
+            Ok(text) => (true, text),
+            Err(text) => (false, text),
+        };
+        out.add(Finding {
+            what: "destination",
+            name: dest.name.clone(),
+            ok: Some(ok),
+            text: plan.redact(&text),
+            details: vec![],
+        });
+    }
+    Ok(out.finish())
 }
 
-/// Connects to one source and checks its rollups; false when anything failed.
-async fn check_source(plan: &Plan, spec: &SourceSpec) -> bool {
+/// Connects to one source and checks its rollups.
+async fn check_source(plan: &Plan, spec: &SourceSpec, out: &mut Out) {
     let rollups: Vec<_> = plan
         .rollups
         .values()
@@ -31,45 +118,61 @@ async fn check_source(plan: &Plan, spec: &SourceSpec) -> bool {
         .collect();
     let mut source = match Source::connect(spec).await {
         Ok(mut s) => {
-            println!("source {}: ok ({})", spec.name, spec.display_url);
-            if spec.kind != SourceKind::Sqlite {
-                for line in session(spec, &mut s).await {
-                    println!("  {}", plan.redact(&line));
-                }
-            }
+            let details = if spec.kind == SourceKind::Sqlite {
+                vec![]
+            } else {
+                session(spec, &mut s)
+                    .await
+                    .into_iter()
+                    .map(|(k, line)| (k, plan.redact(&line)))
+                    .collect()
+            };
+            out.add(Finding {
+                what: "source",
+                name: spec.name.clone(),
+                ok: Some(true),
+                text: spec.display_url.clone(),
+                details,
+            });
             s
         }
         Err(e) => {
-            println!(
-                "source {} ({}): FAILED: {}",
-                spec.name,
-                spec.display_url,
-                plan.redact(&e.to_string())
-            );
+            out.add(Finding {
+                what: "source",
+                name: spec.name.clone(),
+                ok: Some(false),
+                text: format!("{}: {}", spec.display_url, plan.redact(&e.to_string())),
+                details: vec![],
+            });
             for r in rollups {
-                println!(
-                    "rollup {}: not checked (source {} failed)",
-                    r.name, spec.name
-                );
+                out.add(Finding {
+                    what: "rollup",
+                    name: r.name.clone(),
+                    ok: None,
+                    text: format!("source {} failed", spec.name),
+                    details: vec![],
+                });
             }
-            return false;
+            return;
         }
     };
-    let mut ok = true;
     for rollup in rollups {
-        match check_rollup(plan, &mut source, rollup).await {
-            Ok(line) => println!("rollup {}: ok ({line})", rollup.name),
-            Err(e) => {
-                ok = false;
-                println!("rollup {}: FAILED: {}", rollup.name, plan.redact(&e));
-            }
-        }
+        let (ok, text) = match check_rollup(plan, &mut source, rollup).await {
+            Ok(line) => (true, line),
+            Err(e) => (false, plan.redact(&e)),
+        };
+        out.add(Finding {
+            what: "rollup",
+            name: rollup.name.clone(),
+            ok: Some(ok),
+            text,
+            details: vec![],
+        });
     }
-    ok
 }
 
 /// How the session is encrypted, and the source's load and lag next to their limits.
-async fn session(spec: &SourceSpec, source: &mut Source) -> Vec<String> {
+async fn session(spec: &SourceSpec, source: &mut Source) -> Vec<(&'static str, String)> {
     let failed = |what: &str, e: SourceError| format!("{what}: could not be read: {}", e.message);
     let tls = match source.encryption().await {
         Ok(enc) => format!("tls: {enc}"),
@@ -117,7 +220,7 @@ async fn session(spec: &SourceSpec, source: &mut Source) -> Vec<String> {
             }
         }
     };
-    vec![tls, load, lag]
+    vec![("tls", tls), ("load", load), ("lag", lag)]
 }
 
 /// Prepares the rollup's slice query and EXPLAINs it for yesterday's first slice: a plan that

@@ -4,6 +4,7 @@
 pub mod args;
 mod check;
 mod daemon;
+mod init;
 mod status;
 
 use std::io::Write;
@@ -26,22 +27,62 @@ use crate::sync;
 pub async fn execute(cli: &Cli) -> Result<bool, Error> {
     match &cli.command {
         Command::Demo { dir } => crate::demo::run(dir, cli.quiet).await,
-        Command::Check => check::run(&load(cli)?).await,
-        Command::Plan { date } => plan_command(&load(cli)?, date.date),
+        Command::Init { dir } => init::run(dir),
+        Command::Check { format } => check::run(&load(cli)?, *format).await,
+        Command::Plan { date, format } => plan_command(&load(cli)?, date.date, *format),
+        Command::Completions { shell } => {
+            let shell = match shell {
+                args::Shell::Bash => clap_complete::Shell::Bash,
+                args::Shell::Zsh => clap_complete::Shell::Zsh,
+                args::Shell::Fish => clap_complete::Shell::Fish,
+            };
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "tally", &mut std::io::stdout());
+            Ok(true)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .map_err(Error::io("rendering the man page"))?;
+            emit(&page, None)?;
+            Ok(true)
+        }
         Command::Sync {
             date,
             from,
             to,
             refresh,
+            rollups,
         } => {
             let plan = load(cli)?;
-            let ranges = match (from, to) {
+            let mut ranges = match (from, to) {
                 (Some(first), Some(last)) => explicit_range(&plan, *first, *last)?,
                 _ => {
                     let specs: Vec<&ReportSpec> = plan.reports.values().collect();
                     run::needed(&plan, &specs, run::report_date(&plan, date.date))?
                 }
             };
+            if !rollups.is_empty() {
+                for name in rollups {
+                    if !plan.rollups.contains_key(name) {
+                        let known: Vec<&str> = plan.rollups.keys().map(String::as_str).collect();
+                        return Err(ConfigError::Usage(format!(
+                            "no rollup named `{name}` (rollups: {})",
+                            known.join(", ")
+                        ))
+                        .into());
+                    }
+                }
+                ranges.retain(|name, _| rollups.contains(name));
+                if ranges.is_empty() {
+                    return Err(ConfigError::Usage(format!(
+                        "the reports need none of {} on this date: name a range with --from and --to",
+                        rollups.join(", ")
+                    ))
+                    .into());
+                }
+            }
             let _lock = RunLock::acquire(&plan.store, false)?;
             let mut store = Store::open(&plan.store)?;
             run::sync_ranges(&plan, &mut store, &ranges, *refresh, cli.quiet).await?;
@@ -88,42 +129,70 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             emit(&bytes, output.as_deref())?;
             Ok(true)
         }
-        Command::Deliver { date, force } => {
+        Command::Deliver {
+            date,
+            force,
+            select,
+        } => {
             let plan = load(cli)?;
             let day = run::report_date(&plan, date.date);
+            let (specs, destinations) = selection(&plan, select)?;
             if !Store::exists(&plan.store) {
                 return Err(nothing_synced(&plan, "deliver"));
             }
+            if select.dry_run {
+                return dry_run(&plan, &specs, &destinations, day);
+            }
             let _lock = RunLock::acquire(&plan.store, false)?;
             let store = Store::open(&plan.store)?;
-            let specs: Vec<&ReportSpec> = plan.reports.values().collect();
             synced(&plan, &store, &specs, "deliver")?;
             let reports = run::build_all(&plan, &store, &specs, day)?;
-            Ok(deliver::deliver_all(&plan, &store, &reports, day, *force)
-                .await
-                .ok())
+            Ok(
+                deliver::deliver_all(&plan, &store, &reports, day, *force, &destinations)
+                    .await
+                    .ok(),
+            )
         }
-        Command::Run { date, force, wait } => {
+        Command::Run {
+            date,
+            force,
+            wait,
+            select,
+        } => {
             let plan = load(cli)?;
             let day = run::report_date(&plan, date.date);
+            if select.dry_run {
+                let (specs, destinations) = selection(&plan, select)?;
+                if !Store::exists(&plan.store) {
+                    return Err(nothing_synced(&plan, "run --dry-run"));
+                }
+                tracing::info!(
+                    "dry run: no sync (the sources are not contacted); the reports are built from the store as it is"
+                );
+                return dry_run(&plan, &specs, &destinations, day);
+            }
             let options = run::Options {
                 force: *force,
                 quiet: cli.quiet,
                 print: true,
                 wait: *wait,
+                reports: select.reports.clone(),
+                destinations: select.destinations.clone(),
             };
             run::run(&plan, day, Trigger::Manual, options).await
         }
         Command::Daemon => daemon::run(&load(cli)?, cli.quiet).await,
-        Command::History { limit } => status::history(&load(cli)?, *limit),
-        Command::Status => status::status(&load(cli)?),
-        Command::Query { sql, format } => {
+        Command::History { limit, format } => status::history(&load(cli)?, *limit, *format),
+        Command::Status { format } => status::status(&load(cli)?, *format),
+        Command::Query { sql, file, format } => {
             let plan = load(cli)?;
+            let sql = query_text(sql.as_deref(), file.as_deref())?;
             if !Store::exists(&plan.store) {
                 return Err(nothing_synced(&plan, "query"));
             }
             let store = Store::inspect(&plan.store)?;
-            let (columns, rows) = report::sql::run(&store, "query", sql, None)?;
+            let (columns, rows) = report::sql::run(&store, "query", &sql, None)
+                .map_err(|e| segment_hint(&plan, e))?;
             let today = run::today(&plan);
             let result = Report {
                 name: "query".into(),
@@ -140,6 +209,69 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             emit(text.as_bytes(), None)?;
             Ok(true)
         }
+    }
+}
+
+/// The reports and destinations `select` names (all of them when it names none).
+fn selection<'a>(
+    plan: &'a Plan,
+    select: &args::Selection,
+) -> Result<(Vec<&'a ReportSpec>, Vec<&'a config::Destination>), Error> {
+    let usage = |m: String| Error::Config(ConfigError::Usage(m));
+    let specs = plan.select_reports(&select.reports).map_err(usage)?;
+    let destinations = deliver::select(plan, &select.destinations).map_err(usage)?;
+    Ok((specs, destinations))
+}
+
+/// Builds the reports from the store as it is and prints what each destination would get.
+/// Contacts nobody and records nothing (no delivery, no run, no file; only the store's caches
+/// of computed days may fill).
+fn dry_run(
+    plan: &Plan,
+    specs: &[&ReportSpec],
+    destinations: &[&config::Destination],
+    day: NaiveDate,
+) -> Result<bool, Error> {
+    let _lock = RunLock::acquire(&plan.store, false)?;
+    let store = Store::open(&plan.store)?;
+    synced(plan, &store, specs, "dry run")?;
+    let reports = run::build_all(plan, &store, specs, day)?;
+    let text = deliver::preview(plan, &reports, destinations).map_err(ReportError::Chart)?;
+    emit(text.as_bytes(), None)?;
+    Ok(true)
+}
+
+/// A query that reads a segment's table before any report wrote it gets told how to write it.
+fn segment_hint(plan: &Plan, e: ReportError) -> ReportError {
+    match e {
+        ReportError::Sql { report, message } => {
+            let missing = message.strip_prefix("no such table: ").map(str::trim);
+            let message = match missing.filter(|t| plan.segments.contains_key(*t)) {
+                Some(table) => format!(
+                    "{message} (`{table}` holds the groups of segment `{table}`; it is written when a \
+                     SQL report that names it runs: `tally report` or `tally run` first)"
+                ),
+                None => message,
+            };
+            ReportError::Sql { report, message }
+        }
+        other => other,
+    }
+}
+
+/// The SQL of `tally query`: the argument, standard input for `-`, or a file.
+fn query_text(sql: Option<&str>, file: Option<&Path>) -> Result<String, Error> {
+    match (sql, file) {
+        (Some("-"), _) => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(Error::io("reading the SQL from standard input"))?;
+            Ok(text)
+        }
+        (Some(sql), _) => Ok(sql.to_string()),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(Error::io(format!("query: reading {}", path.display()))),
+        (None, None) => Err(ConfigError::Usage("query: give the SQL, `-` or --file".into()).into()),
     }
 }
 
@@ -208,12 +340,48 @@ fn emit(bytes: &[u8], output: Option<&Path>) -> Result<(), Error> {
     }
 }
 
-fn plan_command(plan: &Plan, date: Option<NaiveDate>) -> Result<bool, Error> {
+fn plan_command(
+    plan: &Plan,
+    date: Option<NaiveDate>,
+    format: args::InfoFormat,
+) -> Result<bool, Error> {
     let specs: Vec<&ReportSpec> = plan.reports.values().collect();
     let day = run::report_date(plan, date);
     let ranges = run::needed(plan, &specs, day)?;
     let store = Store::inspect(&plan.store)?;
     let planned = sync::plan_slices(plan, &store, &ranges, false, Utc::now())?;
+    if format == args::InfoFormat::Json {
+        let rollups: Vec<serde_json::Value> = ranges
+            .iter()
+            .map(|(name, range)| {
+                let rollup = &plan.rollups[name];
+                let source = &plan.sources[&rollup.source];
+                let slices: Vec<serde_json::Value> = planned
+                    .iter()
+                    .filter(|p| &p.rollup == name)
+                    .map(|p| {
+                        serde_json::json!({
+                            "day": p.slice.day.to_string(),
+                            "start": p.slice.start.to_rfc3339(),
+                            "end": p.slice.end.to_rfc3339(),
+                            "reason": p.reason.as_str(),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "rollup": name,
+                    "source": source.name,
+                    "first": range.first.to_string(),
+                    "last": range.last.to_string(),
+                    "sql": crate::source::query::slice_sql(rollup, source.kind.into()),
+                    "slices": slices,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({"report_date": day.to_string(), "rollups": rollups});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(true);
+    }
     println!("report date {day}");
     for (name, range) in &ranges {
         let rollup = &plan.rollups[name];

@@ -2,6 +2,9 @@
 
 use chrono::Utc;
 
+use serde_json::{Value as Json, json};
+
+use super::args::InfoFormat;
 use crate::config::Plan;
 use crate::error::Error;
 use crate::report::Report;
@@ -10,8 +13,8 @@ use crate::schedule::Schedule;
 use crate::store::Store;
 use crate::value::Value;
 
-/// Prints the newest `limit` runs as a table.
-pub fn history(plan: &Plan, limit: u32) -> Result<bool, Error> {
+/// Prints the newest `limit` runs as a table (or JSON).
+pub fn history(plan: &Plan, limit: u32, format: InfoFormat) -> Result<bool, Error> {
     let store = Store::inspect(&plan.store)?;
     let rows = store
         .runs(limit)?
@@ -41,34 +44,101 @@ pub fn history(plan: &Plan, limit: u32) -> Result<bool, Error> {
         "deliveries",
         "error",
     ];
-    println!("{}", render::table(&table(&columns, rows)));
+    let report = table(&columns, rows);
+    match format {
+        InfoFormat::Text => println!("{}", render::table(&report)),
+        InfoFormat::Json => println!("{}", json_rows(&report)),
+    }
     Ok(true)
 }
 
+/// The rows as a JSON array of objects, keys in column order.
+fn json_rows(report: &Report) -> String {
+    let rows: Vec<Json> = report
+        .rows
+        .iter()
+        .map(|r| {
+            Json::Object(
+                report
+                    .columns
+                    .iter()
+                    .zip(r)
+                    .map(|(c, v)| {
+                        let value = match v {
+                            Value::Int(i) => json!(i),
+                            Value::Null => Json::Null,
+                            other => json!(other.to_string()),
+                        };
+                        (c.clone(), value)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    serde_json::to_string_pretty(&rows).unwrap_or_default()
+}
+
 /// Prints the next scheduled time, the last run and each rollup's newest final day.
-pub fn status(plan: &Plan) -> Result<bool, Error> {
+pub fn status(plan: &Plan, format: InfoFormat) -> Result<bool, Error> {
     let store = Store::inspect(&plan.store)?;
+    let next = match &plan.schedule {
+        Some(spec) => {
+            let schedule = Schedule::new(&spec.cron, plan.timezone)
+                .map_err(crate::config::ConfigError::Usage)?;
+            Some((
+                spec.cron.clone(),
+                schedule.next_after(Utc::now()).map(|t| schedule.local(t)),
+            ))
+        }
+        None => None,
+    };
+    let last = store.runs(1)?.into_iter().next();
+    let rollups = plan
+        .rollups
+        .values()
+        .map(|r| Ok((r.name.clone(), store.newest_final_day(&r.name, r.lookback)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    if format == InfoFormat::Json {
+        let doc = json!({
+            "store": plan.store.display().to_string(),
+            "store_exists": Store::exists(&plan.store),
+            "schedule": next.as_ref().map(|(cron, next)| json!({
+                "cron": cron,
+                "timezone": plan.timezone.to_string(),
+                "next_run": next,
+            })),
+            "last_run": last.as_ref().map(|r| json!({
+                "id": r.id,
+                "status": r.status,
+                "trigger": r.trigger,
+                "date": r.report_date,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "error": r.error,
+            })),
+            "rollups": rollups.iter().map(|(name, day)| json!({
+                "rollup": name,
+                "newest_final_day": day.map(|d| d.to_string()),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(true);
+    }
     if !Store::exists(&plan.store) {
         println!(
             "store: none yet at {} (nothing has run)",
             plan.store.display()
         );
     }
-    match &plan.schedule {
-        Some(spec) => {
-            let schedule = Schedule::new(&spec.cron, plan.timezone)
-                .map_err(crate::config::ConfigError::Usage)?;
-            let next = schedule
-                .next_after(Utc::now())
-                .map_or("none".into(), |t| schedule.local(t));
-            println!(
-                "schedule: `{}` in {}; next run {next}",
-                spec.cron, plan.timezone
-            );
-        }
+    match next {
+        Some((cron, next)) => println!(
+            "schedule: `{cron}` in {}; next run {}",
+            plan.timezone,
+            next.unwrap_or_else(|| "none".into())
+        ),
         None => println!("schedule: none (add [schedule] cron to run `tally daemon`)"),
     }
-    match store.runs(1)?.into_iter().next() {
+    match last {
         Some(r) => println!(
             "last run: #{} {} ({}) for {}, started {}{}",
             r.id,
@@ -80,17 +150,15 @@ pub fn status(plan: &Plan) -> Result<bool, Error> {
         ),
         None => println!("last run: none"),
     }
-    let rows = plan
-        .rollups
-        .values()
-        .map(|r| {
-            let day = store.newest_final_day(&r.name, r.lookback)?;
-            Ok(vec![
-                Value::Text(r.name.clone()),
+    let rows = rollups
+        .into_iter()
+        .map(|(name, day)| {
+            vec![
+                Value::Text(name),
                 Value::Text(day.map_or("none".into(), |d| d.to_string())),
-            ])
+            ]
         })
-        .collect::<Result<Vec<_>, Error>>()?;
+        .collect();
     println!(
         "{}",
         render::table(&table(&["rollup", "newest final day"], rows))

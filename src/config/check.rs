@@ -221,6 +221,15 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         .iter()
         .map(|(name, s)| (name.clone(), segment(&mut c, name, s, &rollups)))
         .collect();
+    for name in rollups.keys() {
+        let view = format!("{name}_bi");
+        if rollups.contains_key(&view) || segments.contains_key(&view) {
+            c.issue(
+                format!("rollups.{view}"),
+                format!("`{view}` is the name of rollup `{name}`'s view for BI tools; choose another name"),
+            );
+        }
+    }
     for name in segments.keys() {
         if rollups.contains_key(name) {
             c.issue(

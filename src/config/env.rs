@@ -3,6 +3,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// How `tally init` marks what is left to fill in: `<fill in: what>`.
+pub const PLACEHOLDER: &str = "<fill in";
+
 /// Variables available to `${VAR}`: the process environment wins over the env file.
 #[derive(Debug, Default)]
 pub struct Env {
@@ -64,6 +67,13 @@ impl Env {
                 };
                 format!("variable {name} is not set in {place}")
             })?;
+            if value.contains(PLACEHOLDER) {
+                let place = self
+                    .file
+                    .as_ref()
+                    .map_or("the environment".to_string(), |f| f.display().to_string());
+                return Err(format!("still to fill in: set {name} in {place} ({value})"));
+            }
             out.push_str(&value);
             rest = &after[end + 1..];
         }

@@ -32,7 +32,7 @@ impl fmt::Display for Issue {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {}: {source}{}", path.display(), read_hint(path, source))]
     Read {
         /// The config file.
         path: PathBuf,
@@ -63,6 +63,19 @@ pub enum ConfigError {
     Usage(String),
 }
 
+/// Where tally looked, and how to get a config, when there is none.
+fn read_hint(path: &Path, e: &std::io::Error) -> String {
+    if e.kind() != std::io::ErrorKind::NotFound {
+        return String::new();
+    }
+    let looked = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    format!(
+        " (looked for {}; pass another with -c FILE or TALLY_CONFIG, write one with `tally init`, \
+         or try `tally demo`, which needs no database)",
+        looked.display()
+    )
+}
+
 fn list(issues: &[Issue]) -> String {
     issues
         .iter()
@@ -89,8 +102,53 @@ pub fn load(path: &Path, env_file: Option<&Path>) -> Result<Plan, ConfigError> {
         None => env::Env::load(Some(&default_env), false),
     }
     .map_err(ConfigError::Env)?;
-    check::check(config, path, &env).map_err(|issues| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        issues,
+    let left = placeholders(&text);
+    check::check(config, path, &env).map_err(|issues| {
+        // With `<fill in: ...>` values left, say what to fill in, not what they break.
+        let issues = if left.is_empty() {
+            issues
+        } else {
+            let from_env = issues
+                .into_iter()
+                .filter(|i| i.message.contains(env::PLACEHOLDER));
+            left.into_iter().chain(from_env).collect()
+        };
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues,
+        }
     })
+}
+
+/// Every `<fill in: ...>` string that `tally init` left in the file, by its dotted key.
+fn placeholders(text: &str) -> Vec<Issue> {
+    fn walk(value: &toml::Value, key: &str, out: &mut Vec<Issue>) {
+        match value {
+            toml::Value::String(s) if s.contains(env::PLACEHOLDER) => out.push(Issue {
+                key: key.to_string(),
+                message: format!("still to fill in: {s}"),
+            }),
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let sub = if key.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{key}.{k}")
+                    };
+                    walk(v, &sub, out);
+                }
+            }
+            toml::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, &format!("{key}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(table) = text.parse::<toml::Table>() {
+        walk(&toml::Value::Table(table), "", &mut out);
+    }
+    out
 }

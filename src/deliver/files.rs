@@ -42,3 +42,59 @@ pub fn write_bytes(
         .map_err(Error::io(format!("writing {}", path.display())))?;
     Ok(path)
 }
+
+/// Whether reports can be written into `dir`, without writing anything: the folder, or the
+/// nearest one above it that exists (where it would be created), must be writable.
+pub fn check(dir: &Path) -> Result<String, String> {
+    let mut probe = dir;
+    while !probe.exists() {
+        match probe.parent() {
+            Some(p) if !p.as_os_str().is_empty() => probe = p,
+            _ => {
+                probe = Path::new(".");
+                break;
+            }
+        }
+    }
+    if !probe.is_dir() {
+        return Err(format!("{} is not a folder", probe.display()));
+    }
+    let writable = can_write(probe);
+    match (writable, probe == dir) {
+        (true, true) => Ok(format!("{} is writable", dir.display())),
+        (true, false) => Ok(format!(
+            "{} does not exist yet; it will be created in {}, which is writable",
+            dir.display(),
+            probe.display()
+        )),
+        (false, _) => Err(format!(
+            "{} is not writable by this user: reports cannot be written into {}",
+            probe.display(),
+            dir.display()
+        )),
+    }
+}
+
+/// True when this process may create files in `dir`: the kernel answers, for a throwaway file
+/// that is removed at once (mode bits say too little: root, ACLs, read-only mounts).
+fn can_write(dir: &Path) -> bool {
+    let metadata = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(_) => return false,
+    };
+    if metadata.permissions().readonly() {
+        return false;
+    }
+    let probe = dir.join(format!(".tally-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(e) => e.kind() == std::io::ErrorKind::AlreadyExists,
+    }
+}

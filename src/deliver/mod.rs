@@ -38,14 +38,48 @@ impl Delivered {
     }
 }
 
-/// Delivers every report to every destination that wants it. A failing destination is logged
-/// with the report, counted, and the others still run.
+/// The destinations `names` select: a destination's `name`, or a kind (`slack`, `webhook`,
+/// `files`) for every destination of that kind; all of them without names.
+pub fn select<'a>(plan: &'a Plan, names: &[String]) -> Result<Vec<&'a Destination>, String> {
+    if names.is_empty() {
+        return Ok(plan.destinations.iter().collect());
+    }
+    let mut chosen: Vec<&Destination> = Vec::new();
+    for name in names {
+        let found: Vec<&Destination> = plan
+            .destinations
+            .iter()
+            .filter(|d| d.name == *name || d.kind_name() == name)
+            .collect();
+        if found.is_empty() {
+            let known: Vec<&str> = plan.destinations.iter().map(|d| d.name.as_str()).collect();
+            return Err(format!(
+                "no destination named `{name}` (destinations: {}; or slack, webhook, files)",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+        for d in found {
+            if !chosen.iter().any(|c| c.name == d.name) {
+                chosen.push(d);
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+/// Delivers every report to every selected destination that wants it. A failing destination
+/// is logged with the report, counted, and the others still run.
 pub async fn deliver_all(
     plan: &Plan,
     store: &Store,
     reports: &[Report],
     day: NaiveDate,
     force: bool,
+    destinations: &[&Destination],
 ) -> Delivered {
     let mut done = Delivered::default();
     if let Err(e) = chart::use_font(plan.chart_font.as_deref()) {
@@ -54,7 +88,7 @@ pub async fn deliver_all(
         return done;
     }
     let client = http::client();
-    for dest in &plan.destinations {
+    for dest in destinations.iter().copied() {
         for report in reports.iter().filter(|r| dest.wants(&r.name)) {
             match deliver_one(&client, store, dest, report, day, force).await {
                 Ok(true) => {
@@ -355,6 +389,128 @@ impl Post<'_> {
                  tally does not post again now; the next run looks again"
             ),
         }
+    }
+}
+
+/// What each selected destination would get for `reports`, without contacting anyone or
+/// recording anything: the Slack or webhook JSON payload, and the files by name and size.
+pub fn preview(
+    plan: &Plan,
+    reports: &[Report],
+    destinations: &[&Destination],
+) -> Result<String, String> {
+    chart::use_font(plan.chart_font.as_deref())?;
+    let mut out = String::new();
+    for dest in destinations.iter().copied() {
+        for report in reports.iter().filter(|r| dest.wants(&r.name)) {
+            out += &format!(
+                "== {} to {} ({})\n",
+                report.name,
+                dest.name,
+                dest.kind_name()
+            );
+            let files = |names: &[(&str, Vec<u8>)]| {
+                names
+                    .iter()
+                    .map(|(name, bytes)| format!("file {name} ({} bytes)\n", bytes.len()))
+                    .collect::<String>()
+            };
+            match &dest.kind {
+                DestinationKind::Slack {
+                    channel,
+                    attach,
+                    max_rows,
+                    ..
+                } => {
+                    let csv = attach.iter().any(|a| a == "csv");
+                    let message = message::build(report, *max_rows, csv);
+                    let payload = json!({
+                        "channel": channel,
+                        "text": message.text,
+                        "blocks": message.blocks,
+                        "unfurl_links": false,
+                        "metadata": {"event_type": slack::EVENT_TYPE, "event_payload": {
+                            "report": report.name,
+                            "date": report.last.to_string(),
+                            "destination": dest.name,
+                            "attempt": "(the time of the post)",
+                        }},
+                    });
+                    out += "chat.postMessage ";
+                    out += &serde_json::to_string_pretty(&payload).unwrap_or_default();
+                    out += "\n";
+                    let mut uploads = Vec::new();
+                    if csv {
+                        uploads.push((
+                            format!("{}-{}.csv", report.name, report.last),
+                            render::render(report, Format::Csv).into_bytes(),
+                        ));
+                    }
+                    if attach.iter().any(|a| a == "png")
+                        && let Some(png) = chart_of(report)?
+                    {
+                        uploads.push((format!("{}-{}.png", report.name, report.last), png));
+                    }
+                    let named: Vec<(&str, Vec<u8>)> = uploads
+                        .iter()
+                        .map(|(n, b)| (n.as_str(), b.clone()))
+                        .collect();
+                    out += &files(&named);
+                }
+                DestinationKind::Webhook { max_rows, .. } => {
+                    let message = message::build(report, *max_rows, false);
+                    let payload = json!({"text": message.text, "blocks": message.blocks});
+                    out += "POST ";
+                    out += &serde_json::to_string_pretty(&payload).unwrap_or_default();
+                    out += "\n";
+                }
+                DestinationKind::Files { dir, formats } => {
+                    for f in formats {
+                        let bytes = match format_of(f) {
+                            Some(text) => render::render(report, text).into_bytes(),
+                            None => match chart_of(report)? {
+                                Some(png) => png,
+                                None => continue,
+                            },
+                        };
+                        let path = dir.join(&report.name).join(format!("{}.{f}", report.last));
+                        out += &format!("file {} ({} bytes)\n", path.display(), bytes.len());
+                    }
+                }
+            }
+            out += "\n";
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a destination without sending anything: the Slack token, its scopes and the channel;
+/// a webhook's URL; a folder's permissions. Returns what was found, or what is wrong and how to
+/// fix it.
+pub async fn check(dest: &Destination) -> Result<String, String> {
+    match &dest.kind {
+        DestinationKind::Slack {
+            token,
+            channel,
+            api_url,
+            attach,
+            timeout,
+            ..
+        } => {
+            let client = http::client();
+            let slack = slack::Slack::new(&client, api_url, token, channel, *timeout);
+            slack.check(!attach.is_empty()).await
+        }
+        DestinationKind::Webhook { url, .. } => {
+            let host = url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(String::from))
+                .unwrap_or_default();
+            Ok(format!(
+                "webhook URL to {host} is well-formed (not called: a webhook cannot be tried without posting)"
+            ))
+        }
+        DestinationKind::Files { dir, .. } => files::check(dir),
     }
 }
 

@@ -216,6 +216,80 @@ impl<'a> Slack<'a> {
         Ok(None)
     }
 
+    /// Checks the token and the channel without posting: `auth.test` (the token, and its scopes
+    /// from the `x-oauth-scopes` header), then `conversations.info` (the channel exists and the
+    /// bot is a member). Returns what was found, or what is wrong and how to fix it.
+    pub async fn check(&self, uploads: bool) -> Result<String, String> {
+        let method = "auth.test";
+        let response = http::send(method, || self.request(method, &Body::Form(vec![]))).await?;
+        let scopes: Vec<String> = response
+            .headers()
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let answer: Json = response
+            .json()
+            .await
+            .map_err(|e| format!("{method}: not a Slack API answer: {}", e.without_url()))?;
+        if answer["ok"] != json!(true) {
+            let error = answer["error"].as_str().unwrap_or("unknown_error");
+            return Err(format!("{method}: {}", self.explain(error, &answer)));
+        }
+        let mut needed = vec!["chat:write"];
+        if uploads {
+            needed.push("files:write");
+        }
+        let missing: Vec<&str> = needed
+            .into_iter()
+            .filter(|n| !scopes.iter().any(|s| s == n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "the token lacks the {} scope: add it under OAuth & Permissions and reinstall the app (it has: {})",
+                missing.join(" and "),
+                if scopes.is_empty() {
+                    "none".to_string()
+                } else {
+                    scopes.join(", ")
+                }
+            ));
+        }
+        let info = self
+            .call(
+                "conversations.info",
+                Body::Form(vec![("channel".into(), self.channel.into())]),
+            )
+            .await?;
+        let name = info["channel"]["name"].as_str().unwrap_or(self.channel);
+        if info["channel"]["is_member"] == json!(false) {
+            return Err(format!(
+                "the bot is not a member of #{name} ({}): invite it with /invite @your-app in that channel",
+                self.channel
+            ));
+        }
+        let history = if scopes
+            .iter()
+            .any(|s| s == "channels:history" || s == "groups:history")
+        {
+            String::new()
+        } else {
+            "; without channels:history (groups:history for a private channel), a post whose \
+             answer is lost is not repeated, and needs `deliver --force`"
+                .to_string()
+        };
+        Ok(format!(
+            "token of {} in {}, scopes {}; channel #{name} ({}), the bot is a member{history}",
+            answer["user"].as_str().unwrap_or("?"),
+            answer["team"].as_str().unwrap_or("?"),
+            scopes.join(", "),
+            self.channel
+        ))
+    }
+
     /// Uploads one file into the thread of the message `thread_ts`.
     pub async fn upload(
         &self,

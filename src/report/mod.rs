@@ -23,7 +23,7 @@ pub enum ReportError {
     #[error("{0}")]
     Chart(String),
     /// The report's SQL failed.
-    #[error("report `{report}`: {message}")]
+    #[error("{}{message}", if report == "query" { "query: ".to_string() } else { format!("report `{report}`: ") })]
     Sql {
         /// Report name (or "query").
         report: String,

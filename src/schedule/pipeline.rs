@@ -33,6 +33,7 @@ impl Runner for PipelineRunner<'_> {
             print: false,
             // A manual run may hold the lock; the scheduled one waits for it.
             wait: true,
+            ..Options::default()
         };
         match run::run(self.plan, date, trigger, options).await {
             Ok(true) => Ok(()),

@@ -27,6 +27,44 @@ fn columns(rollup: &Rollup) -> Vec<String> {
         .collect()
 }
 
+/// The rollup's columns with their declared types, which BI tools read: counts are INTEGER,
+/// sums TEXT (exact decimals in plain notation; SQLite's NUMERIC would make them floats),
+/// dimensions and min/max keep the source's values as they are (no type).
+fn typed_columns(rollup: &Rollup) -> Vec<String> {
+    rollup
+        .dimensions
+        .iter()
+        .map(|d| quote(&d.name))
+        .chain(rollup.measures.iter().map(|m| {
+            let ty = match m.agg {
+                Agg::Count => " INTEGER",
+                Agg::Sum => " TEXT",
+                Agg::Min | Agg::Max => "",
+            };
+            format!("{}{ty}", quote(&m.name))
+        }))
+        .collect()
+}
+
+/// `<rollup>_bi`: the rollup for BI tools, with its sums as REAL (approximate: the table's TEXT
+/// values stay the truth).
+fn bi_view(rollup: &Rollup) -> String {
+    let cols: Vec<String> = ["day".to_string(), "user".to_string()]
+        .into_iter()
+        .chain(rollup.dimensions.iter().map(|d| quote(&d.name)))
+        .chain(rollup.measures.iter().map(|m| match m.agg {
+            Agg::Sum => format!("CAST({0} AS REAL) AS {0}", quote(&m.name)),
+            _ => quote(&m.name),
+        }))
+        .collect();
+    format!(
+        "CREATE VIEW IF NOT EXISTS {} AS SELECT {} FROM {};",
+        quote(&format!("{}_bi", rollup.name)),
+        cols.join(", "),
+        quote(&rollup.name)
+    )
+}
+
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
@@ -39,19 +77,27 @@ impl Store {
         let stored = self.fingerprint(rollup).map_err(|e| self.err(ctx(), e))?;
         let fingerprint = rollup.fingerprint();
         if stored.as_deref() == Some(fingerprint.as_str()) {
+            // Stores made before the view existed get it too.
+            self.conn
+                .execute_batch(&bi_view(rollup))
+                .map_err(|e| self.err(ctx(), e))?;
             return Ok(false);
         }
-        let cols = columns(rollup).join(", ");
+        let cols = typed_columns(rollup).join(", ");
         let name = quote(&rollup.name);
         let slices = slice_table(rollup);
         let index = quote(&format!("{}_day", rollup.name));
         let mut sql = format!(
             "BEGIN IMMEDIATE;
+             DROP VIEW IF EXISTS {view};
              DROP TABLE IF EXISTS {name};
              DROP TABLE IF EXISTS {slices};
              DELETE FROM _tally_slices WHERE rollup = {lit};
-             CREATE TABLE {name} (day TEXT NOT NULL, user{sep}{cols});
-             CREATE INDEX {index} ON {name} (day);",
+             CREATE TABLE {name} (day TEXT NOT NULL, user TEXT{sep}{cols});
+             CREATE INDEX {index} ON {name} (day);
+             {bi}",
+            view = quote(&format!("{}_bi", rollup.name)),
+            bi = bi_view(rollup),
             lit = rusqlite_literal(&rollup.name),
             sep = if cols.is_empty() { "" } else { ", " },
         );

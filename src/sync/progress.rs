@@ -32,7 +32,14 @@ impl Progress {
         }
     }
 
-    pub(super) fn slice(&self, rollup: &str, p: &Planned, rows: u64, changed: bool) {
+    pub(super) fn slice(
+        &self,
+        rollup: &str,
+        p: &Planned,
+        rows: u64,
+        changed: bool,
+        took: std::time::Duration,
+    ) {
         let line = format!(
             "{rollup} {} [{}, {}) {} rows ({}{})",
             p.slice.day,
@@ -47,7 +54,17 @@ impl Progress {
                 bar.set_message(line);
                 bar.inc(1);
             }
-            None => tracing::info!("pulled {line}"),
+            None => tracing::info!(
+                rollup,
+                day = %p.slice.day,
+                start = %p.slice.start.to_rfc3339(),
+                end = %p.slice.end.to_rfc3339(),
+                rows,
+                reason = p.reason.as_str(),
+                changed,
+                duration_ms = took.as_millis() as u64,
+                "pulled {line}"
+            ),
         }
     }
 

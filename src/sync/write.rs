@@ -89,6 +89,7 @@ pub(super) async fn write_lanes(
         // Receiving is cancel-safe: the lanes that lost keep their messages.
         let ((k, first), _, rest) = select_all(waiting).await;
         drop(rest);
+        let started = std::time::Instant::now();
         let i = (turn % count + k) % count;
         turn = i + 1;
         let lane = &mut lanes[i];
@@ -103,7 +104,7 @@ pub(super) async fn write_lanes(
                 let totals = pulled.entry(rollup.name.clone()).or_default();
                 totals.slices += 1;
                 totals.rows += rows;
-                progress.slice(&rollup.name, planned, rows, changed);
+                progress.slice(&rollup.name, planned, rows, changed, started.elapsed());
             }
             Ok(Written::Again { pieces }) => lane.pieces = pieces,
             // Name the slice that the store failed on.

@@ -1,0 +1,119 @@
+//! `tally init [DIR]`: a commented `tally.toml` for the story's setup (PostgreSQL actions, MySQL
+//! rewards, a segment, the report, Slack and a schedule) and a `.env` (mode 0600) for its
+//! secrets. Every value left to the user is a `<fill in: ...>` placeholder, which the config check
+//! names until it is replaced. Existing files are never overwritten.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::error::Error;
+
+const CONFIG: &str = r#"# tally.toml, written by `tally init`. Replace every <fill in: ...> (here and in .env);
+# `tally check` names the ones that are left, then connects to everything and sends nothing.
+# Every key is described in docs/config.md.
+
+timezone = "<fill in: the zone your days start and end in, like Asia/Seoul or UTC>"
+store = ".tally/store.sqlite"          # the local SQLite file, relative to this file
+
+# The PostgreSQL (replica) of on-chain actions. The URL is in .env.
+[sources.chain]
+url = "${CHAIN_DATABASE_URL}"
+timezone = "UTC"                       # how to read a `timestamp` without time zone
+statement_timeout = "60s"
+
+# The MySQL database of reward claims.
+[sources.portal]
+url = "${PORTAL_DATABASE_URL}"
+timezone = "UTC"                       # how to read DATETIME columns
+
+# Per user, action type and day: how many actions. Pulled one day per query.
+[rollups.activity]
+source = "chain"
+table = "<fill in: the actions table, like public.actions>"
+time = "<fill in: its timestamp column, like block_time>"
+user = "<fill in: the expression of the player, like lower(signer)>"
+dimensions = { action = "<fill in: the action type column, like type_id>" }
+measures = { actions = "count(*)" }
+
+# Per wallet and day: the rewards claimed. Pulled six hours per query.
+[rollups.rewards]
+source = "portal"
+table = "<fill in: the rewards table, like rewards>"
+time = "<fill in: its time column, like claimed_at>"
+user = "<fill in: the expression of the wallet, like lower(wallet)>"
+measures = { claims = "count(*)", amount = "sum(<fill in: the amount column, like amount>)" }
+slice = "6h"
+
+# Heavy and light players by their weighted actions over the last 7 days.
+[segments.engagement]
+rollup = "activity"
+score = "actions"
+by = "action"
+window = "7d"
+weights = {}                           # like { daily_reward7 = 0, hack_and_slash22 = 2 }
+default_weight = 1
+groups = [ { name = "heavy", min_score = 15 }, { name = "light", min_score = 0 } ]
+
+# Per day and group: users, activity, and their share of the day's rewards.
+[reports.rewards_by_segment]
+kind = "segment_rewards"
+title = "Rewards by engagement segment"
+segment = "engagement"
+rewards = "rewards"
+amount = "amount"
+days = 8
+
+# The report in Slack: a message with the table, the CSV and the chart in its thread.
+[[deliver]]
+kind = "slack"
+token = "${SLACK_BOT_TOKEN}"
+channel = "${SLACK_CHANNEL}"
+
+# Every day at 09:00 in `timezone`, for yesterday; failures go to Slack too.
+[schedule]
+cron = "0 9 * * *"
+alert = "slack"
+"#;
+
+const ENV: &str = "# Secrets for tally.toml (this file is readable by its owner only).
+CHAIN_DATABASE_URL=<fill in: postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=verify-full>
+PORTAL_DATABASE_URL=<fill in: mysql://USER:PASSWORD@HOST:3306/DATABASE?ssl-mode=VERIFY_IDENTITY>
+SLACK_BOT_TOKEN=<fill in: the bot token, xoxb-...>
+SLACK_CHANNEL=<fill in: the channel ID, like C0123456789>
+";
+
+/// Writes `tally.toml` and `.env` into `dir`, leaving existing files alone.
+pub fn run(dir: &Path) -> Result<bool, Error> {
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let config = dir.join("tally.toml");
+    let env = dir.join(".env");
+    for (path, text, mode) in [(&config, CONFIG, 0o644), (&env, ENV, 0o600)] {
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path);
+        match created {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes())
+                    .map_err(Error::io(format!("writing {}", path.display())))?;
+                println!("wrote {}", path.display());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                println!(
+                    "kept {} (it exists; tally init never overwrites)",
+                    path.display()
+                );
+            }
+            Err(e) => return Err(Error::io(format!("writing {}", path.display()))(e)),
+        }
+    }
+    println!(
+        "\nNext: replace each <fill in: ...> in {} and {}, then run\n  tally -c {} check",
+        config.display(),
+        env.display(),
+        config.display()
+    );
+    Ok(true)
+}
