@@ -76,12 +76,12 @@ cron = "0 9 * * *"
 alert = "slack"
 "#;
 
-const ENV: &str = "# Secrets for tally.toml (this file is readable by its owner only).
-CHAIN_DATABASE_URL=<fill in: postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=verify-full>
-PORTAL_DATABASE_URL=<fill in: mysql://USER:PASSWORD@HOST:3306/DATABASE?ssl-mode=VERIFY_IDENTITY>
-SLACK_BOT_TOKEN=<fill in: the bot token, xoxb-...>
-SLACK_CHANNEL=<fill in: the channel ID, like C0123456789>
-";
+const ENV: &str = r#"# Secrets for tally.toml (this file is readable by its owner only).
+CHAIN_DATABASE_URL="<fill in: postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=verify-full>"
+PORTAL_DATABASE_URL="<fill in: mysql://USER:PASSWORD@HOST:3306/DATABASE?ssl-mode=VERIFY_IDENTITY>"
+SLACK_BOT_TOKEN="<fill in: the bot token, xoxb-...>"
+SLACK_CHANNEL="<fill in: the channel ID, like C0123456789>"
+"#;
 
 /// Writes `tally.toml` and `.env` into `dir`, leaving existing files alone.
 pub fn run(dir: &Path) -> Result<bool, Error> {

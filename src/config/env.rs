@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 /// How `tally init` marks what is left to fill in: `<fill in: what>`.
 pub const PLACEHOLDER: &str = "<fill in";
 
+/// How an issue about a placeholder starts.
+pub const LEFT: &str = "still to fill in:";
+
 /// Variables available to `${VAR}`: the process environment wins over the env file.
 #[derive(Debug, Default)]
 pub struct Env {
@@ -72,7 +75,7 @@ impl Env {
                     .file
                     .as_ref()
                     .map_or("the environment".to_string(), |f| f.display().to_string());
-                return Err(format!("still to fill in: set {name} in {place} ({value})"));
+                return Err(format!("{LEFT} set {name} in {place} ({value})"));
             }
             out.push_str(&value);
             rest = &after[end + 1..];

@@ -105,12 +105,12 @@ pub fn load(path: &Path, env_file: Option<&Path>) -> Result<Plan, ConfigError> {
     let left = placeholders(&text);
     check::check(config, path, &env).map_err(|issues| {
         // With `<fill in: ...>` values left, say what to fill in, not what they break.
-        let issues = if left.is_empty() {
-            issues
+        let (from_env, others): (Vec<Issue>, Vec<Issue>) = issues
+            .into_iter()
+            .partition(|i| i.message.starts_with(env::LEFT));
+        let issues = if left.is_empty() && from_env.is_empty() {
+            others
         } else {
-            let from_env = issues
-                .into_iter()
-                .filter(|i| i.message.contains(env::PLACEHOLDER));
             left.into_iter().chain(from_env).collect()
         };
         ConfigError::Invalid {
@@ -126,7 +126,7 @@ fn placeholders(text: &str) -> Vec<Issue> {
         match value {
             toml::Value::String(s) if s.contains(env::PLACEHOLDER) => out.push(Issue {
                 key: key.to_string(),
-                message: format!("still to fill in: {s}"),
+                message: format!("{} {s}", env::LEFT),
             }),
             toml::Value::Table(t) => {
                 for (k, v) in t {

@@ -15,6 +15,7 @@ mod private;
 mod replica;
 mod safety;
 mod schedule;
+mod setup;
 mod slack;
 mod support;
 mod time;

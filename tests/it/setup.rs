@@ -1,0 +1,281 @@
+//! From download to first run: `tally init` then `tally check`, completions and the man page,
+//! the missing-config hint, plain logs when piped, JSON output in column order, SQL from a file
+//! or standard input, typed store columns and the BI view, `sync --rollup`.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use crate::support::{Workspace, output, small_segment_rewards};
+
+fn tally(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TALLY_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn init_writes_a_config_that_check_says_what_to_fill_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tally(&["init", "setup"], dir.path());
+    assert!(out.status.success());
+    let setup = dir.path().join("setup");
+    let env = std::fs::metadata(setup.join(".env")).unwrap();
+    assert_eq!(env.permissions().mode() & 0o777, 0o600);
+    let out = tally(&["-c", "setup/tally.toml", "check"], dir.path());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for key in [
+        "timezone: still to fill in",
+        "rollups.activity.table: still to fill in",
+        "rollups.rewards.measures.amount: still to fill in",
+        "sources.chain.url: still to fill in: set CHAIN_DATABASE_URL",
+        "deliver[0].token: still to fill in: set SLACK_BOT_TOKEN",
+    ] {
+        assert!(text.contains(key), "{key}:\n{text}");
+    }
+    // Only what to fill in, not what the placeholders break.
+    for line in text.lines().filter(|l| l.starts_with("  - ")) {
+        assert!(line.contains(": still to fill in: "), "{line}");
+    }
+    // A second init keeps both files.
+    std::fs::write(setup.join("tally.toml"), "# mine\n").unwrap();
+    let out = tally(&["init", "setup"], dir.path());
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(setup.join("tally.toml")).unwrap(),
+        "# mine\n"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kept"));
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, needle) in [
+        ("bash", "_tally()"),
+        ("zsh", "#compdef tally"),
+        ("fish", "complete -c tally"),
+    ] {
+        let out = tally(&["completions", shell], dir.path());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(needle),
+            "{shell}: {text}"
+        );
+        assert!(text.contains("dry-run"), "{shell} completes the flags");
+    }
+    let out = tally(&["man"], dir.path());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH tally"),
+        "{page}"
+    );
+}
+
+#[test]
+fn a_missing_config_says_where_tally_looked_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tally(&["check"], dir.path());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let looked = dir.path().join("tally.toml");
+    assert!(
+        text.contains(&format!("looked for {}", looked.display()))
+            && text.contains("tally init")
+            && text.contains("tally demo")
+            && text.contains("-c FILE"),
+        "{text}"
+    );
+}
+
+#[test]
+fn piped_logs_have_no_colour_codes_and_json_logs_have_fields() {
+    let ws = small_segment_rewards("", "");
+    let out = ws.run(&["sync", "--date", "2026-11-10", "--rollup", "rewards"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(!log.contains('\x1b'), "{log}");
+    let out = ws.run(&[
+        "--log-format",
+        "json",
+        "sync",
+        "--from",
+        "2026-11-09",
+        "--to",
+        "2026-11-09",
+        "--refresh",
+    ]);
+    let line = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find(|l| l.contains("\"rollup\":\"activity\"") && l.contains("\"rows\""))
+        .map(String::from)
+        .expect("a pulled-slice line");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["fields"]["day"], "2026-11-09");
+    assert!(v["fields"]["duration_ms"].is_u64(), "{line}");
+}
+
+#[test]
+fn sync_rollup_touches_only_that_rollup() {
+    let ws = small_segment_rewards("", "");
+    let before = ws
+        .query("SELECT rollup, max(pulled_at) FROM _tally_slices GROUP BY rollup ORDER BY rollup");
+    ws.ok(&[
+        "sync",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-10",
+        "--refresh",
+        "--rollup",
+        "rewards",
+    ]);
+    let after = ws
+        .query("SELECT rollup, max(pulled_at) FROM _tally_slices GROUP BY rollup ORDER BY rollup");
+    assert_eq!(after[0], before[0], "activity was not pulled");
+    assert_ne!(after[1], before[1], "rewards was");
+    let (code, text) = output(&ws, &["sync", "--rollup", "nope"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("no rollup named `nope`"), "{text}");
+}
+
+#[test]
+fn json_output_keeps_column_order_and_info_commands_speak_json() {
+    let ws = small_segment_rewards("", "");
+    let report = ws.ok(&[
+        "report",
+        "--no-sync",
+        "--date",
+        "2026-11-10",
+        "--format",
+        "json",
+    ]);
+    let first_row = report.find("\"day\"").unwrap();
+    let order: Vec<usize> = [
+        "\"day\"",
+        "\"segment\"",
+        "\"users\"",
+        "\"active\"",
+        "\"share\"",
+    ]
+    .iter()
+    .map(|k| report[first_row..].find(k).unwrap())
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{report}");
+    for args in [
+        &["status", "--format", "json"][..],
+        &["history", "--format", "json"],
+        &["plan", "--format", "json", "--date", "2026-11-10"],
+        &["check", "--format", "json"],
+    ] {
+        let text = ws.ok(args);
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}\n{text}"));
+        assert!(!v.is_null(), "{args:?}");
+    }
+}
+
+#[test]
+fn query_reads_sql_from_a_file_or_standard_input() {
+    let ws = small_segment_rewards("", "");
+    std::fs::write(
+        ws.path().join("q.sql"),
+        "SELECT count(*) AS n FROM activity",
+    )
+    .unwrap();
+    let q = ws.path().join("q.sql");
+    let from_file = ws.ok(&["query", "--format", "csv", "--file", q.to_str().unwrap()]);
+    let mut child = ws
+        .command(&["query", "--format", "csv", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT count(*) AS n FROM activity")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), from_file);
+    assert!(from_file.starts_with("n\n"), "{from_file}");
+    let (code, text) = output(&ws, &["query", "SELECT * FROM nowhere"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("query: no such table: nowhere"), "{text}");
+}
+
+#[test]
+fn store_columns_are_typed_and_each_rollup_has_a_bi_view() {
+    let ws = small_segment_rewards("", "");
+    let types =
+        ws.query("SELECT name || ' ' || type FROM pragma_table_info('rewards') ORDER BY cid");
+    assert_eq!(types, ["day TEXT", "user TEXT", "amount TEXT"]);
+    let counts = ws.query("SELECT type FROM pragma_table_info('activity') WHERE name = 'actions'");
+    assert_eq!(counts, ["INTEGER"]);
+    assert_eq!(
+        ws.query("SELECT typeof(amount) FROM rewards_bi LIMIT 1"),
+        ["real"]
+    );
+    assert_eq!(
+        ws.query("SELECT count(*) FROM rewards_bi"),
+        ws.query("SELECT count(*) FROM rewards")
+    );
+}
+
+#[test]
+fn the_demo_prints_commands_that_work_in_that_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tally(&["-q", "demo", "--dir", "demo"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    let commands: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("tally "))
+        .collect();
+    assert!(commands.len() >= 2, "{text}");
+    for command in commands {
+        let ws = Workspace::existing(
+            tempfile::tempdir().unwrap(),
+            dir.path().join("demo/tally.toml"),
+        );
+        let args = shell_words(command);
+        let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tally {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        drop(ws);
+    }
+}
+
+/// Splits a command line printed by the demo (words, and double-quoted strings).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for ch in line.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
