@@ -267,6 +267,16 @@ async fn deliver_one(
     Ok(true)
 }
 
+/// The metadata that tells tally's message for one attempt apart from every other.
+fn metadata(report: &str, day: NaiveDate, destination: &str, attempt: Json) -> Json {
+    json!({
+        "report": report,
+        "date": day.to_string(),
+        "destination": destination,
+        "attempt": attempt,
+    })
+}
+
 /// Posts of one report for one day to one Slack channel.
 struct Post<'a> {
     slack: &'a slack::Slack<'a>,
@@ -283,14 +293,14 @@ const POSTS: u32 = 3;
 const SETTLE: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
 
 impl Post<'_> {
-    /// The metadata that tells tally's message for this attempt apart from every other.
+    /// The metadata of the attempt made at `attempt`.
     fn payload(&self, attempt: chrono::DateTime<Utc>) -> Json {
-        json!({
-            "report": self.report,
-            "date": self.day.to_string(),
-            "destination": self.destination,
-            "attempt": crate::store::pulled_instant(attempt),
-        })
+        metadata(
+            self.report,
+            self.day,
+            self.destination,
+            json!(crate::store::pulled_instant(attempt)),
+        )
     }
 
     /// The message's `ts`: found in the channel when an earlier attempt may have posted it,
@@ -424,18 +434,9 @@ pub fn preview(
                 } => {
                     let csv = attach.iter().any(|a| a == "csv");
                     let message = message::build(report, *max_rows, csv);
-                    let payload = json!({
-                        "channel": channel,
-                        "text": message.text,
-                        "blocks": message.blocks,
-                        "unfurl_links": false,
-                        "metadata": {"event_type": slack::EVENT_TYPE, "event_payload": {
-                            "report": report.name,
-                            "date": report.last.to_string(),
-                            "destination": dest.name,
-                            "attempt": "(the time of the post)",
-                        }},
-                    });
+                    let attempt = json!("(the time of the post)");
+                    let metadata = metadata(&report.name, report.last, &dest.name, attempt);
+                    let payload = slack::post_body(channel, &message, Some(&metadata));
                     out += "chat.postMessage ";
                     out += &serde_json::to_string_pretty(&payload).unwrap_or_default();
                     out += "\n";
@@ -459,7 +460,7 @@ pub fn preview(
                 }
                 DestinationKind::Webhook { max_rows, .. } => {
                     let message = message::build(report, *max_rows, false);
-                    let payload = json!({"text": message.text, "blocks": message.blocks});
+                    let payload = webhook::body(&message);
                     out += "POST ";
                     out += &serde_json::to_string_pretty(&payload).unwrap_or_default();
                     out += "\n";

@@ -124,16 +124,7 @@ impl<'a> Slack<'a> {
         message: &Message,
         payload: Option<&Json>,
     ) -> Result<String, Failed> {
-        let mut body = json!({
-            "channel": self.channel,
-            "text": message.text,
-            "blocks": message.blocks,
-            "unfurl_links": false,
-        });
-        if let Some(payload) = payload {
-            body["metadata"] = json!({"event_type": EVENT_TYPE, "event_payload": payload});
-        }
-        let body = Body::Json(body);
+        let body = Body::Json(post_body(self.channel, message, payload));
         let method = "chat.postMessage";
         let response = http::send_once(method, || self.request(method, &body)).await?;
         let status = response.status();
@@ -341,4 +332,19 @@ impl<'a> Slack<'a> {
 enum Body {
     Json(Json),
     Form(Vec<(String, String)>),
+}
+
+/// The `chat.postMessage` body for `message` in `channel`, with `payload` as its metadata (also
+/// what `--dry-run` prints).
+pub fn post_body(channel: &str, message: &Message, payload: Option<&Json>) -> Json {
+    let mut body = json!({
+        "channel": channel,
+        "text": message.text,
+        "blocks": message.blocks,
+        "unfurl_links": false,
+    });
+    if let Some(payload) = payload {
+        body["metadata"] = json!({"event_type": EVENT_TYPE, "event_payload": payload});
+    }
+    body
 }

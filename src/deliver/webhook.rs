@@ -16,7 +16,7 @@ pub async fn send(
     message: &Message,
     timeout: Duration,
 ) -> Result<(), Failed> {
-    let body = json!({"text": message.text, "blocks": message.blocks});
+    let body = body(message);
     let response =
         http::send_once("webhook", || http.post(url).timeout(timeout).json(&body)).await?;
     let status = response.status();
@@ -28,4 +28,9 @@ pub async fn send(
         "webhook answered HTTP {status}: {}",
         text.chars().take(200).collect::<String>()
     )))
+}
+
+/// The JSON body a webhook gets for `message` (also what `--dry-run` prints).
+pub fn body(message: &Message) -> serde_json::Value {
+    json!({"text": message.text, "blocks": message.blocks})
 }

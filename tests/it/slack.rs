@@ -51,6 +51,10 @@ pub struct State {
     forced: HashMap<String, VecDeque<Reply>>,
     /// Requests that broke Slack's rules.
     violations: Vec<String>,
+    /// The scopes `auth.test` reports (`x-oauth-scopes`); the usual ones when `None`.
+    pub scopes: Option<String>,
+    /// Whether the bot is a member of C0TEST.
+    pub outsider: bool,
 }
 
 pub struct SlackServer {
@@ -96,6 +100,9 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         body,
     })
 }
+
+/// An answer: status, extra header lines, body.
+type Answer = (&'static str, String, String);
 
 fn respond(stream: &mut TcpStream, status: &str, extra: &str, body: &str) {
     let _ = write!(
@@ -165,9 +172,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str) {
                 continue;
             }
             Some(Reply::DoSlowly(secs)) => {
-                let (status, body) = handle(&req, &method, state, base);
+                let (status, extra, body) = handle(&req, &method, state, base);
                 std::thread::sleep(Duration::from_secs(secs));
-                respond(&mut writer, status, "", &body);
+                respond(&mut writer, status, &extra, &body);
                 continue;
             }
             Some(Reply::DoThenHang) => {
@@ -195,12 +202,27 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str) {
             }
             None => {}
         }
-        let (status, body) = handle(&req, &method, state, base);
-        respond(&mut writer, status, "", &body);
+        let (status, extra, body) = handle(&req, &method, state, base);
+        respond(&mut writer, status, &extra, &body);
     }
 }
 
-fn handle(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'static str, String) {
+fn handle(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> Answer {
+    let (status, body) = answer(req, method, state, base);
+    let extra =
+        if method == "auth.test" {
+            let scopes =
+                state.lock().unwrap().scopes.clone().unwrap_or_else(|| {
+                    "chat:write,files:write,channels:history,channels:read".into()
+                });
+            format!("x-oauth-scopes: {scopes}\r\n")
+        } else {
+            String::new()
+        };
+    (status, extra, body)
+}
+
+fn answer(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'static str, String) {
     let mut s = state.lock().unwrap();
     let ctype = req.headers.get("content-type").cloned().unwrap_or_default();
     if req.headers[":method"] != "POST" {
@@ -260,6 +282,27 @@ fn handle(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'s
             s.messages.push(body);
             let ts = format!("1764400000.{:06}", s.messages.len());
             ("200 OK", ok(json!({"ts": ts, "channel": "C0TEST"})))
+        }
+        "auth.test" => (
+            "200 OK",
+            ok(json!({"user": "tally", "team": "Test team", "user_id": "U0BOT"})),
+        ),
+        "conversations.info" => {
+            let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body)
+                .into_owned()
+                .collect();
+            match form.get("channel").map(String::as_str) {
+                Some("C0TEST") => (
+                    "200 OK",
+                    ok(
+                        json!({"channel": {"id": "C0TEST", "name": "rewards", "is_member": !s.outsider}}),
+                    ),
+                ),
+                _ => (
+                    "200 OK",
+                    json!({"ok": false, "error": "channel_not_found"}).to_string(),
+                ),
+            }
         }
         "conversations.history" => {
             // Form arguments, as Slack takes them; messages newest first, with their metadata
@@ -798,4 +841,137 @@ fn webhook_retries_never_log_the_url() {
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("retrying"), "{all}");
     assert!(!all.contains("secretwebhookpath"), "{all}");
+}
+
+/// `tally check` tries the Slack token and channel without posting: the scopes from
+/// `auth.test`, the channel and the bot's membership from `conversations.info`.
+#[test]
+fn check_tries_the_token_and_the_channel_without_posting() {
+    let text = |ws: &Workspace| {
+        let out = ws.run(&["check"]);
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    let (code, out) = text(&ws);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("destination slack:C0TEST: ok") && out.contains("#rewards"),
+        "{out}"
+    );
+
+    server.force("auth.test", &[Reply::Error("invalid_auth")]);
+    let (code, out) = text(&ws);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("invalid_auth") && out.contains("token"),
+        "{out}"
+    );
+
+    server.state.lock().unwrap().scopes = Some("chat:write".into());
+    let (code, out) = text(&ws);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("lacks the files:write scope"), "{out}");
+    server.state.lock().unwrap().scopes = None;
+
+    server.state.lock().unwrap().outsider = true;
+    let (code, out) = text(&ws);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("not a member") && out.contains("/invite"),
+        "{out}"
+    );
+    server.state.lock().unwrap().outsider = false;
+
+    let ws = small_segment_rewards(
+        &format!(
+            "[[deliver]]\nkind = \"slack\"\ntoken = \"${{SLACK_BOT_TOKEN}}\"\nchannel = \"C0NOPE\"\napi_url = \"{}\"\n",
+            server.url
+        ),
+        &format!("SLACK_BOT_TOKEN={TOKEN}\n"),
+    );
+    let (code, out) = text(&ws);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("channel_not_found") && out.contains("C0NOPE"),
+        "{out}"
+    );
+    assert_eq!(
+        server.state.lock().unwrap().messages.len(),
+        0,
+        "check posted"
+    );
+    assert!(!out.contains(TOKEN));
+}
+
+/// A dry run prints the Slack payload and the files, contacts nobody and records nothing.
+#[test]
+fn a_dry_run_shows_the_payload_and_sends_nothing() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    let out = deliver(&ws, &["--dry-run"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("chat.postMessage")
+            && text.contains("\"blocks\"")
+            && text.contains("tally_report"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rewards_by_segment-2026-11-10.csv (") && text.contains(".png ("),
+        "{text}"
+    );
+    assert!(server.calls().is_empty(), "{:?}", server.calls());
+    assert_eq!(ws.query("SELECT count(*) FROM _tally_deliveries"), ["0"]);
+    // The real delivery afterwards is the first.
+    assert!(deliver(&ws, &[]).status.success());
+    assert_eq!(server.state.lock().unwrap().messages.len(), 1);
+}
+
+/// `--report` and `--to` deliver only what they name; `--force` reposts only that.
+#[test]
+fn selection_delivers_only_what_it_names() {
+    let server = SlackServer::start();
+    let ws = workspace(
+        &server,
+        "[[deliver]]\nkind = \"files\"\ndir = \"out\"\nformats = [\"csv\"]\n\n[reports.top]\nsql = \"SELECT user, sum(actions) AS actions FROM activity WHERE day BETWEEN :start AND :end GROUP BY user\"\ndays = 1\n",
+    );
+    assert!(
+        deliver(&ws, &["--report", "top", "--to", "files"])
+            .status
+            .success()
+    );
+    assert!(server.calls().is_empty(), "{:?}", server.calls());
+    assert!(ws.path().join("out/top/2026-11-10.csv").exists());
+    assert!(!ws.path().join("out/rewards_by_segment").exists());
+    assert!(deliver(&ws, &["--to", "slack"]).status.success());
+    assert_eq!(
+        server.state.lock().unwrap().messages.len(),
+        2,
+        "both reports"
+    );
+    assert!(
+        deliver(&ws, &["--force", "--report", "top", "--to", "slack"])
+            .status
+            .success()
+    );
+    let s = server.state.lock().unwrap();
+    assert_eq!(s.messages.len(), 3, "only `top` again");
+    assert!(s.messages[2]["text"].as_str().unwrap().contains("top"));
+    drop(s);
+    let out = deliver(&ws, &["--to", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no destination named `nowhere`"));
 }
