@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL and MariaDB answer on 127.0.0.1 for the tests: starts them when they are
-# installed but stopped, installs them from Debian's packages when missing (as root), and turns
-# TLS on with a test CA made here (TALLY_TEST_TLS_DIR, default /var/lib/tally-test-tls).
+# Makes sure PostgreSQL, MariaDB and ClickHouse answer on 127.0.0.1 for the tests: starts them
+# when they are installed but stopped, installs them from Debian's packages when missing (as
+# root), and turns TLS on with a test CA made here (TALLY_TEST_TLS_DIR, default
+# /var/lib/tally-test-tls).
 # Run by scripts/test.sh; safe to run again and again.
 set -euo pipefail
 
@@ -148,8 +149,61 @@ mariadb_tls() {
   my_sql "CREATE USER IF NOT EXISTS 'tally_tls'@'%' REQUIRE SSL; GRANT ALL ON *.* TO 'tally_tls'@'%'"
 }
 
+ch_ready() { [ "$(curl -s --max-time 2 http://127.0.0.1:8123/ping)" = "Ok." ]; }
+
+ensure_clickhouse() {
+  command -v curl >/dev/null || apt_install curl
+  if ch_ready; then return 0; fi
+  if [ ! -x /usr/bin/clickhouse ]; then
+    apt_install clickhouse-server clickhouse-client
+  fi
+  log "starting ClickHouse"
+  mkdir -p /var/run/clickhouse-server && chown clickhouse: /var/run/clickhouse-server 2>/dev/null || true
+  if ! /etc/init.d/clickhouse-server start >&2; then
+    # Without an init system: the server daemonizes itself as the clickhouse user.
+    runuser -u clickhouse -- /usr/bin/clickhouse-server --daemon \
+      --config-file=/etc/clickhouse-server/config.xml --pid-file=/var/run/clickhouse-server/clickhouse-server.pid
+  fi
+  wait_for ClickHouse ch_ready
+}
+
+# HTTPS on port 8443 with the test certificate (Debian's config names certificate files that do
+# not exist, so the port stays closed until these replace them).
+clickhouse_tls() {
+  local conf=/etc/clickhouse-server/config.d/tally-tests.xml
+  if [ -f "$conf" ] && [ -f "$TLS_DIR/clickhouse/server.key" ]; then
+    return 0
+  fi
+  server_key clickhouse
+  mkdir -p /etc/clickhouse-server/config.d
+  cat > "$conf" <<XML
+<yandex>
+  <https_port>8443</https_port>
+  <openSSL>
+    <server>
+      <certificateFile>$TLS_DIR/server.pem</certificateFile>
+      <privateKeyFile>$TLS_DIR/clickhouse/server.key</privateKeyFile>
+      <dhParamsFile></dhParamsFile>
+      <verificationMode>none</verificationMode>
+    </server>
+  </openSSL>
+</yandex>
+XML
+  log "restarting ClickHouse with HTTPS"
+  /etc/init.d/clickhouse-server restart >&2 || {
+    pkill -x clickhouse-server || true
+    wait_for "ClickHouse to stop" bash -c "! pgrep -x clickhouse-server"
+    runuser -u clickhouse -- /usr/bin/clickhouse-server --daemon \
+      --config-file=/etc/clickhouse-server/config.xml --pid-file=/var/run/clickhouse-server/clickhouse-server.pid
+  }
+  wait_for ClickHouse ch_ready
+  wait_for "ClickHouse over HTTPS" curl -s --max-time 2 --cacert "$TLS_DIR/ca.pem" https://localhost:8443/ping
+}
+
 ensure_postgres
 ensure_mariadb
+ensure_clickhouse
 ensure_certificates
 postgres_tls
 mariadb_tls
+clickhouse_tls

@@ -5,11 +5,11 @@
 use serde_json::{Value as Json, json};
 
 use super::args::InfoFormat;
-use crate::config::{Plan, Rollup, SourceKind, SourceSpec};
+use crate::config::{Plan, Rollup, SourceSpec};
 use crate::deliver;
 use crate::error::Error;
 use crate::run;
-use crate::source::{Explain, Lag, Source, SourceError};
+use crate::source::{Lag, Source, SourceError};
 use crate::sync::SyncError;
 use crate::sync::slice::day_slices;
 
@@ -118,7 +118,7 @@ async fn check_source(plan: &Plan, spec: &SourceSpec, out: &mut Out) {
         .collect();
     let mut source = match Source::connect(spec).await {
         Ok(mut s) => {
-            let details = if spec.kind == SourceKind::Sqlite {
+            let details = if spec.driver.capabilities().file {
                 vec![]
             } else {
                 session(spec, &mut s)
@@ -233,12 +233,8 @@ async fn check_rollup(plan: &Plan, source: &mut Source, rollup: &Rollup) -> Resu
         .explain(rollup, slice.start, slice.end)
         .await
         .map_err(|e| e.to_string())?;
-    if explain.full_scan && !rollup.allow_full_scan {
-        return Err(format!(
-            "the slice query scans the whole table ({}); create an index: {}",
-            explain.access,
-            Explain::index_hint(rollup)
-        ));
+    if let Some(refusal) = explain.refusal(rollup) {
+        return Err(refusal);
     }
     let rows = explain
         .rows

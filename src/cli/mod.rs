@@ -373,7 +373,7 @@ fn plan_command(
                     "source": source.name,
                     "first": range.first.to_string(),
                     "last": range.last.to_string(),
-                    "sql": crate::source::query::slice_sql(rollup, source.kind.into()),
+                    "sql": source.driver.slice_sql(rollup),
                     "slices": slices,
                 })
             })
@@ -391,10 +391,7 @@ fn plan_command(
             "\nrollup {name} (source {}): days {} to {}, {count} slice(s) to pull",
             source.name, range.first, range.last
         );
-        println!(
-            "  sql: {}",
-            crate::source::query::slice_sql(rollup, source.kind.into())
-        );
+        println!("  sql: {}", source.driver.slice_sql(rollup));
         for p in planned.iter().filter(|p| &p.rollup == name) {
             println!(
                 "  {} [{}, {}) {}",

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bigdecimal::{BigDecimal, Zero};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
+use sqlparser::dialect::{Dialect, GenericDialect};
 
 use super::Issue;
 use super::env::Env;
@@ -152,8 +153,8 @@ impl Checker<'_> {
 
     /// Checks an SQL expression that tally puts into its slice query (user, dimensions,
     /// filter) in the source's dialect, and returns it as it will be sent.
-    fn expression(&mut self, key: &str, sql: &str, kind: SourceKind) -> String {
-        super::sql::expression(sql, kind).unwrap_or_else(|problem| {
+    fn expression(&mut self, key: &str, sql: &str, dialect: &dyn Dialect) -> String {
+        super::sql::expression(sql, dialect).unwrap_or_else(|problem| {
             self.issue(key, format!("`{sql}` {problem}"));
             sql.to_string()
         })
@@ -207,10 +208,12 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         .rollups
         .iter()
         .map(|(name, r)| {
-            let kind = sources
-                .get(&r.source)
-                .map_or(SourceKind::Postgres, |s| s.kind);
-            let mut rollup = rollup(&mut c, name, r, &config, kind);
+            // With an unknown source, the expressions are read as standard SQL.
+            let dialect: Box<dyn Dialect> = sources.get(&r.source).map_or_else(
+                || Box::new(GenericDialect {}) as Box<dyn Dialect>,
+                |s| s.driver.dialect(),
+            );
+            let mut rollup = rollup(&mut c, name, r, &config, dialect.as_ref());
             rollup.day_zone = timezone;
             rollup.source_zone = sources.get(&r.source).map_or(Tz::UTC, |s| s.timezone);
             (name.clone(), rollup)
@@ -294,7 +297,7 @@ fn rollup(
     name: &str,
     r: &raw::RollupConfig,
     config: &Config,
-    kind: SourceKind,
+    dialect: &dyn Dialect,
 ) -> Rollup {
     let key = format!("rollups.{name}");
     c.name(&key, name);
@@ -333,7 +336,7 @@ fn rollup(
             column(c, format!("{key}.dimensions.{n}"), n);
             Dimension {
                 name: n.clone(),
-                expr: c.expression(&format!("{key}.dimensions.{n}"), expr, kind),
+                expr: c.expression(&format!("{key}.dimensions.{n}"), expr, dialect),
             }
         })
         .collect();
@@ -349,7 +352,7 @@ fn rollup(
         .map(|(n, expr)| {
             let k = format!("{key}.measures.{n}");
             column(c, k.clone(), n);
-            measure(c, &k, n, expr, kind)
+            measure(c, &k, n, expr, dialect)
         })
         .collect();
     let slice = c.duration(&format!("{key}.slice"), &r.slice).as_secs();
@@ -366,12 +369,12 @@ fn rollup(
             );
             24
         };
-    let user = c.expression(&format!("{key}.user"), &r.user, kind);
+    let user = c.expression(&format!("{key}.user"), &r.user, dialect);
     let filter = r
         .filter
         .as_ref()
         .filter(|f| !f.trim().is_empty())
-        .map(|f| c.expression(&format!("{key}.filter"), f, kind));
+        .map(|f| c.expression(&format!("{key}.filter"), f, dialect));
     Rollup {
         name: name.to_string(),
         source: r.source.clone(),
@@ -395,8 +398,8 @@ fn rollup(
     }
 }
 
-fn measure(c: &mut Checker, key: &str, name: &str, expr: &str, kind: SourceKind) -> Measure {
-    let (agg, arg) = super::sql::measure(expr, kind).unwrap_or_else(|problem| {
+fn measure(c: &mut Checker, key: &str, name: &str, expr: &str, dialect: &dyn Dialect) -> Measure {
+    let (agg, arg) = super::sql::measure(expr, dialect).unwrap_or_else(|problem| {
         c.issue(key, format!("`{expr}`: {problem}"));
         (Agg::Count, "*".into())
     });

@@ -10,31 +10,20 @@ use chrono::{Days, NaiveDate};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 
-/// The kind of database a source URL points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    /// `postgres://` or `postgresql://`.
-    Postgres,
-    /// `mysql://` or `mariadb://`.
-    Mysql,
-    /// `sqlite://PATH`.
-    Sqlite,
-}
-
 /// A checked `[sources.NAME]`.
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
     /// The source's name in the config.
     pub name: String,
-    /// Which driver to use.
-    pub kind: SourceKind,
+    /// The database's driver, found by the URL's scheme.
+    pub driver: &'static dyn crate::source::Driver,
     /// The connection URL with secrets, without the TLS parameters tally reads itself (never
     /// print it: use `display_url`).
     pub url: String,
     /// The URL with its password replaced by `***`.
     pub display_url: String,
-    /// For SQLite sources, the database file.
-    pub sqlite_path: Option<PathBuf>,
+    /// For file sources (`sqlite://PATH`), the file, relative to the config file.
+    pub path: Option<PathBuf>,
     /// How the connection is encrypted and verified.
     pub tls: Tls,
     /// Zone of naive timestamps in this source.

@@ -7,23 +7,7 @@ use std::time::Duration;
 use super::check::Checker;
 use super::plan::*;
 use super::raw;
-
-/// The URL query parameters that set TLS, per driver: tally reads them itself (the drivers do
-/// not know the libpq and MySQL names) and removes them from the URL it hands on.
-const PG_TLS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
-const MY_TLS: [&str; 11] = [
-    "ssl-mode",
-    "ssl_mode",
-    "ssl-ca",
-    "ssl_ca",
-    "ssl-cert",
-    "ssl_cert",
-    "ssl-key",
-    "ssl_key",
-    "require_ssl",
-    "verify_ca",
-    "verify_identity",
-];
+use crate::source::{self, Driver, tls};
 
 /// Checks one source.
 pub(super) fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> SourceSpec {
@@ -71,13 +55,13 @@ pub(super) fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> Sour
         Duration::ZERO,
         Duration::from_secs(24 * 3600),
     );
-    let (max_load, max_lag) = thresholds(c, &key, parsed.kind, s);
+    let (max_load, max_lag) = thresholds(c, &key, parsed.driver, s);
     SourceSpec {
         name: name.to_string(),
-        kind: parsed.kind,
+        driver: parsed.driver,
         url: parsed.url,
         display_url: parsed.display,
-        sqlite_path: parsed.sqlite_path,
+        path: parsed.path,
         tls: parsed.tls,
         timezone: c.tz(&k("timezone"), &s.timezone),
         statement_timeout,
@@ -93,49 +77,64 @@ pub(super) fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> Sour
     }
 }
 
-/// `max_load` and `max_lag`, with each driver's defaults. SQLite files have neither.
+/// `max_load` and `max_lag`, with each driver's defaults; a source without load figures or a
+/// replica lag (a file) takes neither.
 fn thresholds(
     c: &mut Checker,
     key: &str,
-    kind: SourceKind,
+    driver: &dyn Driver,
     s: &raw::SourceConfig,
 ) -> (Vec<LoadLimit>, Option<Duration>) {
-    if kind == SourceKind::Sqlite {
-        for (field, set) in [
-            ("max_load", s.max_load.is_some()),
-            ("max_lag", s.max_lag.is_some()),
-        ] {
-            if set {
-                c.issue(
-                    format!("{key}.{field}"),
-                    "not for sqlite:// sources (a file has no server load or replica lag)",
-                );
-            }
+    let can = driver.capabilities();
+    let unfit = |what: &str| {
+        if can.file {
+            format!(
+                "not for {}:// sources (a file has no server load or replica lag)",
+                driver.schemes()[0]
+            )
+        } else {
+            format!("not for {} sources: they have no {what}", driver.name())
         }
-        return (Vec::new(), None);
-    }
-    let default_load = match kind {
-        SourceKind::Mysql => "Threads_running=25",
-        _ => "active=25",
     };
-    let load = load_limits(
-        c,
-        &format!("{key}.max_load"),
-        kind,
-        s.max_load.as_deref().unwrap_or(default_load),
-    );
-    let lag = c.duration_in(
-        &format!("{key}.max_lag"),
-        s.max_lag.as_deref().unwrap_or("30s"),
-        Duration::ZERO,
-        Duration::from_secs(7 * 24 * 3600),
-    );
+    let load = match (can.load, &s.max_load) {
+        (Some(figures), text) => load_limits(
+            c,
+            &format!("{key}.max_load"),
+            driver,
+            figures,
+            text.as_deref().unwrap_or(figures.default),
+        ),
+        (None, Some(_)) => {
+            c.issue(format!("{key}.max_load"), unfit("server load"));
+            Vec::new()
+        }
+        (None, None) => Vec::new(),
+    };
+    let lag = match (can.lag, &s.max_lag) {
+        (true, text) => c.duration_in(
+            &format!("{key}.max_lag"),
+            text.as_deref().unwrap_or("30s"),
+            Duration::ZERO,
+            Duration::from_secs(7 * 24 * 3600),
+        ),
+        (false, Some(_)) => {
+            c.issue(format!("{key}.max_lag"), unfit("replica lag"));
+            Duration::ZERO
+        }
+        (false, None) => Duration::ZERO,
+    };
     (load, (!lag.is_zero()).then_some(lag))
 }
 
 /// `max_load`: `NAME=N` thresholds separated by commas, the way gh-ost writes them; `""` or
 /// `"none"` turns the check off.
-fn load_limits(c: &mut Checker, key: &str, kind: SourceKind, text: &str) -> Vec<LoadLimit> {
+fn load_limits(
+    c: &mut Checker,
+    key: &str,
+    driver: &dyn Driver,
+    figures: source::LoadFigures,
+    text: &str,
+) -> Vec<LoadLimit> {
     let text = text.trim();
     if text.is_empty() || text.eq_ignore_ascii_case("none") {
         return Vec::new();
@@ -145,9 +144,7 @@ fn load_limits(c: &mut Checker, key: &str, kind: SourceKind, text: &str) -> Vec<
         let Some((name, max)) = part.split_once('=') else {
             c.issue(
                 key,
-                format!(
-                    "`{part}` must be NAME=NUMBER, like \"Threads_running=25\" or \"active=25\""
-                ),
+                format!("`{part}` must be NAME=NUMBER, like \"{}\"", figures.default),
             );
             continue;
         };
@@ -160,10 +157,15 @@ fn load_limits(c: &mut Checker, key: &str, kind: SourceKind, text: &str) -> Vec<
             c.issue(key, format!("`{name}` is not a load figure name"));
             continue;
         }
-        if kind == SourceKind::Postgres && name != "active" {
+        if !figures.names.is_empty() && !figures.names.contains(&name) {
             c.issue(
                 key,
-                format!("PostgreSQL sources measure `active` backends (like \"active=25\"), not `{name}`"),
+                format!(
+                    "{} sources measure {} (like \"{}\"), not `{name}`",
+                    driver.name(),
+                    figures.measure,
+                    figures.default
+                ),
             );
             continue;
         }
@@ -200,21 +202,22 @@ fn parallel(c: &mut Checker, key: &str, n: i64) -> usize {
 
 /// A source URL, taken apart.
 struct ParsedUrl {
-    kind: SourceKind,
+    driver: &'static dyn Driver,
     /// What the driver gets: the URL without the TLS parameters.
     url: String,
     display: String,
-    sqlite_path: Option<PathBuf>,
+    path: Option<PathBuf>,
     tls: Tls,
 }
 
 impl ParsedUrl {
+    /// What a URL that could not be read stands for while the other checks go on.
     fn broken() -> ParsedUrl {
         ParsedUrl {
-            kind: SourceKind::Sqlite,
+            driver: source::driver_for("postgres").expect("the PostgreSQL driver"),
             url: String::new(),
             display: String::new(),
-            sqlite_path: None,
+            path: None,
             tls: Tls::none(),
         }
     }
@@ -228,27 +231,19 @@ fn parse_url(c: &mut Checker, key: &str, url: &str) -> ParsedUrl {
         }
         return ParsedUrl::broken();
     }
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        if path.is_empty() {
-            c.issue(&url_key, "sqlite:// needs a file path");
-        }
-        if query.split('&').any(|p| {
-            let name = p.split('=').next().unwrap_or("");
-            PG_TLS.contains(&name) || MY_TLS.contains(&name)
-        }) {
-            c.issue(
-                &url_key,
-                "a sqlite:// file is read in place: it has no TLS settings",
-            );
-        }
-        return ParsedUrl {
-            kind: SourceKind::Sqlite,
-            url: url.to_string(),
-            display: url.to_string(),
-            sqlite_path: Some(super::relative_to(c.config_path, path)),
-            tls: Tls::none(),
-        };
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    let Some(driver) = source::driver_for(&scheme.to_ascii_lowercase()) else {
+        c.issue(
+            url_key,
+            format!(
+                "unsupported scheme `{scheme}://` (use {})",
+                source::schemes()
+            ),
+        );
+        return ParsedUrl::broken();
+    };
+    if driver.capabilities().file {
+        return file_url(c, &url_key, driver, url, scheme);
     }
     let parsed = match url::Url::parse(url) {
         Ok(u) => u,
@@ -257,22 +252,8 @@ fn parse_url(c: &mut Checker, key: &str, url: &str) -> ParsedUrl {
             return ParsedUrl::broken();
         }
     };
-    let kind = match parsed.scheme() {
-        "postgres" | "postgresql" => SourceKind::Postgres,
-        "mysql" | "mariadb" => SourceKind::Mysql,
-        other => {
-            c.issue(
-                url_key,
-                format!("unsupported scheme `{other}://` (use postgres://, postgresql://, mysql://, mariadb:// or sqlite://PATH)"),
-            );
-            return ParsedUrl::broken();
-        }
-    };
     let display = display_url(c, &parsed);
-    let names: &[&str] = match kind {
-        SourceKind::Postgres => &PG_TLS,
-        _ => &MY_TLS,
-    };
+    let names = driver.tls_params();
     // The query is taken apart by hand, segment by segment: the TLS parameters come out, and the
     // others go to the driver byte for byte (re-encoding would turn `%20` into `+`, which
     // tokio-postgres reads as a plus).
@@ -296,18 +277,48 @@ fn parse_url(c: &mut Checker, key: &str, url: &str) -> ParsedUrl {
             rest.push(segment);
         }
     }
-    let tls = match kind {
-        SourceKind::Postgres => pg_tls(c, &url_key, &tls_pairs),
-        _ => mysql_tls(c, &url_key, &tls_pairs),
-    };
+    let tls = tls_settings(c, &url_key, driver.tls(&tls_pairs));
     let mut driver_url = parsed.clone();
     driver_url.set_query((!rest.is_empty()).then(|| rest.join("&")).as_deref());
     ParsedUrl {
-        kind,
+        driver,
         url: driver_url.to_string(),
         display,
-        sqlite_path: None,
+        path: None,
         tls,
+    }
+}
+
+/// `scheme://PATH` of a file source, relative to the config file. A file is read in place: no
+/// TLS parameters.
+fn file_url(
+    c: &mut Checker,
+    key: &str,
+    driver: &'static dyn Driver,
+    url: &str,
+    scheme: &str,
+) -> ParsedUrl {
+    let path = &url[scheme.len() + 3..];
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if path.is_empty() {
+        c.issue(key, format!("{scheme}:// needs a file path"));
+    }
+    let tls_names = ["ssl", "tls", "secure"];
+    if query.split('&').any(|p| {
+        let name = p.split('=').next().unwrap_or("").to_ascii_lowercase();
+        tls_names.iter().any(|t| name.contains(t))
+    }) {
+        c.issue(
+            key,
+            format!("a {scheme}:// file is read in place: it has no TLS settings"),
+        );
+    }
+    ParsedUrl {
+        driver,
+        url: url.to_string(),
+        display: url.to_string(),
+        path: Some(super::relative_to(c.config_path, path)),
+        tls: Tls::none(),
     }
 }
 
@@ -338,128 +349,18 @@ fn display_url(c: &mut Checker, parsed: &url::Url) -> String {
     display.to_string()
 }
 
-/// libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey`. As in libpq, `require` with a root
-/// certificate verifies the CA, and `sslrootcert=system` means the system's CAs and
-/// `verify-full`.
-fn pg_tls(c: &mut Checker, key: &str, pairs: &[(String, String)]) -> Tls {
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let system = get("sslrootcert") == Some("system");
-    let mode = match get("sslmode").map(str::to_ascii_lowercase).as_deref() {
-        None if system => TlsMode::VerifyFull,
-        None | Some("prefer") | Some("allow") => TlsMode::Prefer,
-        Some("disable") => TlsMode::Disable,
-        Some("require") => TlsMode::Require,
-        Some("verify-ca") => TlsMode::VerifyCa,
-        Some("verify-full") => TlsMode::VerifyFull,
-        Some(other) => {
-            c.issue(
-                key,
-                format!("sslmode `{other}` is not one of disable, prefer, require, verify-ca, verify-full"),
-            );
-            TlsMode::Prefer
-        }
-    };
-    if system && mode != TlsMode::VerifyFull {
-        c.issue(
-            key,
-            "sslrootcert=system needs sslmode=verify-full (as in libpq): the system's CAs vouch for host names",
-        );
+/// The TLS settings a driver read from the URL, with the rules every driver shares: a CA file
+/// makes `require` verify the CA, as libpq does, and so it does when no mode is given; with
+/// `prefer` it would be ignored, which is refused. The files must exist.
+fn tls_settings(c: &mut Checker, key: &str, request: tls::Request) -> Tls {
+    for problem in &request.problems {
+        c.issue(key, problem.clone());
     }
-    let ca = get("sslrootcert")
-        .filter(|_| !system)
-        .map(|p| pem_file(c, key, "sslrootcert", p));
-    let explicit = get("sslmode").is_some();
-    tls_with_files(
-        c,
-        key,
-        (mode, explicit),
-        ca,
-        (get("sslcert"), get("sslkey")),
-        ("sslcert", "sslkey"),
-    )
-}
-
-/// MySQL's `ssl-mode`, `ssl-ca`, `ssl-cert` and `ssl-key` (or with `_`), and mysql_async's own
-/// `require_ssl`, `verify_ca` and `verify_identity`.
-fn mysql_tls(c: &mut Checker, key: &str, pairs: &[(String, String)]) -> Tls {
-    let get = |names: [&str; 2]| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| names.contains(&k.as_str()))
-            .map(|(_, v)| v.as_str())
-    };
-    let flag = |c: &mut Checker, name: &str| -> Option<bool> {
-        let value = get([name, name])?;
-        match value {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            other => {
-                c.issue(key, format!("{name} `{other}` must be true or false"));
-                None
-            }
-        }
-    };
-    let mode = match get(["ssl-mode", "ssl_mode"])
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
-        Some("DISABLED") => TlsMode::Disable,
-        Some("PREFERRED") => TlsMode::Prefer,
-        Some("REQUIRED") => TlsMode::Require,
-        Some("VERIFY_CA") => TlsMode::VerifyCa,
-        Some("VERIFY_IDENTITY") => TlsMode::VerifyFull,
-        Some(other) => {
-            c.issue(
-                key,
-                format!("ssl-mode `{other}` is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"),
-            );
-            TlsMode::Prefer
-        }
-        // mysql_async's own parameters: require_ssl verifies the CA and the name unless
-        // verify_ca or verify_identity say otherwise.
-        None => match flag(c, "require_ssl") {
-            Some(true) => match (flag(c, "verify_ca"), flag(c, "verify_identity")) {
-                (Some(false), _) => TlsMode::Require,
-                (_, Some(false)) => TlsMode::VerifyCa,
-                _ => TlsMode::VerifyFull,
-            },
-            Some(false) => TlsMode::Disable,
-            None => TlsMode::Prefer,
-        },
-    };
-    let ca = get(["ssl-ca", "ssl_ca"]).map(|p| pem_file(c, key, "ssl-ca", p));
-    let explicit =
-        get(["ssl-mode", "ssl_mode"]).is_some() || get(["require_ssl", "require_ssl"]).is_some();
-    tls_with_files(
-        c,
-        key,
-        (mode, explicit),
-        ca,
-        (get(["ssl-cert", "ssl_cert"]), get(["ssl-key", "ssl_key"])),
-        ("ssl-cert", "ssl-key"),
-    )
-}
-
-/// The TLS settings with their files. A CA file makes `require` verify the CA, as libpq does,
-/// and so it does when no mode is given; with `prefer` it would be ignored, which is refused.
-fn tls_with_files(
-    c: &mut Checker,
-    key: &str,
-    (mode, explicit): (TlsMode, bool),
-    ca: Option<PathBuf>,
-    (cert, private_key): (Option<&str>, Option<&str>),
-    (cert_name, key_name): (&str, &str),
-) -> Tls {
-    let mode = match (mode, &ca) {
+    let [ca_name, cert_name, key_name] = request.names;
+    let ca = request.ca.as_deref().map(|p| pem_file(c, key, ca_name, p));
+    let mode = match (request.mode, &ca) {
         (TlsMode::Require, Some(_)) => TlsMode::VerifyCa,
-        (TlsMode::Prefer, Some(_)) if !explicit => TlsMode::VerifyCa,
+        (TlsMode::Prefer, Some(_)) if !request.explicit => TlsMode::VerifyCa,
         (TlsMode::Prefer, Some(_)) => {
             c.issue(
                 key,
@@ -469,14 +370,20 @@ fn tls_with_files(
         }
         (mode, _) => mode,
     };
-    if cert.is_some() != private_key.is_some() {
+    if request.cert.is_some() != request.key.is_some() {
         c.issue(
             key,
             format!("a client certificate needs both {cert_name} and {key_name}"),
         );
     }
-    let cert = cert.map(|p| pem_file(c, key, cert_name, p));
-    let private_key = private_key.map(|p| pem_file(c, key, key_name, p));
+    let cert = request
+        .cert
+        .as_deref()
+        .map(|p| pem_file(c, key, cert_name, p));
+    let private_key = request
+        .key
+        .as_deref()
+        .map(|p| pem_file(c, key, key_name, p));
     if mode == TlsMode::Disable && (ca.is_some() || cert.is_some()) {
         c.issue(
             key,

@@ -9,11 +9,11 @@ use sqlparser::ast::{
     BinaryOperator, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArguments, InTarget, visit_expressions,
 };
-use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::dialect::Dialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
-use super::plan::{Agg, SourceKind};
+use super::plan::Agg;
 
 /// Aggregate functions of the databases tally reads: none may appear outside a measure, and no
 /// measure may nest them.
@@ -96,18 +96,9 @@ const FORBIDDEN: &[&str] = &[
     "release_all_locks",
 ];
 
-fn dialect(kind: SourceKind) -> Box<dyn Dialect> {
-    match kind {
-        SourceKind::Postgres => Box::new(PostgreSqlDialect {}),
-        SourceKind::Mysql => Box::new(MySqlDialect {}),
-        SourceKind::Sqlite => Box::new(SQLiteDialect {}),
-    }
-}
-
 /// Parses `sql` as exactly one expression in the source's dialect.
-fn parse(sql: &str, kind: SourceKind) -> Result<Expr, String> {
-    let dialect = dialect(kind);
-    let mut parser = Parser::new(dialect.as_ref())
+fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Expr, String> {
+    let mut parser = Parser::new(dialect)
         .try_with_sql(sql)
         .map_err(|e| format!("cannot be read as SQL: {e}"))?;
     let expr = parser
@@ -173,8 +164,8 @@ fn plain(expr: &Expr) -> Result<(), String> {
 }
 
 /// Checks a `user`, dimension or `filter` expression and returns it as it will be sent.
-pub fn expression(sql: &str, kind: SourceKind) -> Result<String, String> {
-    let expr = parse(sql, kind)?;
+pub fn expression(sql: &str, dialect: &dyn Dialect) -> Result<String, String> {
+    let expr = parse(sql, dialect)?;
     plain(&expr)?;
     Ok(expr.to_string())
 }
@@ -183,9 +174,9 @@ pub fn expression(sql: &str, kind: SourceKind) -> Result<String, String> {
 /// `max(expr)` at the top, without DISTINCT, FILTER, OVER or a nested aggregate, because each
 /// slice's and day's values are added up (or compared) with the others'. Returns the aggregate
 /// and its argument as it will be sent.
-pub fn measure(sql: &str, kind: SourceKind) -> Result<(Agg, String), String> {
+pub fn measure(sql: &str, dialect: &dyn Dialect) -> Result<(Agg, String), String> {
     const RULE: &str = "a measure is one count(*), count(x), sum(x), min(x) or max(x), which tally can add up across slices and days";
-    let expr = parse(sql, kind)?;
+    let expr = parse(sql, dialect)?;
     let Expr::Function(f) = &expr else {
         return Err(format!(
             "{RULE}; `{expr}` is not (for a ratio or a difference, make each part a measure and divide them in a SQL report)"
@@ -234,8 +225,10 @@ pub fn measure(sql: &str, kind: SourceKind) -> Result<(Agg, String), String> {
 mod tests {
     use super::*;
 
-    const PG: SourceKind = SourceKind::Postgres;
-    const MY: SourceKind = SourceKind::Mysql;
+    use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
+
+    const PG: &dyn Dialect = &PostgreSqlDialect {};
+    const MY: &dyn Dialect = &MySqlDialect {};
 
     #[test]
     fn expressions_are_sent_as_checked() {

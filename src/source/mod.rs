@@ -3,6 +3,7 @@
 //! into a sink, row by row. Drivers also read the server's load and replica lag, and tell failures
 //! that a reconnect may cure from those it cannot.
 
+mod clickhouse;
 mod mysql;
 mod postgres;
 pub mod query;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{LoadLimit, Rollup, SourceKind, SourceSpec};
+use crate::config::{LoadLimit, Rollup, SourceSpec};
 use crate::value::Value;
 
 /// A source failure, with the source's name and what tally was doing.
@@ -77,6 +78,16 @@ pub struct Encryption {
     pub cipher: Option<String>,
 }
 
+impl Encryption {
+    /// No TLS.
+    pub fn none() -> Encryption {
+        Encryption {
+            version: None,
+            cipher: None,
+        }
+    }
+}
+
 impl std::fmt::Display for Encryption {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.version, &self.cipher) {
@@ -89,26 +100,46 @@ impl std::fmt::Display for Encryption {
 
 /// A failure while streaming a slice: from the source, or from the sink that stores the rows.
 #[derive(Debug)]
-pub enum PullError<E> {
+pub enum PullError {
     /// The source failed.
     Source(SourceError),
-    /// The sink refused a row.
-    Sink(E),
+    /// The sink took no more rows (the store's writer stopped).
+    Sink(SinkClosed),
 }
 
-impl<E> From<SourceError> for PullError<E> {
+impl From<SourceError> for PullError {
     fn from(e: SourceError) -> Self {
         PullError::Source(e)
     }
 }
 
-/// Where the rows of a slice query go, one at a time, as they arrive.
-pub trait RowSink {
-    /// Why the sink refused a row.
-    type Error;
+impl From<SinkClosed> for PullError {
+    fn from(e: SinkClosed) -> Self {
+        PullError::Sink(e)
+    }
+}
 
-    /// Takes one result row (user, dimension values, measures); waits while the sink is full.
-    fn row(&mut self, row: Vec<Value>) -> impl Future<Output = Result<(), Self::Error>>;
+/// The sink takes no more rows: the pull stops.
+#[derive(Debug)]
+pub struct SinkClosed;
+
+/// Where the rows of a slice query go, as they arrive: gathered into batches, each sent on
+/// while the source streams the next.
+pub trait RowSink {
+    /// Takes one result row (user, dimension values, measures). True when the batch is full:
+    /// [`RowSink::flush`] it before the next row.
+    fn push(&mut self, row: Vec<Value>) -> bool;
+
+    /// Sends the rows gathered so far; waits while the receiver is full.
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), SinkClosed>>;
+}
+
+/// Hands `row` to `sink`, flushing a full batch.
+pub async fn deliver(sink: &mut dyn RowSink, row: Vec<Value>) -> Result<(), SinkClosed> {
+    if sink.push(row) {
+        sink.flush().await?;
+    }
+    Ok(())
 }
 
 /// What `tally check` learns about a rollup's table.
@@ -118,19 +149,22 @@ pub struct TableInfo {
     pub time_column: String,
 }
 
-/// How the source would run a slice query (from EXPLAIN).
+/// How the source would run a slice query (from EXPLAIN, or what the database says instead).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explain {
     /// The access path, like `Index Scan using actions_block_time_idx on actions`.
     pub access: String,
-    /// True when the plan reads the whole table (PostgreSQL Seq Scan, MySQL type ALL, SQLite SCAN).
+    /// True when the plan reads the whole table (PostgreSQL Seq Scan, MySQL type ALL, SQLite
+    /// SCAN, a ClickHouse key that does not start with the time column).
     pub full_scan: bool,
     /// The source's estimate of rows read per slice, when it gives one.
     pub rows: Option<f64>,
+    /// What would let the source read only the slice's range, like `CREATE INDEX ...`.
+    pub fix: String,
 }
 
 impl Explain {
-    /// The index that would avoid a full scan.
+    /// `CREATE INDEX` on the time column: what SQL databases need to read a slice's range.
     pub fn index_hint(rollup: &Rollup) -> String {
         let table = rollup.table.join(".");
         let name = format!(
@@ -140,32 +174,195 @@ impl Explain {
         );
         format!("CREATE INDEX {name} ON {table} ({})", rollup.time)
     }
+
+    /// Why the rollup may not run this plan: it reads the whole table, and the rollup does not
+    /// allow that. The one rule that `sync` and `tally check` both apply.
+    pub fn refusal(&self, rollup: &Rollup) -> Option<String> {
+        (self.full_scan && !rollup.allow_full_scan).then(|| {
+            format!(
+                "the slice query would scan the whole table ({}); {} (or set allow_full_scan = true)",
+                self.access, self.fix
+            )
+        })
+    }
 }
 
-/// An open connection to one source.
-pub enum Source {
-    /// PostgreSQL.
-    Postgres(postgres::Postgres),
-    /// MySQL or MariaDB.
-    Mysql(mysql::Mysql),
-    /// A SQLite file.
-    Sqlite(sqlite::Sqlite),
+/// A future a [`Session`] or a [`Driver`] returns. Not `Send`: tally runs on one thread, and a
+/// SQLite statement cannot move between threads.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// What a database can do beyond running slice queries; the sync, the config check and `tally
+/// check` ask these instead of naming databases.
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    /// Slice queries may run on several connections at once (`parallel`). A source read in
+    /// tally's own process (a file) cannot: its connections would only take turns.
+    pub parallel: bool,
+    /// The URL is `scheme://PATH` of a file, relative to the config file: no server, so no TLS,
+    /// load or lag.
+    pub file: bool,
+    /// The load figures `max_load` may name, and its default; `None` when the source has none.
+    pub load: Option<LoadFigures>,
+    /// The source can tell its replica lag (`max_lag`).
+    pub lag: bool,
+}
+
+/// The load figures of a database (`max_load`).
+#[derive(Debug, Clone, Copy)]
+pub struct LoadFigures {
+    /// The default `max_load`, like `"active=25"`.
+    pub default: &'static str,
+    /// The figures it knows; empty when any name is accepted (MySQL's status variables).
+    pub names: &'static [&'static str],
+    /// What they measure, for messages, like "`active` backends".
+    pub measure: &'static str,
+}
+
+/// A database tally can read: everything about it lives in its own file, and it is found by
+/// the scheme of a source's URL ([`driver_for`]), as sqlx's `AnyDriver` is.
+pub trait Driver: Sync {
+    /// Its name in messages, like `PostgreSQL`.
+    fn name(&self) -> &'static str;
+
+    /// The URL schemes it answers to, like `postgres` and `postgresql`.
+    fn schemes(&self) -> &'static [&'static str];
+
+    /// What it can do besides slice queries.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The SQL dialect that rollups' expressions are parsed in.
+    fn dialect(&self) -> Box<dyn sqlparser::dialect::Dialect>;
+
+    /// The URL query parameters that set TLS, which tally reads itself ([`Driver::tls`]) and
+    /// removes from the URL the driver gets.
+    fn tls_params(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// What the URL's TLS parameters (those named by [`Driver::tls_params`]) ask for.
+    fn tls(&self, _params: &[(String, String)]) -> tls::Request {
+        tls::Request::default()
+    }
+
+    /// The rollup's slice query as `tally plan` shows it.
+    fn slice_sql(&self, rollup: &Rollup) -> String;
+
+    /// Opens a session: read-only, with the statement timeout, encrypted as the URL asks.
+    fn connect<'a>(
+        &'a self,
+        spec: &'a SourceSpec,
+    ) -> BoxFuture<'a, Result<Box<dyn Session>, SourceError>>;
+}
+
+impl std::fmt::Debug for dyn Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An open session with a database. [`Source`] bounds every call in time and names the rollup
+/// in its errors, so a session does not have to.
+pub trait Session {
+    /// How the connection is encrypted.
+    fn encryption(&mut self) -> BoxFuture<'_, Result<Encryption, SourceError>> {
+        Box::pin(async { Ok(Encryption::none()) })
+    }
+
+    /// The current value of each load figure in `limits`.
+    fn load<'a>(
+        &'a mut self,
+        limits: &'a [LoadLimit],
+    ) -> BoxFuture<'a, Result<Vec<u64>, SourceError>> {
+        Box::pin(async move { Ok(vec![0; limits.len()]) })
+    }
+
+    /// The replica lag.
+    fn lag(&mut self) -> BoxFuture<'_, Result<Lag, SourceError>> {
+        Box::pin(async { Ok(Lag::Primary) })
+    }
+
+    /// Checks that the rollup's table and columns exist (by preparing its slice query) and
+    /// tells how the time column is read.
+    fn check<'a>(&'a mut self, rollup: &'a Rollup)
+    -> BoxFuture<'a, Result<TableInfo, SourceError>>;
+
+    /// How the source would run the slice query for `range`.
+    fn explain<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+        range: Range,
+    ) -> BoxFuture<'a, Result<Explain, SourceError>>;
+
+    /// Runs the slice query for `range` and hands each result row to `sink` as it arrives.
+    /// Returns the number of rows.
+    fn pull<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+        range: Range,
+        sink: &'a mut dyn RowSink,
+    ) -> BoxFuture<'a, Result<u64, PullError>>;
+}
+
+/// The time range `[start, end)` of a slice query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// First instant of the slice.
+    pub start: DateTime<Utc>,
+    /// First instant after it.
+    pub end: DateTime<Utc>,
+}
+
+/// Every database tally reads. A new one is a new file in this folder and a line here.
+static DRIVERS: &[&dyn Driver] = &[
+    &postgres::DRIVER,
+    &mysql::DRIVER,
+    &sqlite::DRIVER,
+    &clickhouse::DRIVER,
+];
+
+/// The driver for a URL scheme.
+pub fn driver_for(scheme: &str) -> Option<&'static dyn Driver> {
+    DRIVERS
+        .iter()
+        .copied()
+        .find(|d| d.schemes().contains(&scheme))
+}
+
+/// Every scheme tally reads, for messages: `postgres://, ..., sqlite://PATH`.
+pub fn schemes() -> String {
+    DRIVERS
+        .iter()
+        .flat_map(|d| {
+            let file = d.capabilities().file;
+            d.schemes().iter().map(move |s| {
+                if file {
+                    format!("{s}://PATH")
+                } else {
+                    format!("{s}://")
+                }
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An open connection to one source, whatever its database: every call is bounded in time.
+pub struct Source {
+    session: Box<dyn Session>,
+    errors: Errors,
 }
 
 impl Source {
     /// Connects and opens a read-only session with the statement timeout, within the source's
     /// `connect_timeout` (TCP, TLS handshake, login and session setup together).
     pub async fn connect(spec: &SourceSpec) -> Result<Source, SourceError> {
-        let connect = async {
-            Ok(match spec.kind {
-                SourceKind::Postgres => Source::Postgres(postgres::Postgres::connect(spec).await?),
-                SourceKind::Mysql => Source::Mysql(mysql::Mysql::connect(spec).await?),
-                SourceKind::Sqlite => Source::Sqlite(sqlite::Sqlite::open(spec)?),
-            })
-        };
-        match tokio::time::timeout(spec.connect_timeout, connect).await {
-            Ok(result) => result,
-            Err(_) => Err(Errors::new(spec).at(
+        let errors = Errors::new(spec);
+        match tokio::time::timeout(spec.connect_timeout, spec.driver.connect(spec)).await {
+            Ok(session) => Ok(Source {
+                session: session?,
+                errors,
+            }),
+            Err(_) => Err(errors.at(
                 "connecting",
                 format!(
                     "no answer within connect_timeout ({}): the server accepted no connection, or \
@@ -176,67 +373,28 @@ impl Source {
         }
     }
 
-    fn errors(&self) -> &Errors {
-        match self {
-            Source::Postgres(s) => &s.errors,
-            Source::Mysql(s) => &s.errors,
-            Source::Sqlite(s) => &s.errors,
-        }
-    }
-
     /// How the connection is encrypted.
     pub async fn encryption(&mut self) -> Result<Encryption, SourceError> {
-        let errors = self.errors().clone();
-        let run = async {
-            match self {
-                Source::Postgres(s) => s.encryption().await,
-                Source::Mysql(s) => s.encryption().await,
-                Source::Sqlite(_) => Ok(Encryption {
-                    version: None,
-                    cipher: None,
-                }),
-            }
-        };
-        errors.bounded("reading the TLS status", run).await
+        let run = self.session.encryption();
+        self.errors.bounded("reading the TLS status", run).await
     }
 
     /// The current value of each load figure in `limits`.
     pub async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
-        let errors = self.errors().clone();
-        let run = async {
-            match self {
-                Source::Postgres(s) => s.load(limits).await,
-                Source::Mysql(s) => s.load(limits).await,
-                Source::Sqlite(_) => Ok(vec![0; limits.len()]),
-            }
-        };
-        errors.bounded("reading the load", run).await
+        let run = self.session.load(limits);
+        self.errors.bounded("reading the load", run).await
     }
 
     /// The replica lag.
     pub async fn lag(&mut self) -> Result<Lag, SourceError> {
-        let errors = self.errors().clone();
-        let run = async {
-            match self {
-                Source::Postgres(s) => s.lag().await,
-                Source::Mysql(s) => s.lag().await,
-                Source::Sqlite(_) => Ok(Lag::Primary),
-            }
-        };
-        errors.bounded("reading the replica lag", run).await
+        let run = self.session.lag();
+        self.errors.bounded("reading the replica lag", run).await
     }
 
     /// Checks that the rollup's table and columns exist by preparing its slice query.
     pub async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
-        let errors = self.errors().clone();
-        let run = async {
-            match self {
-                Source::Postgres(s) => s.check(rollup).await,
-                Source::Mysql(s) => s.check(rollup).await,
-                Source::Sqlite(s) => s.check(rollup),
-            }
-        };
-        errors
+        let run = self.session.check(rollup);
+        self.errors
             .bounded(&format!("rollup `{}`", rollup.name), run)
             .await
     }
@@ -248,33 +406,22 @@ impl Source {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Explain, SourceError> {
-        let errors = self.errors().clone();
-        let run = async {
-            match self {
-                Source::Postgres(s) => s.explain(rollup, start, end).await,
-                Source::Mysql(s) => s.explain(rollup, start, end).await,
-                Source::Sqlite(s) => s.explain(rollup),
-            }
-        };
-        errors
+        let run = self.session.explain(rollup, Range { start, end });
+        self.errors
             .bounded(&format!("rollup `{}`", rollup.name), run)
             .await
     }
 
     /// Runs the slice query for `[start, end)` and hands each result row to `sink`, without
     /// holding the result in memory. Returns the number of rows.
-    pub async fn pull<S: RowSink>(
+    pub async fn pull(
         &mut self,
         rollup: &Rollup,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        sink: &mut S,
-    ) -> Result<u64, PullError<S::Error>> {
-        match self {
-            Source::Postgres(s) => s.pull(rollup, start, end, sink).await,
-            Source::Mysql(s) => s.pull(rollup, start, end, sink).await,
-            Source::Sqlite(s) => s.pull(rollup, start, end, sink).await,
-        }
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, PullError> {
+        self.session.pull(rollup, Range { start, end }, sink).await
     }
 }
 

@@ -12,10 +12,11 @@ use mysql_async::consts::ColumnType;
 use mysql_async::prelude::Queryable;
 use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Row, SslOpts};
 
-use super::query::{Dialect, slice_sql};
+use super::query::{Quote, SliceSql, standard};
 use super::{
-    Encryption, Errors, Explain, Failure, Lag, PullError, RowSink, SourceError, TableInfo, chain,
-    io_error, io_is_transient, tls,
+    BoxFuture, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag, LoadFigures,
+    PullError, Range, RowSink, Session, SourceError, TableInfo, chain, deliver, io_error,
+    io_is_transient, tls,
 };
 use crate::config::{LoadLimit, Rollup, SourceSpec, Tls, TlsMode};
 use crate::value::Value;
@@ -26,6 +27,181 @@ const TIMEOUT_CODES: [u16; 2] = [1969, 3024];
 /// Server errors a reconnect may cure: shutdown in progress (1053), connection killed (MariaDB
 /// 1927), deadlock (1213), lock wait timeout (1205), network read and write errors (1158-1161).
 const TRANSIENT_CODES: [u16; 8] = [1053, 1927, 1213, 1205, 1158, 1159, 1160, 1161];
+
+/// The MySQL and MariaDB driver.
+pub static DRIVER: MysqlDriver = MysqlDriver;
+
+/// MySQL and MariaDB (and what speaks their protocol: Aurora MySQL, PlanetScale, TiDB).
+pub struct MysqlDriver;
+
+impl Driver for MysqlDriver {
+    fn name(&self) -> &'static str {
+        "MySQL"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["mysql", "mariadb"]
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            parallel: true,
+            file: false,
+            // Any `SHOW GLOBAL STATUS` variable.
+            load: Some(LoadFigures {
+                default: "Threads_running=25",
+                names: &[],
+                measure: "status variables",
+            }),
+            lag: true,
+        }
+    }
+
+    fn dialect(&self) -> Box<dyn sqlparser::dialect::Dialect> {
+        Box::new(sqlparser::dialect::MySqlDialect {})
+    }
+
+    fn tls_params(&self) -> &'static [&'static str] {
+        &[
+            "ssl-mode",
+            "ssl_mode",
+            "ssl-ca",
+            "ssl_ca",
+            "ssl-cert",
+            "ssl_cert",
+            "ssl-key",
+            "ssl_key",
+            "require_ssl",
+            "verify_ca",
+            "verify_identity",
+        ]
+    }
+
+    /// MySQL's `ssl-mode`, `ssl-ca`, `ssl-cert` and `ssl-key` (or with `_`), and mysql_async's
+    /// own `require_ssl`, `verify_ca` and `verify_identity`.
+    fn tls(&self, params: &[(String, String)]) -> tls::Request {
+        let get = |a: &str, b: &str| tls::param(params, &[a, b]);
+        let mut request = tls::Request {
+            names: ["ssl-ca", "ssl-cert", "ssl-key"],
+            explicit: get("ssl-mode", "ssl_mode").is_some() || get("require_ssl", "").is_some(),
+            ca: get("ssl-ca", "ssl_ca").map(String::from),
+            cert: get("ssl-cert", "ssl_cert").map(String::from),
+            key: get("ssl-key", "ssl_key").map(String::from),
+            ..tls::Request::default()
+        };
+        let mut flag = |name: &str| -> Option<bool> {
+            match get(name, name)? {
+                "true" | "1" => Some(true),
+                "false" | "0" => Some(false),
+                other => {
+                    request
+                        .problems
+                        .push(format!("{name} `{other}` must be true or false"));
+                    None
+                }
+            }
+        };
+        let mode = match get("ssl-mode", "ssl_mode")
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            Some("DISABLED") => TlsMode::Disable,
+            Some("PREFERRED") => TlsMode::Prefer,
+            Some("REQUIRED") => TlsMode::Require,
+            Some("VERIFY_CA") => TlsMode::VerifyCa,
+            Some("VERIFY_IDENTITY") => TlsMode::VerifyFull,
+            Some(other) => {
+                request.problems.push(format!(
+                    "ssl-mode `{other}` is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, \
+                     VERIFY_IDENTITY"
+                ));
+                TlsMode::Prefer
+            }
+            // mysql_async's own parameters: require_ssl verifies the CA and the name unless
+            // verify_ca or verify_identity say otherwise.
+            None => match flag("require_ssl") {
+                Some(true) => match (flag("verify_ca"), flag("verify_identity")) {
+                    (Some(false), _) => TlsMode::Require,
+                    (_, Some(false)) => TlsMode::VerifyCa,
+                    _ => TlsMode::VerifyFull,
+                },
+                Some(false) => TlsMode::Disable,
+                None => TlsMode::Prefer,
+            },
+        };
+        request.mode = mode;
+        request
+    }
+
+    fn slice_sql(&self, rollup: &Rollup) -> String {
+        slice_sql(rollup)
+    }
+
+    fn connect<'a>(
+        &'a self,
+        spec: &'a SourceSpec,
+    ) -> BoxFuture<'a, Result<Box<dyn Session>, SourceError>> {
+        Box::pin(async move { Ok(Box::new(Mysql::connect(spec).await?) as Box<dyn Session>) })
+    }
+}
+
+/// The slice query, with the bounds as parameters.
+fn slice_sql(rollup: &Rollup) -> String {
+    SliceSql {
+        quote: Quote::Backtick,
+        bounds: ("?", "?"),
+        measure: &standard,
+    }
+    .build(rollup)
+}
+
+impl Session for Mysql {
+    fn encryption(&mut self) -> BoxFuture<'_, Result<Encryption, SourceError>> {
+        Box::pin(self.encryption())
+    }
+
+    fn load<'a>(
+        &'a mut self,
+        limits: &'a [LoadLimit],
+    ) -> BoxFuture<'a, Result<Vec<u64>, SourceError>> {
+        Box::pin(self.load(limits))
+    }
+
+    fn lag(&mut self) -> BoxFuture<'_, Result<Lag, SourceError>> {
+        Box::pin(self.lag())
+    }
+
+    fn check<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+    ) -> BoxFuture<'a, Result<TableInfo, SourceError>> {
+        Box::pin(self.check(rollup))
+    }
+
+    fn explain<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+        range: Range,
+    ) -> BoxFuture<'a, Result<Explain, SourceError>> {
+        Box::pin(self.explain(rollup, range))
+    }
+
+    fn pull<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+        range: Range,
+        sink: &'a mut dyn RowSink,
+    ) -> BoxFuture<'a, Result<u64, PullError>> {
+        Box::pin(self.pull(rollup, range, sink))
+    }
+}
+
+/// MySQL's names, for messages about TLS.
+const TLS_NAMES: tls::Names = tls::Names {
+    mode: ["ssl-mode", "VERIFY_CA", "VERIFY_IDENTITY"],
+    ca: "ssl-ca",
+    require: "REQUIRED",
+};
 
 /// An open MySQL or MariaDB session.
 pub struct Mysql {
@@ -47,7 +223,7 @@ enum TimeColumn {
 impl Mysql {
     /// Connects (with TLS as `ssl-mode` asks) and makes the session read-only, in UTC, with a
     /// statement timeout.
-    pub async fn connect(spec: &SourceSpec) -> Result<Mysql, SourceError> {
+    async fn connect(spec: &SourceSpec) -> Result<Mysql, SourceError> {
         let errors = Errors::new(spec);
         let url = match spec.url.strip_prefix("mariadb://") {
             Some(rest) => format!("mysql://{rest}"),
@@ -107,7 +283,7 @@ impl Mysql {
     }
 
     /// The TLS version and cipher of this session (`Ssl_version`, `Ssl_cipher`).
-    pub async fn encryption(&mut self) -> Result<Encryption, SourceError> {
+    async fn encryption(&mut self) -> Result<Encryption, SourceError> {
         let rows: Vec<(String, String)> = self
             .conn
             .query("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
@@ -127,7 +303,7 @@ impl Mysql {
 
     /// The `SHOW GLOBAL STATUS` variables named in `limits`; a name the server does not know is
     /// an error that names it.
-    pub async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
+    async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
         if limits.is_empty() {
             return Ok(Vec::new());
         }
@@ -173,7 +349,7 @@ impl Mysql {
 
     /// `Seconds_Behind_Source` (MySQL 8.0.22+) or `Seconds_Behind_Master` of the replica status;
     /// no status at all is a primary.
-    pub async fn lag(&mut self) -> Result<Lag, SourceError> {
+    async fn lag(&mut self) -> Result<Lag, SourceError> {
         let mut rows: Result<Vec<Row>, _> = self.conn.query("SHOW REPLICA STATUS").await;
         if matches!(&rows, Err(mysql_async::Error::Server(s)) if s.code == 1064) {
             // Before MySQL 8.0.22 and MariaDB 10.5.1.
@@ -237,10 +413,10 @@ impl Mysql {
     }
 
     /// Checks the table, the time column's type, and that the slice query prepares.
-    pub async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
+    async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
         let column = self.time_column(rollup).await?;
         self.conn
-            .prep(slice_sql(rollup, Dialect::Mysql))
+            .prep(slice_sql(rollup))
             .await
             .map_err(|e| self.query_error(rollup, &e))?;
         let time_column = match column {
@@ -307,18 +483,14 @@ impl Mysql {
     }
 
     /// `EXPLAIN` of the slice query with real bounds: access type ALL on the table is a full scan.
-    pub async fn explain(
-        &mut self,
-        rollup: &Rollup,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<Explain, SourceError> {
+    async fn explain(&mut self, rollup: &Rollup, range: Range) -> Result<Explain, SourceError> {
+        let Range { start, end } = range;
         let zone = self.zone(rollup).await?;
         let bound = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
         let rows: Vec<Row> = self
             .conn
             .exec(
-                format!("EXPLAIN {}", slice_sql(rollup, Dialect::Mysql)),
+                format!("EXPLAIN {}", slice_sql(rollup)),
                 (bound(start), bound(end)),
             )
             .await
@@ -329,6 +501,7 @@ impl Mysql {
             access: String::new(),
             full_scan: false,
             rows: None,
+            fix: format!("create an index: {}", Explain::index_hint(rollup)),
         };
         let mut parts = Vec::new();
         for row in rows
@@ -349,13 +522,13 @@ impl Mysql {
     }
 
     /// Streams one slice into `sink`.
-    pub async fn pull<S: RowSink>(
+    async fn pull(
         &mut self,
         rollup: &Rollup,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        sink: &mut S,
-    ) -> Result<u64, PullError<S::Error>> {
+        range: Range,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, PullError> {
+        let Range { start, end } = range;
         let zone = self.zone(rollup).await?;
         let bound = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
         let errors = self.errors.clone();
@@ -376,17 +549,15 @@ impl Mysql {
             let mut result = errors
                 .answer(
                     rollup,
-                    self.conn.exec_iter(
-                        slice_sql(rollup, Dialect::Mysql),
-                        (bound(start), bound(end)),
-                    ),
+                    self.conn
+                        .exec_iter(slice_sql(rollup), (bound(start), bound(end))),
                 )
                 .await?
                 .map_err(fail)?;
             let mut rows = 0;
             while let Some(row) = errors.answer(rollup, result.next()).await?.map_err(fail)? {
                 let values = read_row(row, rollup).map_err(|m| errors.rollup(rollup, m))?;
-                sink.row(values).await.map_err(PullError::Sink)?;
+                deliver(sink, values).await?;
                 rows += 1;
             }
             Ok(rows)
@@ -438,7 +609,7 @@ fn ssl_opts(errors: &Errors, tls: &Tls) -> Result<Option<SslOpts>, SourceError> 
 
 /// A failed connection, in words that say what to do about TLS when TLS is the problem.
 fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &mysql_async::Error) -> SourceError {
-    if let Some(words) = tls::explain(e, tls, host, tls::MYSQL) {
+    if let Some(words) = tls::explain(e, tls, host, TLS_NAMES) {
         let upstream = if tls.mode == TlsMode::VerifyCa && words.contains("is for") {
             " (with MySQL sources, VERIFY_CA also checks the name: a limitation of the \
              mysql_async driver)"

@@ -15,13 +15,157 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::query::{Dialect, slice_sql};
+use super::query::{Quote, SliceSql, standard};
 use super::{
-    Encryption, Errors, Explain, Failure, Lag, PullError, RowSink, SourceError, TableInfo, chain,
-    io_error, io_is_transient, tls,
+    BoxFuture, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag, LoadFigures,
+    PullError, Range, RowSink, Session, SourceError, TableInfo, chain, deliver, io_error,
+    io_is_transient, tls,
 };
 use crate::config::{LoadLimit, Rollup, SourceSpec, Tls, TlsMode};
 use crate::value::Value;
+
+/// The PostgreSQL driver.
+pub static DRIVER: PostgresDriver = PostgresDriver;
+
+/// PostgreSQL (and what speaks its protocol: Aurora, Cloud SQL, Azure, Neon, Supabase).
+pub struct PostgresDriver;
+
+impl Driver for PostgresDriver {
+    fn name(&self) -> &'static str {
+        "PostgreSQL"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["postgres", "postgresql"]
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            parallel: true,
+            file: false,
+            load: Some(LoadFigures {
+                default: "active=25",
+                names: &["active"],
+                measure: "`active` backends",
+            }),
+            lag: true,
+        }
+    }
+
+    fn dialect(&self) -> Box<dyn sqlparser::dialect::Dialect> {
+        Box::new(sqlparser::dialect::PostgreSqlDialect {})
+    }
+
+    fn tls_params(&self) -> &'static [&'static str] {
+        &["sslmode", "sslrootcert", "sslcert", "sslkey"]
+    }
+
+    /// libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey`. As in libpq,
+    /// `sslrootcert=system` means the system's CAs and `verify-full`.
+    fn tls(&self, params: &[(String, String)]) -> tls::Request {
+        let get = |name: &str| tls::param(params, &[name]);
+        let mut request = tls::Request {
+            names: ["sslrootcert", "sslcert", "sslkey"],
+            explicit: get("sslmode").is_some(),
+            cert: get("sslcert").map(String::from),
+            key: get("sslkey").map(String::from),
+            ..tls::Request::default()
+        };
+        let system = get("sslrootcert") == Some("system");
+        request.mode = match get("sslmode").map(str::to_ascii_lowercase).as_deref() {
+            None if system => TlsMode::VerifyFull,
+            None | Some("prefer") | Some("allow") => TlsMode::Prefer,
+            Some("disable") => TlsMode::Disable,
+            Some("require") => TlsMode::Require,
+            Some("verify-ca") => TlsMode::VerifyCa,
+            Some("verify-full") => TlsMode::VerifyFull,
+            Some(other) => {
+                request.problems.push(format!(
+                    "sslmode `{other}` is not one of disable, prefer, require, verify-ca, verify-full"
+                ));
+                TlsMode::Prefer
+            }
+        };
+        if system && request.mode != TlsMode::VerifyFull {
+            request.problems.push(
+                "sslrootcert=system needs sslmode=verify-full (as in libpq): the system's CAs \
+                 vouch for host names"
+                    .into(),
+            );
+        }
+        request.ca = get("sslrootcert").filter(|_| !system).map(String::from);
+        request
+    }
+
+    fn slice_sql(&self, rollup: &Rollup) -> String {
+        slice_sql(rollup)
+    }
+
+    fn connect<'a>(
+        &'a self,
+        spec: &'a SourceSpec,
+    ) -> BoxFuture<'a, Result<Box<dyn Session>, SourceError>> {
+        Box::pin(async move { Ok(Box::new(Postgres::connect(spec).await?) as Box<dyn Session>) })
+    }
+}
+
+/// The slice query, with the bounds as parameters `$1` and `$2`.
+fn slice_sql(rollup: &Rollup) -> String {
+    SliceSql {
+        quote: Quote::Double,
+        bounds: ("$1", "$2"),
+        measure: &standard,
+    }
+    .build(rollup)
+}
+
+impl Session for Postgres {
+    fn encryption(&mut self) -> BoxFuture<'_, Result<Encryption, SourceError>> {
+        Box::pin(self.encryption())
+    }
+
+    fn load<'a>(
+        &'a mut self,
+        limits: &'a [LoadLimit],
+    ) -> BoxFuture<'a, Result<Vec<u64>, SourceError>> {
+        Box::pin(self.load(limits))
+    }
+
+    fn lag(&mut self) -> BoxFuture<'_, Result<Lag, SourceError>> {
+        Box::pin(self.lag())
+    }
+
+    fn check<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+    ) -> BoxFuture<'a, Result<TableInfo, SourceError>> {
+        Box::pin(self.check(rollup))
+    }
+
+    fn explain<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+        range: Range,
+    ) -> BoxFuture<'a, Result<Explain, SourceError>> {
+        Box::pin(self.explain(rollup, range))
+    }
+
+    fn pull<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+        range: Range,
+        sink: &'a mut dyn RowSink,
+    ) -> BoxFuture<'a, Result<u64, PullError>> {
+        Box::pin(self.pull(rollup, range, sink))
+    }
+}
+
+/// libpq's names, for messages about TLS.
+const TLS_NAMES: tls::Names = tls::Names {
+    mode: ["sslmode", "verify-ca", "verify-full"],
+    ca: "sslrootcert",
+    require: "require",
+};
 
 /// An open PostgreSQL session.
 pub struct Postgres {
@@ -35,7 +179,7 @@ pub struct Postgres {
 impl Postgres {
     /// Connects (with TLS as `sslmode` asks) and makes the session read-only with a statement
     /// timeout.
-    pub async fn connect(spec: &SourceSpec) -> Result<Postgres, SourceError> {
+    async fn connect(spec: &SourceSpec) -> Result<Postgres, SourceError> {
         let errors = Errors::new(spec);
         let mut config: tokio_postgres::Config = spec
             .url
@@ -77,7 +221,7 @@ impl Postgres {
     }
 
     /// The TLS version and cipher of this session, from `pg_stat_ssl`.
-    pub async fn encryption(&mut self) -> Result<Encryption, SourceError> {
+    async fn encryption(&mut self) -> Result<Encryption, SourceError> {
         let row = self
             .client
             .query_opt(
@@ -93,7 +237,7 @@ impl Postgres {
     }
 
     /// Active backends other than this session (`active` is the one load figure).
-    pub async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
+    async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
         let row = self
             .client
             .query_one(
@@ -109,7 +253,7 @@ impl Postgres {
     /// On a hot standby, how far replay is behind: zero when it has replayed everything it
     /// received (an idle primary writes nothing, so the last replayed transaction grows old
     /// without any lag).
-    pub async fn lag(&mut self) -> Result<Lag, SourceError> {
+    async fn lag(&mut self) -> Result<Lag, SourceError> {
         let row = self
             .client
             .query_one(
@@ -135,7 +279,7 @@ impl Postgres {
 
     /// Prepares the slice query: PostgreSQL checks the table and columns and tells the time
     /// column's type.
-    pub async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
+    async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
         let stmt = self.prepare(rollup).await?;
         let time_column = match stmt.params().first() {
             Some(t) if *t == Type::TIMESTAMPTZ => "timestamptz".to_string(),
@@ -149,7 +293,7 @@ impl Postgres {
         if let Some(stmt) = self.statements.get(&rollup.name) {
             return Ok(stmt.clone());
         }
-        let sql = slice_sql(rollup, Dialect::Postgres);
+        let sql = slice_sql(rollup);
         let prepared = async {
             self.client
                 .prepare(&sql)
@@ -166,16 +310,9 @@ impl Postgres {
 
     /// `EXPLAIN (FORMAT JSON)` of the slice query with real bounds: a custom plan, as the
     /// slice query gets.
-    pub async fn explain(
-        &mut self,
-        rollup: &Rollup,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<Explain, SourceError> {
-        let sql = format!(
-            "EXPLAIN (FORMAT JSON) {}",
-            slice_sql(rollup, Dialect::Postgres)
-        );
+    async fn explain(&mut self, rollup: &Rollup, range: Range) -> Result<Explain, SourceError> {
+        let Range { start, end } = range;
+        let sql = format!("EXPLAIN (FORMAT JSON) {}", slice_sql(rollup));
         let stmt = self
             .client
             .prepare(&sql)
@@ -204,17 +341,18 @@ impl Postgres {
             access,
             full_scan,
             rows,
+            fix: format!("create an index: {}", Explain::index_hint(rollup)),
         })
     }
 
     /// Streams one slice into `sink`.
-    pub async fn pull<S: RowSink>(
+    async fn pull(
         &mut self,
         rollup: &Rollup,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        sink: &mut S,
-    ) -> Result<u64, PullError<S::Error>> {
+        range: Range,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, PullError> {
+        let Range { start, end } = range;
         let stmt = self.prepare(rollup).await?;
         let bounds = self.bounds(rollup, stmt.params().first(), start, end)?;
         // A transaction of its own, read-only whatever the session's default has become (an
@@ -235,13 +373,13 @@ impl Postgres {
         result
     }
 
-    async fn stream<S: RowSink>(
+    async fn stream(
         &mut self,
         rollup: &Rollup,
         stmt: &Statement,
         bounds: &[Box<dyn ToSql + Sync>; 2],
-        sink: &mut S,
-    ) -> Result<u64, PullError<S::Error>> {
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, PullError> {
         let params: Vec<&(dyn ToSql + Sync)> = bounds.iter().map(|b| b.as_ref()).collect();
         let stream = self
             .errors
@@ -260,7 +398,7 @@ impl Postgres {
                 .map(|i| value(&row, i).map_err(|m| format!("{}: {m}", rollup.column(i))))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|m| self.errors.rollup(rollup, m))?;
-            sink.row(values).await.map_err(PullError::Sink)?;
+            deliver(sink, values).await?;
             rows += 1;
         }
         Ok(rows)
@@ -308,7 +446,7 @@ impl Postgres {
 
 /// A failed connection, in words that say what to do about TLS when TLS is the problem.
 fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &tokio_postgres::Error) -> SourceError {
-    if let Some(words) = tls::explain(e, tls, host, tls::POSTGRES) {
+    if let Some(words) = tls::explain(e, tls, host, TLS_NAMES) {
         return errors.at("connecting", words);
     }
     let message = db_message(e);

@@ -1,42 +1,23 @@
-//! The one query tally sends: an aggregate over one time slice, written in each source's dialect.
+//! The one query tally sends: an aggregate over one time slice. Each driver writes it in its
+//! dialect through [`SliceSql`].
 
-use crate::config::{Agg, Rollup, SourceKind};
+use crate::config::{Agg, Measure, Rollup};
 
-/// SQL dialect of a source.
+/// How a database quotes identifiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// PostgreSQL: `"ident"`, `$1`.
-    Postgres,
-    /// MySQL and MariaDB: `` `ident` ``, `?`.
-    Mysql,
-    /// SQLite: `"ident"`, `?1`; `sum` becomes the exact `tally_sum`.
-    Sqlite,
+pub enum Quote {
+    /// `"ident"` (PostgreSQL, SQLite, standard SQL).
+    Double,
+    /// `` `ident` `` (MySQL, MariaDB, ClickHouse).
+    Backtick,
 }
 
-impl From<SourceKind> for Dialect {
-    fn from(kind: SourceKind) -> Dialect {
-        match kind {
-            SourceKind::Postgres => Dialect::Postgres,
-            SourceKind::Mysql => Dialect::Mysql,
-            SourceKind::Sqlite => Dialect::Sqlite,
-        }
-    }
-}
-
-impl Dialect {
+impl Quote {
     /// Quotes an identifier.
-    pub fn quote(self, ident: &str) -> String {
+    pub fn ident(self, ident: &str) -> String {
         match self {
-            Dialect::Mysql => format!("`{}`", ident.replace('`', "``")),
-            Dialect::Postgres | Dialect::Sqlite => format!("\"{}\"", ident.replace('"', "\"\"")),
-        }
-    }
-
-    fn param(self, n: usize) -> String {
-        match self {
-            Dialect::Postgres => format!("${n}"),
-            Dialect::Mysql => "?".into(),
-            Dialect::Sqlite => format!("?{n}"),
+            Quote::Backtick => format!("`{}`", ident.replace('`', "``")),
+            Quote::Double => format!("\"{}\"", ident.replace('"', "\"\"")),
         }
     }
 
@@ -45,49 +26,55 @@ impl Dialect {
         rollup
             .table
             .iter()
-            .map(|p| self.quote(p))
+            .map(|p| self.ident(p))
             .collect::<Vec<_>>()
             .join(".")
     }
 }
 
-/// The aggregate query of one slice, with the slice's start and end as parameters 1 and 2:
-/// `SELECT user, dims, measures FROM t WHERE (filter) AND time >= $1 AND time < $2 GROUP BY user, dims`.
-pub fn slice_sql(rollup: &Rollup, dialect: Dialect) -> String {
-    slice_sql_decimal(rollup, dialect, &[])
+/// A driver's way of writing the slice query.
+pub struct SliceSql<'a> {
+    /// How identifiers are quoted.
+    pub quote: Quote,
+    /// The slice's bounds as the query writes them: parameters (`$1`, `?`) or literals.
+    pub bounds: (&'a str, &'a str),
+    /// Each measure's aggregate, like `sum(amount)`.
+    pub measure: &'a dyn Fn(&Measure) -> String,
 }
 
-/// [`slice_sql`] for a SQLite source whose `decimal` measures sum columns declared DECIMAL or
-/// NUMERIC: they use `tally_decimal_sum`, which reads SQLite's floats as the decimals they were.
-pub fn slice_sql_decimal(rollup: &Rollup, dialect: Dialect, decimal: &[String]) -> String {
-    let mut select = vec![rollup.user.clone()];
-    select.extend(rollup.dimensions.iter().map(|d| d.expr.clone()));
-    let group_by = select.join(", ");
-    select.extend(rollup.measures.iter().map(|m| {
-        let func = match (m.agg, dialect) {
-            (Agg::Count, _) => "count",
-            // SQLite's own sum() goes through floating point; tally_sum is exact.
-            (Agg::Sum, Dialect::Sqlite) if decimal.contains(&m.name) => "tally_decimal_sum",
-            (Agg::Sum, Dialect::Sqlite) => "tally_sum",
-            (Agg::Sum, _) => "sum",
-            (Agg::Min, _) => "min",
-            (Agg::Max, _) => "max",
-        };
-        format!("{func}({})", m.arg)
-    }));
-    let time = dialect.quote(&rollup.time);
-    let filter = rollup
-        .filter
-        .as_ref()
-        .map(|f| format!("({f}) AND "))
-        .unwrap_or_default();
-    format!(
-        "SELECT {} FROM {} WHERE {filter}{time} >= {} AND {time} < {} GROUP BY {group_by}",
-        select.join(", "),
-        dialect.table(rollup),
-        dialect.param(1),
-        dialect.param(2),
-    )
+impl SliceSql<'_> {
+    /// `SELECT user, dims, measures FROM t WHERE (filter) AND time >= start AND time < end
+    /// GROUP BY user, dims`.
+    pub fn build(&self, rollup: &Rollup) -> String {
+        let mut select = vec![rollup.user.clone()];
+        select.extend(rollup.dimensions.iter().map(|d| d.expr.clone()));
+        let group_by = select.join(", ");
+        select.extend(rollup.measures.iter().map(|m| (self.measure)(m)));
+        let time = self.quote.ident(&rollup.time);
+        let filter = rollup
+            .filter
+            .as_ref()
+            .map(|f| format!("({f}) AND "))
+            .unwrap_or_default();
+        format!(
+            "SELECT {} FROM {} WHERE {filter}{time} >= {} AND {time} < {} GROUP BY {group_by}",
+            select.join(", "),
+            self.quote.table(rollup),
+            self.bounds.0,
+            self.bounds.1,
+        )
+    }
+}
+
+/// The measure's aggregate with the standard names: `count(x)`, `sum(x)`, `min(x)`, `max(x)`.
+pub fn standard(m: &Measure) -> String {
+    let func = match m.agg {
+        Agg::Count => "count",
+        Agg::Sum => "sum",
+        Agg::Min => "min",
+        Agg::Max => "max",
+    };
+    format!("{func}({})", m.arg)
 }
 
 #[cfg(test)]
@@ -131,8 +118,13 @@ mod tests {
 
     #[test]
     fn postgres_query_is_one_grouped_range_scan() {
+        let sql = SliceSql {
+            quote: Quote::Double,
+            bounds: ("$1", "$2"),
+            measure: &standard,
+        };
         assert_eq!(
-            slice_sql(&rollup(), Dialect::Postgres),
+            sql.build(&rollup()),
             "SELECT lower(signer), type_id, count(*), sum(amount) FROM \"public\".\"tx_actions\" \
              WHERE (type_id <> 'noop') AND \"block_time\" >= $1 AND \"block_time\" < $2 \
              GROUP BY lower(signer), type_id"
@@ -140,15 +132,19 @@ mod tests {
     }
 
     #[test]
-    fn mysql_and_sqlite_dialects() {
-        let my = slice_sql(&rollup(), Dialect::Mysql);
+    fn identifiers_are_quoted_in_the_dialect() {
+        let sql = SliceSql {
+            quote: Quote::Backtick,
+            bounds: ("?", "?"),
+            measure: &standard,
+        };
+        let my = sql.build(&rollup());
         assert!(my.contains("FROM `public`.`tx_actions`"), "{my}");
         assert!(
             my.contains("`block_time` >= ? AND `block_time` < ?"),
             "{my}"
         );
-        let lite = slice_sql(&rollup(), Dialect::Sqlite);
-        assert!(lite.contains("tally_sum(amount)"), "{lite}");
-        assert!(lite.contains(">= ?1 AND"), "{lite}");
+        assert_eq!(Quote::Backtick.ident("a`b"), "`a``b`");
+        assert_eq!(Quote::Double.ident("a\"b"), "\"a\"\"b\"");
     }
 }

@@ -11,10 +11,101 @@ use chrono_tz::Tz;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags};
 
-use super::query::{Dialect, slice_sql_decimal};
-use super::{Errors, Explain, Failure, PullError, RowSink, SourceError, TableInfo};
-use crate::config::{Agg, Rollup, SourceSpec};
+use super::query::{Quote, SliceSql};
+use super::{
+    BoxFuture, Capabilities, Driver, Errors, Explain, Failure, PullError, Range, RowSink, Session,
+    SourceError, TableInfo, deliver,
+};
+use crate::config::{Agg, Measure, Rollup, SourceSpec};
 use crate::value::Value;
+
+/// The SQLite driver.
+pub static DRIVER: SqliteDriver = SqliteDriver;
+
+/// SQLite files, read in place (the demo's sources).
+pub struct SqliteDriver;
+
+impl Driver for SqliteDriver {
+    fn name(&self) -> &'static str {
+        "SQLite"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["sqlite"]
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            parallel: false,
+            file: true,
+            load: None,
+            lag: false,
+        }
+    }
+
+    fn dialect(&self) -> Box<dyn sqlparser::dialect::Dialect> {
+        Box::new(sqlparser::dialect::SQLiteDialect {})
+    }
+
+    fn slice_sql(&self, rollup: &Rollup) -> String {
+        slice_sql(rollup, &[])
+    }
+
+    fn connect<'a>(
+        &'a self,
+        spec: &'a SourceSpec,
+    ) -> BoxFuture<'a, Result<Box<dyn Session>, SourceError>> {
+        Box::pin(async move { Ok(Box::new(Sqlite::open(spec)?) as Box<dyn Session>) })
+    }
+}
+
+/// The slice query with the bounds as `?1` and `?2`. SQLite's own `sum()` goes through floating
+/// point; `tally_sum` is exact, and `tally_decimal_sum` reads the floats of the `decimal`
+/// columns (declared DECIMAL or NUMERIC) as the decimals they were.
+fn slice_sql(rollup: &Rollup, decimal: &[String]) -> String {
+    let measure = |m: &Measure| {
+        let func = match m.agg {
+            Agg::Count => "count",
+            Agg::Sum if decimal.contains(&m.name) => "tally_decimal_sum",
+            Agg::Sum => "tally_sum",
+            Agg::Min => "min",
+            Agg::Max => "max",
+        };
+        format!("{func}({})", m.arg)
+    };
+    SliceSql {
+        quote: Quote::Double,
+        bounds: ("?1", "?2"),
+        measure: &measure,
+    }
+    .build(rollup)
+}
+
+impl Session for Sqlite {
+    fn check<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+    ) -> BoxFuture<'a, Result<TableInfo, SourceError>> {
+        Box::pin(async move { self.check(rollup) })
+    }
+
+    fn explain<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+        _range: Range,
+    ) -> BoxFuture<'a, Result<Explain, SourceError>> {
+        Box::pin(async move { self.explain(rollup) })
+    }
+
+    fn pull<'a>(
+        &'a mut self,
+        rollup: &'a Rollup,
+        range: Range,
+        sink: &'a mut dyn RowSink,
+    ) -> BoxFuture<'a, Result<u64, PullError>> {
+        Box::pin(self.pull(rollup, range, sink))
+    }
+}
 
 /// An open, read-only SQLite source.
 pub struct Sqlite {
@@ -42,12 +133,9 @@ enum TimeFormat {
 
 impl Sqlite {
     /// Opens the file read-only; a missing file is an error (never created).
-    pub fn open(spec: &SourceSpec) -> Result<Sqlite, SourceError> {
+    fn open(spec: &SourceSpec) -> Result<Sqlite, SourceError> {
         let errors = Errors::new(spec);
-        let path = spec
-            .sqlite_path
-            .as_ref()
-            .expect("sqlite sources have a path");
+        let path = spec.path.as_ref().expect("sqlite sources have a path");
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -87,13 +175,13 @@ impl Sqlite {
         if let Some(sql) = self.queries.get(&rollup.name) {
             return Ok(sql.clone());
         }
-        let d = Dialect::Sqlite;
+        let q = Quote::Double;
         let (schema, table) = match rollup.table.as_slice() {
-            [schema, table] => (format!("{}.", d.quote(schema)), table),
+            [schema, table] => (format!("{}.", q.ident(schema)), table),
             [table] => (String::new(), table),
             _ => unreachable!("config checks table names"),
         };
-        let sql = format!("PRAGMA {schema}table_info({})", d.quote(table));
+        let sql = format!("PRAGMA {schema}table_info({})", q.ident(table));
         let fail = |e| self.errors.rollup(rollup, e);
         let numeric: Vec<String> = {
             let mut stmt = self.conn.prepare(&sql).map_err(fail)?;
@@ -122,13 +210,13 @@ impl Sqlite {
             })
             .map(|m| m.name.clone())
             .collect();
-        let sql = slice_sql_decimal(rollup, d, &decimal);
+        let sql = slice_sql(rollup, &decimal);
         self.queries.insert(rollup.name.clone(), sql.clone());
         Ok(sql)
     }
 
     /// Prepares the slice query and looks at how the time column is stored.
-    pub fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
+    fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
         let sql = self.query(rollup)?;
         self.conn
             .prepare(&sql)
@@ -141,11 +229,11 @@ impl Sqlite {
     }
 
     fn time_format(&self, rollup: &Rollup) -> Result<TimeFormat, SourceError> {
-        let d = Dialect::Sqlite;
+        let q = Quote::Double;
         let sql = format!(
             "SELECT {t} FROM {} WHERE {t} IS NOT NULL LIMIT 1",
-            d.table(rollup),
-            t = d.quote(&rollup.time)
+            q.table(rollup),
+            t = q.ident(&rollup.time)
         );
         let sample: Option<SqlValue> = self
             .conn
@@ -164,7 +252,7 @@ impl Sqlite {
 
     /// `EXPLAIN QUERY PLAN` of the slice query: `SCAN <table>` reads the whole table,
     /// `SEARCH <table> USING INDEX` reads the slice's range.
-    pub fn explain(&mut self, rollup: &Rollup) -> Result<Explain, SourceError> {
+    fn explain(&mut self, rollup: &Rollup) -> Result<Explain, SourceError> {
         let sql = format!("EXPLAIN QUERY PLAN {}", self.query(rollup)?);
         let fail = |e| self.errors.rollup(rollup, e);
         let mut stmt = self.conn.prepare(&sql).map_err(fail)?;
@@ -186,17 +274,18 @@ impl Sqlite {
                 .collect::<Vec<_>>()
                 .join(", "),
             rows: None,
+            fix: format!("create an index: {}", Explain::index_hint(rollup)),
         })
     }
 
     /// Streams one slice into `sink`.
-    pub async fn pull<S: RowSink>(
+    async fn pull(
         &mut self,
         rollup: &Rollup,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        sink: &mut S,
-    ) -> Result<u64, PullError<S::Error>> {
+        range: Range,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, PullError> {
+        let Range { start, end } = range;
         let format = match self.formats.get(&rollup.name) {
             Some(f) => *f,
             None => {
@@ -227,14 +316,14 @@ impl Sqlite {
         result
     }
 
-    async fn stream<S: RowSink>(
+    async fn stream(
         &self,
         rollup: &Rollup,
         sql: &str,
         bounds: (SqlValue, SqlValue),
         sums: &[bool],
-        sink: &mut S,
-    ) -> Result<u64, PullError<S::Error>> {
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, PullError> {
         let fail = |e: rusqlite::Error| {
             let failure =
                 if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
@@ -255,7 +344,7 @@ impl Sqlite {
                 .map(|(i, is_sum)| Ok(Value::from_sqlite(row.get_ref(i)?, *is_sum)))
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(fail)?;
-            sink.row(values).await.map_err(PullError::Sink)?;
+            deliver(sink, values).await?;
             rows += 1;
         }
         Ok(rows)

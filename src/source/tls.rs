@@ -15,6 +15,51 @@ use rustls::{
 
 use crate::config::{Tls, TlsMode};
 
+/// What a source URL's TLS parameters ask for, read by the source's driver. The config check
+/// then applies the rules every driver shares (a CA file without a mode verifies) and checks
+/// that the files exist.
+#[derive(Debug)]
+pub struct Request {
+    /// The mode.
+    pub mode: TlsMode,
+    /// The URL named the mode (rather than leaving the default).
+    pub explicit: bool,
+    /// The CA file, as written.
+    pub ca: Option<String>,
+    /// The client certificate file, as written.
+    pub cert: Option<String>,
+    /// The client key file, as written.
+    pub key: Option<String>,
+    /// The parameter names of the CA, certificate and key files, for messages.
+    pub names: [&'static str; 3],
+    /// Values that are wrong, in words.
+    pub problems: Vec<String>,
+}
+
+impl Default for Request {
+    /// TLS when the server offers it, unverified: what libpq and MySQL clients do by default.
+    fn default() -> Request {
+        Request {
+            mode: TlsMode::Prefer,
+            explicit: false,
+            ca: None,
+            cert: None,
+            key: None,
+            names: ["ca", "cert", "key"],
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// The last value of a URL parameter named one of `names`.
+pub fn param<'a>(params: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| names.contains(&k.as_str()))
+        .map(|(_, v)| v.as_str())
+}
+
 /// The crypto provider: ring, as everywhere in tally.
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -204,20 +249,6 @@ pub struct Names {
     pub require: &'static str,
 }
 
-/// libpq's names.
-pub const POSTGRES: Names = Names {
-    mode: ["sslmode", "verify-ca", "verify-full"],
-    ca: "sslrootcert",
-    require: "require",
-};
-
-/// MySQL's names.
-pub const MYSQL: Names = Names {
-    mode: ["ssl-mode", "VERIFY_CA", "VERIFY_IDENTITY"],
-    ca: "ssl-ca",
-    require: "REQUIRED",
-};
-
 /// Plain words for a failed handshake found anywhere in `error`'s chain of causes: which CA file
 /// to pass, or which names the certificate carries. `None` when it is not a certificate problem.
 pub fn explain(
@@ -282,13 +313,20 @@ fn certificate_error(error: &(dyn std::error::Error + 'static)) -> Option<Certif
         if let Some(rustls::Error::InvalidCertificate(c)) = e.downcast_ref::<rustls::Error>() {
             return Some(c.clone());
         }
-        if let Some(inner) = e
+        // An I/O error hides the error it wraps from `source()`, and reqwest wraps one I/O
+        // error in another.
+        let mut wrapped = e
             .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            && let rustls::Error::InvalidCertificate(c) = inner
-        {
-            return Some(c.clone());
+            .and_then(|io| io.get_ref());
+        while let Some(inner) = wrapped {
+            if let Some(rustls::Error::InvalidCertificate(c)) =
+                inner.downcast_ref::<rustls::Error>()
+            {
+                return Some(c.clone());
+            }
+            wrapped = inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref());
         }
         next = e.source();
     }
@@ -337,7 +375,12 @@ mod tests {
             presented: vec!["DnsName(\"localhost\")".into()],
         });
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, error);
-        let text = explain(&io, &Tls::none(), "db.example.com", POSTGRES).unwrap();
+        let names = Names {
+            mode: ["sslmode", "verify-ca", "verify-full"],
+            ca: "sslrootcert",
+            require: "require",
+        };
+        let text = explain(&io, &Tls::none(), "db.example.com", names).unwrap();
         assert!(text.contains("for localhost, not"), "{text}");
         assert!(text.contains("db.example.com"), "{text}");
         assert!(text.contains("sslmode=verify-ca"), "{text}");

@@ -19,7 +19,7 @@ use super::retry::{self, TRIES};
 use super::throttle::Throttle;
 use super::{HOUR, Planned, Slice, SyncError, halves};
 use crate::config::{Rollup, SourceSpec};
-use crate::source::{PullError, RowSink, Source, SourceError};
+use crate::source::{BoxFuture, PullError, RowSink, SinkClosed, Source, SourceError};
 use crate::value::Value;
 
 /// Rows per message.
@@ -142,17 +142,16 @@ impl Out {
 }
 
 impl RowSink for Out {
-    type Error = Stop;
-
-    async fn row(&mut self, row: Vec<Value>) -> Result<(), Stop> {
+    fn push(&mut self, row: Vec<Value>) -> bool {
         if self.first_row.is_none() {
             self.first_row = Some(Instant::now());
         }
         self.batch.push(row);
-        if self.batch.len() >= BATCH {
-            self.flush().await?;
-        }
-        Ok(())
+        self.batch.len() >= BATCH
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), SinkClosed>> {
+        Box::pin(async { Out::flush(self).await.map_err(|Stop| SinkClosed) })
     }
 }
 
@@ -409,7 +408,7 @@ async fn query(
             };
             Err(Attempt::Failed(e, note))
         }
-        Err(PullError::Sink(stop)) => Err(stop.into()),
+        Err(PullError::Sink(SinkClosed)) => Err(Attempt::Stop),
     }
 }
 

@@ -20,8 +20,8 @@ use indexmap::IndexMap;
 use futures_util::future::{Either, join_all, select};
 use tokio::sync::mpsc;
 
-use crate::config::{DayRange, Plan, Rollup, SourceKind, SourceSpec, days_before};
-use crate::source::{Explain, Source, SourceError};
+use crate::config::{DayRange, Plan, Rollup, SourceSpec, days_before};
+use crate::source::{Source, SourceError};
 use crate::store::{Store, StoreError};
 use fetch::{Link, Out, Worker};
 use pace::Pacer;
@@ -39,17 +39,12 @@ pub enum SyncError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The slice query would read the whole table and the rollup does not allow that.
-    #[error(
-        "rollup `{rollup}`: the slice query would scan the whole table ({access}); create an index: \
-         {hint} (or set allow_full_scan = true)"
-    )]
+    #[error("rollup `{rollup}`: {refusal}")]
     FullScan {
         /// Rollup name.
         rollup: String,
-        /// The access path EXPLAIN showed.
-        access: String,
-        /// The index to create.
-        hint: String,
+        /// What the source would do and what would fix it ([`crate::source::Explain::refusal`]).
+        refusal: String,
     },
     /// SIGTERM or SIGINT stopped the sync.
     #[error(
@@ -298,13 +293,13 @@ pub async fn pull(
     Ok(pulled)
 }
 
-/// How many connections a source's slices get: `parallel`, at most one per slice. A SQLite
-/// source is read in this process, one statement at a time: more connections would only take
-/// turns.
+/// How many connections a source's slices get: `parallel`, at most one per slice, and one for
+/// a database that cannot run queries side by side (a file read in this process).
 fn connections(spec: &SourceSpec, slices: usize) -> usize {
-    let parallel = match spec.kind {
-        SourceKind::Sqlite => 1,
-        _ => spec.parallel,
+    let parallel = if spec.driver.capabilities().parallel {
+        spec.parallel
+    } else {
+        1
     };
     parallel.clamp(1, slices.max(1))
 }
@@ -368,16 +363,15 @@ async fn refuse_full_scan(
     rollup: &Rollup,
     slice: &Slice,
 ) -> Result<(), SyncError> {
-    let plan = source.explain(rollup, slice.start, slice.end).await?;
-    tracing::debug!("rollup `{}`: {}", rollup.name, plan.access);
-    if plan.full_scan && !rollup.allow_full_scan {
-        return Err(SyncError::FullScan {
+    let explain = source.explain(rollup, slice.start, slice.end).await?;
+    tracing::debug!("rollup `{}`: {}", rollup.name, explain.access);
+    match explain.refusal(rollup) {
+        Some(refusal) => Err(SyncError::FullScan {
             rollup: rollup.name.clone(),
-            access: plan.access,
-            hint: Explain::index_hint(rollup),
-        });
+            refusal,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 const HOUR: chrono::TimeDelta = chrono::TimeDelta::hours(1);

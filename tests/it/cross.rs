@@ -232,13 +232,13 @@ days = 8
 }
 
 /// Batches of SQL `VALUES` tuples.
-fn values<T>(rows: &[T], tuple: impl Fn(&T) -> String) -> Vec<String> {
+pub fn values<T>(rows: &[T], tuple: impl Fn(&T) -> String) -> Vec<String> {
     rows.chunks(500)
         .map(|c| c.iter().map(&tuple).collect::<Vec<_>>().join(", "))
         .collect()
 }
 
-fn naive(t: &DateTime<Utc>, tz: Tz) -> String {
+pub fn naive(t: &DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz)
         .naive_local()
         .format("%Y-%m-%d %H:%M:%S")
@@ -311,7 +311,7 @@ pub fn pg_rewards(db: &PgDb, rewards: &[Reward], tz: Tz) {
     db.exec(&sql);
 }
 
-fn report_lines(ws: &Workspace, date: &str) -> Vec<String> {
+pub fn report_lines(ws: &Workspace, date: &str) -> Vec<String> {
     ws.ok(&[
         "report",
         "rewards_by_segment",
@@ -325,7 +325,7 @@ fn report_lines(ws: &Workspace, date: &str) -> Vec<String> {
     .collect()
 }
 
-fn check(ws: &Workspace, actions: &[Action], rewards: &[Reward]) {
+pub fn check(ws: &Workspace, actions: &[Action], rewards: &[Reward]) {
     let lines = report_lines(ws, "2026-11-15");
     assert_eq!(
         lines[0],

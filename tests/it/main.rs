@@ -4,6 +4,7 @@
 mod bad_input;
 mod blink;
 mod chart;
+mod clickhouse;
 mod crash;
 mod cross;
 mod demo;

@@ -176,6 +176,83 @@ impl Drop for MyDb {
     }
 }
 
+/// The ClickHouse server's URL from the environment, or the local default (HTTP, port 8123).
+pub fn ch_admin_url() -> String {
+    std::env::var("TALLY_TEST_CLICKHOUSE_URL")
+        .unwrap_or_else(|_| "clickhouse://default@127.0.0.1:8123/default".into())
+}
+
+/// Runs one statement on ClickHouse's HTTP interface; the answer's text.
+pub fn ch_exec_on(url: &str, sql: &str) -> String {
+    let u = url::Url::parse(url).expect("test URL");
+    let http = format!(
+        "http://{}:{}/?database={}",
+        u.host_str().unwrap_or("127.0.0.1"),
+        u.port().unwrap_or(8123),
+        match u.path().trim_matches('/') {
+            "" => "default",
+            db => db,
+        }
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    block_on(async {
+        let response = reqwest::Client::new()
+            .post(&http)
+            .basic_auth(u.username(), u.password())
+            .body(sql.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "ClickHouse is not reachable at {http}: {e}. Start it with `bash \
+                     scripts/services.sh` (or point TALLY_TEST_CLICKHOUSE_URL at a server)"
+                )
+            });
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{sql}: {text}");
+        text
+    })
+}
+
+/// A ClickHouse database that exists for one test.
+pub struct ChDb {
+    /// Its URL.
+    pub url: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl ChDb {
+    /// Creates a uniquely named database.
+    pub fn new() -> ChDb {
+        let name = unique("tally_t");
+        ch_exec_on(&ch_admin_url(), &format!("CREATE DATABASE {name}"));
+        ChDb {
+            url: with_database(&ch_admin_url(), &name),
+            name,
+        }
+    }
+
+    /// Runs statements, one by one (split on `;` at line ends), in this database.
+    pub fn exec(&self, sql: &str) {
+        for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+            ch_exec_on(&self.url, &stmt.replace("{db}", &self.name));
+        }
+    }
+}
+
+impl Drop for ChDb {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            ch_exec_on(
+                &ch_admin_url(),
+                &format!("DROP DATABASE IF EXISTS {}", self.name),
+            )
+        });
+    }
+}
+
 /// A directory with a `tally.toml`, where the binary runs.
 pub struct Workspace {
     /// The temporary directory (removed on drop).
