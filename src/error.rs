@@ -24,6 +24,9 @@ pub enum Error {
     /// A report failed.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// A delivery could not be prepared (the dry run's chart).
+    #[error(transparent)]
+    Deliver(#[from] crate::deliver::DeliverError),
     /// A command cannot do its job in the store's state (nothing synced yet).
     #[error("{0}")]
     Runtime(String),
@@ -55,6 +58,23 @@ impl Error {
     }
 }
 
+/// Standard error with every secret masked ([`mask_secrets`]): where log lines go. Each log
+/// event arrives in one write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MaskedStderr;
+
+impl std::io::Write for MaskedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let masked = mask_secrets(&String::from_utf8_lossy(buf));
+        std::io::stderr().write_all(masked.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Masks the password of every `scheme://user:password@host` in `text`, as a last line of
 /// defence for messages that quote a URL. The password may hold `/`, `:` or `@`: everything
 /// between the first `:` and the last `@` of the URL's first word is masked.
@@ -82,11 +102,12 @@ pub fn mask_url_passwords(text: &str) -> String {
     out
 }
 
-/// Masks every secret tally can recognise in text it did not write (a TOML parse error quotes
-/// the config's line): URL passwords, Slack tokens (`xoxb-...`) and the secret path of Slack
+/// Masks every secret in text on its way out: the config's secrets ([`crate::config::secret`]),
+/// and those tally can recognise in text it did not write (a TOML parse error quotes the
+/// config's line): URL passwords, Slack tokens (`xoxb-...`) and the secret path of Slack
 /// incoming webhooks (`/services/T.../B.../...`).
 pub fn mask_secrets(text: &str) -> String {
-    let masked = mask_url_passwords(text);
+    let masked = mask_url_passwords(&crate::config::secret::mask(text));
     let mut out = String::with_capacity(masked.len());
     let mut rest = masked.as_str();
     loop {

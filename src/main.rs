@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| tally::error::MaskedStderr)
         .with_ansi(colour)
         .with_target(false);
     match cli.log_format {

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 
 use crate::config::{self, ConfigError, DayRange, Plan, ReportSpec};
 use crate::deliver::{self, Delivered, files};
-use crate::error::Error;
+use crate::error::{Error, mask_secrets};
 use crate::report::{self, Report, render};
 use crate::store::{RunLock, Store};
 use crate::sync::{self, Progress, Pulled, SyncError};
@@ -151,19 +151,17 @@ pub async fn run(
             "failed",
             Some(format!("{} deliveries failed", delivered.failed)),
         ),
-        Err(Error::Sync(SyncError::Interrupted)) => {
-            ("interrupted", Some(result_text(plan, &result)))
-        }
-        Err(_) => ("failed", Some(result_text(plan, &result))),
+        Err(Error::Sync(SyncError::Interrupted)) => ("interrupted", Some(result_text(&result))),
+        Err(_) => ("failed", Some(result_text(&result))),
     };
     store.finish_run(id, status, &pulled_text, &delivered_text, error.as_deref())?;
     result.map(|()| delivered.ok())
 }
 
-fn result_text(plan: &Plan, result: &Result<(), Error>) -> String {
+fn result_text(result: &Result<(), Error>) -> String {
     match result {
         Ok(()) => String::new(),
-        Err(e) => plan.redact(&e.to_string()),
+        Err(e) => mask_secrets(&e.to_string()),
     }
 }
 

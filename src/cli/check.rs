@@ -7,7 +7,7 @@ use serde_json::{Value as Json, json};
 use super::args::InfoFormat;
 use crate::config::{Plan, Rollup, SourceSpec};
 use crate::deliver;
-use crate::error::Error;
+use crate::error::{Error, mask_secrets};
 use crate::run;
 use crate::source::{Lag, Source, SourceError};
 use crate::sync::SyncError;
@@ -32,7 +32,12 @@ struct Out {
 }
 
 impl Out {
-    fn add(&mut self, f: Finding) {
+    /// Records a finding, its texts masked (a driver may quote what it was given).
+    fn add(&mut self, mut f: Finding) {
+        f.text = mask_secrets(&f.text);
+        for (_, line) in &mut f.details {
+            *line = mask_secrets(line);
+        }
         if self.format == InfoFormat::Text {
             let state = match f.ok {
                 Some(true) => "ok",
@@ -96,13 +101,13 @@ pub async fn run(plan: &Plan, format: InfoFormat) -> Result<bool, Error> {
         };
         let (ok, text) = match result {
             Ok(text) => (true, text),
-            Err(text) => (false, text),
+            Err(e) => (false, e.to_string()),
         };
         out.add(Finding {
             what: "destination",
             name: dest.name.clone(),
             ok: Some(ok),
-            text: plan.redact(&text),
+            text,
             details: vec![],
         });
     }
@@ -121,11 +126,7 @@ async fn check_source(plan: &Plan, spec: &SourceSpec, out: &mut Out) {
             let details = if spec.driver.capabilities().file {
                 vec![]
             } else {
-                session(spec, &mut s)
-                    .await
-                    .into_iter()
-                    .map(|(k, line)| (k, plan.redact(&line)))
-                    .collect()
+                session(spec, &mut s).await.into_iter().collect()
             };
             out.add(Finding {
                 what: "source",
@@ -141,7 +142,7 @@ async fn check_source(plan: &Plan, spec: &SourceSpec, out: &mut Out) {
                 what: "source",
                 name: spec.name.clone(),
                 ok: Some(false),
-                text: format!("{}: {}", spec.display_url, plan.redact(&e.to_string())),
+                text: format!("{}: {e}", spec.display_url),
                 details: vec![],
             });
             for r in rollups {
@@ -159,7 +160,7 @@ async fn check_source(plan: &Plan, spec: &SourceSpec, out: &mut Out) {
     for rollup in rollups {
         let (ok, text) = match check_rollup(plan, &mut source, rollup).await {
             Ok(line) => (true, line),
-            Err(e) => (false, plan.redact(&e)),
+            Err(e) => (false, e),
         };
         out.add(Finding {
             what: "rollup",

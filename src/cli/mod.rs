@@ -236,7 +236,7 @@ fn dry_run(
     let store = Store::open(&plan.store)?;
     synced(plan, &store, specs, "dry run")?;
     let reports = run::build_all(plan, &store, specs, day)?;
-    let text = deliver::preview(plan, &reports, destinations).map_err(ReportError::Chart)?;
+    let text = deliver::preview(plan, &reports, destinations)?;
     emit(text.as_bytes(), None)?;
     Ok(true)
 }

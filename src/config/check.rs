@@ -1,7 +1,7 @@
 //! Turns the raw config into a [`Plan`], collecting every problem (with its key) before failing.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,18 +14,21 @@ use super::Issue;
 use super::env::Env;
 use super::plan::*;
 use super::raw::{self, Config};
+use crate::deliver::Destination;
 use crate::value::{MAX_DIGITS, parse_decimal};
 
-/// Collects issues while the plan is built.
-pub(super) struct Checker<'a> {
+/// Collects issues while the plan is built: every check of every stage reports through it, each
+/// problem with its dotted key.
+pub struct Checker<'a> {
     pub(super) issues: Vec<Issue>,
     pub(super) env: &'a Env,
-    pub(super) config_path: &'a Path,
-    pub(super) secrets: Vec<String>,
+    /// The config file: relative paths are relative to its folder.
+    pub config_path: &'a Path,
 }
 
 impl Checker<'_> {
-    pub(super) fn issue(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    /// Records a problem with `key`.
+    pub fn issue(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.issues.push(Issue {
             key: key.into(),
             message: message.into(),
@@ -55,7 +58,7 @@ impl Checker<'_> {
     }
 
     /// A duration within `[min, max]`; outside, an issue that names the range.
-    pub(super) fn duration_in(
+    pub fn duration_in(
         &mut self,
         key: &str,
         value: &str,
@@ -103,7 +106,7 @@ impl Checker<'_> {
     }
 
     /// A count within `[min, max]`.
-    pub(super) fn count<T: Copy + PartialOrd + std::fmt::Display>(
+    pub fn count<T: Copy + PartialOrd + std::fmt::Display>(
         &mut self,
         key: &str,
         n: T,
@@ -117,8 +120,17 @@ impl Checker<'_> {
         n
     }
 
+    /// `text` with `${VAR}` replaced; a variable that is not set (or still a placeholder) is an
+    /// issue, and the text is then empty.
+    pub fn interpolate(&mut self, key: &str, text: &str) -> String {
+        self.env.interpolate(text).unwrap_or_else(|e| {
+            self.issue(key, e);
+            String::new()
+        })
+    }
+
     /// An `http://` or `https://` URL (a Slack API base or a webhook).
-    fn http_url(&mut self, key: &str, text: &str) {
+    pub fn http_url(&mut self, key: &str, text: &str) {
         match url::Url::parse(text) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
             Ok(u) => self.issue(
@@ -196,7 +208,6 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         issues: Vec::new(),
         env,
         config_path,
-        secrets: Vec::new(),
     };
     let timezone = c.tz("timezone", &config.timezone);
     let sources: IndexMap<String, SourceSpec> = config
@@ -246,11 +257,12 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         .iter()
         .map(|(name, r)| (name.clone(), report(&mut c, name, r, &rollups, &segments)))
         .collect();
+    let report_names: Vec<&str> = reports.keys().map(String::as_str).collect();
     let destinations: Vec<Destination> = config
         .deliver
         .iter()
         .enumerate()
-        .map(|(i, d)| destination(&mut c, i, d, &reports))
+        .map(|(i, d)| d.check(&mut c, i, &report_names))
         .collect();
     let schedule = config
         .schedule
@@ -288,7 +300,6 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
         destinations,
         chart_font,
         schedule,
-        secrets: c.secrets,
     })
 }
 
@@ -634,156 +645,6 @@ fn segment_rewards(
     }
 }
 
-/// Checks one `[[deliver]]` entry.
-fn destination(
-    c: &mut Checker,
-    i: usize,
-    d: &raw::DeliverConfig,
-    reports: &IndexMap<String, ReportSpec>,
-) -> Destination {
-    let key = format!("deliver[{i}]");
-    let required = |c: &mut Checker, field: &str, value: &Option<String>| -> String {
-        let Some(v) = value else {
-            c.issue(
-                format!("{key}.{field}"),
-                format!("required for kind = \"{}\"", d.kind),
-            );
-            return String::new();
-        };
-        c.env.interpolate(v).unwrap_or_else(|e| {
-            c.issue(format!("{key}.{field}"), e);
-            String::new()
-        })
-    };
-    let allowed: &[&str] = match d.kind.as_str() {
-        "slack" => &[
-            "token", "channel", "attach", "api_url", "max_rows", "timeout",
-        ],
-        "webhook" => &["url", "max_rows", "timeout"],
-        "files" => &["dir", "formats"],
-        _ => &[],
-    };
-    let given = [
-        ("token", d.token.is_some()),
-        ("channel", d.channel.is_some()),
-        ("attach", d.attach.is_some()),
-        ("api_url", d.api_url.is_some()),
-        ("max_rows", d.max_rows.is_some()),
-        ("timeout", d.timeout.is_some()),
-        ("url", d.url.is_some()),
-        ("dir", d.dir.is_some()),
-        ("formats", d.formats.is_some()),
-    ];
-    for (field, _) in given.iter().filter(|(f, set)| *set && !allowed.contains(f)) {
-        c.issue(
-            format!("{key}.{field}"),
-            format!("not a key of kind = \"{}\"", d.kind),
-        );
-    }
-    for r in d.reports.iter().filter(|r| !reports.contains_key(*r)) {
-        c.issue(format!("{key}.reports"), format!("unknown report `{r}`"));
-    }
-    let max_rows = c.count(&format!("{key}.max_rows"), d.max_rows.unwrap_or(40), 1, 99);
-    let timeout = c.duration_in(
-        &format!("{key}.timeout"),
-        d.timeout.as_deref().unwrap_or("30s"),
-        Duration::from_secs(1),
-        Duration::from_secs(300),
-    );
-    let (default_name, kind) = match d.kind.as_str() {
-        "slack" => {
-            let token = required(c, "token", &d.token);
-            c.secrets.push(token.clone());
-            let channel = required(c, "channel", &d.channel);
-            let attach = d
-                .attach
-                .clone()
-                .unwrap_or_else(|| vec!["csv".into(), "png".into()]);
-            for a in attach
-                .iter()
-                .filter(|a| !["csv", "png"].contains(&a.as_str()))
-            {
-                c.issue(
-                    format!("{key}.attach"),
-                    format!("`{a}` cannot be attached (use \"csv\" and \"png\")"),
-                );
-            }
-            let api_url = d
-                .api_url
-                .clone()
-                .unwrap_or_else(|| "https://slack.com/api".into());
-            c.http_url(&format!("{key}.api_url"), &api_url);
-            (
-                format!("slack:{channel}"),
-                DestinationKind::Slack {
-                    token,
-                    channel,
-                    api_url: api_url.trim_end_matches('/').to_string(),
-                    attach,
-                    max_rows,
-                    timeout,
-                },
-            )
-        }
-        "webhook" => {
-            let url = required(c, "url", &d.url);
-            if !url.is_empty() {
-                c.http_url(&format!("{key}.url"), &url);
-            }
-            c.secrets.push(url.clone());
-            (
-                format!("webhook{i}"),
-                DestinationKind::Webhook {
-                    url,
-                    max_rows,
-                    timeout,
-                },
-            )
-        }
-        "files" => {
-            let dir = d.dir.clone().unwrap_or_else(|| "reports".into());
-            let formats = d
-                .formats
-                .clone()
-                .unwrap_or_else(|| vec!["csv".into(), "md".into()]);
-            for f in formats
-                .iter()
-                .filter(|f| !["csv", "md", "json", "png"].contains(&f.as_str()))
-            {
-                c.issue(
-                    format!("{key}.formats"),
-                    format!("unknown format `{f}` (use \"csv\", \"md\", \"json\" or \"png\")"),
-                );
-            }
-            (
-                format!("files:{dir}"),
-                DestinationKind::Files {
-                    dir: relative_to(c.config_path, &dir),
-                    formats,
-                },
-            )
-        }
-        other => {
-            c.issue(
-                format!("{key}.kind"),
-                format!("unknown kind `{other}` (use \"slack\", \"webhook\" or \"files\")"),
-            );
-            (
-                String::new(),
-                DestinationKind::Files {
-                    dir: PathBuf::new(),
-                    formats: vec![],
-                },
-            )
-        }
-    };
-    Destination {
-        name: d.name.clone().unwrap_or(default_name),
-        reports: d.reports.clone(),
-        kind,
-    }
-}
-
 /// Checks `[schedule]`.
 fn schedule(
     c: &mut Checker,
@@ -805,7 +666,7 @@ fn schedule(
             .find(|d| &d.name == name)
             .or_else(|| destinations.iter().find(|d| d.kind_name() == name));
         match found {
-            Some(d) if matches!(d.kind, DestinationKind::Files { .. }) => {
+            Some(d) if !d.target.alerts() => {
                 c.issue(
                     "schedule.alert",
                     format!("`{name}` writes files; alerts go to a slack or webhook destination"),
@@ -891,7 +752,11 @@ mod tests {
             p.sources["chain"].display_url,
             "postgres://u:***@localhost/db"
         );
-        assert_eq!(p.secrets, vec!["s3cret".to_string(), "s3cret".to_string()]);
+        assert_eq!(
+            p.sources["chain"].url.expose(),
+            "postgres://u:s3cret@localhost/db"
+        );
+        assert_eq!(crate::config::secret::mask("pw s3cret"), "pw ***");
         assert_eq!(p.segments["engagement"].weights["a"].to_string(), "0.5");
         assert_eq!(p.segments["engagement"].window_days, 7);
     }
@@ -966,13 +831,13 @@ mod tests {
         let p = plan(&text).unwrap();
         let source = &p.sources["chain"];
         assert_eq!(
-            source.url,
+            source.url.expose(),
             "postgres://u:s3cret@localhost/db?options=-c%20search_path%3Dapp&application_name=a+b"
         );
         assert_eq!(source.tls.mode, TlsMode::Require);
         let none = plan(BASE).unwrap();
         assert_eq!(
-            none.sources["chain"].url,
+            none.sources["chain"].url.expose(),
             "postgres://u:s3cret@localhost/db"
         );
         assert_eq!(none.sources["chain"].tls.mode, TlsMode::Prefer);

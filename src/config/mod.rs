@@ -5,13 +5,17 @@ mod check;
 pub mod env;
 pub mod plan;
 pub mod raw;
+pub mod secret;
 mod source;
 mod sql;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::deliver::Destination;
+pub use check::Checker;
 pub use plan::*;
+pub use secret::Secret;
 
 /// One problem in the config, with the key it concerns.
 #[derive(Debug, Clone)]

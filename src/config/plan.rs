@@ -17,9 +17,9 @@ pub struct SourceSpec {
     pub name: String,
     /// The database's driver, found by the URL's scheme.
     pub driver: &'static dyn crate::source::Driver,
-    /// The connection URL with secrets, without the TLS parameters tally reads itself (never
-    /// print it: use `display_url`).
-    pub url: String,
+    /// The connection URL, without the TLS parameters tally reads itself: a secret, since it
+    /// may hold a password (print `display_url`).
+    pub url: super::Secret,
     /// The URL with its password replaced by `***`.
     pub display_url: String,
     /// For file sources (`sqlite://PATH`), the file, relative to the config file.
@@ -325,69 +325,6 @@ impl ReportSpec {
     }
 }
 
-/// Where and how a destination delivers.
-#[derive(Debug, Clone)]
-pub enum DestinationKind {
-    /// Slack's Web API with a bot token: message, table and files.
-    Slack {
-        /// Bot token (secret).
-        token: String,
-        /// Channel ID.
-        channel: String,
-        /// Base URL of the Web API, without a trailing slash.
-        api_url: String,
-        /// File formats uploaded into the message's thread (`csv`, `png`).
-        attach: Vec<String>,
-        /// Rows shown in the message.
-        max_rows: usize,
-        /// Time limit of each request.
-        timeout: Duration,
-    },
-    /// A Slack incoming webhook: message only.
-    Webhook {
-        /// The webhook URL (secret).
-        url: String,
-        /// Rows shown in the message.
-        max_rows: usize,
-        /// Time limit of each request.
-        timeout: Duration,
-    },
-    /// Files on disk.
-    Files {
-        /// Directory.
-        dir: PathBuf,
-        /// Formats (`csv`, `md`, `json`, `png`).
-        formats: Vec<String>,
-    },
-}
-
-/// A checked `[[deliver]]`.
-#[derive(Debug, Clone)]
-pub struct Destination {
-    /// Name in the delivery records.
-    pub name: String,
-    /// Reports sent here; empty means all.
-    pub reports: Vec<String>,
-    /// How it delivers.
-    pub kind: DestinationKind,
-}
-
-impl Destination {
-    /// `slack`, `webhook` or `files`.
-    pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            DestinationKind::Slack { .. } => "slack",
-            DestinationKind::Webhook { .. } => "webhook",
-            DestinationKind::Files { .. } => "files",
-        }
-    }
-
-    /// True when `report` goes to this destination.
-    pub fn wants(&self, report: &str) -> bool {
-        self.reports.is_empty() || self.reports.iter().any(|r| r == report)
-    }
-}
-
 /// A checked `[schedule]`.
 #[derive(Debug, Clone)]
 pub struct ScheduleSpec {
@@ -421,13 +358,11 @@ pub struct Plan {
     /// Output directory of `tally run`.
     pub output_dir: PathBuf,
     /// Destinations, in config order.
-    pub destinations: Vec<Destination>,
+    pub destinations: Vec<crate::deliver::Destination>,
     /// Font of the PNG chart, instead of the built-in one.
     pub chart_font: Option<PathBuf>,
     /// The daemon's schedule.
     pub schedule: Option<ScheduleSpec>,
-    /// Strings that must never be printed (passwords, tokens).
-    pub secrets: Vec<String>,
 }
 
 /// An inclusive range of days.
@@ -462,11 +397,6 @@ pub fn days_before(date: NaiveDate, n: u32) -> NaiveDate {
 }
 
 impl Plan {
-    /// Replaces every secret in `text` with `***`.
-    pub fn redact(&self, text: &str) -> String {
-        redact_with(&self.secrets, text)
-    }
-
     /// The days each rollup must hold for the given reports on report date `date`: a segment
     /// needs its whole window before the first report day.
     pub fn required_days<'a>(
@@ -521,15 +451,6 @@ impl Plan {
             })
             .collect()
     }
-}
-
-/// Replaces every non-empty secret in `text` with `***`.
-pub fn redact_with(secrets: &[String], text: &str) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 3) {
-        out = out.replace(s.as_str(), "***");
-    }
-    out
 }
 
 /// Resolves `path` relative to the directory of the config file.

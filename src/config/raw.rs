@@ -31,7 +31,7 @@ pub struct Config {
     pub output: OutputConfig,
     /// Destinations that `tally run` and `tally deliver` send reports to.
     #[serde(default)]
-    pub deliver: Vec<DeliverConfig>,
+    pub deliver: Vec<crate::deliver::DeliverConfig>,
     /// The PNG chart.
     #[serde(default)]
     pub chart: ChartConfig,
@@ -68,37 +68,6 @@ fn default_retry_delay() -> String {
 pub struct ChartConfig {
     /// A TrueType/OpenType font for the chart's labels (default: the built-in DejaVu Sans).
     pub font: Option<String>,
-}
-
-/// `[[deliver]]`: one destination. Which keys apply depends on `kind`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliverConfig {
-    /// `slack`, `webhook` or `files`.
-    pub kind: String,
-    /// Name in the delivery records (default: derived from kind and channel, URL or dir).
-    pub name: Option<String>,
-    /// Reports sent here (default: every report).
-    #[serde(default)]
-    pub reports: Vec<String>,
-    /// slack: bot token (`xoxb-...`).
-    pub token: Option<String>,
-    /// slack: channel ID.
-    pub channel: Option<String>,
-    /// slack: files uploaded with the message.
-    pub attach: Option<Vec<String>>,
-    /// slack: base URL of the Web API.
-    pub api_url: Option<String>,
-    /// slack, webhook: rows shown in the message.
-    pub max_rows: Option<usize>,
-    /// slack, webhook: time limit of each request.
-    pub timeout: Option<String>,
-    /// webhook: the incoming-webhook URL.
-    pub url: Option<String>,
-    /// files: directory written to.
-    pub dir: Option<String>,
-    /// files: formats written.
-    pub formats: Option<Vec<String>>,
 }
 
 /// `[sources.NAME]`: one database.

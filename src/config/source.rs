@@ -59,7 +59,7 @@ pub(super) fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> Sour
     SourceSpec {
         name: name.to_string(),
         driver: parsed.driver,
-        url: parsed.url,
+        url: super::Secret::new(parsed.url),
         display_url: parsed.display,
         path: parsed.path,
         tls: parsed.tls,
@@ -252,7 +252,7 @@ fn parse_url(c: &mut Checker, key: &str, url: &str) -> ParsedUrl {
             return ParsedUrl::broken();
         }
     };
-    let display = display_url(c, &parsed);
+    let display = display_url(&parsed);
     let names = driver.tls_params();
     // The query is taken apart by hand, segment by segment: the TLS parameters come out, and the
     // others go to the driver byte for byte (re-encoding would turn `%20` into `+`, which
@@ -324,12 +324,10 @@ fn file_url(
 
 /// The URL with its password, and any password parameter, replaced by `***`; both are added to
 /// the secrets that are never printed.
-fn display_url(c: &mut Checker, parsed: &url::Url) -> String {
+fn display_url(parsed: &url::Url) -> String {
     let mut display = parsed.clone();
     if let Some(password) = parsed.password() {
-        c.secrets.push(password.to_string());
-        let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
-        c.secrets.push(decoded.into_owned());
+        super::secret::remember(password);
         let _ = display.set_password(Some("***"));
     }
     // libpq-style URLs may carry the password as a query parameter.
@@ -339,7 +337,7 @@ fn display_url(c: &mut Checker, parsed: &url::Url) -> String {
         masked.clear();
         for (k, v) in &pairs {
             if k.contains("password") {
-                c.secrets.push(v.clone());
+                super::secret::remember(v);
                 masked.append_pair(k, "***");
             } else {
                 masked.append_pair(k, v);

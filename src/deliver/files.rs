@@ -1,14 +1,169 @@
-//! Writes reports to `<dir>/<report>/<day>.<ext>`, atomically (write, then rename), so a reader
-//! never sees half a file.
+//! `kind = "files"` (and `tally run`'s output folder): reports written to
+//! `<dir>/<report>/<day>.<ext>`, atomically (write, then rename), so a reader never sees half a
+//! file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use reqwest::Client;
+use serde::Deserialize;
+
+use super::message::Message;
+use super::{BoxFuture, DeliverError, Job, Target, chart_of};
+use crate::config::{Checker, relative_to};
 use crate::error::Error;
 use crate::report::Report;
 use crate::report::render::{self, Format};
 
 /// What `tally run` writes for every report.
 pub const DEFAULT_FORMATS: [Format; 2] = [Format::Csv, Format::Markdown];
+
+/// A format a files destination writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// CSV with a header row.
+    Csv,
+    /// A Markdown table.
+    Md,
+    /// JSON.
+    Json,
+    /// The chart (segment_rewards reports only).
+    Png,
+}
+
+impl FileFormat {
+    /// The text format, or `None` for the chart.
+    fn text(self) -> Option<Format> {
+        match self {
+            FileFormat::Csv => Some(Format::Csv),
+            FileFormat::Md => Some(Format::Markdown),
+            FileFormat::Json => Some(Format::Json),
+            FileFormat::Png => None,
+        }
+    }
+
+    /// The file name's extension.
+    fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "csv",
+            FileFormat::Md => "md",
+            FileFormat::Json => "json",
+            FileFormat::Png => "png",
+        }
+    }
+}
+
+/// `[[deliver]]` with `kind = "files"`, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Name in the delivery records (default: `files:<dir>`).
+    pub name: Option<String>,
+    /// Reports written here (default: every report).
+    #[serde(default)]
+    pub reports: Vec<String>,
+    /// Directory written to, relative to the config file.
+    #[serde(default = "default_dir")]
+    pub dir: String,
+    /// Formats written.
+    #[serde(default = "default_formats")]
+    pub formats: Vec<FileFormat>,
+}
+
+fn default_dir() -> String {
+    "reports".into()
+}
+
+fn default_formats() -> Vec<FileFormat> {
+    vec![FileFormat::Csv, FileFormat::Md]
+}
+
+impl Config {
+    /// Checks the entry; returns its default name and the target.
+    pub fn check(&self, c: &mut Checker, _key: &str, _index: usize) -> (String, Arc<dyn Target>) {
+        let files = Files {
+            dir: relative_to(c.config_path, &self.dir),
+            formats: self.formats.clone(),
+        };
+        (format!("files:{}", self.dir), Arc::new(files))
+    }
+}
+
+/// A checked files destination.
+#[derive(Debug)]
+pub struct Files {
+    dir: PathBuf,
+    formats: Vec<FileFormat>,
+}
+
+impl Files {
+    /// Each format's bytes for `report` (no chart for reports that have none).
+    fn files(&self, report: &Report) -> Result<Vec<(FileFormat, Vec<u8>)>, DeliverError> {
+        let mut out = Vec::new();
+        for f in &self.formats {
+            match f.text() {
+                Some(text) => out.push((*f, render::render(report, text).into_bytes())),
+                None => {
+                    if let Some(png) = chart_of(report)? {
+                        out.push((*f, png));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Target for Files {
+    fn kind(&self) -> &'static str {
+        "files"
+    }
+
+    fn alerts(&self) -> bool {
+        false
+    }
+
+    fn deliver<'a, 'b: 'a>(
+        &'a self,
+        job: &'a mut Job<'b>,
+    ) -> BoxFuture<'a, Result<(), DeliverError>> {
+        Box::pin(async move {
+            for (format, bytes) in self.files(job.report)? {
+                write_bytes(&self.dir, job.report, format.extension(), &bytes)
+                    .map_err(|e| DeliverError::Write(e.to_string()))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn preview(&self, report: &Report, _destination: &str) -> Result<String, DeliverError> {
+        Ok(self
+            .files(report)?
+            .iter()
+            .map(|(format, bytes)| {
+                let path = self.dir.join(&report.name).join(format!(
+                    "{}.{}",
+                    report.last,
+                    format.extension()
+                ));
+                format!("file {} ({} bytes)\n", path.display(), bytes.len())
+            })
+            .collect())
+    }
+
+    fn check<'a>(&'a self, _http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>> {
+        Box::pin(async move { check(&self.dir).map_err(DeliverError::Refused) })
+    }
+
+    fn notify<'a>(
+        &'a self,
+        _http: &'a Client,
+        _message: &'a Message,
+    ) -> BoxFuture<'a, Result<(), DeliverError>> {
+        Box::pin(async { Err(DeliverError::Refused("files cannot receive alerts".into())) })
+    }
+}
 
 /// Writes the report in each text format; returns the paths written.
 pub fn write(dir: &Path, report: &Report, formats: &[Format]) -> Result<Vec<PathBuf>, Error> {

@@ -1,24 +1,180 @@
-//! Delivery of rendered reports to each `[[deliver]]` destination: files on disk, Slack through
-//! the Web API, or a Slack incoming webhook. Each delivery (destination, report, day) is recorded
-//! in the store once it succeeds, so reruns do not post twice; a failing destination is reported
-//! and the others still run.
+//! Delivery of rendered reports to each `[[deliver]]` destination. Each kind of destination is
+//! one module that owns its config, its checks and its delivery behind the [`Target`] trait:
+//! [`files`] on disk, [`slack`] through the Web API, a Slack incoming [`webhook`]. Each delivery
+//! (destination, report, day) is recorded in the store once it succeeds, so reruns do not post
+//! twice; a failing destination is reported and the others still run.
 
 pub mod files;
 mod http;
 pub mod message;
-mod slack;
-mod webhook;
+pub mod slack;
+pub mod webhook;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
-use serde_json::{Value as Json, json};
+use chrono::NaiveDate;
+use reqwest::Client;
+use serde::Deserialize;
 
-use crate::config::{Destination, DestinationKind, Plan};
-use crate::report::render::{self, Format};
+use crate::config::{Checker, Plan};
 use crate::report::{Report, chart};
-use crate::store::{Delivery, Store};
-use http::Failed;
+use crate::store::{Delivery, Store, StoreError};
+
+/// A future a [`Target`] returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Why a delivery failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// The service refused it, or could not be reached before anything was sent: nothing
+    /// arrived, and the next run tries again.
+    #[error("{0}")]
+    Refused(String),
+    /// It may have arrived (the answer was lost): tally does not send it again by itself.
+    #[error("{0}")]
+    Doubt(String),
+    /// A file could not be written.
+    #[error("{0}")]
+    Write(String),
+    /// The chart could not be drawn.
+    #[error("{0}")]
+    Chart(String),
+    /// The delivery record could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A kind of destination: how it delivers a report, shows what it would send, checks itself
+/// without sending anything, and posts an alert.
+pub trait Target: std::fmt::Debug + Send + Sync {
+    /// `slack`, `webhook` or `files`, as `kind` says in the config.
+    fn kind(&self) -> &'static str;
+
+    /// Whether `[schedule] alert` may name it.
+    fn alerts(&self) -> bool {
+        true
+    }
+
+    /// Delivers `job.report`, recording progress in `job.record` (saved with [`Job::save`]) so
+    /// that a delivery that stops half way resumes instead of sending twice.
+    fn deliver<'a, 'b: 'a>(
+        &'a self,
+        job: &'a mut Job<'b>,
+    ) -> BoxFuture<'a, Result<(), DeliverError>>;
+
+    /// What it would send for `report`, without contacting anyone.
+    fn preview(&self, report: &Report, destination: &str) -> Result<String, DeliverError>;
+
+    /// Checks the destination without sending anything; what was found.
+    fn check<'a>(&'a self, http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>>;
+
+    /// Posts a short message (an alert, a recovery note).
+    fn notify<'a>(
+        &'a self,
+        http: &'a Client,
+        message: &'a message::Message,
+    ) -> BoxFuture<'a, Result<(), DeliverError>>;
+}
+
+/// One delivery of one report to one destination for one day.
+pub struct Job<'a> {
+    /// The HTTP client.
+    pub http: &'a Client,
+    /// The report.
+    pub report: &'a Report,
+    /// The report date.
+    pub day: NaiveDate,
+    /// The destination's name.
+    pub destination: &'a str,
+    /// What is done so far (from an earlier, interrupted run too).
+    pub record: Delivery,
+    /// Writes the record to the store.
+    pub saver: &'a dyn Fn(&Delivery) -> Result<(), DeliverError>,
+}
+
+impl Job<'_> {
+    /// Writes the record to the store.
+    pub fn save(&self) -> Result<(), DeliverError> {
+        (self.saver)(&self.record)
+    }
+}
+
+/// `[[deliver]]` as written: one struct per kind, chosen by `kind`. Each struct refuses keys
+/// that are not its own.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DeliverConfig {
+    /// Slack's Web API.
+    Slack(slack::Config),
+    /// A Slack incoming webhook.
+    Webhook(webhook::Config),
+    /// Files on disk.
+    Files(files::Config),
+}
+
+impl DeliverConfig {
+    /// Checks entry `index`, collecting problems in `c`.
+    pub fn check(&self, c: &mut Checker, index: usize, reports: &[&str]) -> Destination {
+        let key = format!("deliver[{index}]");
+        let ((default_name, target), name, wanted) = match self {
+            DeliverConfig::Slack(d) => (d.check(c, &key, index), &d.name, &d.reports),
+            DeliverConfig::Webhook(d) => (d.check(c, &key, index), &d.name, &d.reports),
+            DeliverConfig::Files(d) => (d.check(c, &key, index), &d.name, &d.reports),
+        };
+        for r in wanted.iter().filter(|r| !reports.contains(&r.as_str())) {
+            c.issue(format!("{key}.reports"), format!("unknown report `{r}`"));
+        }
+        Destination {
+            name: name.clone().unwrap_or(default_name),
+            reports: wanted.clone(),
+            target,
+        }
+    }
+}
+
+/// A checked `[[deliver]]`.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// Name in the delivery records.
+    pub name: String,
+    /// Reports sent here; empty means all.
+    pub reports: Vec<String>,
+    /// How it delivers.
+    pub target: Arc<dyn Target>,
+}
+
+impl Destination {
+    /// `slack`, `webhook` or `files`.
+    pub fn kind_name(&self) -> &'static str {
+        self.target.kind()
+    }
+
+    /// True when `report` goes to this destination.
+    pub fn wants(&self, report: &str) -> bool {
+        self.reports.is_empty() || self.reports.iter().any(|r| r == report)
+    }
+}
+
+/// `max_rows`'s default.
+fn default_max_rows() -> usize {
+    40
+}
+
+/// `timeout`'s default.
+fn default_timeout() -> String {
+    "30s".into()
+}
+
+/// A request's time limit: 1 s to 5 min.
+fn timeout(c: &mut Checker, key: &str, text: &str) -> Duration {
+    c.duration_in(
+        &format!("{key}.timeout"),
+        text,
+        Duration::from_secs(1),
+        Duration::from_secs(300),
+    )
+}
 
 /// What a delivery round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,12 +261,7 @@ pub async fn deliver_all(
                 }
                 Err(e) => {
                     done.failed += 1;
-                    tracing::error!(
-                        "delivering {} to {}: {}",
-                        report.name,
-                        dest.name,
-                        plan.redact(&e)
-                    );
+                    tracing::error!("delivering {} to {}: {e}", report.name, dest.name);
                 }
             }
         }
@@ -118,8 +269,8 @@ pub async fn deliver_all(
     done
 }
 
-/// Posts a short text (an alert, a recovery note) to a Slack or webhook destination.
-pub async fn notify(dest: &Destination, text: &str) -> Result<(), String> {
+/// Posts a short text (an alert, a recovery note) to a destination that takes alerts.
+pub async fn notify(dest: &Destination, text: &str) -> Result<(), DeliverError> {
     let client = http::client();
     let message = message::Message {
         text: text.to_string(),
@@ -128,278 +279,41 @@ pub async fn notify(dest: &Destination, text: &str) -> Result<(), String> {
             "text": {"type": "mrkdwn", "text": text.chars().take(3000).collect::<String>()}
         })],
     };
-    match &dest.kind {
-        DestinationKind::Slack {
-            token,
-            channel,
-            api_url,
-            timeout,
-            ..
-        } => slack::Slack::new(&client, api_url, token, channel, *timeout)
-            .post(&message)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.message().to_string()),
-        DestinationKind::Webhook { url, timeout, .. } => {
-            webhook::send(&client, url, &message, *timeout)
-                .await
-                .map_err(|e| e.message().to_string())
-        }
-        DestinationKind::Files { .. } => Err(format!("{} cannot receive alerts", dest.name)),
-    }
+    dest.target.notify(&client, &message).await
 }
 
 /// Delivers one report; `Ok(false)` when it had been delivered before.
 async fn deliver_one(
-    client: &reqwest::Client,
+    client: &Client,
     store: &Store,
     dest: &Destination,
     report: &Report,
     day: NaiveDate,
     force: bool,
-) -> Result<bool, String> {
-    let mut record = if force {
+) -> Result<bool, DeliverError> {
+    let record = if force {
         Delivery::default()
     } else {
-        store
-            .delivery(&dest.name, &report.name, day)
-            .map_err(|e| e.to_string())?
+        store.delivery(&dest.name, &report.name, day)?
     };
     if record.done {
         return Ok(false);
     }
-    let save = |record: &Delivery| {
-        store
-            .record_delivery(&dest.name, &report.name, day, record)
-            .map_err(|e| e.to_string())
+    let saver = |record: &Delivery| -> Result<(), DeliverError> {
+        Ok(store.record_delivery(&dest.name, &report.name, day, record)?)
     };
-    match &dest.kind {
-        DestinationKind::Files { dir, formats } => {
-            let text: Vec<Format> = formats.iter().filter_map(|f| format_of(f)).collect();
-            files::write(dir, report, &text).map_err(|e| e.to_string())?;
-            if formats.iter().any(|f| f == "png")
-                && let Some(png) = chart_of(report)?
-            {
-                files::write_bytes(dir, report, "png", &png).map_err(|e| e.to_string())?;
-            }
-        }
-        DestinationKind::Webhook {
-            url,
-            max_rows,
-            timeout,
-        } => {
-            if record.posting_since.is_some() {
-                return Err(
-                    "a previous post to this webhook may have arrived (it failed after it was sent, \
-                     or tally stopped), and a webhook cannot be asked: look in the channel, and \
-                     send it again with `tally deliver --force` if it is not there"
-                        .to_string(),
-                );
-            }
-            record.posting_since = Some(Utc::now());
-            save(&record)?;
-            let message = message::build(report, *max_rows, false);
-            match webhook::send(client, url, &message, *timeout).await {
-                Ok(()) => record.posting_since = None,
-                Err(Failed::Certain(e)) => {
-                    record.posting_since = None;
-                    save(&record)?;
-                    return Err(e);
-                }
-                Err(Failed::Doubt(e)) => {
-                    return Err(format!(
-                        "{e}: the message may have been posted, and a webhook cannot be asked, so \
-                         tally does not post it again; look in the channel, and send it again with \
-                         `tally deliver --force` if it is not there"
-                    ));
-                }
-            }
-        }
-        DestinationKind::Slack {
-            token,
-            channel,
-            api_url,
-            attach,
-            max_rows,
-            timeout,
-        } => {
-            let slack = slack::Slack::new(client, api_url, token, channel, *timeout);
-            let csv = attach.iter().any(|a| a == "csv");
-            // The message's ts is recorded before any file goes up: after a crash the next run
-            // uploads into the same thread instead of posting the message again.
-            let ts = match record.message_ts.clone() {
-                Some(ts) => ts,
-                None => {
-                    let message = message::build(report, *max_rows, csv);
-                    let post = Post {
-                        slack: &slack,
-                        destination: &dest.name,
-                        report: &report.name,
-                        day,
-                    };
-                    post.once(&message, &mut record, &save).await?
-                }
-            };
-            let mut uploads = Vec::new();
-            if csv {
-                uploads.push(("csv", render::render(report, Format::Csv).into_bytes()));
-            }
-            if attach.iter().any(|a| a == "png")
-                && let Some(png) = chart_of(report)?
-            {
-                uploads.push(("png", png));
-            }
-            // Each file is recorded once it is up: a run after a failed upload sends only what
-            // is missing.
-            for (extension, bytes) in uploads {
-                if record.uploaded.iter().any(|u| u == extension) {
-                    continue;
-                }
-                let name = format!("{}-{}.{extension}", report.name, report.last);
-                slack.upload(&name, bytes, &ts).await?;
-                record.uploaded.push(extension.to_string());
-                save(&record)?;
-            }
-        }
-    }
-    record.done = true;
-    save(&record)?;
+    let mut job = Job {
+        http: client,
+        report,
+        day,
+        destination: &dest.name,
+        record,
+        saver: &saver,
+    };
+    dest.target.deliver(&mut job).await?;
+    job.record.done = true;
+    job.save()?;
     Ok(true)
-}
-
-/// The metadata that tells tally's message for one attempt apart from every other.
-fn metadata(report: &str, day: NaiveDate, destination: &str, attempt: Json) -> Json {
-    json!({
-        "report": report,
-        "date": day.to_string(),
-        "destination": destination,
-        "attempt": attempt,
-    })
-}
-
-/// Posts of one report for one day to one Slack channel.
-struct Post<'a> {
-    slack: &'a slack::Slack<'a>,
-    destination: &'a str,
-    report: &'a str,
-    day: NaiveDate,
-}
-
-/// Posts after which a lost answer is settled by looking (the first included).
-const POSTS: u32 = 3;
-
-/// How long tally keeps looking for a post whose answer was lost: Slack may finish a slow post
-/// after tally gave up waiting for its answer.
-const SETTLE: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
-
-impl Post<'_> {
-    /// The metadata of the attempt made at `attempt`.
-    fn payload(&self, attempt: chrono::DateTime<Utc>) -> Json {
-        metadata(
-            self.report,
-            self.day,
-            self.destination,
-            json!(crate::store::pulled_instant(attempt)),
-        )
-    }
-
-    /// The message's `ts`: found in the channel when an earlier attempt may have posted it,
-    /// posted otherwise, and never posted twice: after an answer that was lost, tally looks for
-    /// the message before it posts again. The attempt is recorded before each post, so a crash
-    /// right after posting is settled the same way by the next run.
-    async fn once(
-        &self,
-        message: &message::Message,
-        record: &mut Delivery,
-        save: &impl Fn(&Delivery) -> Result<(), String>,
-    ) -> Result<String, String> {
-        if let Some(since) = record.posting_since {
-            let found = self
-                .slack
-                .find(&self.payload(since), since)
-                .await
-                .map_err(|e| {
-                    self.lookup_failed("an earlier attempt (tally stopped after it)", e)
-                })?;
-            if let Some(ts) = found {
-                tracing::info!(
-                    "{} for {}: found the message an earlier attempt posted; not posting again",
-                    self.report,
-                    self.day
-                );
-                return self.posted(ts, record, save);
-            }
-        }
-        for attempt in 1..=POSTS {
-            let since = Utc::now();
-            record.posting_since = Some(since);
-            save(record)?;
-            let payload = self.payload(since);
-            let doubt = match self.slack.post_with(message, Some(&payload)).await {
-                Ok(ts) => return self.posted(ts, record, save),
-                Err(Failed::Certain(e)) => {
-                    record.posting_since = None;
-                    save(record)?;
-                    return Err(e);
-                }
-                Err(Failed::Doubt(e)) => e,
-            };
-            tracing::warn!(
-                "{doubt}: the message may have been posted; looking for it in the channel"
-            );
-            let mut found = None;
-            for wait in SETTLE {
-                tokio::time::sleep(wait).await;
-                found = self
-                    .slack
-                    .find(&payload, since)
-                    .await
-                    .map_err(|e| self.lookup_failed(&doubt, e))?;
-                if found.is_some() {
-                    break;
-                }
-            }
-            match found {
-                Some(ts) => return self.posted(ts, record, save),
-                None if attempt < POSTS => {
-                    tracing::warn!("{doubt}: the message is not in the channel; posting it again");
-                    record.posting_since = None;
-                    save(record)?;
-                }
-                None => return Err(format!("{doubt}; the message is not in the channel")),
-            }
-        }
-        unreachable!("the last attempt returns")
-    }
-
-    fn posted(
-        &self,
-        ts: String,
-        record: &mut Delivery,
-        save: &impl Fn(&Delivery) -> Result<(), String>,
-    ) -> Result<String, String> {
-        record.message_ts = Some(ts.clone());
-        record.posting_since = None;
-        save(record)?;
-        Ok(ts)
-    }
-
-    /// Why tally stops when it cannot look for a message that may have been posted.
-    fn lookup_failed(&self, what: &str, e: slack::Lookup) -> String {
-        match e {
-            slack::Lookup::NoScope(needed) => format!(
-                "{what}: the message may have been posted, and without the `{needed}` scope \
-                 (channels:history, or groups:history for a private channel) tally cannot look \
-                 for it, so it does not post again; look in the channel, add the scope so that \
-                 tally can check next time, and send it again with `tally deliver --force` if it \
-                 is not there"
-            ),
-            slack::Lookup::Failed(m) => format!(
-                "{what}: the message may have been posted, and looking for it failed ({m}), so \
-                 tally does not post again now; the next run looks again"
-            ),
-        }
-    }
 }
 
 /// What each selected destination would get for `reports`, without contacting anyone or
@@ -408,8 +322,8 @@ pub fn preview(
     plan: &Plan,
     reports: &[Report],
     destinations: &[&Destination],
-) -> Result<String, String> {
-    chart::use_font(plan.chart_font.as_deref())?;
+) -> Result<String, DeliverError> {
+    chart::use_font(plan.chart_font.as_deref()).map_err(DeliverError::Chart)?;
     let mut out = String::new();
     for dest in destinations.iter().copied() {
         for report in reports.iter().filter(|r| dest.wants(&r.name)) {
@@ -419,66 +333,7 @@ pub fn preview(
                 dest.name,
                 dest.kind_name()
             );
-            let files = |names: &[(&str, Vec<u8>)]| {
-                names
-                    .iter()
-                    .map(|(name, bytes)| format!("file {name} ({} bytes)\n", bytes.len()))
-                    .collect::<String>()
-            };
-            match &dest.kind {
-                DestinationKind::Slack {
-                    channel,
-                    attach,
-                    max_rows,
-                    ..
-                } => {
-                    let csv = attach.iter().any(|a| a == "csv");
-                    let message = message::build(report, *max_rows, csv);
-                    let attempt = json!("(the time of the post)");
-                    let metadata = metadata(&report.name, report.last, &dest.name, attempt);
-                    let payload = slack::post_body(channel, &message, Some(&metadata));
-                    out += "chat.postMessage ";
-                    out += &serde_json::to_string_pretty(&payload).unwrap_or_default();
-                    out += "\n";
-                    let mut uploads = Vec::new();
-                    if csv {
-                        uploads.push((
-                            format!("{}-{}.csv", report.name, report.last),
-                            render::render(report, Format::Csv).into_bytes(),
-                        ));
-                    }
-                    if attach.iter().any(|a| a == "png")
-                        && let Some(png) = chart_of(report)?
-                    {
-                        uploads.push((format!("{}-{}.png", report.name, report.last), png));
-                    }
-                    let named: Vec<(&str, Vec<u8>)> = uploads
-                        .iter()
-                        .map(|(n, b)| (n.as_str(), b.clone()))
-                        .collect();
-                    out += &files(&named);
-                }
-                DestinationKind::Webhook { max_rows, .. } => {
-                    let message = message::build(report, *max_rows, false);
-                    let payload = webhook::body(&message);
-                    out += "POST ";
-                    out += &serde_json::to_string_pretty(&payload).unwrap_or_default();
-                    out += "\n";
-                }
-                DestinationKind::Files { dir, formats } => {
-                    for f in formats {
-                        let bytes = match format_of(f) {
-                            Some(text) => render::render(report, text).into_bytes(),
-                            None => match chart_of(report)? {
-                                Some(png) => png,
-                                None => continue,
-                            },
-                        };
-                        let path = dir.join(&report.name).join(format!("{}.{f}", report.last));
-                        out += &format!("file {} ({} bytes)\n", path.display(), bytes.len());
-                    }
-                }
-            }
+            out += &dest.target.preview(report, &dest.name)?;
             out += "\n";
         }
     }
@@ -488,35 +343,13 @@ pub fn preview(
 /// Checks a destination without sending anything: the Slack token, its scopes and the channel;
 /// a webhook's URL; a folder's permissions. Returns what was found, or what is wrong and how to
 /// fix it.
-pub async fn check(dest: &Destination) -> Result<String, String> {
-    match &dest.kind {
-        DestinationKind::Slack {
-            token,
-            channel,
-            api_url,
-            attach,
-            timeout,
-            ..
-        } => {
-            let client = http::client();
-            let slack = slack::Slack::new(&client, api_url, token, channel, *timeout);
-            slack.check(!attach.is_empty()).await
-        }
-        DestinationKind::Webhook { url, .. } => {
-            let host = url::Url::parse(url)
-                .ok()
-                .and_then(|u| u.host_str().map(String::from))
-                .unwrap_or_default();
-            Ok(format!(
-                "webhook URL to {host} is well-formed (not called: a webhook cannot be tried without posting)"
-            ))
-        }
-        DestinationKind::Files { dir, .. } => files::check(dir),
-    }
+pub async fn check(dest: &Destination) -> Result<String, DeliverError> {
+    let client = http::client();
+    dest.target.check(&client).await
 }
 
 /// The report's chart, or `None` (with a note) for reports that have no chart.
-fn chart_of(report: &Report) -> Result<Option<Vec<u8>>, String> {
+fn chart_of(report: &Report) -> Result<Option<Vec<u8>>, DeliverError> {
     if !chart::can_draw(report) {
         tracing::info!(
             "{} has no chart (only segment_rewards reports do); no PNG",
@@ -524,14 +357,77 @@ fn chart_of(report: &Report) -> Result<Option<Vec<u8>>, String> {
         );
         return Ok(None);
     }
-    chart::png(report).map(Some)
+    chart::png(report).map(Some).map_err(DeliverError::Chart)
 }
 
-fn format_of(name: &str) -> Option<Format> {
-    match name {
-        "csv" => Some(Format::Csv),
-        "md" => Some(Format::Markdown),
-        "json" => Some(Format::Json),
-        _ => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct File {
+        deliver: Vec<DeliverConfig>,
+    }
+
+    fn parse(entry: &str) -> Result<Vec<DeliverConfig>, String> {
+        toml::from_str::<File>(&format!("[[deliver]]\n{entry}"))
+            .map(|f| f.deliver)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Serde has had bugs with `deny_unknown_fields` inside internally tagged enums: each kind
+    /// must still refuse a key of another kind, and say which key.
+    #[test]
+    fn each_kind_refuses_the_keys_of_the_others() {
+        for (entry, stranger) in [
+            (
+                "kind = \"slack\"\ntoken = \"t\"\nchannel = \"C1\"\nurl = \"https://x\"",
+                "url",
+            ),
+            (
+                "kind = \"slack\"\ntoken = \"t\"\nchannel = \"C1\"\nformats = [\"csv\"]",
+                "formats",
+            ),
+            (
+                "kind = \"webhook\"\nurl = \"https://x\"\nchannel = \"C1\"",
+                "channel",
+            ),
+            (
+                "kind = \"webhook\"\nurl = \"https://x\"\nattach = [\"csv\"]",
+                "attach",
+            ),
+            ("kind = \"files\"\ndir = \"out\"\ntoken = \"t\"", "token"),
+            ("kind = \"files\"\ndir = \"out\"\nmax_rows = 3", "max_rows"),
+        ] {
+            let e = parse(entry).unwrap_err();
+            assert!(
+                e.contains(&format!("unknown field `{stranger}`")),
+                "{entry}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_formats_and_attachments_are_checked_by_name() {
+        assert!(
+            parse("kind = \"email\"\nto = \"a@b\"")
+                .unwrap_err()
+                .contains("unknown variant `email`")
+        );
+        assert!(parse("token = \"t\"").unwrap_err().contains("kind"));
+        let e = parse("kind = \"files\"\nformats = [\"csv\", \"pdf\"]").unwrap_err();
+        assert!(e.contains("unknown variant `pdf`"), "{e}");
+        let e = parse("kind = \"slack\"\ntoken = \"t\"\nchannel = \"C1\"\nattach = [\"md\"]")
+            .unwrap_err();
+        assert!(e.contains("unknown variant `md`"), "{e}");
+        let e = parse("kind = \"slack\"\nchannel = \"C1\"").unwrap_err();
+        assert!(e.contains("missing field `token`"), "{e}");
+        for good in [
+            "kind = \"slack\"\ntoken = \"t\"\nchannel = \"C1\"\nattach = [\"csv\"]\nmax_rows = 5",
+            "kind = \"webhook\"\nurl = \"https://x\"\ntimeout = \"5s\"",
+            "kind = \"files\"",
+        ] {
+            assert!(parse(good).is_ok(), "{good}");
+        }
     }
 }

@@ -1,36 +1,160 @@
-//! Slack incoming webhooks: the message only (webhooks cannot carry files).
+//! `kind = "webhook"`: a Slack incoming webhook, which takes the message only (no files), and
+//! cannot be asked what it received.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Client;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{self, Failed};
-use super::message::Message;
+use super::message::{self, Message};
+use super::{BoxFuture, DeliverError, Job, Target};
+use crate::config::{Checker, Secret};
+use crate::report::Report;
 
-/// Posts the message to the webhook URL (a secret: never printed). A post whose answer was lost
-/// is a [`Failed::Doubt`]: a webhook cannot be asked what it received.
-pub async fn send(
-    http: &Client,
-    url: &str,
-    message: &Message,
-    timeout: Duration,
-) -> Result<(), Failed> {
-    let body = body(message);
-    let response =
-        http::send_once("webhook", || http.post(url).timeout(timeout).json(&body)).await?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let text = response.text().await.unwrap_or_default();
-    Err(Failed::Certain(format!(
-        "webhook answered HTTP {status}: {}",
-        text.chars().take(200).collect::<String>()
-    )))
+/// `[[deliver]]` with `kind = "webhook"`, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Name in the delivery records (default: `webhook<N>`, N its index).
+    pub name: Option<String>,
+    /// Reports sent here (default: every report).
+    #[serde(default)]
+    pub reports: Vec<String>,
+    /// The incoming-webhook URL (a secret).
+    pub url: String,
+    /// Rows shown in the message.
+    #[serde(default = "super::default_max_rows")]
+    pub max_rows: usize,
+    /// Time limit of each request.
+    #[serde(default = "super::default_timeout")]
+    pub timeout: String,
 }
 
-/// The JSON body a webhook gets for `message` (also what `--dry-run` prints).
-pub fn body(message: &Message) -> serde_json::Value {
+impl Config {
+    /// Checks the entry (`key` is `deliver[N]`); returns its default name and the target.
+    pub fn check(&self, c: &mut Checker, key: &str, index: usize) -> (String, Arc<dyn Target>) {
+        let url = c.interpolate(&format!("{key}.url"), &self.url);
+        if !url.is_empty() {
+            c.http_url(&format!("{key}.url"), &url);
+        }
+        let webhook = Webhook {
+            url: Secret::new(url),
+            max_rows: c.count(&format!("{key}.max_rows"), self.max_rows, 1, 99),
+            timeout: super::timeout(c, key, &self.timeout),
+        };
+        (format!("webhook{index}"), Arc::new(webhook))
+    }
+}
+
+/// A checked webhook destination.
+#[derive(Debug)]
+pub struct Webhook {
+    url: Secret,
+    max_rows: usize,
+    timeout: Duration,
+}
+
+impl Webhook {
+    /// Posts the message. A post whose answer was lost is a [`Failed::Doubt`].
+    async fn send(&self, http: &Client, message: &Message) -> Result<(), Failed> {
+        let body = body(message);
+        let url = self.url.expose();
+        let response = http::send_once("webhook", || {
+            http.post(url).timeout(self.timeout).json(&body)
+        })
+        .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(Failed::Certain(format!(
+            "webhook answered HTTP {status}: {}",
+            text.chars().take(200).collect::<String>()
+        )))
+    }
+
+    /// Posts at most once: an attempt whose answer was lost is never repeated by itself.
+    async fn deliver(&self, job: &mut Job<'_>) -> Result<(), DeliverError> {
+        if job.record.posting_since.is_some() {
+            return Err(DeliverError::Doubt(
+                "a previous post to this webhook may have arrived (it failed after it was sent, \
+                 or tally stopped), and a webhook cannot be asked: look in the channel, and send \
+                 it again with `tally deliver --force` if it is not there"
+                    .into(),
+            ));
+        }
+        job.record.posting_since = Some(chrono::Utc::now());
+        job.save()?;
+        let message = message::build(job.report, self.max_rows, false);
+        match self.send(job.http, &message).await {
+            Ok(()) => {
+                job.record.posting_since = None;
+                Ok(())
+            }
+            Err(Failed::Certain(e)) => {
+                job.record.posting_since = None;
+                job.save()?;
+                Err(DeliverError::Refused(e))
+            }
+            Err(Failed::Doubt(e)) => Err(DeliverError::Doubt(format!(
+                "{e}: the message may have been posted, and a webhook cannot be asked, so tally \
+                 does not post it again; look in the channel, and send it again with `tally \
+                 deliver --force` if it is not there"
+            ))),
+        }
+    }
+}
+
+impl Target for Webhook {
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn deliver<'a, 'b: 'a>(
+        &'a self,
+        job: &'a mut Job<'b>,
+    ) -> BoxFuture<'a, Result<(), DeliverError>> {
+        Box::pin(self.deliver(job))
+    }
+
+    fn preview(&self, report: &Report, _destination: &str) -> Result<String, DeliverError> {
+        let message = message::build(report, self.max_rows, false);
+        let body = serde_json::to_string_pretty(&body(&message)).unwrap_or_default();
+        Ok(format!("POST {body}\n"))
+    }
+
+    /// A webhook cannot be tried without posting: its URL was checked with the config.
+    fn check<'a>(&'a self, _http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>> {
+        let host = url::Url::parse(self.url.expose())
+            .ok()
+            .and_then(|u| u.host_str().map(String::from))
+            .unwrap_or_default();
+        Box::pin(async move {
+            Ok(format!(
+                "webhook URL to {host} is well-formed (not called: a webhook cannot be tried \
+                 without posting)"
+            ))
+        })
+    }
+
+    fn notify<'a>(
+        &'a self,
+        http: &'a Client,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<(), DeliverError>> {
+        Box::pin(async move {
+            self.send(http, message)
+                .await
+                .map_err(|e| DeliverError::Refused(e.message().to_string()))
+        })
+    }
+}
+
+/// The JSON body a webhook gets for `message`.
+fn body(message: &Message) -> serde_json::Value {
     json!({"text": message.text, "blocks": message.blocks})
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{Alerter, Runner};
 use crate::config::{Destination, Plan};
 use crate::deliver;
+use crate::error::mask_secrets;
 use crate::run::{self, Options, Trigger};
 use crate::store::Store;
 
@@ -38,7 +39,7 @@ impl Runner for PipelineRunner<'_> {
         match run::run(self.plan, date, trigger, options).await {
             Ok(true) => Ok(()),
             Ok(false) => Err("some deliveries failed (see the log)".into()),
-            Err(e) => Err(self.plan.redact(&e.to_string())),
+            Err(e) => Err(mask_secrets(&e.to_string())),
         }
     }
 
@@ -84,7 +85,7 @@ impl<'a> Notifier<'a> {
             tracing::error!(
                 "sending the alert to {}: {}",
                 dest.name,
-                self.plan.redact(&e)
+                mask_secrets(&e.to_string())
             );
         }
         let flag = failing.then_some("1");

@@ -238,7 +238,8 @@ impl ClickHouse {
     /// login and that read-only queries are allowed.
     async fn connect(spec: &SourceSpec) -> Result<ClickHouse, SourceError> {
         let errors = Errors::new(spec);
-        let url = url::Url::parse(&spec.url).map_err(|e| errors.at("reading the URL", e))?;
+        let url =
+            url::Url::parse(spec.url.expose()).map_err(|e| errors.at("reading the URL", e))?;
         let encrypted = spec.tls.mode != TlsMode::Disable;
         let host = url.host_str().unwrap_or("localhost").to_string();
         let port = url.port().unwrap_or(if encrypted { 8443 } else { 8123 });

@@ -225,9 +225,9 @@ impl Mysql {
     /// statement timeout.
     async fn connect(spec: &SourceSpec) -> Result<Mysql, SourceError> {
         let errors = Errors::new(spec);
-        let url = match spec.url.strip_prefix("mariadb://") {
+        let url = match spec.url.expose().strip_prefix("mariadb://") {
             Some(rest) => format!("mysql://{rest}"),
-            None => spec.url.clone(),
+            None => spec.url.expose().to_string(),
         };
         let opts = Opts::from_url(&url).map_err(|e| errors.at("reading the URL", e))?;
         let host = opts.ip_or_hostname().to_string();

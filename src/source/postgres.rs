@@ -183,6 +183,7 @@ impl Postgres {
         let errors = Errors::new(spec);
         let mut config: tokio_postgres::Config = spec
             .url
+            .expose()
             .parse()
             .map_err(|e| errors.at("reading the URL", chain(&e)))?;
         config.ssl_mode(match spec.tls.mode {

@@ -2,7 +2,7 @@
 //! whose answer was lost can be found in `conversations.history`), then each file through the
 //! current upload flow (`files.getUploadURLExternal`, POST the bytes,
 //! `files.completeUploadExternal` into the message's thread). The retired `files.upload` is
-//! never called.
+//! never called. `auth.test` and `conversations.info` check a destination without posting.
 
 use std::time::Duration;
 
@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use reqwest::Client;
 use serde_json::{Value as Json, json};
 
-use super::http::{self, Failed};
-use super::message::Message;
+use crate::deliver::http::{self, Failed};
+use crate::deliver::message::Message;
 
 /// The `event_type` of the metadata tally attaches to its messages.
 pub const EVENT_TYPE: &str = "tally_report";
@@ -20,7 +20,7 @@ pub const EVENT_TYPE: &str = "tally_report";
 const HISTORY_PAGES: usize = 10;
 
 /// A Slack Web API client for one token and channel.
-pub struct Slack<'a> {
+pub struct Api<'a> {
     http: &'a Client,
     api_url: &'a str,
     token: &'a str,
@@ -37,7 +37,7 @@ pub enum Lookup {
     Failed(String),
 }
 
-impl<'a> Slack<'a> {
+impl<'a> Api<'a> {
     /// A client; `api_url` is like `https://slack.com/api`; each request may take `timeout`.
     pub fn new(
         http: &'a Client,
@@ -45,8 +45,8 @@ impl<'a> Slack<'a> {
         token: &'a str,
         channel: &'a str,
         timeout: Duration,
-    ) -> Slack<'a> {
-        Slack {
+    ) -> Api<'a> {
+        Api {
             http,
             api_url,
             token,

@@ -1,0 +1,221 @@
+//! `kind = "slack"`: Slack's Web API with a bot token. A message with the report's table, then
+//! the CSV and the chart in its thread ([`api`]), posted at most once per destination, report
+//! and day ([`post`]).
+
+mod api;
+mod post;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Client;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::message::{self, Message};
+use super::{BoxFuture, DeliverError, Job, Target, chart_of};
+use crate::config::{Checker, Secret};
+use crate::report::Report;
+use crate::report::render::{self, Format};
+use api::Api;
+
+/// A file posted in the message's thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Attachment {
+    /// The whole report as CSV.
+    Csv,
+    /// The chart (segment_rewards reports only).
+    Png,
+}
+
+/// `[[deliver]]` with `kind = "slack"`, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Name in the delivery records (default: `slack:<channel>`).
+    pub name: Option<String>,
+    /// Reports sent here (default: every report).
+    #[serde(default)]
+    pub reports: Vec<String>,
+    /// The bot token (`xoxb-...`), a secret.
+    pub token: String,
+    /// The channel ID.
+    pub channel: String,
+    /// Files posted in the message's thread.
+    #[serde(default = "default_attach")]
+    pub attach: Vec<Attachment>,
+    /// Base URL of the Web API.
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    /// Rows shown in the message.
+    #[serde(default = "super::default_max_rows")]
+    pub max_rows: usize,
+    /// Time limit of each request.
+    #[serde(default = "super::default_timeout")]
+    pub timeout: String,
+}
+
+fn default_attach() -> Vec<Attachment> {
+    vec![Attachment::Csv, Attachment::Png]
+}
+
+fn default_api_url() -> String {
+    "https://slack.com/api".into()
+}
+
+impl Config {
+    /// Checks the entry (`key` is `deliver[N]`); returns its default name and the target.
+    pub fn check(&self, c: &mut Checker, key: &str, _index: usize) -> (String, Arc<dyn Target>) {
+        let token = c.interpolate(&format!("{key}.token"), &self.token);
+        let channel = c.interpolate(&format!("{key}.channel"), &self.channel);
+        c.http_url(&format!("{key}.api_url"), &self.api_url);
+        let slack = Slack {
+            token: Secret::new(token),
+            channel: channel.clone(),
+            api_url: self.api_url.trim_end_matches('/').to_string(),
+            attach: self.attach.clone(),
+            max_rows: c.count(&format!("{key}.max_rows"), self.max_rows, 1, 99),
+            timeout: super::timeout(c, key, &self.timeout),
+        };
+        (format!("slack:{channel}"), Arc::new(slack))
+    }
+}
+
+/// A checked Slack destination.
+#[derive(Debug)]
+pub struct Slack {
+    token: Secret,
+    channel: String,
+    api_url: String,
+    attach: Vec<Attachment>,
+    max_rows: usize,
+    timeout: Duration,
+}
+
+impl Slack {
+    fn api<'a>(&'a self, http: &'a Client) -> Api<'a> {
+        Api::new(
+            http,
+            &self.api_url,
+            self.token.expose(),
+            &self.channel,
+            self.timeout,
+        )
+    }
+
+    /// The files that go into the thread, by extension.
+    fn uploads(&self, report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, DeliverError> {
+        let mut uploads = Vec::new();
+        for a in &self.attach {
+            match a {
+                Attachment::Csv => {
+                    uploads.push(("csv", render::render(report, Format::Csv).into_bytes()));
+                }
+                Attachment::Png => {
+                    if let Some(png) = chart_of(report)? {
+                        uploads.push(("png", png));
+                    }
+                }
+            }
+        }
+        Ok(uploads)
+    }
+
+    /// The message, then each file that is not up yet.
+    async fn deliver(&self, job: &mut Job<'_>) -> Result<(), DeliverError> {
+        let api = self.api(job.http);
+        let csv = self.attach.contains(&Attachment::Csv);
+        // The message's ts is recorded before any file goes up: after a crash the next run
+        // uploads into the same thread instead of posting the message again.
+        let ts = match job.record.message_ts.clone() {
+            Some(ts) => ts,
+            None => {
+                let message = message::build(job.report, self.max_rows, csv);
+                let post = post::Post {
+                    api: &api,
+                    destination: job.destination,
+                    report: &job.report.name,
+                    day: job.day,
+                };
+                post.once(&message, &mut job.record, job.saver).await?
+            }
+        };
+        // Each file is recorded once it is up: a run after a failed upload sends only what is
+        // missing.
+        for (extension, bytes) in self.uploads(job.report)? {
+            if job.record.uploaded.iter().any(|u| u == extension) {
+                continue;
+            }
+            let name = format!("{}-{}.{extension}", job.report.name, job.report.last);
+            api.upload(&name, bytes, &ts)
+                .await
+                .map_err(DeliverError::Refused)?;
+            job.record.uploaded.push(extension.to_string());
+            job.save()?;
+        }
+        Ok(())
+    }
+}
+
+impl Target for Slack {
+    fn kind(&self) -> &'static str {
+        "slack"
+    }
+
+    fn deliver<'a, 'b: 'a>(
+        &'a self,
+        job: &'a mut Job<'b>,
+    ) -> BoxFuture<'a, Result<(), DeliverError>> {
+        Box::pin(self.deliver(job))
+    }
+
+    /// The `chat.postMessage` body and the files, by name and size.
+    fn preview(&self, report: &Report, destination: &str) -> Result<String, DeliverError> {
+        let csv = self.attach.contains(&Attachment::Csv);
+        let message = message::build(report, self.max_rows, csv);
+        let metadata = post::metadata(
+            &report.name,
+            report.last,
+            destination,
+            json!("(the time of the post)"),
+        );
+        let body = api::post_body(&self.channel, &message, Some(&metadata));
+        let mut out = format!(
+            "chat.postMessage {}\n",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+        for (extension, bytes) in self.uploads(report)? {
+            out += &format!(
+                "file {}-{}.{extension} ({} bytes)\n",
+                report.name,
+                report.last,
+                bytes.len()
+            );
+        }
+        Ok(out)
+    }
+
+    fn check<'a>(&'a self, http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>> {
+        Box::pin(async move {
+            self.api(http)
+                .check(!self.attach.is_empty())
+                .await
+                .map_err(DeliverError::Refused)
+        })
+    }
+
+    fn notify<'a>(
+        &'a self,
+        http: &'a Client,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<(), DeliverError>> {
+        Box::pin(async move {
+            self.api(http)
+                .post(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| DeliverError::Refused(e.message().to_string()))
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! At most one Slack message per destination, report and day: every message carries metadata
+//! that identifies its attempt, each attempt is recorded before it is posted, and after an
+//! answer that was lost (or a crash) tally looks for the message in the channel before it posts
+//! again.
+
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use serde_json::{Value as Json, json};
+
+use super::api::{Api, Lookup};
+use crate::deliver::DeliverError;
+use crate::deliver::http::Failed;
+use crate::deliver::message;
+use crate::store::Delivery;
+
+/// The metadata that tells tally's message for one attempt apart from every other.
+pub fn metadata(report: &str, day: NaiveDate, destination: &str, attempt: Json) -> Json {
+    json!({
+        "report": report,
+        "date": day.to_string(),
+        "destination": destination,
+        "attempt": attempt,
+    })
+}
+
+/// Posts of one report for one day to one Slack channel.
+pub struct Post<'a> {
+    /// The API client of the channel.
+    pub api: &'a Api<'a>,
+    /// The destination's name.
+    pub destination: &'a str,
+    /// The report's name.
+    pub report: &'a str,
+    /// The report date.
+    pub day: NaiveDate,
+}
+
+/// Posts after which a lost answer is settled by looking (the first included).
+const POSTS: u32 = 3;
+
+/// How long tally keeps looking for a post whose answer was lost: Slack may finish a slow post
+/// after tally gave up waiting for its answer.
+const SETTLE: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
+
+impl Post<'_> {
+    /// The metadata of the attempt made at `attempt`.
+    fn payload(&self, attempt: chrono::DateTime<Utc>) -> Json {
+        metadata(
+            self.report,
+            self.day,
+            self.destination,
+            json!(crate::store::pulled_instant(attempt)),
+        )
+    }
+
+    /// The message's `ts`: found in the channel when an earlier attempt may have posted it,
+    /// posted otherwise, and never posted twice: after an answer that was lost, tally looks for
+    /// the message before it posts again. The attempt is recorded before each post, so a crash
+    /// right after posting is settled the same way by the next run.
+    pub async fn once(
+        &self,
+        message: &message::Message,
+        record: &mut Delivery,
+        save: &dyn Fn(&Delivery) -> Result<(), DeliverError>,
+    ) -> Result<String, DeliverError> {
+        if let Some(since) = record.posting_since {
+            let found = self
+                .api
+                .find(&self.payload(since), since)
+                .await
+                .map_err(|e| {
+                    self.lookup_failed("an earlier attempt (tally stopped after it)", e)
+                })?;
+            if let Some(ts) = found {
+                tracing::info!(
+                    "{} for {}: found the message an earlier attempt posted; not posting again",
+                    self.report,
+                    self.day
+                );
+                return self.posted(ts, record, save);
+            }
+        }
+        for attempt in 1..=POSTS {
+            let since = Utc::now();
+            record.posting_since = Some(since);
+            save(record)?;
+            let payload = self.payload(since);
+            let doubt = match self.api.post_with(message, Some(&payload)).await {
+                Ok(ts) => return self.posted(ts, record, save),
+                Err(Failed::Certain(e)) => {
+                    record.posting_since = None;
+                    save(record)?;
+                    return Err(DeliverError::Refused(e));
+                }
+                Err(Failed::Doubt(e)) => e,
+            };
+            tracing::warn!(
+                "{doubt}: the message may have been posted; looking for it in the channel"
+            );
+            let mut found = None;
+            for wait in SETTLE {
+                tokio::time::sleep(wait).await;
+                found = self
+                    .api
+                    .find(&payload, since)
+                    .await
+                    .map_err(|e| self.lookup_failed(&doubt, e))?;
+                if found.is_some() {
+                    break;
+                }
+            }
+            match found {
+                Some(ts) => return self.posted(ts, record, save),
+                None if attempt < POSTS => {
+                    tracing::warn!("{doubt}: the message is not in the channel; posting it again");
+                    record.posting_since = None;
+                    save(record)?;
+                }
+                None => {
+                    return Err(DeliverError::Doubt(format!(
+                        "{doubt}; the message is not in the channel"
+                    )));
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn posted(
+        &self,
+        ts: String,
+        record: &mut Delivery,
+        save: &dyn Fn(&Delivery) -> Result<(), DeliverError>,
+    ) -> Result<String, DeliverError> {
+        record.message_ts = Some(ts.clone());
+        record.posting_since = None;
+        save(record)?;
+        Ok(ts)
+    }
+
+    /// Why tally stops when it cannot look for a message that may have been posted.
+    fn lookup_failed(&self, what: &str, e: Lookup) -> DeliverError {
+        DeliverError::Doubt(match e {
+            Lookup::NoScope(needed) => format!(
+                "{what}: the message may have been posted, and without the `{needed}` scope \
+                 (channels:history, or groups:history for a private channel) tally cannot look \
+                 for it, so it does not post again; look in the channel, add the scope so that \
+                 tally can check next time, and send it again with `tally deliver --force` if it \
+                 is not there"
+            ),
+            Lookup::Failed(m) => format!(
+                "{what}: the message may have been posted, and looking for it failed ({m}), so \
+                 tally does not post again now; the next run looks again"
+            ),
+        })
+    }
+}
