@@ -116,14 +116,14 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
     let last = days_before(Utc::now().with_timezone(&ZONE).date_naive(), 1);
     create(dir, last)?;
     let config_path = dir.join("tally.toml");
-    let plan = config::load(&config_path, None)?;
-    let mut store = Store::open(&plan.store)?;
-    let specs: Vec<&config::ReportSpec> = plan.reports.values().collect();
-    let ranges = run::needed(&plan, &specs, last)?;
-    run::sync_ranges(&plan, &mut store, &ranges, false, quiet).await?;
+    let config = config::load(&config_path, None)?;
+    let mut store = Store::open(&config.store)?;
+    let specs: Vec<&config::ReportSpec> = config.reports.values().collect();
+    let ranges = run::needed(&config, &specs, last)?;
+    run::sync_ranges(&config, &mut store, &ranges, false, quiet).await?;
     // Every report is built, so that each command printed below works as it is printed (the
     // `engagement` table is written by the report that names it).
-    let reports = run::build_all(&plan, &store, &specs, last)?;
+    let reports = run::build_all(&config, &store, &specs, last)?;
     let main = reports
         .iter()
         .find(|r| r.name == "rewards_by_segment")

@@ -5,7 +5,7 @@
 use chrono::{NaiveDate, Utc};
 use indexmap::IndexMap;
 
-use crate::config::{self, ConfigError, DayRange, Plan, ReportSpec};
+use crate::config::{self, Config, ConfigError, DayRange, ReportSpec};
 use crate::deliver::{self, Delivered, files};
 use crate::error::{Error, mask_secrets};
 use crate::report::{self, Report, render};
@@ -55,18 +55,18 @@ pub struct Options {
 }
 
 /// Today in the configured zone.
-pub fn today(plan: &Plan) -> NaiveDate {
-    Utc::now().with_timezone(&plan.timezone).date_naive()
+pub fn today(config: &Config) -> NaiveDate {
+    Utc::now().with_timezone(&config.timezone).date_naive()
 }
 
 /// The report date: the given one, or yesterday (the last complete day) in the configured zone.
-pub fn report_date(plan: &Plan, date: Option<NaiveDate>) -> NaiveDate {
-    date.unwrap_or_else(|| config::days_before(today(plan), 1))
+pub fn report_date(config: &Config, date: Option<NaiveDate>) -> NaiveDate {
+    date.unwrap_or_else(|| config::days_before(today(config), 1))
 }
 
 /// The day ranges the given reports need on `date`; an error when there are no reports.
 pub fn needed(
-    plan: &Plan,
+    config: &Config,
     specs: &[&ReportSpec],
     date: NaiveDate,
 ) -> Result<IndexMap<String, DayRange>, Error> {
@@ -77,23 +77,30 @@ pub fn needed(
         )
         .into());
     }
-    Ok(plan.required_days(specs.iter().copied(), date))
+    Ok(config.required_days(specs.iter().copied(), date))
 }
 
 /// Pulls what `ranges` need and logs a line per rollup.
 pub async fn sync_ranges(
-    plan: &Plan,
+    config: &Config,
     store: &mut Store,
     ranges: &IndexMap<String, DayRange>,
     refresh: bool,
     quiet: bool,
 ) -> Result<IndexMap<String, Pulled>, Error> {
-    let planned = sync::plan_slices(plan, store, ranges, refresh, Utc::now())?;
+    let planned = sync::plan_slices(config, store, ranges, refresh, Utc::now())?;
     if planned.is_empty() {
         tracing::info!("store is up to date");
     }
     let started = std::time::Instant::now();
-    let pulled = sync::pull(plan, store, &planned, today(plan), &Progress::new(quiet)).await?;
+    let pulled = sync::pull(
+        config,
+        store,
+        &planned,
+        today(config),
+        &Progress::new(quiet),
+    )
+    .await?;
     let took = started.elapsed();
     for (rollup, p) in &pulled {
         tracing::info!(
@@ -111,31 +118,31 @@ pub async fn sync_ranges(
 
 /// Builds the reports from the store.
 pub fn build_all(
-    plan: &Plan,
+    config: &Config,
     store: &Store,
     specs: &[&ReportSpec],
     day: NaiveDate,
 ) -> Result<Vec<Report>, Error> {
     specs
         .iter()
-        .map(|s| report::build(plan, store, s, day).map_err(Error::from))
+        .map(|s| report::build(config, store, s, day).map_err(Error::from))
         .collect()
 }
 
 /// Runs the pipeline for report date `date` and records it. `Ok(false)` when some delivery
 /// failed (the run is recorded as failed).
 pub async fn run(
-    plan: &Plan,
+    config: &Config,
     date: NaiveDate,
     trigger: Trigger,
     opts: Options,
 ) -> Result<bool, Error> {
-    let _lock = RunLock::acquire(&plan.store, opts.wait)?;
-    let mut store = Store::open(&plan.store)?;
+    let _lock = RunLock::acquire(&config.store, opts.wait)?;
+    let mut store = Store::open(&config.store)?;
     let id = store.start_run(trigger.as_str(), date)?;
     let mut pulled = IndexMap::new();
     let mut delivered = Delivered::default();
-    let result = steps(plan, &mut store, date, &opts, &mut pulled, &mut delivered).await;
+    let result = steps(config, &mut store, date, &opts, &mut pulled, &mut delivered).await;
     let pulled_text = pulled
         .iter()
         .map(|(r, p)| format!("{r}: {} slices, {} rows", p.slices, p.rows))
@@ -166,29 +173,30 @@ fn result_text(result: &Result<(), Error>) -> String {
 }
 
 async fn steps(
-    plan: &Plan,
+    config: &Config,
     store: &mut Store,
     date: NaiveDate,
     opts: &Options,
     pulled: &mut IndexMap<String, Pulled>,
     delivered: &mut Delivered,
 ) -> Result<(), Error> {
-    let specs = plan
+    let specs = config
         .select_reports(&opts.reports)
         .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
-    let destinations = deliver::select(plan, &opts.destinations)
+    let destinations = deliver::select(config, &opts.destinations)
         .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
-    let ranges = needed(plan, &specs, date)?;
-    *pulled = sync_ranges(plan, store, &ranges, false, opts.quiet).await?;
-    let reports = build_all(plan, store, &specs, date)?;
+    let ranges = needed(config, &specs, date)?;
+    *pulled = sync_ranges(config, store, &ranges, false, opts.quiet).await?;
+    let reports = build_all(config, store, &specs, date)?;
     for report in &reports {
-        for path in files::write(&plan.output_dir, report, &files::DEFAULT_FORMATS)? {
+        for path in files::write(&config.output_dir, report, &files::DEFAULT_FORMATS)? {
             tracing::info!("wrote {}", path.display());
         }
         if opts.print {
             println!("{}", render::render(report, render::Format::Table));
         }
     }
-    *delivered = deliver::deliver_all(plan, store, &reports, date, opts.force, &destinations).await;
+    *delivered =
+        deliver::deliver_all(config, store, &reports, date, opts.force, &destinations).await;
     Ok(())
 }

@@ -5,7 +5,7 @@
 use serde_json::{Value as Json, json};
 
 use super::args::InfoFormat;
-use crate::config::{Plan, Rollup, SourceSpec};
+use crate::config::{Config, Rollup, SourceSpec};
 use crate::deliver;
 use crate::error::{Error, mask_secrets};
 use crate::run;
@@ -76,25 +76,25 @@ impl Out {
 
 /// Checks every source, rollup and destination; `Ok(false)` when any failed. A signal stops it
 /// at once, even while it connects or waits for an answer.
-pub async fn run(plan: &Plan, format: InfoFormat) -> Result<bool, Error> {
+pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
     let mut out = Out {
         format,
         found: Vec::new(),
     };
     out.add(Finding {
         what: "config",
-        name: plan.config_path.display().to_string(),
+        name: config.config_path.display().to_string(),
         ok: Some(true),
         text: "read and checked".into(),
         details: vec![],
     });
-    for spec in plan.sources.values() {
+    for spec in config.sources.values() {
         tokio::select! {
-            () = check_source(plan, spec, &mut out) => {}
+            () = check_source(config, spec, &mut out) => {}
             _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
         }
     }
-    for dest in &plan.destinations {
+    for dest in &config.destinations {
         let result = tokio::select! {
             r = deliver::check(dest) => r,
             _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
@@ -115,8 +115,8 @@ pub async fn run(plan: &Plan, format: InfoFormat) -> Result<bool, Error> {
 }
 
 /// Connects to one source and checks its rollups.
-async fn check_source(plan: &Plan, spec: &SourceSpec, out: &mut Out) {
-    let rollups: Vec<_> = plan
+async fn check_source(config: &Config, spec: &SourceSpec, out: &mut Out) {
+    let rollups: Vec<_> = config
         .rollups
         .values()
         .filter(|r| r.source == spec.name)
@@ -158,7 +158,7 @@ async fn check_source(plan: &Plan, spec: &SourceSpec, out: &mut Out) {
         }
     };
     for rollup in rollups {
-        let (ok, text) = match check_rollup(plan, &mut source, rollup).await {
+        let (ok, text) = match check_rollup(config, &mut source, rollup).await {
             Ok(line) => (true, line),
             Err(e) => (false, e),
         };
@@ -226,10 +226,14 @@ async fn session(spec: &SourceSpec, source: &mut Source) -> Vec<(&'static str, S
 
 /// Prepares the rollup's slice query and EXPLAINs it for yesterday's first slice: a plan that
 /// reads the whole table fails (unless allowed) and names the index to create.
-async fn check_rollup(plan: &Plan, source: &mut Source, rollup: &Rollup) -> Result<String, String> {
+async fn check_rollup(
+    config: &Config,
+    source: &mut Source,
+    rollup: &Rollup,
+) -> Result<String, String> {
     let info = source.check(rollup).await.map_err(|e| e.to_string())?;
-    let day = run::report_date(plan, None);
-    let slice = day_slices(plan.timezone, day, rollup.slice_hours)[0];
+    let day = run::report_date(config, None);
+    let slice = day_slices(config.timezone, day, rollup.slice_hours)[0];
     let explain = source
         .explain(rollup, slice.start, slice.end)
         .await

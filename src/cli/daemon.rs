@@ -1,24 +1,24 @@
 //! `tally daemon`: runs the pipeline at every time of `[schedule] cron`.
 
-use crate::config::{ConfigError, Plan};
+use crate::config::{Config, ConfigError};
 use crate::error::Error;
 use crate::schedule::pipeline::{Notifier, PipelineRunner};
 use crate::schedule::{Daemon, Schedule, SystemClock};
 
 /// Runs until SIGTERM or SIGINT; the run in progress stops after its current slice.
-pub async fn run(plan: &Plan, quiet: bool) -> Result<bool, Error> {
-    let spec = plan.schedule.as_ref().ok_or_else(|| {
+pub async fn run(config: &Config, quiet: bool) -> Result<bool, Error> {
+    let spec = config.schedule.as_ref().ok_or_else(|| {
         ConfigError::Usage(
             "tally daemon needs a [schedule] section with `cron` in the config".into(),
         )
     })?;
-    let schedule = Schedule::new(&spec.cron, plan.timezone).map_err(ConfigError::Usage)?;
-    let notifier = Notifier::new(plan);
+    let schedule = Schedule::new(&spec.cron, config.timezone).map_err(ConfigError::Usage)?;
+    let notifier = Notifier::new(config);
     let failing = notifier.failing();
     tracing::info!(
         "tally daemon started: `{}` in {}, {} retries {}s apart",
         spec.cron,
-        plan.timezone,
+        config.timezone,
         spec.retries,
         spec.retry_delay.as_secs()
     );
@@ -26,7 +26,7 @@ pub async fn run(plan: &Plan, quiet: bool) -> Result<bool, Error> {
         schedule,
         (spec.retries, spec.retry_delay),
         SystemClock,
-        PipelineRunner::new(plan, quiet),
+        PipelineRunner::new(config, quiet),
         notifier,
         failing,
     );

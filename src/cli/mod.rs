@@ -1,4 +1,4 @@
-//! The commands: each loads the checked plan, then drives the pipeline
+//! The commands: each loads the checked config, then drives the pipeline
 //! (sync → segment → report → deliver) as far as it needs.
 
 pub mod args;
@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 
 pub use args::{Cli, Command};
 
-use crate::config::{self, ConfigError, DayRange, Plan, ReportSpec};
+use crate::config::{self, Config, ConfigError, DayRange, ReportSpec};
 use crate::deliver;
 use crate::error::Error;
 use crate::report::{self, Report, ReportError, chart, render};
@@ -55,18 +55,18 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             refresh,
             rollups,
         } => {
-            let plan = load(cli)?;
+            let config = load(cli)?;
             let mut ranges = match (from, to) {
-                (Some(first), Some(last)) => explicit_range(&plan, *first, *last)?,
+                (Some(first), Some(last)) => explicit_range(&config, *first, *last)?,
                 _ => {
-                    let specs: Vec<&ReportSpec> = plan.reports.values().collect();
-                    run::needed(&plan, &specs, run::report_date(&plan, date.date))?
+                    let specs: Vec<&ReportSpec> = config.reports.values().collect();
+                    run::needed(&config, &specs, run::report_date(&config, date.date))?
                 }
             };
             if !rollups.is_empty() {
                 for name in rollups {
-                    if !plan.rollups.contains_key(name) {
-                        let known: Vec<&str> = plan.rollups.keys().map(String::as_str).collect();
+                    if !config.rollups.contains_key(name) {
+                        let known: Vec<&str> = config.rollups.keys().map(String::as_str).collect();
                         return Err(ConfigError::Usage(format!(
                             "no rollup named `{name}` (rollups: {})",
                             known.join(", ")
@@ -83,9 +83,9 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                     .into());
                 }
             }
-            let _lock = RunLock::acquire(&plan.store, false)?;
-            let mut store = Store::open(&plan.store)?;
-            run::sync_ranges(&plan, &mut store, &ranges, *refresh, cli.quiet).await?;
+            let _lock = RunLock::acquire(&config.store, false)?;
+            let mut store = Store::open(&config.store)?;
+            run::sync_ranges(&config, &mut store, &ranges, *refresh, cli.quiet).await?;
             Ok(true)
         }
         Command::Report {
@@ -95,23 +95,23 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             output,
             no_sync,
         } => {
-            let plan = load(cli)?;
-            let specs = plan
+            let config = load(cli)?;
+            let specs = config
                 .select_reports(names)
                 .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
-            let day = run::report_date(&plan, date.date);
-            if *no_sync && !Store::exists(&plan.store) {
-                return Err(nothing_synced(&plan, "report --no-sync"));
+            let day = run::report_date(&config, date.date);
+            if *no_sync && !Store::exists(&config.store) {
+                return Err(nothing_synced(&config, "report --no-sync"));
             }
-            let _lock = RunLock::acquire(&plan.store, false)?;
-            let mut store = Store::open(&plan.store)?;
+            let _lock = RunLock::acquire(&config.store, false)?;
+            let mut store = Store::open(&config.store)?;
             if !no_sync {
-                let ranges = run::needed(&plan, &specs, day)?;
-                run::sync_ranges(&plan, &mut store, &ranges, false, cli.quiet).await?;
+                let ranges = run::needed(&config, &specs, day)?;
+                run::sync_ranges(&config, &mut store, &ranges, false, cli.quiet).await?;
             } else {
-                synced(&plan, &store, &specs, "report --no-sync")?;
+                synced(&config, &store, &specs, "report --no-sync")?;
             }
-            let reports = run::build_all(&plan, &store, &specs, day)?;
+            let reports = run::build_all(&config, &store, &specs, day)?;
             let bytes = match format.text() {
                 Some(f) => {
                     let text: Vec<String> = reports.iter().map(|r| render::render(r, f)).collect();
@@ -124,7 +124,7 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                     }
                     .into_bytes()
                 }
-                None => png(&plan, &reports, output.as_deref())?,
+                None => png(&config, &reports, output.as_deref())?,
             };
             emit(&bytes, output.as_deref())?;
             Ok(true)
@@ -134,21 +134,21 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             force,
             select,
         } => {
-            let plan = load(cli)?;
-            let day = run::report_date(&plan, date.date);
-            let (specs, destinations) = selection(&plan, select)?;
-            if !Store::exists(&plan.store) {
-                return Err(nothing_synced(&plan, "deliver"));
+            let config = load(cli)?;
+            let day = run::report_date(&config, date.date);
+            let (specs, destinations) = selection(&config, select)?;
+            if !Store::exists(&config.store) {
+                return Err(nothing_synced(&config, "deliver"));
             }
             if select.dry_run {
-                return dry_run(&plan, &specs, &destinations, day);
+                return dry_run(&config, &specs, &destinations, day);
             }
-            let _lock = RunLock::acquire(&plan.store, false)?;
-            let store = Store::open(&plan.store)?;
-            synced(&plan, &store, &specs, "deliver")?;
-            let reports = run::build_all(&plan, &store, &specs, day)?;
+            let _lock = RunLock::acquire(&config.store, false)?;
+            let store = Store::open(&config.store)?;
+            synced(&config, &store, &specs, "deliver")?;
+            let reports = run::build_all(&config, &store, &specs, day)?;
             Ok(
-                deliver::deliver_all(&plan, &store, &reports, day, *force, &destinations)
+                deliver::deliver_all(&config, &store, &reports, day, *force, &destinations)
                     .await
                     .ok(),
             )
@@ -159,17 +159,17 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             wait,
             select,
         } => {
-            let plan = load(cli)?;
-            let day = run::report_date(&plan, date.date);
+            let config = load(cli)?;
+            let day = run::report_date(&config, date.date);
             if select.dry_run {
-                let (specs, destinations) = selection(&plan, select)?;
-                if !Store::exists(&plan.store) {
-                    return Err(nothing_synced(&plan, "run --dry-run"));
+                let (specs, destinations) = selection(&config, select)?;
+                if !Store::exists(&config.store) {
+                    return Err(nothing_synced(&config, "run --dry-run"));
                 }
                 tracing::info!(
                     "dry run: no sync (the sources are not contacted); the reports are built from the store as it is"
                 );
-                return dry_run(&plan, &specs, &destinations, day);
+                return dry_run(&config, &specs, &destinations, day);
             }
             let options = run::Options {
                 force: *force,
@@ -179,21 +179,21 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                 reports: select.reports.clone(),
                 destinations: select.destinations.clone(),
             };
-            run::run(&plan, day, Trigger::Manual, options).await
+            run::run(&config, day, Trigger::Manual, options).await
         }
         Command::Daemon => daemon::run(&load(cli)?, cli.quiet).await,
         Command::History { limit, format } => status::history(&load(cli)?, *limit, *format),
         Command::Status { format } => status::status(&load(cli)?, *format),
         Command::Query { sql, file, format } => {
-            let plan = load(cli)?;
+            let config = load(cli)?;
             let sql = query_text(sql.as_deref(), file.as_deref())?;
-            if !Store::exists(&plan.store) {
-                return Err(nothing_synced(&plan, "query"));
+            if !Store::exists(&config.store) {
+                return Err(nothing_synced(&config, "query"));
             }
-            let store = Store::inspect(&plan.store)?;
+            let store = Store::inspect(&config.store)?;
             let (columns, rows) = report::sql::run(&store, "query", &sql, None)
-                .map_err(|e| segment_hint(&plan, e))?;
-            let today = run::today(&plan);
+                .map_err(|e| segment_hint(&config, e))?;
+            let today = run::today(&config);
             let result = Report {
                 name: "query".into(),
                 title: "query".into(),
@@ -214,12 +214,12 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
 
 /// The reports and destinations `select` names (all of them when it names none).
 fn selection<'a>(
-    plan: &'a Plan,
+    config: &'a Config,
     select: &args::Selection,
 ) -> Result<(Vec<&'a ReportSpec>, Vec<&'a config::Destination>), Error> {
     let usage = |m: String| Error::Config(ConfigError::Usage(m));
-    let specs = plan.select_reports(&select.reports).map_err(usage)?;
-    let destinations = deliver::select(plan, &select.destinations).map_err(usage)?;
+    let specs = config.select_reports(&select.reports).map_err(usage)?;
+    let destinations = deliver::select(config, &select.destinations).map_err(usage)?;
     Ok((specs, destinations))
 }
 
@@ -227,26 +227,26 @@ fn selection<'a>(
 /// Contacts nobody and records nothing (no delivery, no run, no file; only the store's caches
 /// of computed days may fill).
 fn dry_run(
-    plan: &Plan,
+    config: &Config,
     specs: &[&ReportSpec],
     destinations: &[&config::Destination],
     day: NaiveDate,
 ) -> Result<bool, Error> {
-    let _lock = RunLock::acquire(&plan.store, false)?;
-    let store = Store::open(&plan.store)?;
-    synced(plan, &store, specs, "dry run")?;
-    let reports = run::build_all(plan, &store, specs, day)?;
-    let text = deliver::preview(plan, &reports, destinations)?;
+    let _lock = RunLock::acquire(&config.store, false)?;
+    let store = Store::open(&config.store)?;
+    synced(config, &store, specs, "dry run")?;
+    let reports = run::build_all(config, &store, specs, day)?;
+    let text = deliver::preview(config, &reports, destinations)?;
     emit(text.as_bytes(), None)?;
     Ok(true)
 }
 
 /// A query that reads a segment's table before any report wrote it gets told how to write it.
-fn segment_hint(plan: &Plan, e: ReportError) -> ReportError {
+fn segment_hint(config: &Config, e: ReportError) -> ReportError {
     match e {
         ReportError::Sql { report, message } => {
             let missing = message.strip_prefix("no such table: ").map(str::trim);
-            let message = match missing.filter(|t| plan.segments.contains_key(*t)) {
+            let message = match missing.filter(|t| config.segments.contains_key(*t)) {
                 Some(table) => format!(
                     "{message} (`{table}` holds the groups of segment `{table}`; it is written when a \
                      SQL report that names it runs: `tally report` or `tally run` first)"
@@ -276,16 +276,21 @@ fn query_text(sql: Option<&str>, file: Option<&Path>) -> Result<String, Error> {
 }
 
 /// `command` needs a store with synced rows, and there is no store yet.
-fn nothing_synced(plan: &Plan, command: &str) -> Error {
+fn nothing_synced(config: &Config, command: &str) -> Error {
     Error::Runtime(format!(
         "{command}: nothing is synced yet (no store at {}): run `tally sync` or `tally run` first",
-        plan.store.display()
+        config.store.display()
     ))
 }
 
 /// Fails unless every rollup the reports read has been synced at least once.
-fn synced(plan: &Plan, store: &Store, specs: &[&ReportSpec], command: &str) -> Result<(), Error> {
-    let needed = plan.required_days(specs.iter().copied(), chrono::NaiveDate::MIN);
+fn synced(
+    config: &Config,
+    store: &Store,
+    specs: &[&ReportSpec],
+    command: &str,
+) -> Result<(), Error> {
+    let needed = config.required_days(specs.iter().copied(), chrono::NaiveDate::MIN);
     for rollup in needed.keys() {
         if !store.has_table(rollup)? {
             return Err(Error::Runtime(format!(
@@ -297,19 +302,19 @@ fn synced(plan: &Plan, store: &Store, specs: &[&ReportSpec], command: &str) -> R
     Ok(())
 }
 
-fn load(cli: &Cli) -> Result<Plan, Error> {
+fn load(cli: &Cli) -> Result<Config, Error> {
     Ok(config::load(&cli.config, cli.env_file.as_deref())?)
 }
 
 fn explicit_range(
-    plan: &Plan,
+    config: &Config,
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<IndexMap<String, DayRange>, Error> {
     if first > last {
         return Err(ConfigError::Usage(format!("--from {first} is after --to {last}")).into());
     }
-    Ok(plan
+    Ok(config
         .rollups
         .keys()
         .map(|name| (name.clone(), DayRange { first, last }))
@@ -317,7 +322,7 @@ fn explicit_range(
 }
 
 /// The chart of the one report asked for, which goes to a file.
-fn png(plan: &Plan, reports: &[Report], output: Option<&Path>) -> Result<Vec<u8>, Error> {
+fn png(config: &Config, reports: &[Report], output: Option<&Path>) -> Result<Vec<u8>, Error> {
     let usage = |m: &str| Error::Config(ConfigError::Usage(m.into()));
     if output.is_none() {
         return Err(usage("--format png needs --output FILE"));
@@ -325,7 +330,7 @@ fn png(plan: &Plan, reports: &[Report], output: Option<&Path>) -> Result<Vec<u8>
     let [report] = reports else {
         return Err(usage("--format png draws one report: name it"));
     };
-    chart::use_font(plan.chart_font.as_deref()).map_err(ReportError::Chart)?;
+    chart::use_font(config.chart_font.as_deref()).map_err(ReportError::Chart)?;
     Ok(chart::png(report).map_err(ReportError::Chart)?)
 }
 
@@ -341,21 +346,21 @@ fn emit(bytes: &[u8], output: Option<&Path>) -> Result<(), Error> {
 }
 
 fn plan_command(
-    plan: &Plan,
+    config: &Config,
     date: Option<NaiveDate>,
     format: args::InfoFormat,
 ) -> Result<bool, Error> {
-    let specs: Vec<&ReportSpec> = plan.reports.values().collect();
-    let day = run::report_date(plan, date);
-    let ranges = run::needed(plan, &specs, day)?;
-    let store = Store::inspect(&plan.store)?;
-    let planned = sync::plan_slices(plan, &store, &ranges, false, Utc::now())?;
+    let specs: Vec<&ReportSpec> = config.reports.values().collect();
+    let day = run::report_date(config, date);
+    let ranges = run::needed(config, &specs, day)?;
+    let store = Store::inspect(&config.store)?;
+    let planned = sync::plan_slices(config, &store, &ranges, false, Utc::now())?;
     if format == args::InfoFormat::Json {
         let rollups: Vec<serde_json::Value> = ranges
             .iter()
             .map(|(name, range)| {
-                let rollup = &plan.rollups[name];
-                let source = &plan.sources[&rollup.source];
+                let rollup = &config.rollups[name];
+                let source = &config.sources[&rollup.source];
                 let slices: Vec<serde_json::Value> = planned
                     .iter()
                     .filter(|p| &p.rollup == name)
@@ -384,8 +389,8 @@ fn plan_command(
     }
     println!("report date {day}");
     for (name, range) in &ranges {
-        let rollup = &plan.rollups[name];
-        let source = &plan.sources[&rollup.source];
+        let rollup = &config.rollups[name];
+        let source = &config.sources[&rollup.source];
         let count = planned.iter().filter(|p| &p.rollup == name).count();
         println!(
             "\nrollup {name} (source {}): days {} to {}, {count} slice(s) to pull",
@@ -398,11 +403,11 @@ fn plan_command(
                 p.slice.day,
                 p.slice
                     .start
-                    .with_timezone(&plan.timezone)
+                    .with_timezone(&config.timezone)
                     .format("%Y-%m-%d %H:%M %Z"),
                 p.slice
                     .end
-                    .with_timezone(&plan.timezone)
+                    .with_timezone(&config.timezone)
                     .format("%Y-%m-%d %H:%M %Z"),
                 p.reason.as_str()
             );

@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde_json::{Value as Json, json};
 
 use super::args::InfoFormat;
-use crate::config::Plan;
+use crate::config::Config;
 use crate::error::Error;
 use crate::report::Report;
 use crate::report::render;
@@ -14,8 +14,8 @@ use crate::store::Store;
 use crate::value::Value;
 
 /// Prints the newest `limit` runs as a table (or JSON).
-pub fn history(plan: &Plan, limit: u32, format: InfoFormat) -> Result<bool, Error> {
-    let store = Store::inspect(&plan.store)?;
+pub fn history(config: &Config, limit: u32, format: InfoFormat) -> Result<bool, Error> {
+    let store = Store::inspect(&config.store)?;
     let rows = store
         .runs(limit)?
         .into_iter()
@@ -79,11 +79,11 @@ fn json_rows(report: &Report) -> String {
 }
 
 /// Prints the next scheduled time, the last run and each rollup's newest final day.
-pub fn status(plan: &Plan, format: InfoFormat) -> Result<bool, Error> {
-    let store = Store::inspect(&plan.store)?;
-    let next = match &plan.schedule {
+pub fn status(config: &Config, format: InfoFormat) -> Result<bool, Error> {
+    let store = Store::inspect(&config.store)?;
+    let next = match &config.schedule {
         Some(spec) => {
-            let schedule = Schedule::new(&spec.cron, plan.timezone)
+            let schedule = Schedule::new(&spec.cron, config.timezone)
                 .map_err(crate::config::ConfigError::Usage)?;
             Some((
                 spec.cron.clone(),
@@ -93,18 +93,18 @@ pub fn status(plan: &Plan, format: InfoFormat) -> Result<bool, Error> {
         None => None,
     };
     let last = store.runs(1)?.into_iter().next();
-    let rollups = plan
+    let rollups = config
         .rollups
         .values()
         .map(|r| Ok((r.name.clone(), store.newest_final_day(&r.name, r.lookback)?)))
         .collect::<Result<Vec<_>, Error>>()?;
     if format == InfoFormat::Json {
         let doc = json!({
-            "store": plan.store.display().to_string(),
-            "store_exists": Store::exists(&plan.store),
+            "store": config.store.display().to_string(),
+            "store_exists": Store::exists(&config.store),
             "schedule": next.as_ref().map(|(cron, next)| json!({
                 "cron": cron,
-                "timezone": plan.timezone.to_string(),
+                "timezone": config.timezone.to_string(),
                 "next_run": next,
             })),
             "last_run": last.as_ref().map(|r| json!({
@@ -124,16 +124,16 @@ pub fn status(plan: &Plan, format: InfoFormat) -> Result<bool, Error> {
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return Ok(true);
     }
-    if !Store::exists(&plan.store) {
+    if !Store::exists(&config.store) {
         println!(
             "store: none yet at {} (nothing has run)",
-            plan.store.display()
+            config.store.display()
         );
     }
     match next {
         Some((cron, next)) => println!(
             "schedule: `{cron}` in {}; next run {}",
-            plan.timezone,
+            config.timezone,
             next.unwrap_or_else(|| "none".into())
         ),
         None => println!("schedule: none (add [schedule] cron to run `tally daemon`)"),

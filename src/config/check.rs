@@ -13,11 +13,11 @@ use sqlparser::dialect::{Dialect, GenericDialect};
 use super::Issue;
 use super::env::Env;
 use super::plan::*;
-use super::raw::{self, Config};
+use super::raw::{self, File};
 use crate::deliver::Destination;
 use crate::value::{MAX_DIGITS, parse_decimal};
 
-/// Collects issues while the plan is built: every check of every stage reports through it, each
+/// Collects issues while the config is checked: every check of every stage reports through it, each
 /// problem with its dotted key.
 pub struct Checker<'a> {
     pub(super) issues: Vec<Issue>,
@@ -202,8 +202,8 @@ impl Checker<'_> {
     }
 }
 
-/// Builds and checks the plan.
-pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<Issue>> {
+/// Checks the file and builds the checked [`Config`].
+pub fn check(config: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Issue>> {
     let mut c = Checker {
         issues: Vec::new(),
         env,
@@ -288,7 +288,7 @@ pub fn check(config: Config, config_path: &Path, env: &Env) -> Result<Plan, Vec<
     if !c.issues.is_empty() {
         return Err(c.issues);
     }
-    Ok(Plan {
+    Ok(Config {
         config_path: config_path.to_path_buf(),
         timezone,
         store: relative_to(config_path, &config.store),
@@ -307,7 +307,7 @@ fn rollup(
     c: &mut Checker,
     name: &str,
     r: &raw::RollupConfig,
-    config: &Config,
+    config: &File,
     dialect: &dyn Dialect,
 ) -> Rollup {
     let key = format!("rollups.{name}");
@@ -721,8 +721,8 @@ fn names<V>(map: &IndexMap<String, V>) -> String {
 mod tests {
     use super::*;
 
-    fn plan(text: &str) -> Result<Plan, Vec<Issue>> {
-        let config: Config = toml::from_str(text).unwrap();
+    fn config(text: &str) -> Result<Config, Vec<Issue>> {
+        let config: File = toml::from_str(text).unwrap();
         check(config, Path::new("/tmp/tally.toml"), &Env::default())
     }
 
@@ -746,7 +746,7 @@ mod tests {
 
     #[test]
     fn a_good_config_becomes_a_plan() {
-        let p = plan(BASE).unwrap();
+        let p = config(BASE).unwrap();
         assert_eq!(p.rollups["activity"].table, vec!["public", "actions"]);
         assert_eq!(
             p.sources["chain"].display_url,
@@ -769,7 +769,7 @@ mod tests {
                 "lower(signer)\"\nslice = \"5h\"\nkeep = \"1x\"",
             )
             .replace("min_score = 0", "min_score = 20");
-        let issues = plan(&text).unwrap_err();
+        let issues = config(&text).unwrap_err();
         let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
         assert!(keys.contains(&"rollups.activity.slice"), "{keys:?}");
         assert!(keys.contains(&"rollups.activity.keep"), "{keys:?}");
@@ -785,7 +785,7 @@ mod tests {
             "actions = \"count(*)\"",
             "actions = \"count(*)\", total = \"SUM(amount)\", bad = \"avg(x)\"",
         );
-        let issues = plan(&text).unwrap_err();
+        let issues = config(&text).unwrap_err();
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].key, "rollups.activity.measures.bad");
     }
@@ -799,7 +799,7 @@ mod tests {
             )
             .replace("score = \"actions\"", "score = \"z\"")
             + "[reports.zeta]\nsql = \"SELECT 1\"\n[reports.alpha]\nsql = \"SELECT 2\"\n";
-        let p = plan(&text).unwrap();
+        let p = config(&text).unwrap();
         assert_eq!(p.reports.keys().collect::<Vec<_>>(), ["zeta", "alpha"]);
         let names: Vec<&str> = p.rollups["activity"]
             .measures
@@ -811,14 +811,14 @@ mod tests {
 
     #[test]
     fn negative_weights_are_refused() {
-        let issues = plan(&BASE.replace("a = 0.5", "a = -1")).unwrap_err();
+        let issues = config(&BASE.replace("a = 0.5", "a = -1")).unwrap_err();
         assert_eq!(issues[0].key, "segments.engagement.weights.a");
     }
 
     #[test]
     fn pasted_sql_must_stay_one_expression() {
         let text = BASE.replace("lower(signer)", "lower(signer))");
-        let issues = plan(&text).unwrap_err();
+        let issues = config(&text).unwrap_err();
         assert_eq!(issues[0].key, "rollups.activity.user");
     }
 
@@ -828,14 +828,14 @@ mod tests {
             "postgres://u:s3cret@localhost/db",
             "postgres://u:s3cret@localhost/db?options=-c%20search_path%3Dapp&sslmode=require&application_name=a+b",
         );
-        let p = plan(&text).unwrap();
+        let p = config(&text).unwrap();
         let source = &p.sources["chain"];
         assert_eq!(
             source.url.expose(),
             "postgres://u:s3cret@localhost/db?options=-c%20search_path%3Dapp&application_name=a+b"
         );
         assert_eq!(source.tls.mode, TlsMode::Require);
-        let none = plan(BASE).unwrap();
+        let none = config(BASE).unwrap();
         assert_eq!(
             none.sources["chain"].url.expose(),
             "postgres://u:s3cret@localhost/db"
@@ -853,9 +853,9 @@ mod tests {
                 &format!("postgres://u@localhost/db?{query}"),
             )
         };
-        let p = plan(&with(&format!("sslrootcert={}", ca.display()))).unwrap();
+        let p = config(&with(&format!("sslrootcert={}", ca.display()))).unwrap();
         assert_eq!(p.sources["chain"].tls.mode, TlsMode::VerifyCa);
-        let issues = plan(&with(&format!(
+        let issues = config(&with(&format!(
             "sslmode=prefer&sslrootcert={}",
             ca.display()
         )))
@@ -866,7 +866,7 @@ mod tests {
             &format!("mysql://u@localhost/db?ssl-ca={}", ca.display()),
         );
         assert_eq!(
-            plan(&my).unwrap().sources["chain"].tls.mode,
+            config(&my).unwrap().sources["chain"].tls.mode,
             TlsMode::VerifyCa
         );
         std::fs::remove_file(ca).unwrap();

@@ -90,13 +90,13 @@ fn list(issues: &[Issue]) -> String {
 
 /// Reads, interpolates and checks the config file. `env_file` is the `--env-file` option; without
 /// it, `.env` beside the config is read when present.
-pub fn load(path: &Path, env_file: Option<&Path>) -> Result<Plan, ConfigError> {
+pub fn load(path: &Path, env_file: Option<&Path>) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     // toml's message quotes the line: mask what may be a secret on it.
-    let config: raw::Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    let config: raw::File = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: crate::error::mask_secrets(e.to_string().trim_end()),
     })?;

@@ -340,7 +340,7 @@ pub struct ScheduleSpec {
 
 /// The whole checked configuration.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Config {
     /// The config file it was read from.
     pub config_path: PathBuf,
     /// Zone of days and windows.
@@ -396,7 +396,7 @@ pub fn days_before(date: NaiveDate, n: u32) -> NaiveDate {
         .unwrap_or(NaiveDate::MIN)
 }
 
-impl Plan {
+impl Config {
     /// The days each rollup must hold for the given reports on report date `date`: a segment
     /// needs its whole window before the first report day.
     pub fn required_days<'a>(

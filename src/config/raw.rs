@@ -1,5 +1,5 @@
 //! The configuration exactly as written in `tally.toml`: plain serde structs, no checks beyond
-//! shape. [`super::plan`] turns them into a checked [`super::Plan`].
+//! shape. [`super::check`] turns them into a checked [`super::Config`].
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -7,7 +7,7 @@ use serde::Deserialize;
 /// The whole `tally.toml` file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct File {
     /// IANA time zone for days, windows and schedules.
     #[serde(default = "default_timezone")]
     pub timezone: String,

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use reqwest::Client;
 use serde::Deserialize;
 
-use crate::config::{Checker, Plan};
+use crate::config::{Checker, Config};
 use crate::report::{Report, chart};
 use crate::store::{Delivery, Store, StoreError};
 
@@ -196,19 +196,23 @@ impl Delivered {
 
 /// The destinations `names` select: a destination's `name`, or a kind (`slack`, `webhook`,
 /// `files`) for every destination of that kind; all of them without names.
-pub fn select<'a>(plan: &'a Plan, names: &[String]) -> Result<Vec<&'a Destination>, String> {
+pub fn select<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a Destination>, String> {
     if names.is_empty() {
-        return Ok(plan.destinations.iter().collect());
+        return Ok(config.destinations.iter().collect());
     }
     let mut chosen: Vec<&Destination> = Vec::new();
     for name in names {
-        let found: Vec<&Destination> = plan
+        let found: Vec<&Destination> = config
             .destinations
             .iter()
             .filter(|d| d.name == *name || d.kind_name() == name)
             .collect();
         if found.is_empty() {
-            let known: Vec<&str> = plan.destinations.iter().map(|d| d.name.as_str()).collect();
+            let known: Vec<&str> = config
+                .destinations
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
             return Err(format!(
                 "no destination named `{name}` (destinations: {}; or slack, webhook, files)",
                 if known.is_empty() {
@@ -230,7 +234,7 @@ pub fn select<'a>(plan: &'a Plan, names: &[String]) -> Result<Vec<&'a Destinatio
 /// Delivers every report to every selected destination that wants it. A failing destination
 /// is logged with the report, counted, and the others still run.
 pub async fn deliver_all(
-    plan: &Plan,
+    config: &Config,
     store: &Store,
     reports: &[Report],
     day: NaiveDate,
@@ -238,7 +242,7 @@ pub async fn deliver_all(
     destinations: &[&Destination],
 ) -> Delivered {
     let mut done = Delivered::default();
-    if let Err(e) = chart::use_font(plan.chart_font.as_deref()) {
+    if let Err(e) = chart::use_font(config.chart_font.as_deref()) {
         tracing::error!("{e}");
         done.failed += 1;
         return done;
@@ -319,11 +323,11 @@ async fn deliver_one(
 /// What each selected destination would get for `reports`, without contacting anyone or
 /// recording anything: the Slack or webhook JSON payload, and the files by name and size.
 pub fn preview(
-    plan: &Plan,
+    config: &Config,
     reports: &[Report],
     destinations: &[&Destination],
 ) -> Result<String, DeliverError> {
-    chart::use_font(plan.chart_font.as_deref()).map_err(DeliverError::Chart)?;
+    chart::use_font(config.chart_font.as_deref()).map_err(DeliverError::Chart)?;
     let mut out = String::new();
     for dest in destinations.iter().copied() {
         for report in reports.iter().filter(|r| dest.wants(&r.name)) {

@@ -8,7 +8,7 @@ pub mod sql;
 
 use chrono::NaiveDate;
 
-use crate::config::{Plan, ReportKind, ReportSpec};
+use crate::config::{Config, ReportKind, ReportSpec};
 use crate::segment;
 use crate::store::{Store, StoreError};
 use crate::value::Value;
@@ -51,7 +51,7 @@ pub struct Report {
 
 /// Computes one report for report date `date` from what the store holds.
 pub fn build(
-    plan: &Plan,
+    config: &Config,
     store: &Store,
     spec: &ReportSpec,
     date: NaiveDate,
@@ -63,14 +63,14 @@ pub fn build(
             rewards,
             amount,
         } => {
-            let s = segment_rewards::Spec::new(plan, segment, rewards, amount);
+            let s = segment_rewards::Spec::new(config, segment, rewards, amount);
             segment_rewards::build(store, &s, first, last)?
         }
         ReportKind::Sql { sql, segments, .. } => {
             let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
             for name in segments {
-                let seg = &plan.segments[name];
-                segment::materialize(store, seg, &plan.rollups[&seg.rollup], &days)?;
+                let seg = &config.segments[name];
+                segment::materialize(store, seg, &config.rollups[&seg.rollup], &days)?;
             }
             sql::run(store, &spec.name, sql, Some((first, last)))?
         }

@@ -6,10 +6,10 @@ use foldhash::{HashMap, HashMapExt};
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
-use crate::config::{Plan, Rollup, days_before};
+use crate::config::{Config, Rollup, days_before};
 use crate::exact::Exact;
 use crate::segment;
-use crate::store::{Store, StoreError, days_from, quote};
+use crate::store::{Store, StoreError};
 use crate::value::{Value, parse_decimal, plain, share};
 
 /// Column names, in order.
@@ -17,7 +17,7 @@ pub const COLUMNS: [&str; 8] = [
     "day", "segment", "users", "active", "actions", "rewarded", "rewards", "share",
 ];
 
-/// Inputs of the report, resolved from the plan.
+/// Inputs of the report, resolved from the config.
 pub struct Spec<'a> {
     /// The segment's config.
     pub segment: &'a crate::config::Segment,
@@ -31,12 +31,12 @@ pub struct Spec<'a> {
 
 impl<'a> Spec<'a> {
     /// Resolves names (already checked by the config) to their definitions.
-    pub fn new(plan: &'a Plan, segment: &str, rewards: &str, amount: &'a str) -> Spec<'a> {
-        let segment = &plan.segments[segment];
+    pub fn new(config: &'a Config, segment: &str, rewards: &str, amount: &'a str) -> Spec<'a> {
+        let segment = &config.segments[segment];
         Spec {
             segment,
-            activity: &plan.rollups[&segment.rollup],
-            rewards: &plan.rollups[rewards],
+            activity: &config.rollups[&segment.rollup],
+            rewards: &config.rollups[rewards],
             amount,
         }
     }
@@ -51,24 +51,15 @@ fn per_user(
     scale: &mut i64,
 ) -> Result<HashMap<String, BigDecimal>, StoreError> {
     let ctx = || format!("reading `{}` for {day}", rollup.name);
-    let sql = format!(
-        "SELECT user, {} {} AND user IS NOT NULL",
-        quote(measure),
-        days_from(&rollup.name)
-    );
-    let mut stmt = store
-        .conn()
-        .prepare_cached(&sql)
-        .map_err(|e| store.err(ctx(), e))?;
-    let day = day.to_string();
-    let mut rows = stmt.query([&day, &day]).map_err(|e| store.err(ctx(), e))?;
+    let fail = |e: rusqlite::Error| store.err(ctx(), e);
     let mut sums: HashMap<String, BigDecimal> = HashMap::new();
-    while let Some(row) = rows.next().map_err(|e| store.err(ctx(), e))? {
-        let user = row.get_ref(0).map_err(|e| store.err(ctx(), e))?;
-        let user = user.as_str().map_err(|e| store.err(ctx(), e.into()))?;
-        let cell = Value::from_sqlite(row.get_ref(1).map_err(|e| store.err(ctx(), e))?, true);
+    let text = day.to_string();
+    store.each_row_of_day(&rollup.name, &text, &[Some(measure)], &ctx, |row| {
+        let user = row.get_ref(0).map_err(fail)?;
+        let user = user.as_str().map_err(|e| fail(e.into()))?;
+        let cell = Value::from_sqlite(row.get_ref(1).map_err(fail)?, true);
         let value = match cell {
-            Value::Null => continue,
+            Value::Null => return Ok(()),
             other => other.to_decimal().ok_or_else(|| {
                 StoreError::Data(format!(
                     "rollup `{}`, {day}: measure `{measure}` of user `{user}` is `{other}`, not a number",
@@ -83,7 +74,8 @@ fn per_user(
                 sums.insert(user.to_string(), value);
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(sums)
 }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Alerter, Runner};
-use crate::config::{Destination, Plan};
+use crate::config::{Config, Destination};
 use crate::deliver;
 use crate::error::mask_secrets;
 use crate::run::{self, Options, Trigger};
@@ -15,14 +15,14 @@ pub const FAILING_KEY: &str = "schedule_failing";
 
 /// Runs `tally run` for the daemon.
 pub struct PipelineRunner<'a> {
-    plan: &'a Plan,
+    config: &'a Config,
     quiet: bool,
 }
 
 impl<'a> PipelineRunner<'a> {
-    /// A runner for the plan.
-    pub fn new(plan: &'a Plan, quiet: bool) -> Self {
-        PipelineRunner { plan, quiet }
+    /// A runner for the config.
+    pub fn new(config: &'a Config, quiet: bool) -> Self {
+        PipelineRunner { config, quiet }
     }
 }
 
@@ -36,7 +36,7 @@ impl Runner for PipelineRunner<'_> {
             wait: true,
             ..Options::default()
         };
-        match run::run(self.plan, date, trigger, options).await {
+        match run::run(self.config, date, trigger, options).await {
             Ok(true) => Ok(()),
             Ok(false) => Err("some deliveries failed (see the log)".into()),
             Err(e) => Err(mask_secrets(&e.to_string())),
@@ -44,7 +44,7 @@ impl Runner for PipelineRunner<'_> {
     }
 
     fn last_success(&mut self) -> Option<DateTime<Utc>> {
-        Store::open(&self.plan.store)
+        Store::open(&self.config.store)
             .and_then(|s| s.last_success())
             .unwrap_or_else(|e| {
                 tracing::warn!("reading the run history: {e}");
@@ -55,24 +55,27 @@ impl Runner for PipelineRunner<'_> {
 
 /// Posts alerts to the `[schedule] alert` destination, or only logs them without one.
 pub struct Notifier<'a> {
-    plan: &'a Plan,
+    config: &'a Config,
     destination: Option<&'a Destination>,
 }
 
 impl<'a> Notifier<'a> {
-    /// A notifier for the plan's alert destination.
-    pub fn new(plan: &'a Plan) -> Self {
-        let destination = plan
+    /// A notifier for the config's alert destination.
+    pub fn new(config: &'a Config) -> Self {
+        let destination = config
             .schedule
             .as_ref()
             .and_then(|s| s.alert.as_ref())
-            .and_then(|name| plan.destinations.iter().find(|d| &d.name == name));
-        Notifier { plan, destination }
+            .and_then(|name| config.destinations.iter().find(|d| &d.name == name));
+        Notifier {
+            config,
+            destination,
+        }
     }
 
     /// True when the store says a failure streak is going on.
     pub fn failing(&self) -> bool {
-        Store::open(&self.plan.store)
+        Store::open(&self.config.store)
             .and_then(|s| s.meta(FAILING_KEY))
             .is_ok_and(|v| v.is_some())
     }
@@ -89,7 +92,8 @@ impl<'a> Notifier<'a> {
             );
         }
         let flag = failing.then_some("1");
-        if let Err(e) = Store::open(&self.plan.store).and_then(|s| s.set_meta(FAILING_KEY, flag)) {
+        if let Err(e) = Store::open(&self.config.store).and_then(|s| s.set_meta(FAILING_KEY, flag))
+        {
             tracing::warn!("recording the failure streak: {e}");
         }
     }

@@ -9,16 +9,15 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::types::ValueRef;
-use rusqlite::{OptionalExtension, params};
 
 use crate::config::{Rollup, Segment};
 use crate::exact::Exact;
-use crate::store::{Store, StoreError, days_from, quote};
+use crate::store::{Store, StoreError};
 use crate::value::Value;
 
 /// One user's partial score over one day.
 #[derive(Debug, Clone, Default)]
-pub struct Tally {
+pub struct UserDay {
     /// `sum(weight * score measure)`.
     pub weighted: Exact,
     /// `sum(score measure)`, unweighted.
@@ -28,7 +27,7 @@ pub struct Tally {
 }
 
 /// Partial scores of one day, by user.
-pub type Day = HashMap<Arc<str>, Tally>;
+pub type Day = HashMap<Arc<str>, UserDay>;
 
 /// What the partials of a day depend on: the segment's scoring and the day's slices.
 fn version(
@@ -37,15 +36,7 @@ fn version(
     rollup: &Rollup,
     day: &str,
 ) -> Result<String, StoreError> {
-    let slices: Option<String> = store
-        .conn()
-        .query_row(
-            "SELECT group_concat(start || '@' || coalesce(digest, pulled_at), ',') FROM
-               (SELECT start, digest, pulled_at FROM _tally_slices WHERE rollup = ?1 AND day = ?2 ORDER BY start)",
-            params![rollup.name, day],
-            |r| r.get(0),
-        )
-        .map_err(|e| store.err(format!("reading checkpoints of `{}`", rollup.name), e))?;
+    let slices = store.slices_version(&rollup.name, day, day)?;
     let mut weights: Vec<String> = segment
         .weights
         .iter()
@@ -60,7 +51,7 @@ fn version(
         segment.score,
         weights.join(","),
         segment.default_weight,
-        slices.unwrap_or_default()
+        slices
     ))
 }
 
@@ -88,15 +79,7 @@ impl<'a> Partials<'a> {
         let (store, segment, rollup) = (self.store, self.segment, self.rollup);
         let day = day.to_string();
         let version = version(store, segment, rollup, &day)?;
-        let cached: Option<(String, Vec<u8>)> = store
-            .conn()
-            .query_row(
-                "SELECT version, partials FROM _tally_partials WHERE segment = ?1 AND day = ?2",
-                params![segment.name, day],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| store.err(format!("reading the scores of `{}`", segment.name), e))?;
+        let cached = store.partials(&segment.name, &day)?;
         if let Some((v, blob)) = cached.filter(|(v, _)| *v == version) {
             match decode(&blob, &mut self.names) {
                 Some(partial) => return Ok(partial),
@@ -107,14 +90,7 @@ impl<'a> Partials<'a> {
             }
         }
         let partial = compute(store, segment, rollup, &day, &mut self.names)?;
-        store
-            .conn()
-            .execute(
-                "INSERT OR REPLACE INTO _tally_partials (segment, day, version, partials)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![segment.name, day, version, encode(&partial)],
-            )
-            .map_err(|e| store.err(format!("storing the scores of `{}`", segment.name), e))?;
+        store.save_partials(&segment.name, &day, &version, &encode(&partial))?;
         Ok(partial)
     }
 }
@@ -168,7 +144,7 @@ fn decode(blob: &[u8], names: &mut HashSet<Arc<str>>) -> Option<Day> {
         let (weighted, tail) = Exact::decode(&rest[n..])?;
         let (unweighted, tail) = Exact::decode(tail)?;
         let (rows, tail) = tail.split_first_chunk::<4>()?;
-        let tally = Tally {
+        let tally = UserDay {
             weighted,
             unweighted,
             rows: u32::from_le_bytes(*rows),
@@ -187,19 +163,8 @@ fn compute(
     day: &str,
     names: &mut HashSet<Arc<str>>,
 ) -> Result<Day, StoreError> {
-    let by = segment
-        .by
-        .as_deref()
-        .map(quote)
-        .unwrap_or_else(|| "NULL".into());
-    let sql = format!(
-        "SELECT user, {by}, {} {} AND user IS NOT NULL",
-        quote(&segment.score),
-        days_from(&rollup.name)
-    );
-    let fail = |e| store.err(format!("scoring segment `{}`", segment.name), e);
-    let mut stmt = store.conn().prepare_cached(&sql).map_err(fail)?;
-    let mut rows = stmt.query([day, day]).map_err(fail)?;
+    let context = || format!("scoring segment `{}`", segment.name);
+    let fail = |e: rusqlite::Error| store.err(context(), e);
     let mut partial = Day::with_capacity(names.len());
     let weights: HashMap<&str, Exact> = segment
         .weights
@@ -207,8 +172,9 @@ fn compute(
         .map(|(k, w)| (k.as_str(), Exact::from_big(w)))
         .collect();
     let default_weight = Exact::from_big(&segment.default_weight);
-    while let Some(row) = rows.next().map_err(fail)? {
-        // Text and integers are read in place: this loop runs once per rollup row.
+    let columns = [segment.by.as_deref(), Some(segment.score.as_str())];
+    store.each_row_of_day(&rollup.name, day, &columns, &context, |row| {
+        // Text and integers are read in place: this runs once per rollup row.
         let weight = match row.get_ref(1).map_err(fail)? {
             ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|k| weights.get(k)),
             ValueRef::Null => None,
@@ -239,7 +205,8 @@ fn compute(
         tally.weighted = tally.weighted.add(&weight.mul(&score));
         tally.unweighted = tally.unweighted.add(&score);
         tally.rows += 1;
-    }
+        Ok(())
+    })?;
     Ok(partial)
 }
 
@@ -260,7 +227,7 @@ mod tests {
             ),
             ("", "0", "0", 0),
         ] {
-            let tally = Tally {
+            let tally = UserDay {
                 weighted: Exact::from_big(&crate::value::parse_decimal(weighted).unwrap()),
                 unweighted: Exact::from_big(&crate::value::parse_decimal(unweighted).unwrap()),
                 rows,
@@ -293,7 +260,7 @@ mod tests {
     #[test]
     fn a_damaged_blob_is_not_read() {
         let mut day = Day::new();
-        day.insert(Arc::from("u"), Tally::default());
+        day.insert(Arc::from("u"), UserDay::default());
         let blob = encode(&day);
         let mut names = HashSet::new();
         assert!(decode(&blob[..blob.len() - 1], &mut names).is_none());

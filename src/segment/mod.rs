@@ -13,8 +13,8 @@ use chrono::NaiveDate;
 use foldhash::{HashMap, HashMapExt};
 
 use crate::config::{Rollup, Segment, days_before};
-use crate::store::{Store, StoreError, quote};
-use daily::Tally;
+use crate::store::{Member as Member_, Store, StoreError};
+use daily::UserDay;
 
 /// A user's place in a segment on one day.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +81,7 @@ pub fn assign(
         .iter()
         .map(|g| Exact::from_big(&(&g.min_score * &window)))
         .collect();
-    let mut running: HashMap<Arc<str>, Tally> = HashMap::new();
+    let mut running: HashMap<Arc<str>, UserDay> = HashMap::new();
     for day in first.iter_days().take_while(|d| d <= last) {
         let today = partials.day(day)?;
         for (user, t) in today.iter() {
@@ -126,53 +126,27 @@ pub fn materialize(
     rollup: &Rollup,
     days: &[NaiveDate],
 ) -> Result<Vec<(NaiveDate, Members)>, StoreError> {
-    let ctx = || format!("storing segment `{}`", segment.name);
-    let table = quote(&segment.name);
-    let conn = store.conn();
     let mut by_day: Vec<(NaiveDate, Members)> = Vec::with_capacity(days.len());
     assign(store, segment, rollup, days, |s| {
         by_day.push((s.day, s.members));
         Ok(())
     })?;
-    let tx = conn
-        .unchecked_transaction()
-        .map_err(|e| store.err(ctx(), e))?;
-    tx.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {table} (day TEXT NOT NULL, user TEXT NOT NULL, score REAL NOT NULL, segment TEXT NOT NULL);
-         CREATE INDEX IF NOT EXISTS {} ON {table} (day, segment);",
-        quote(&format!("{}_day", segment.name))
-    ))
-    .map_err(|e| store.err(ctx(), e))?;
-    {
-        let mut delete = tx
-            .prepare(&format!("DELETE FROM {table} WHERE day = ?1"))
-            .map_err(|e| store.err(ctx(), e))?;
-        let mut insert = tx
-            .prepare(&format!(
-                "INSERT INTO {table} (day, user, score, segment) VALUES (?1, ?2, ?3, ?4)"
-            ))
-            .map_err(|e| store.err(ctx(), e))?;
-        for (day, members) in &by_day {
-            let day = day.to_string();
-            delete.execute([&day]).map_err(|e| store.err(ctx(), e))?;
-            for (user, m, group) in members
-                .iter()
-                .filter_map(|(u, m)| m.group.map(|g| (u, m, g)))
-            {
-                // REAL so that `score > 10` works in SQL; groups were assigned on exact values.
-                let score: f64 = bigdecimal::ToPrimitive::to_f64(&m.score(segment.window_days))
-                    .unwrap_or_default();
-                insert
-                    .execute(rusqlite::params![
-                        day,
-                        &**user,
-                        score,
-                        segment.groups[group].name
-                    ])
-                    .map_err(|e| store.err(ctx(), e))?;
-            }
-        }
-    }
-    tx.commit().map_err(|e| store.err(ctx(), e))?;
+    let rows = by_day.iter().map(|(day, members)| {
+        let members = members
+            .iter()
+            .filter_map(|(user, m)| {
+                m.group.map(|g| Member_ {
+                    user,
+                    // REAL so that `score > 10` works in SQL; groups were assigned on exact
+                    // values.
+                    score: bigdecimal::ToPrimitive::to_f64(&m.score(segment.window_days))
+                        .unwrap_or_default(),
+                    group: &segment.groups[g].name,
+                })
+            })
+            .collect();
+        (day.to_string(), members)
+    });
+    store.write_segment(&segment.name, rows)?;
     Ok(by_day)
 }

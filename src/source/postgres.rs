@@ -326,10 +326,11 @@ impl Postgres {
             .query_one(&stmt, &params)
             .await
             .map_err(|e| self.query_error(rollup, &e))?;
-        let plan: serde_json::Value = row.try_get(0).map_err(|e| self.errors.rollup(rollup, e))?;
+        let config: serde_json::Value =
+            row.try_get(0).map_err(|e| self.errors.rollup(rollup, e))?;
         let table = rollup.table.last().expect("a table name");
         let mut scans = Vec::new();
-        scan_nodes(&plan[0]["Plan"], &mut scans);
+        scan_nodes(&config[0]["Plan"], &mut scans);
         let full_scan = scans.iter().any(|n| {
             n["Node Type"] == "Seq Scan" && n["Relation Name"].as_str() == Some(table.as_str())
         });

@@ -9,6 +9,7 @@ mod report_days;
 mod rollup;
 mod runs;
 pub mod schema;
+mod segments;
 mod slices;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub use deliveries::Delivery;
 pub use lock::RunLock;
 pub use rollup::SliceWriter;
 pub use runs::RunRecord;
+pub use segments::Member;
 pub use slices::{Checkpoint, pulled_instant};
 
 /// A store failure, with what tally was doing.
@@ -174,11 +176,6 @@ impl Store {
         Ok(conn)
     }
 
-    /// The connection, for modules that read the store (segments, reports).
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -232,18 +229,6 @@ fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
         }
         Err(e) => Err(e),
     }
-}
-
-/// `FROM <rollup> WHERE <day in [?1, ?2]>`, reading the rows in storage order. Each slice's rows
-/// are written in one transaction, so a day's rows are one run of rowids: scanning that run reads
-/// each page once, where going through the `(day, user)` index costs a random lookup per row.
-/// The `+day` filter keeps the result exact whatever the layout.
-pub fn days_from(rollup: &str) -> String {
-    let t = quote(rollup);
-    format!(
-        "FROM {t} WHERE rowid BETWEEN (SELECT min(rowid) FROM {t} WHERE day BETWEEN ?1 AND ?2) \
-         AND (SELECT max(rowid) FROM {t} WHERE day BETWEEN ?1 AND ?2) AND +day BETWEEN ?1 AND ?2"
-    )
 }
 
 /// Quotes a SQLite identifier.

@@ -585,8 +585,8 @@ measures = { n = "count(*)" }
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("src.sqlite"), b"").unwrap();
         std::fs::write(dir.path().join("tally.toml"), CONFIG).unwrap();
-        let plan = crate::config::load(&dir.path().join("tally.toml"), None).unwrap();
-        let rollup = &plan.rollups["r"];
+        let config = crate::config::load(&dir.path().join("tally.toml"), None).unwrap();
+        let rollup = &config.rollups["r"];
         let mut store = Store::open(&dir.path().join("store.sqlite")).unwrap();
         store.ensure_rollup(rollup).unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 6, 10).unwrap();
@@ -609,7 +609,7 @@ measures = { n = "count(*)" }
             .unwrap();
         writer.commit(71, Utc::now()).unwrap();
         let (count, texts, sum, users): (i64, i64, i64, String) = store
-            .conn()
+            .conn
             .query_row(
                 "SELECT count(*), sum(typeof(user) = 'text'), sum(n), group_concat(user, ',')
                  FROM (SELECT * FROM r WHERE day = '2026-06-10' ORDER BY rowid)",

@@ -20,7 +20,7 @@ use indexmap::IndexMap;
 use futures_util::future::{Either, join_all, select};
 use tokio::sync::mpsc;
 
-use crate::config::{DayRange, Plan, Rollup, SourceSpec, days_before};
+use crate::config::{Config, DayRange, Rollup, SourceSpec, days_before};
 use crate::source::{Source, SourceError};
 use crate::store::{Store, StoreError};
 use fetch::{Link, Out, Worker};
@@ -152,16 +152,16 @@ pub struct Pulled {
 /// slice with `refresh`. Slices that start after `now`, and days that `keep` would prune right
 /// away, are never pulled.
 pub fn plan_slices(
-    plan: &Plan,
+    config: &Config,
     store: &Store,
     ranges: &IndexMap<String, DayRange>,
     refresh: bool,
     now: DateTime<Utc>,
 ) -> Result<Vec<Planned>, StoreError> {
-    let today = now.with_timezone(&plan.timezone).date_naive();
+    let today = now.with_timezone(&config.timezone).date_naive();
     let mut planned = Vec::new();
     for (name, range) in ranges {
-        let rollup = &plan.rollups[name];
+        let rollup = &config.rollups[name];
         let horizon = days_before(today, rollup.keep_days);
         if range.first < horizon {
             tracing::warn!(
@@ -172,7 +172,7 @@ pub fn plan_slices(
         let slices: Vec<Slice> = range
             .days()
             .filter(|day| *day >= horizon)
-            .flat_map(|day| slice::day_slices(plan.timezone, day, rollup.slice_hours))
+            .flat_map(|day| slice::day_slices(config.timezone, day, rollup.slice_hours))
             .filter(|s| s.start < now)
             .collect();
         let current = store.rollup_is_current(rollup)?;
@@ -220,14 +220,14 @@ pub fn plan_slices(
 /// (counted back from `today`). A source with `parallel = N` runs its slice queries on N
 /// connections at once while the store writes the slices in order, one transaction each.
 pub async fn pull(
-    plan: &Plan,
+    config: &Config,
     store: &mut Store,
     planned: &[Planned],
     today: NaiveDate,
     progress: &Progress,
 ) -> Result<IndexMap<String, Pulled>, SyncError> {
     // Every rollup gets its tables, so reports work even when nothing needed pulling.
-    for (name, rollup) in &plan.rollups {
+    for (name, rollup) in &config.rollups {
         if store.ensure_rollup(rollup)? {
             tracing::warn!("rollup `{name}` changed since its rows were pulled; pulling it again");
         }
@@ -235,7 +235,7 @@ pub async fn pull(
     let mut pulled: IndexMap<String, Pulled> = IndexMap::new();
     let mut by_source: IndexMap<&str, Vec<(&Rollup, &Planned)>> = IndexMap::new();
     for p in planned {
-        let rollup = &plan.rollups[&p.rollup];
+        let rollup = &config.rollups[&p.rollup];
         pulled.entry(p.rollup.clone()).or_default();
         by_source
             .entry(rollup.source.as_str())
@@ -247,7 +247,7 @@ pub async fn pull(
     let mut lanes = Vec::new();
     let mut fetches = Vec::new();
     for (source, work) in &by_source {
-        let spec = &plan.sources[*source];
+        let spec = &config.sources[*source];
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..connections(spec, work.len()))
             .map(|_| mpsc::channel(fetch::AHEAD))
             .unzip();
@@ -274,7 +274,7 @@ pub async fn pull(
         .iter_mut()
         .filter_map(|lane| Some((lane.source.to_string(), lane.failed.take()?)))
         .collect();
-    for rollup in plan.rollups.values() {
+    for rollup in config.rollups.values() {
         if !failed.iter().any(|(source, _)| *source == rollup.source) {
             store.prune(rollup, days_before(today, rollup.keep_days))?;
         }
