@@ -12,12 +12,12 @@ pub async fn run(config: &Config, quiet: bool) -> Result<bool, Error> {
             "tally daemon needs a [schedule] section with `cron` in the config".into(),
         )
     })?;
-    let schedule = Schedule::new(&spec.cron, config.timezone).map_err(ConfigError::Usage)?;
+    let schedule = Schedule::from_cron(&spec.cron, config.timezone);
     let notifier = Notifier::new(config);
     let failing = notifier.failing();
     tracing::info!(
         "tally daemon started: `{}` in {}, {} retries {}s apart",
-        spec.cron,
+        spec.pattern,
         config.timezone,
         spec.retries,
         spec.retry_delay.as_secs()

@@ -201,6 +201,7 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                 last: today,
                 columns,
                 rows,
+                body: crate::report::Body::Table,
             };
             let text = match format {
                 render::Format::Table => render::table(&result) + "\n",

@@ -83,10 +83,9 @@ pub fn status(config: &Config, format: InfoFormat) -> Result<bool, Error> {
     let store = Store::inspect(&config.store)?;
     let next = match &config.schedule {
         Some(spec) => {
-            let schedule = Schedule::new(&spec.cron, config.timezone)
-                .map_err(crate::config::ConfigError::Usage)?;
+            let schedule = Schedule::from_cron(&spec.cron, config.timezone);
             Some((
-                spec.cron.clone(),
+                spec.pattern.clone(),
                 schedule.next_after(Utc::now()).map(|t| schedule.local(t)),
             ))
         }
@@ -175,5 +174,6 @@ fn table(columns: &[&str], rows: Vec<Vec<Value>>) -> Report {
         last: today,
         columns: columns.iter().map(|c| c.to_string()).collect(),
         rows,
+        body: crate::report::Body::Table,
     }
 }

@@ -1,21 +1,35 @@
-//! Reading `tally.toml`: the raw file ([`raw`]), `${VAR}` interpolation ([`env`]), and the checks
-//! that turn it into a [`Plan`] ([`check`]) before anything connects anywhere.
+//! Reading `tally.toml` into a checked [`Config`] before anything connects anywhere: the file
+//! as written ([`file`] and each stage's table beside its checks: [`source`], [`rollup`],
+//! [`segment`], [`report`], [`schedule`], [`crate::deliver`]), `${VAR}` interpolation ([`env`]),
+//! the SQL fragments ([`sql`]), and [`check`], which ties them together.
 
 mod check;
+mod checker;
 pub mod env;
-pub mod plan;
-pub mod raw;
+mod file;
+mod report;
+mod rollup;
+mod schedule;
 pub mod secret;
+mod segment;
 mod source;
 mod sql;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::{Days, NaiveDate};
+use chrono_tz::Tz;
+use indexmap::IndexMap;
+
 pub use crate::deliver::Destination;
-pub use check::Checker;
-pub use plan::*;
+pub use checker::Checker;
+pub use report::*;
+pub use rollup::*;
+pub use schedule::*;
 pub use secret::Secret;
+pub use segment::*;
+pub use source::*;
 
 /// One problem in the config, with the key it concerns.
 #[derive(Debug, Clone)]
@@ -96,7 +110,7 @@ pub fn load(path: &Path, env_file: Option<&Path>) -> Result<Config, ConfigError>
         source,
     })?;
     // toml's message quotes the line: mask what may be a secret on it.
-    let config: raw::File = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    let config: file::File = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: crate::error::mask_secrets(e.to_string().trim_end()),
     })?;
@@ -155,4 +169,132 @@ fn placeholders(text: &str) -> Vec<Issue> {
         walk(&toml::Value::Table(table), "", &mut out);
     }
     out
+}
+
+/// The whole checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file it was read from.
+    pub config_path: PathBuf,
+    /// Zone of days and windows.
+    pub timezone: Tz,
+    /// The SQLite store file.
+    pub store: PathBuf,
+    /// Sources by name.
+    pub sources: IndexMap<String, SourceSpec>,
+    /// Rollups by name.
+    pub rollups: IndexMap<String, Rollup>,
+    /// Segments by name.
+    pub segments: IndexMap<String, Segment>,
+    /// Reports by name, in config order.
+    pub reports: IndexMap<String, ReportSpec>,
+    /// Output directory of `tally run`.
+    pub output_dir: PathBuf,
+    /// Destinations, in config order.
+    pub destinations: Vec<crate::deliver::Destination>,
+    /// Font of the PNG chart, instead of the built-in one.
+    pub chart_font: Option<PathBuf>,
+    /// The daemon's schedule.
+    pub schedule: Option<ScheduleSpec>,
+}
+
+impl Config {
+    /// The days each rollup must hold for the given reports on report date `date`: a segment
+    /// needs its whole window before the first report day.
+    pub fn required_days<'a>(
+        &self,
+        reports: impl IntoIterator<Item = &'a ReportSpec>,
+        date: NaiveDate,
+    ) -> IndexMap<String, DayRange> {
+        let mut need: IndexMap<String, DayRange> = IndexMap::new();
+        let mut add = |rollup: &str, range: DayRange| {
+            need.entry(rollup.to_string())
+                .and_modify(|r| *r = r.union(range))
+                .or_insert(range);
+        };
+        for report in reports {
+            let (first, last) = report.range(date);
+            let plain = DayRange { first, last };
+            let (rollups, segments): (Vec<&str>, Vec<&str>) = match &report.kind {
+                ReportKind::SegmentRewards {
+                    segment, rewards, ..
+                } => (vec![rewards.as_str()], vec![segment.as_str()]),
+                ReportKind::Sql {
+                    rollups, segments, ..
+                } => (
+                    rollups.iter().map(String::as_str).collect(),
+                    segments.iter().map(String::as_str).collect(),
+                ),
+            };
+            for r in rollups {
+                add(r, plain);
+            }
+            for s in segments {
+                let seg = &self.segments[s];
+                let first = days_before(first, seg.window_days - 1);
+                add(&seg.rollup, DayRange { first, last });
+            }
+        }
+        need
+    }
+
+    /// Looks up reports by name; an unknown name is an error naming it.
+    pub fn select_reports(&self, names: &[String]) -> Result<Vec<&ReportSpec>, String> {
+        if names.is_empty() {
+            return Ok(self.reports.values().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.reports.get(n).ok_or_else(|| {
+                    let known: Vec<&str> = self.reports.keys().map(String::as_str).collect();
+                    format!("no report named `{n}` (reports: {})", known.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
+/// An inclusive range of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    /// First day.
+    pub first: NaiveDate,
+    /// Last day (inclusive).
+    pub last: NaiveDate,
+}
+
+impl DayRange {
+    fn union(self, other: DayRange) -> DayRange {
+        DayRange {
+            first: self.first.min(other.first),
+            last: self.last.max(other.last),
+        }
+    }
+
+    /// Every day of the range, in order.
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + use<> {
+        let last = self.last;
+        self.first.iter_days().take_while(move |d| *d <= last)
+    }
+}
+
+/// `n` days before `date`, or the first day of the calendar when that is further back (never
+/// a later day: a `keep` horizon that moved forward would prune what it should keep).
+pub fn days_before(date: NaiveDate, n: u32) -> NaiveDate {
+    date.checked_sub_days(Days::new(n.into()))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// Resolves `path` relative to the directory of the config file.
+pub fn relative_to(config_path: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        config_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(p)
+    }
 }

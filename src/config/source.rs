@@ -1,16 +1,184 @@
-//! Checks of `[sources.NAME]`: the URL (scheme, password, TLS parameters), timeouts, pacing and
-//! the load and lag thresholds.
+//! `[sources.NAME]`: as written ([`SourceConfig`]), checked ([`SourceSpec`]), and the checks
+//! between them: the URL (scheme, password, TLS parameters), timeouts, pacing and the load and
+//! lag thresholds.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::check::Checker;
-use super::plan::*;
-use super::raw;
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::Checker;
 use crate::source::{self, Driver, tls};
 
+/// `[sources.NAME]`: one database.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Connection URL; `${VAR}` is replaced from the environment or the env file.
+    pub url: String,
+    /// How to read naive DATETIME/TIMESTAMP columns.
+    #[serde(default = "super::file::default_timezone")]
+    pub timezone: String,
+    /// Time limit of one slice query.
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout: String,
+    /// Time limit of connecting (TCP, TLS, login, session setup).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: String,
+    /// Pause between two slice queries to this source: `auto` or a duration.
+    #[serde(default = "default_pause")]
+    pub pause: String,
+    /// Space slice queries out so that this source sends at most this many rows per second.
+    pub max_rows_per_second: Option<u64>,
+    /// Connections that run slice queries at the same time.
+    #[serde(default = "default_parallel")]
+    pub parallel: i64,
+    /// Load thresholds, like `Threads_running=25` (MySQL) or `active=25` (PostgreSQL).
+    pub max_load: Option<String>,
+    /// How long slice queries wait for the load or the lag to come down.
+    #[serde(default = "default_max_load_wait")]
+    pub max_load_wait: String,
+    /// Highest replica lag at which slice queries start (`0s`: no check).
+    pub max_lag: Option<String>,
+}
+
+fn default_statement_timeout() -> String {
+    "60s".into()
+}
+
+fn default_parallel() -> i64 {
+    1
+}
+
+fn default_pause() -> String {
+    "auto".into()
+}
+
+fn default_connect_timeout() -> String {
+    "10s".into()
+}
+
+fn default_max_load_wait() -> String {
+    "10m".into()
+}
+
+/// A checked `[sources.NAME]`.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// The source's name in the config.
+    pub name: String,
+    /// The database's driver, found by the URL's scheme.
+    pub driver: &'static dyn crate::source::Driver,
+    /// The connection URL, without the TLS parameters tally reads itself: a secret, since it
+    /// may hold a password (print `display_url`).
+    pub url: super::Secret,
+    /// The URL with its password replaced by `***`.
+    pub display_url: String,
+    /// For file sources (`sqlite://PATH`), the file, relative to the config file.
+    pub path: Option<PathBuf>,
+    /// How the connection is encrypted and verified.
+    pub tls: Tls,
+    /// Zone of naive timestamps in this source.
+    pub timezone: Tz,
+    /// Time limit of one slice query.
+    pub statement_timeout: Duration,
+    /// Time limit of connecting: TCP, TLS handshake, login and session setup.
+    pub connect_timeout: Duration,
+    /// Pause between two slice queries.
+    pub pause: Pause,
+    /// Most rows per second this source sends (slice queries are spaced out to keep under it).
+    pub max_rows_per_second: Option<u64>,
+    /// Connections that run slice queries at the same time (1 to [`MAX_PARALLEL`]).
+    pub parallel: usize,
+    /// Load thresholds: no slice query starts while one of them is exceeded.
+    pub max_load: Vec<LoadLimit>,
+    /// How long to wait for the load (or the lag) to come down before the sync fails.
+    pub max_load_wait: Duration,
+    /// Highest replica lag at which slice queries start; `None` turns the check off.
+    pub max_lag: Option<Duration>,
+}
+
+/// The pause between two slice queries on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    /// A share of the previous query's time ([`AUTO_PAUSE_SHARE`]), at most [`AUTO_PAUSE_MAX`].
+    Auto,
+    /// A fixed pause (zero: none).
+    Fixed(Duration),
+}
+
+/// With `pause = "auto"`, the pause after a query is its time divided by this: the source
+/// spends at most 4/5 of a connection's time on tally's queries.
+pub const AUTO_PAUSE_SHARE: u32 = 4;
+
+/// The longest automatic pause.
+pub const AUTO_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+/// One `max_load` threshold, like `Threads_running=25`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadLimit {
+    /// The load figure: a MySQL `SHOW GLOBAL STATUS` variable, or `active` for PostgreSQL.
+    pub name: String,
+    /// Slice queries wait while the figure is above this.
+    pub max: u64,
+}
+
+/// How a connection to a source is encrypted and verified (libpq's `sslmode`, MySQL's
+/// `ssl-mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// The mode.
+    pub mode: TlsMode,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    pub ca: Option<PathBuf>,
+    /// PEM file of a client certificate (with `key`).
+    pub cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    pub key: Option<PathBuf>,
+}
+
+impl Tls {
+    /// No TLS (SQLite files, and the default of nothing).
+    pub fn none() -> Tls {
+        Tls {
+            mode: TlsMode::Disable,
+            ca: None,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
+/// Whether TLS is used and what is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Never TLS (`disable`, `DISABLED`).
+    Disable,
+    /// TLS when the server offers it, without verifying its certificate (`prefer`, `PREFERRED`).
+    Prefer,
+    /// TLS or fail, without verifying the certificate (`require`, `REQUIRED`).
+    Require,
+    /// TLS, with a certificate signed by a trusted CA, whatever name it carries (`verify-ca`,
+    /// `VERIFY_CA`).
+    VerifyCa,
+    /// TLS, with a trusted certificate for the host connected to (`verify-full`,
+    /// `VERIFY_IDENTITY`).
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// True when the server's certificate chain is checked.
+    pub fn verifies(self) -> bool {
+        matches!(self, TlsMode::VerifyCa | TlsMode::VerifyFull)
+    }
+}
+
+/// The most connections a source may use at once.
+pub const MAX_PARALLEL: usize = 16;
+
 /// Checks one source.
-pub(super) fn source(c: &mut Checker, name: &str, s: &raw::SourceConfig) -> SourceSpec {
+pub(super) fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
     let key = format!("sources.{name}");
     let url = c.env.interpolate(&s.url).unwrap_or_else(|e| {
         c.issue(format!("{key}.url"), e);
@@ -83,7 +251,7 @@ fn thresholds(
     c: &mut Checker,
     key: &str,
     driver: &dyn Driver,
-    s: &raw::SourceConfig,
+    s: &SourceConfig,
 ) -> (Vec<LoadLimit>, Option<Duration>) {
     let can = driver.capabilities();
     let unfit = |what: &str| {

@@ -13,7 +13,7 @@ use sqlparser::dialect::Dialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
-use super::plan::Agg;
+use super::rollup::Agg;
 
 /// Aggregate functions of the databases tally reads: none may appear outside a measure, and no
 /// measure may nest them.

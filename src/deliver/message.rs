@@ -4,8 +4,7 @@
 
 use serde_json::{Value as Json, json};
 
-use crate::report::Report;
-use crate::report::segment_rewards::COLUMNS;
+use crate::report::{Body, Report};
 use crate::value::{Value, plain};
 
 /// Most columns a table block holds.
@@ -122,32 +121,29 @@ pub fn number(v: &Value) -> String {
 
 /// For segment_rewards: each group's share on the last day and its change against 7 days before.
 fn summary(report: &Report) -> Option<String> {
-    if report.columns != COLUMNS {
+    let Body::SegmentRewards(shares) = &report.body else {
         return None;
-    }
-    let last = report.last.to_string();
-    let week_before = (report.last - chrono::Days::new(7)).to_string();
-    let share = |day: &str, group: &str| {
-        report
-            .rows
-            .iter()
-            .find(|r| r[0].to_string() == day && r[1].to_string() == group)
-            .and_then(|r| r[7].to_decimal())
     };
-    let parts: Vec<String> = report
-        .rows
+    let last = report.last;
+    let week_before = report.last - chrono::Days::new(7);
+    let share = |day, group: &str| {
+        shares
+            .iter()
+            .find(|s| s.day == day && s.group == group)
+            .map(|s| &s.share)
+    };
+    let parts: Vec<String> = shares
         .iter()
-        .filter(|r| r[0].to_string() == last)
-        .map(|r| {
-            let group = r[1].to_string();
-            let now = r[7].to_decimal().unwrap_or_default();
-            let change = match share(&week_before, &group) {
-                Some(before) if now > before => format!(" ▲{}", plain(&(&now - before))),
-                Some(before) if now < before => format!(" ▼{}", plain(&(before - &now))),
+        .filter(|s| s.day == last)
+        .map(|s| {
+            let now = &s.share;
+            let change = match share(week_before, &s.group) {
+                Some(before) if now > before => format!(" ▲{}", plain(&(now - before))),
+                Some(before) if now < before => format!(" ▼{}", plain(&(before - now))),
                 Some(_) => " ▶0.0".to_string(),
                 None => String::new(),
             };
-            format!("*{group}* {}%{change}", plain(&now))
+            format!("*{}* {}%{change}", s.group, plain(now))
         })
         .collect();
     Some(format!(

@@ -9,8 +9,10 @@ use image::ImageEncoder;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use super::Report;
-use super::segment_rewards::COLUMNS;
+use bigdecimal::ToPrimitive;
+
+use super::segment_rewards::Share;
+use super::{Body, Report};
 
 /// Width and height in pixels: 16:9, sharp at Slack's preview size.
 pub const SIZE: (u32, u32) = (1200, 675);
@@ -54,10 +56,10 @@ pub fn use_font(font: Option<&Path>) -> Result<(), String> {
 
 /// True when the report can be drawn (a segment_rewards report).
 pub fn can_draw(report: &Report) -> bool {
-    report.columns == COLUMNS
+    matches!(report.body, Body::SegmentRewards(_))
 }
 
-/// The data of the chart, read from the report's rows.
+/// The data of the chart.
 struct Series {
     days: Vec<String>,
     groups: Vec<String>,
@@ -67,34 +69,33 @@ struct Series {
     top_share: Vec<f64>,
 }
 
-fn series(report: &Report) -> Series {
+fn series(shares: &[Share]) -> Series {
     let mut days: Vec<String> = Vec::new();
     let mut groups: Vec<String> = Vec::new();
-    for row in &report.rows {
-        let (day, group) = (row[0].to_string(), row[1].to_string());
+    for s in shares {
+        let day = s.day.to_string();
         if !days.contains(&day) {
             days.push(day);
         }
-        if !groups.contains(&group) {
-            groups.push(group);
+        if !groups.contains(&s.group) {
+            groups.push(s.group.clone());
         }
     }
     let mut rewards = vec![vec![0.0; days.len()]; groups.len()];
     let mut top_share = vec![0.0; days.len()];
-    for row in &report.rows {
+    for s in shares {
         let d = days
             .iter()
-            .position(|x| *x == row[0].to_string())
+            .position(|x| *x == s.day.to_string())
             .expect("collected");
         let g = groups
             .iter()
-            .position(|x| *x == row[1].to_string())
+            .position(|x| *x == s.group)
             .expect("collected");
         // Floating point is fine here: this is a picture, the numbers are in the CSV.
-        let as_f64 = |i: usize| row[i].to_string().parse::<f64>().unwrap_or(0.0);
-        rewards[g][d] = as_f64(6);
+        rewards[g][d] = s.rewards.to_f64().unwrap_or(0.0);
         if g == 0 {
-            top_share[d] = as_f64(7);
+            top_share[d] = s.share.to_f64().unwrap_or(0.0);
         }
     }
     Series {
@@ -107,14 +108,14 @@ fn series(report: &Report) -> Series {
 
 /// Draws the chart of a segment_rewards report as PNG bytes.
 pub fn png(report: &Report) -> Result<Vec<u8>, String> {
-    if !can_draw(report) {
+    let Body::SegmentRewards(shares) = &report.body else {
         return Err(format!(
             "report `{}`: PNG charts are drawn for segment_rewards reports only",
             report.name
         ));
-    }
+    };
     use_font(None)?;
-    let s = series(report);
+    let s = series(shares);
     let (w, h) = SIZE;
     let mut pixels = vec![0u8; (w * h * 3) as usize];
     draw(report, &s, &mut pixels)

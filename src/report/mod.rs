@@ -47,6 +47,18 @@ pub struct Report {
     pub columns: Vec<String>,
     /// Rows of cells.
     pub rows: Vec<Vec<Value>>,
+    /// What the report is, beyond its table.
+    pub body: Body,
+}
+
+/// What a report is, for what reads more than its table (the chart, the Slack summary): they
+/// never guess from column names or read cells by position.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A table only (SQL reports, query results).
+    Table,
+    /// The built-in segment_rewards report: each group's rewards and share per day.
+    SegmentRewards(Vec<segment_rewards::Share>),
 }
 
 /// Computes one report for report date `date` from what the store holds.
@@ -57,14 +69,15 @@ pub fn build(
     date: NaiveDate,
 ) -> Result<Report, ReportError> {
     let (first, last) = spec.range(date);
-    let (columns, rows) = match &spec.kind {
+    let (columns, rows, body) = match &spec.kind {
         ReportKind::SegmentRewards {
             segment,
             rewards,
             amount,
         } => {
             let s = segment_rewards::Spec::new(config, segment, rewards, amount);
-            segment_rewards::build(store, &s, first, last)?
+            let (columns, rows, shares) = segment_rewards::build(store, &s, first, last)?;
+            (columns, rows, Body::SegmentRewards(shares))
         }
         ReportKind::Sql { sql, segments, .. } => {
             let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
@@ -72,7 +85,8 @@ pub fn build(
                 let seg = &config.segments[name];
                 segment::materialize(store, seg, &config.rollups[&seg.rollup], &days)?;
             }
-            sql::run(store, &spec.name, sql, Some((first, last)))?
+            let (columns, rows) = sql::run(store, &spec.name, sql, Some((first, last)))?;
+            (columns, rows, Body::Table)
         }
     };
     Ok(Report {
@@ -82,5 +96,6 @@ pub fn build(
         last,
         columns,
         rows,
+        body,
     })
 }

@@ -211,6 +211,7 @@ mod tests {
                 ],
                 vec![Value::Text("light".into()), Value::Int(3)],
             ],
+            body: crate::report::Body::Table,
         }
     }
 

@@ -79,6 +79,22 @@ fn per_user(
     Ok(sums)
 }
 
+/// A built report: its columns, its rows, and each line's share.
+pub type Built = (Vec<String>, Vec<Vec<Value>>, Vec<Share>);
+
+/// What the chart and the Slack summary read of one line: a group's rewards and share on a day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Share {
+    /// The day.
+    pub day: NaiveDate,
+    /// The group.
+    pub group: String,
+    /// The group's rewards that day.
+    pub rewards: BigDecimal,
+    /// Its share of the day's rewards, in percent, rounded half-even to one decimal.
+    pub share: BigDecimal,
+}
+
 /// One output row before money is given its final scale.
 #[derive(Debug, Clone, PartialEq)]
 struct Line {
@@ -100,7 +116,7 @@ pub fn build(
     spec: &Spec,
     first: NaiveDate,
     last: NaiveDate,
-) -> Result<(Vec<String>, Vec<Vec<Value>>), StoreError> {
+) -> Result<Built, StoreError> {
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
     let key = spec.cache_key();
     let mut by_day: Vec<Option<(Vec<Line>, i64)>> = Vec::with_capacity(days.len());
@@ -138,13 +154,29 @@ pub fn build(
         Ok(())
     })?;
     let amount_scale = by_day.iter().flatten().map(|(_, s)| *s).max().unwrap_or(0);
-    let rows = by_day
+    let lines: Vec<Line> = by_day
         .into_iter()
         .flatten()
         .flat_map(|(lines, _)| lines)
+        .collect();
+    let shares = lines
+        .iter()
+        .map(|l| Share {
+            day: l.day,
+            group: l.group.clone(),
+            rewards: l.rewards.clone(),
+            share: share(&l.rewards, &l.total),
+        })
+        .collect();
+    let rows = lines
+        .into_iter()
         .map(|l| l.into_row(amount_scale))
         .collect();
-    Ok((COLUMNS.iter().map(|c| c.to_string()).collect(), rows))
+    Ok((
+        COLUMNS.iter().map(|c| c.to_string()).collect(),
+        rows,
+        shares,
+    ))
 }
 
 impl Spec<'_> {

@@ -35,6 +35,14 @@ impl Schedule {
         Ok(Schedule { cron, timezone })
     }
 
+    /// A pattern the config check parsed, in `timezone`.
+    pub fn from_cron(cron: &Cron, timezone: Tz) -> Schedule {
+        Schedule {
+            cron: cron.clone(),
+            timezone,
+        }
+    }
+
     /// The first scheduled time strictly after `t`. Across DST changes a time of day runs once:
     /// in a spring-forward gap just after the gap, on a fall-back day at its first occurrence.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {

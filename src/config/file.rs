@@ -1,0 +1,85 @@
+//! The top of `tally.toml` as written: plain serde structs, no checks beyond shape. Each stage's
+//! table has its own struct beside its checks ([`super::source`], [`super::rollup`],
+//! [`super::segment`], [`super::report`], [`super::schedule`], and each kind of
+//! [`crate::deliver`] destination).
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::report::ReportConfig;
+use super::rollup::RollupConfig;
+use super::schedule::ScheduleConfig;
+use super::segment::SegmentConfig;
+use super::source::SourceConfig;
+
+/// The whole `tally.toml` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// IANA time zone for days, windows and schedules.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Path of the SQLite store, relative to the config file.
+    #[serde(default = "default_store")]
+    pub store: String,
+    /// Databases to read from, by name.
+    #[serde(default)]
+    pub sources: IndexMap<String, SourceConfig>,
+    /// Aggregates pulled from the sources into the store, by name.
+    #[serde(default)]
+    pub rollups: IndexMap<String, RollupConfig>,
+    /// User segmentations computed over a rollup, by name.
+    #[serde(default)]
+    pub segments: IndexMap<String, SegmentConfig>,
+    /// Reports, by name, in the order they are rendered.
+    #[serde(default)]
+    pub reports: IndexMap<String, ReportConfig>,
+    /// Where `tally run` writes rendered reports.
+    #[serde(default)]
+    pub output: OutputConfig,
+    /// Destinations that `tally run` and `tally deliver` send reports to.
+    #[serde(default)]
+    pub deliver: Vec<crate::deliver::DeliverConfig>,
+    /// The PNG chart.
+    #[serde(default)]
+    pub chart: ChartConfig,
+    /// When `tally daemon` runs.
+    pub schedule: Option<ScheduleConfig>,
+}
+
+/// `[chart]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartConfig {
+    /// A TrueType/OpenType font for the chart's labels (default: the built-in DejaVu Sans).
+    pub font: Option<String>,
+}
+
+/// `[output]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Directory that `tally run` writes `<report>/<day>.csv` and `.md` into.
+    #[serde(default = "default_output_dir")]
+    pub dir: String,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            dir: default_output_dir(),
+        }
+    }
+}
+
+pub(super) fn default_timezone() -> String {
+    "UTC".into()
+}
+
+fn default_store() -> String {
+    ".tally/store.sqlite".into()
+}
+
+fn default_output_dir() -> String {
+    "reports".into()
+}

@@ -1,0 +1,204 @@
+//! `[segments.NAME]`: as written ([`SegmentConfig`]), checked ([`Segment`]), and the checks
+//! between them: the rollup and measure scored, the weights, the groups.
+
+use std::collections::{HashMap, HashSet};
+
+use bigdecimal::{BigDecimal, Zero};
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::Checker;
+use super::checker::names;
+use super::rollup::Rollup;
+
+/// `[segments.NAME]`: a weighted score and the groups it assigns.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentConfig {
+    /// The rollup scored.
+    pub rollup: String,
+    /// The measure that is weighted.
+    pub score: String,
+    /// The dimension whose values carry weights.
+    pub by: Option<String>,
+    /// Trailing window in days.
+    #[serde(default = "default_window")]
+    pub window: String,
+    /// Weight of each value of `by`.
+    #[serde(default)]
+    pub weights: IndexMap<String, toml::Value>,
+    /// Weight of values not listed in `weights`.
+    #[serde(default = "default_weight")]
+    pub default_weight: toml::Value,
+    /// Groups, highest threshold first.
+    pub groups: Vec<GroupConfig>,
+    /// Name of the group of users who were rewarded without any activity.
+    #[serde(default = "default_inactive")]
+    pub inactive: String,
+}
+
+/// One entry of `groups`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Group name shown in reports.
+    pub name: String,
+    /// Lowest score that belongs to this group.
+    pub min_score: toml::Value,
+}
+
+fn default_window() -> String {
+    "7d".into()
+}
+
+fn default_weight() -> toml::Value {
+    toml::Value::Integer(1)
+}
+
+fn default_inactive() -> String {
+    "inactive".into()
+}
+
+/// The longest segment `window`.
+pub const MAX_WINDOW_DAYS: u32 = 366;
+
+/// One group of a segment.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Lowest score in the group.
+    pub min_score: BigDecimal,
+}
+
+/// A checked `[segments.NAME]`.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Segment name, also its table name in the store.
+    pub name: String,
+    /// Rollup scored.
+    pub rollup: String,
+    /// Measure weighted.
+    pub score: String,
+    /// Dimension whose values carry weights.
+    pub by: Option<String>,
+    /// Window length in days.
+    pub window_days: u32,
+    /// Weights by dimension value.
+    pub weights: HashMap<String, BigDecimal>,
+    /// Weight of unlisted values.
+    pub default_weight: BigDecimal,
+    /// Groups, highest `min_score` first.
+    pub groups: Vec<Group>,
+    /// Name of the rewarded-without-activity group.
+    pub inactive: String,
+}
+
+pub(super) fn check(
+    c: &mut Checker,
+    name: &str,
+    s: &SegmentConfig,
+    rollups: &IndexMap<String, Rollup>,
+) -> Segment {
+    let key = format!("segments.{name}");
+    c.name(&key, name);
+    match rollups.get(&s.rollup) {
+        None => c.issue(
+            format!("{key}.rollup"),
+            format!(
+                "unknown rollup `{}` (rollups: {})",
+                s.rollup,
+                names(rollups)
+            ),
+        ),
+        Some(r) => {
+            if r.measure(&s.score).is_none() {
+                c.issue(
+                    format!("{key}.score"),
+                    format!("rollup `{}` has no measure `{}`", r.name, s.score),
+                );
+            }
+            if let Some(by) =
+                s.by.as_ref()
+                    .filter(|by| !r.dimensions.iter().any(|d| &d.name == *by))
+            {
+                c.issue(
+                    format!("{key}.by"),
+                    format!("rollup `{}` has no dimension `{by}`", r.name),
+                );
+            }
+        }
+    }
+    if s.by.is_none() && !s.weights.is_empty() {
+        c.issue(
+            format!("{key}.weights"),
+            "weights need `by` (the dimension they apply to)",
+        );
+    }
+    let weights = s
+        .weights
+        .iter()
+        .map(|(k, v)| (k.clone(), c.weight(&format!("{key}.weights.{k}"), v)))
+        .collect();
+    let groups: Vec<Group> = s
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| Group {
+            name: g.name.clone(),
+            min_score: c.decimal(&format!("{key}.groups[{i}].min_score"), &g.min_score),
+        })
+        .collect();
+    check_groups(c, &key, &groups, &s.inactive);
+    Segment {
+        name: name.to_string(),
+        rollup: s.rollup.clone(),
+        score: s.score.clone(),
+        by: s.by.clone(),
+        window_days: c.whole_days(&format!("{key}.window"), &s.window, MAX_WINDOW_DAYS),
+        weights,
+        default_weight: c.weight(&format!("{key}.default_weight"), &s.default_weight),
+        groups,
+        inactive: s.inactive.clone(),
+    }
+}
+
+fn check_groups(c: &mut Checker, key: &str, groups: &[Group], inactive: &str) {
+    if groups.is_empty() {
+        c.issue(format!("{key}.groups"), "at least one group is needed");
+        return;
+    }
+    let mut names = HashSet::from([inactive]);
+    for (i, pair) in groups.windows(2).enumerate() {
+        if pair[1].min_score >= pair[0].min_score {
+            c.issue(
+                format!("{key}.groups[{}].min_score", i + 1),
+                format!(
+                    "min_score must be strictly descending: `{}` ({}) is not below `{}` ({})",
+                    pair[1].name, pair[1].min_score, pair[0].name, pair[0].min_score
+                ),
+            );
+        }
+    }
+    let last = groups.last().expect("groups is not empty");
+    if last.min_score > BigDecimal::zero() {
+        c.issue(
+            format!("{key}.groups[{}].min_score", groups.len() - 1),
+            format!(
+                "the last group's min_score must be 0 or less so that every active user gets a group (found {})",
+                last.min_score
+            ),
+        );
+    }
+    for (i, g) in groups.iter().enumerate() {
+        if g.name.trim().is_empty() || !names.insert(g.name.as_str()) {
+            c.issue(
+                format!("{key}.groups[{i}].name"),
+                format!(
+                    "group name `{}` is empty or used twice (the inactive group is `{inactive}`)",
+                    g.name
+                ),
+            );
+        }
+    }
+}
