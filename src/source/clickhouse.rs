@@ -21,7 +21,7 @@ use super::{
     PullError, Range, RowSink, Session, SourceError, TableInfo, deliver, io_error, io_is_transient,
     tls,
 };
-use crate::config::{Agg, LoadLimit, Measure, Rollup, SourceSpec, Tls, TlsMode};
+use crate::config::{Agg, LoadLimit, Measure, Rollup, Secret, SourceSpec, Tls, TlsMode};
 use crate::value::{Value, parse_decimal};
 
 /// The ClickHouse driver.
@@ -214,7 +214,7 @@ pub struct ClickHouse {
     /// `http(s)://host:port/`, with no credentials.
     endpoint: url::Url,
     user: String,
-    password: Option<String>,
+    password: Option<Secret>,
     /// The URL's own parameters (settings), then tally's, which win.
     params: Vec<(String, String)>,
     database: String,
@@ -255,7 +255,7 @@ impl ClickHouse {
             "" => "default".to_string(),
             name => decode(name),
         };
-        let password = url.password().map(decode);
+        let password = url.password().map(|p| Secret::new(decode(p)));
         let database = match url.path().trim_matches('/') {
             "" => "default".to_string(),
             db => decode(db),
@@ -333,7 +333,7 @@ impl ClickHouse {
         let request = self
             .http
             .post(url)
-            .basic_auth(&self.user, self.password.as_deref())
+            .basic_auth(&self.user, self.password.as_ref().map(Secret::expose))
             .body(body);
         let response = request
             .send()
