@@ -506,7 +506,7 @@ impl ClickHouse {
     /// ClickHouse has no EXPLAIN before 20.6: what it would read follows from the table's key.
     /// A key that starts with the time column (or a function of it that keeps its order, like
     /// `toDate(t)`) reads the slice's range; any other key reads the whole table.
-    async fn explain(&mut self, rollup: &Rollup) -> Result<Explain, SourceError> {
+    async fn explain(&mut self, rollup: &Rollup, _range: Range) -> Result<Explain, SourceError> {
         let (database, table) = self.table_name(rollup);
         let found = self
             .table(
@@ -781,46 +781,7 @@ impl ClickHouse {
     }
 }
 
-impl Session for ClickHouse {
-    fn encryption(&mut self) -> BoxFuture<'_, Result<Encryption, SourceError>> {
-        Box::pin(self.encryption())
-    }
-
-    fn load<'a>(
-        &'a mut self,
-        limits: &'a [LoadLimit],
-    ) -> BoxFuture<'a, Result<Vec<u64>, SourceError>> {
-        Box::pin(self.load(limits))
-    }
-
-    fn lag(&mut self) -> BoxFuture<'_, Result<Lag, SourceError>> {
-        Box::pin(self.lag())
-    }
-
-    fn check<'a>(
-        &'a mut self,
-        rollup: &'a Rollup,
-    ) -> BoxFuture<'a, Result<TableInfo, SourceError>> {
-        Box::pin(self.check(rollup))
-    }
-
-    fn explain<'a>(
-        &'a mut self,
-        rollup: &'a Rollup,
-        _range: Range,
-    ) -> BoxFuture<'a, Result<Explain, SourceError>> {
-        Box::pin(self.explain(rollup))
-    }
-
-    fn pull<'a>(
-        &'a mut self,
-        rollup: &'a Rollup,
-        range: Range,
-        sink: &'a mut dyn RowSink,
-    ) -> BoxFuture<'a, Result<u64, PullError>> {
-        Box::pin(self.pull(rollup, range, sink))
-    }
-}
+super::forward_session!(ClickHouse);
 
 /// How the result's columns map to a row: the user and dimensions, then each measure, with the
 /// guard that follows a non-float sum.

@@ -303,6 +303,70 @@ pub trait Session {
     ) -> BoxFuture<'a, Result<u64, PullError>>;
 }
 
+/// Implements [`Session`] for a driver's session type whose inherent async methods have the
+/// trait's names and arguments.
+macro_rules! forward_session {
+    ($session:ty) => {
+        impl $crate::source::Session for $session {
+            fn encryption(
+                &mut self,
+            ) -> $crate::source::BoxFuture<
+                '_,
+                Result<$crate::source::Encryption, $crate::source::SourceError>,
+            > {
+                Box::pin(<$session>::encryption(self))
+            }
+
+            fn load<'a>(
+                &'a mut self,
+                limits: &'a [$crate::config::LoadLimit],
+            ) -> $crate::source::BoxFuture<'a, Result<Vec<u64>, $crate::source::SourceError>> {
+                Box::pin(<$session>::load(self, limits))
+            }
+
+            fn lag(
+                &mut self,
+            ) -> $crate::source::BoxFuture<
+                '_,
+                Result<$crate::source::Lag, $crate::source::SourceError>,
+            > {
+                Box::pin(<$session>::lag(self))
+            }
+
+            fn check<'a>(
+                &'a mut self,
+                rollup: &'a $crate::config::Rollup,
+            ) -> $crate::source::BoxFuture<
+                'a,
+                Result<$crate::source::TableInfo, $crate::source::SourceError>,
+            > {
+                Box::pin(<$session>::check(self, rollup))
+            }
+
+            fn explain<'a>(
+                &'a mut self,
+                rollup: &'a $crate::config::Rollup,
+                range: $crate::source::Range,
+            ) -> $crate::source::BoxFuture<
+                'a,
+                Result<$crate::source::Explain, $crate::source::SourceError>,
+            > {
+                Box::pin(<$session>::explain(self, rollup, range))
+            }
+
+            fn pull<'a>(
+                &'a mut self,
+                rollup: &'a $crate::config::Rollup,
+                range: $crate::source::Range,
+                sink: &'a mut dyn $crate::source::RowSink,
+            ) -> $crate::source::BoxFuture<'a, Result<u64, $crate::source::PullError>> {
+                Box::pin(<$session>::pull(self, rollup, range, sink))
+            }
+        }
+    };
+}
+use forward_session;
+
 /// The time range `[start, end)` of a slice query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {

@@ -155,46 +155,7 @@ fn slice_sql(rollup: &Rollup) -> String {
     .build(rollup)
 }
 
-impl Session for Mysql {
-    fn encryption(&mut self) -> BoxFuture<'_, Result<Encryption, SourceError>> {
-        Box::pin(self.encryption())
-    }
-
-    fn load<'a>(
-        &'a mut self,
-        limits: &'a [LoadLimit],
-    ) -> BoxFuture<'a, Result<Vec<u64>, SourceError>> {
-        Box::pin(self.load(limits))
-    }
-
-    fn lag(&mut self) -> BoxFuture<'_, Result<Lag, SourceError>> {
-        Box::pin(self.lag())
-    }
-
-    fn check<'a>(
-        &'a mut self,
-        rollup: &'a Rollup,
-    ) -> BoxFuture<'a, Result<TableInfo, SourceError>> {
-        Box::pin(self.check(rollup))
-    }
-
-    fn explain<'a>(
-        &'a mut self,
-        rollup: &'a Rollup,
-        range: Range,
-    ) -> BoxFuture<'a, Result<Explain, SourceError>> {
-        Box::pin(self.explain(rollup, range))
-    }
-
-    fn pull<'a>(
-        &'a mut self,
-        rollup: &'a Rollup,
-        range: Range,
-        sink: &'a mut dyn RowSink,
-    ) -> BoxFuture<'a, Result<u64, PullError>> {
-        Box::pin(self.pull(rollup, range, sink))
-    }
-}
+super::forward_session!(Mysql);
 
 /// MySQL's names, for messages about TLS.
 const TLS_NAMES: tls::Names = tls::Names {
