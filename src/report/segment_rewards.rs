@@ -1,8 +1,6 @@
 //! The built-in `segment_rewards` report: per day and per group, how many users, how active, how
 //! many were rewarded and their share of the day's rewards. All sums are exact decimals.
 
-use foldhash::{HashMap, HashMapExt};
-
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
@@ -40,43 +38,6 @@ impl<'a> Spec<'a> {
             amount,
         }
     }
-}
-
-/// Per-user sums of one measure of a rollup on one day (over all dimension values).
-fn per_user(
-    store: &Store,
-    rollup: &Rollup,
-    measure: &str,
-    day: NaiveDate,
-    scale: &mut i64,
-) -> Result<HashMap<String, BigDecimal>, StoreError> {
-    let ctx = || format!("reading `{}` for {day}", rollup.name);
-    let fail = |e: rusqlite::Error| store.err(ctx(), e);
-    let mut sums: HashMap<String, BigDecimal> = HashMap::new();
-    let text = day.to_string();
-    store.each_row_of_day(&rollup.name, &text, &[Some(measure)], &ctx, |row| {
-        let user = row.get_ref(0).map_err(fail)?;
-        let user = user.as_str().map_err(|e| fail(e.into()))?;
-        let cell = Value::from_sqlite(row.get_ref(1).map_err(fail)?, true);
-        let value = match cell {
-            Value::Null => return Ok(()),
-            other => other.to_decimal().ok_or_else(|| {
-                StoreError::Data(format!(
-                    "rollup `{}`, {day}: measure `{measure}` of user `{user}` is `{other}`, not a number",
-                    rollup.name
-                ))
-            })?,
-        };
-        *scale = (*scale).max(value.fractional_digit_count());
-        match sums.get_mut(user) {
-            Some(sum) => *sum += value,
-            None => {
-                sums.insert(user.to_string(), value);
-            }
-        }
-        Ok(())
-    })?;
-    Ok(sums)
 }
 
 /// A built report: its columns, its rows, and each line's share.
@@ -135,24 +96,34 @@ pub fn build(
         .filter(|(_, cached)| cached.is_none())
         .map(|(d, _)| *d)
         .collect();
-    // Scored in memory: the `<segment>` table is written only for SQL reports that use it.
-    segment::assign(store, spec.segment, spec.activity, &todo, |scored| {
-        let i = days
-            .iter()
-            .position(|d| *d == scored.day)
-            .expect("a report day");
-        let mut scale = 0;
-        let mut lines = Vec::new();
-        day_lines(store, spec, scored, &mut scale, &mut lines)?;
-        store.keep_report_day(
-            &key,
-            &days[i].to_string(),
-            &versions[i],
-            &encode(&lines, scale),
-        )?;
+    // Scored as the users stream by: the `<segment>` table is written only for SQL reports
+    // that use it, and memory holds a tally per day and group, not per user.
+    let mut tallies: Vec<DayTally> = todo
+        .iter()
+        .map(|_| DayTally::new(spec.segment.groups.len()))
+        .collect();
+    segment::merge(
+        store,
+        spec.segment,
+        spec.activity,
+        &todo,
+        Some((spec.rewards, spec.amount)),
+        |user| {
+            let base = todo
+                .binary_search(&user.days[0])
+                .expect("a pass's days are report days");
+            for j in 0..user.days.len() {
+                tallies[base + j].add(user, j);
+            }
+            Ok(())
+        },
+    )?;
+    for (day, tally) in todo.iter().zip(tallies) {
+        let i = days.iter().position(|d| d == day).expect("a report day");
+        let (lines, scale) = tally.lines(spec, *day);
+        store.keep_report_day(&key, &day.to_string(), &versions[i], &encode(&lines, scale))?;
         by_day[i] = Some((lines, scale));
-        Ok(())
-    })?;
+    }
     let amount_scale = by_day.iter().flatten().map(|(_, s)| *s).max().unwrap_or(0);
     let lines: Vec<Line> = by_day
         .into_iter()
@@ -271,58 +242,91 @@ fn decode(day: NaiveDate, text: &str) -> Option<(Vec<Line>, i64)> {
     Some((lines, scale))
 }
 
-/// The report's lines of one day: one per group, then the inactive group.
-fn day_lines(
-    store: &Store,
-    spec: &Spec,
-    scored: segment::Scored,
-    amount_scale: &mut i64,
-    lines: &mut Vec<Line>,
-) -> Result<(), StoreError> {
-    let segment::Scored {
-        day,
-        members,
-        activity: actions,
-    } = scored;
-    let rewards = per_user(store, spec.rewards, spec.amount, day, amount_scale)?;
-    let total: BigDecimal = rewards.values().sum();
-    for (g, group) in spec.segment.groups.iter().enumerate() {
-        let users: Vec<&str> = members
+/// What one day's lines add up, user by user.
+struct DayTally {
+    /// Per group: users, active, actions, rewarded, rewards.
+    groups: Vec<(i64, i64, Exact, i64, BigDecimal)>,
+    /// Users rewarded without activity in the window: count and rewards.
+    inactive: (i64, BigDecimal),
+    /// The day's rewards of all users.
+    total: BigDecimal,
+    /// The largest scale among the day's reward amounts.
+    scale: i64,
+}
+
+impl DayTally {
+    fn new(groups: usize) -> DayTally {
+        DayTally {
+            groups: vec![(0, 0, Exact::default(), 0, BigDecimal::zero()); groups],
+            inactive: (0, BigDecimal::zero()),
+            total: BigDecimal::zero(),
+            scale: 0,
+        }
+    }
+
+    /// Adds `user` on the pass's report day `j`.
+    fn add(&mut self, user: &segment::User, j: usize) {
+        let reward = user.sums.get(j).and_then(Option::as_ref);
+        if let Some(r) = reward {
+            self.total += r;
+            self.scale = self.scale.max(r.fractional_digit_count());
+        }
+        match &user.members[j] {
+            Some(member) => {
+                let Some(g) = member.group else { return };
+                let (users, active, actions, rewarded, rewards) = &mut self.groups[g];
+                *users += 1;
+                if let Some(today) = &user.today[j] {
+                    *active += 1;
+                    *actions = actions.add(&today.unweighted);
+                }
+                if let Some(r) = reward {
+                    *rewarded += 1;
+                    *rewards += r;
+                }
+            }
+            None => {
+                if let Some(r) = reward {
+                    self.inactive.0 += 1;
+                    self.inactive.1 += r;
+                }
+            }
+        }
+    }
+
+    /// The day's lines: one per group, then the inactive group; and the scale of its amounts.
+    fn lines(self, spec: &Spec, day: NaiveDate) -> (Vec<Line>, i64) {
+        let mut lines: Vec<Line> = spec
+            .segment
+            .groups
             .iter()
-            .filter(|(_, m)| m.group == Some(g))
-            .map(|(u, _)| &**u)
+            .zip(self.groups)
+            .map(
+                |(group, (users, active, actions, rewarded, rewards))| Line {
+                    day,
+                    group: group.name.clone(),
+                    users,
+                    active,
+                    actions: actions.to_big(),
+                    rewarded,
+                    rewards,
+                    total: self.total.clone(),
+                },
+            )
             .collect();
+        let (users, rewards) = self.inactive;
         lines.push(Line {
             day,
-            group: group.name.clone(),
-            users: users.len() as i64,
-            active: users.iter().filter(|u| actions.contains_key(**u)).count() as i64,
-            actions: users
-                .iter()
-                .filter_map(|u| actions.get(*u))
-                .fold(Exact::default(), |sum, t| sum.add(&t.unweighted))
-                .to_big(),
-            rewarded: users.iter().filter(|u| rewards.contains_key(**u)).count() as i64,
-            rewards: users.iter().filter_map(|u| rewards.get(*u)).sum(),
-            total: total.clone(),
+            group: spec.segment.inactive.clone(),
+            users,
+            active: 0,
+            actions: BigDecimal::zero(),
+            rewarded: users,
+            rewards,
+            total: self.total,
         });
+        (lines, self.scale)
     }
-    let inactive: Vec<&BigDecimal> = rewards
-        .iter()
-        .filter(|(u, _)| !members.contains_key(u.as_str()))
-        .map(|(_, v)| v)
-        .collect();
-    lines.push(Line {
-        day,
-        group: spec.segment.inactive.clone(),
-        users: inactive.len() as i64,
-        active: 0,
-        actions: BigDecimal::zero(),
-        rewarded: inactive.len() as i64,
-        rewards: inactive.into_iter().sum(),
-        total,
-    });
-    Ok(())
 }
 
 impl Line {

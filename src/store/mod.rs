@@ -11,6 +11,7 @@ mod runs;
 pub mod schema;
 mod segments;
 mod slices;
+mod sorted;
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +21,9 @@ pub use deliveries::Delivery;
 pub use lock::RunLock;
 pub use rollup::SliceWriter;
 pub use runs::RunRecord;
-pub use segments::Member;
+pub use segments::SegmentWriter;
 pub use slices::{Checkpoint, pulled_instant};
+pub use sorted::{RunReader, RunWriter};
 
 /// A store failure, with what tally was doing.
 #[derive(Debug, thiserror::Error)]
@@ -110,9 +112,14 @@ impl Store {
         }
         // WAL lets readers (reports, `tally query`, other tools) work during a sync;
         // synchronous=NORMAL in WAL mode never corrupts and keeps each transaction atomic.
+        // SQLite's own memory is bounded whatever the store's size: an 8 MB page cache (which
+        // also bounds a sort's memory), sorts that spill to temporary files, no memory map.
         store
             .conn
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA cache_size = -8192; PRAGMA temp_store = FILE; PRAGMA mmap_size = 0;",
+            )
             .map_err(|e| store.err("enabling WAL", e))?;
         schema::migrate(&store.conn, |context, source| StoreError::Sqlite {
             path: path.to_path_buf(),

@@ -300,6 +300,7 @@ impl Store {
                 )
                 .map_err(|e| self.err(ctx(), e))?;
         }
+        Store::prune_runs(&tx, &rollup.name, &day).map_err(|e| self.err(ctx(), e))?;
         tx.execute(
             "DELETE FROM _tally_slices WHERE rollup = ?1 AND day < ?2",
             params![rollup.name, day],

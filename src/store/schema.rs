@@ -81,6 +81,25 @@ const MIGRATIONS: &[Step] = &[
     AddColumn("_tally_deliveries", "posting_since", "TEXT"),
     // 6: the files already uploaded into the message's thread (`csv,png`).
     AddColumn("_tally_deliveries", "uploaded", "TEXT"),
+    // 7: per-user results of a day as sorted runs, read a chunk at a time (memory does not grow
+    // with users); they replace the one-blob-per-day partial scores, a cache.
+    Sql("CREATE TABLE IF NOT EXISTS _tally_sorted (
+         name TEXT NOT NULL,
+         day TEXT NOT NULL,
+         chunk INTEGER NOT NULL,
+         data BLOB NOT NULL,
+         PRIMARY KEY (name, day, chunk)
+     );
+     CREATE TABLE IF NOT EXISTS _tally_sorted_heads (
+         name TEXT NOT NULL,
+         day TEXT NOT NULL,
+         version TEXT NOT NULL,
+         rollup TEXT NOT NULL,
+         chunks INTEGER NOT NULL,
+         PRIMARY KEY (name, day)
+     );
+     CREATE INDEX IF NOT EXISTS _tally_sorted_heads_rollup ON _tally_sorted_heads (rollup, day);
+     DROP TABLE IF EXISTS _tally_partials;"),
 ];
 
 /// The schema version this tally writes.

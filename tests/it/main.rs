@@ -15,6 +15,7 @@ mod parallel;
 mod private;
 mod replica;
 mod safety;
+mod scale;
 mod schedule;
 mod setup;
 mod slack;

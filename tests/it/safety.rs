@@ -230,7 +230,7 @@ fn a_slice_that_times_out_is_split_down_to_one_hour() {
 }
 
 /// Peak resident memory of a finished child, from its /proc high-water mark while it ran.
-fn peak_rss_kb(mut cmd: std::process::Command) -> (bool, u64) {
+pub fn peak_rss_kb(mut cmd: std::process::Command) -> (bool, u64) {
     let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
