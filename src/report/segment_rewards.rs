@@ -102,22 +102,18 @@ pub fn build(
         .iter()
         .map(|_| DayTally::new(spec.segment.groups.len()))
         .collect();
-    segment::merge(
-        store,
-        spec.segment,
-        spec.activity,
-        &todo,
-        Some((spec.rewards, spec.amount)),
-        |user| {
-            let base = todo
-                .binary_search(&user.days[0])
-                .expect("a pass's days are report days");
-            for j in 0..user.days.len() {
-                tallies[base + j].add(user, j);
+    for (pass, tallies) in todo
+        .chunks(segment::PASS_DAYS)
+        .zip(tallies.chunks_mut(segment::PASS_DAYS))
+    {
+        let sums = [(spec.rewards, spec.amount)];
+        segment::merge(store, spec.segment, spec.activity, pass, &sums, |user| {
+            for (j, tally) in tallies.iter_mut().enumerate() {
+                tally.add(user, j);
             }
             Ok(())
-        },
-    )?;
+        })?;
+    }
     for (day, tally) in todo.iter().zip(tallies) {
         let i = days.iter().position(|d| d == day).expect("a report day");
         let (lines, scale) = tally.lines(spec, *day);
@@ -266,7 +262,7 @@ impl DayTally {
 
     /// Adds `user` on the pass's report day `j`.
     fn add(&mut self, user: &segment::User, j: usize) {
-        let reward = user.sums.get(j).and_then(Option::as_ref);
+        let reward = user.sums[0][j].as_ref();
         if let Some(r) = reward {
             self.total += r;
             self.scale = self.scale.max(r.fractional_digit_count());

@@ -1,7 +1,7 @@
 //! Scoring as a merge: the window's days are sorted runs of partial scores, read side by side
 //! in user order, so each user's window sum is the sum of that user's entries across the runs,
-//! and nothing is kept once the user is passed. Report days go in batches of at most
-//! [`BATCH_DAYS`], so a long report holds a bounded number of runs open.
+//! and nothing is kept once the user is passed. One merge reads the runs of every day it is
+//! asked about at once: callers cut long reports into passes of at most [`PASS_DAYS`] days.
 
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
@@ -12,8 +12,9 @@ use crate::config::{Rollup, Segment, days_before};
 use crate::exact::Exact;
 use crate::store::{RunReader, Store, StoreError};
 
-/// Most report days scored in one pass.
-const BATCH_DAYS: usize = 31;
+/// Most report days one merge should be asked about: it holds a chunk of each of their runs, and
+/// of the runs of their windows.
+pub const PASS_DAYS: usize = 31;
 
 /// One user over the report days of one pass.
 #[derive(Debug)]
@@ -26,21 +27,25 @@ pub struct User<'a> {
     pub members: &'a [Option<Member>],
     /// Per report day: the user's own partial score that day (a row that day).
     pub today: &'a [Option<UserDay>],
-    /// Per report day: the user's sum of the measure asked for (`sums`), when it has one.
-    pub sums: &'a [Option<BigDecimal>],
+    /// Per measure asked for (`sums`), per report day: the user's sum, when it has one.
+    pub sums: &'a [Vec<Option<BigDecimal>>],
 }
 
-/// Scores `segment` on each of `days` (sorted) and hands each user to `each`, in user order, once
-/// per batch of days. With `sums = Some((rollup, measure))`, each user also carries its per-day
-/// sum of that measure, and users with such a sum but no activity come too.
+/// Scores `segment` on each of `days` (sorted, at most a few dozen: see [`PASS_DAYS`]) and hands
+/// each user to `each`, in user order, once. For each `(rollup, measure)` of `sums`, each user
+/// also carries its per-day sum of that measure, and users with such a sum but no activity come
+/// too.
 pub fn merge(
     store: &Store,
     segment: &Segment,
     rollup: &Rollup,
     days: &[NaiveDate],
-    sums: Option<(&Rollup, &str)>,
+    sums: &[(&Rollup, &str)],
     mut each: impl FnMut(&User) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
+    if days.is_empty() {
+        return Ok(());
+    }
     // `weighted / window >= min_score` is `weighted >= min_score * window`: one multiplication
     // per group instead of a division per user and day, and just as exact.
     let window = BigDecimal::from(segment.window_days);
@@ -49,30 +54,19 @@ pub fn merge(
         .iter()
         .map(|g| Exact::from_big(&(&g.min_score * &window)))
         .collect();
-    let mut start = 0;
-    while start < days.len() {
-        let mut end = start + 1;
-        while end < days.len()
-            && end - start < BATCH_DAYS
-            && (days[end] - days[start]).num_days() < BATCH_DAYS as i64
-        {
-            end += 1;
-        }
-        let pass = Pass::open(store, segment, rollup, &days[start..end], sums)?;
-        pass.run(&thresholds, &mut each)?;
-        start = end;
-    }
-    Ok(())
+    let pass = Pass::open(store, segment, rollup, days, sums)?;
+    pass.run(&thresholds, &mut each)
 }
 
-/// One batch of report days and the runs it reads.
+/// The report days of one merge and the runs it reads.
 struct Pass<'a> {
     days: &'a [NaiveDate],
-    /// For each report day, the index of its own day among the activity days.
-    today: Vec<usize>,
-    window: usize,
+    /// For each report day, the indexes of its window's days among the activity days, its own
+    /// day last.
+    windows: Vec<Vec<usize>>,
     activity: Vec<RunReader<'a>>,
-    sums: Vec<RunReader<'a>>,
+    /// Per measure, per report day.
+    sums: Vec<Vec<RunReader<'a>>>,
 }
 
 impl<'a> Pass<'a> {
@@ -82,11 +76,17 @@ impl<'a> Pass<'a> {
         segment: &Segment,
         rollup: &Rollup,
         days: &'a [NaiveDate],
-        sums: Option<(&Rollup, &str)>,
+        sums: &[(&Rollup, &str)],
     ) -> Result<Pass<'a>, StoreError> {
-        let first = days_before(days[0], segment.window_days - 1);
-        let last = *days.last().expect("a batch has days");
-        let activity_days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+        // Only the days of the report days' windows are read.
+        let window = |d: NaiveDate| {
+            days_before(d, segment.window_days - 1)
+                .iter_days()
+                .take_while(move |x| *x <= d)
+        };
+        let mut activity_days: Vec<NaiveDate> = days.iter().flat_map(|d| window(*d)).collect();
+        activity_days.sort();
+        activity_days.dedup();
         let name = runs::partials_name(segment);
         let mut activity = Vec::with_capacity(activity_days.len());
         for day in &activity_days {
@@ -94,21 +94,26 @@ impl<'a> Pass<'a> {
             activity.push(store.read_run(&name, &day.to_string()));
         }
         let mut sum_runs = Vec::new();
-        if let Some((rollup, measure)) = sums {
+        for (rollup, measure) in sums {
             let name = runs::sums_name(rollup, measure);
+            let mut readers = Vec::with_capacity(days.len());
             for day in days {
                 runs::ensure_sums(store, rollup, measure, *day)?;
-                sum_runs.push(store.read_run(&name, &day.to_string()));
+                readers.push(store.read_run(&name, &day.to_string()));
             }
+            sum_runs.push(readers);
         }
-        let today = days
+        let windows = days
             .iter()
-            .map(|d| (*d - first).num_days() as usize)
+            .map(|d| {
+                window(*d)
+                    .map(|x| activity_days.binary_search(&x).expect("collected above"))
+                    .collect()
+            })
             .collect();
         Ok(Pass {
             days,
-            today,
-            window: segment.window_days as usize,
+            windows,
             activity,
             sums: sum_runs,
         })
@@ -123,17 +128,17 @@ impl<'a> Pass<'a> {
         let n = self.days.len();
         let mut user = String::new();
         let mut activity: Vec<Option<UserDay>> = vec![None; self.activity.len()];
-        let mut sums: Vec<Option<BigDecimal>> = vec![None; self.sums.len()];
+        let mut sums: Vec<Vec<Option<BigDecimal>>> = vec![vec![None; n]; self.sums.len()];
         let mut members: Vec<Option<Member>> = vec![None; n];
         let mut today: Vec<Option<UserDay>> = vec![None; n];
         let damaged = |what: &str| StoreError::Data(format!("a run of {what} is damaged"));
         loop {
             // The smallest user at the head of any run.
-            for r in self.activity.iter_mut().chain(self.sums.iter_mut()) {
+            for r in self.activity.iter_mut().chain(self.sums.iter_mut().flatten()) {
                 r.fill()?;
             }
             let mut next: Option<&str> = None;
-            for r in self.activity.iter().chain(self.sums.iter()) {
+            for r in self.activity.iter().chain(self.sums.iter().flatten()) {
                 if let Some((u, _)) = r.peek()?
                     && next.is_none_or(|n| u < n)
                 {
@@ -153,7 +158,11 @@ impl<'a> Pass<'a> {
                     _ => None,
                 };
             }
-            for (slot, r) in sums.iter_mut().zip(self.sums.iter_mut()) {
+            for (slot, r) in sums
+                .iter_mut()
+                .flatten()
+                .zip(self.sums.iter_mut().flatten())
+            {
                 *slot = match r.peek()? {
                     Some((u, bytes)) if u == user => {
                         let s = runs::decode_sum(bytes).ok_or_else(|| damaged("sums"))?;
@@ -163,13 +172,14 @@ impl<'a> Pass<'a> {
                     _ => None,
                 };
             }
-            for (j, &k) in self.today.iter().enumerate() {
+            for (j, window) in self.windows.iter().enumerate() {
                 let mut weighted = Exact::default();
                 let mut rows = 0u32;
-                for t in activity[k + 1 - self.window..=k].iter().flatten() {
+                for t in window.iter().filter_map(|&i| activity[i].as_ref()) {
                     weighted = weighted.add(&t.weighted);
                     rows += t.rows;
                 }
+                let k = *window.last().expect("a window has days");
                 members[j] = (rows > 0).then(|| Member {
                     group: thresholds.iter().position(|t| weighted >= *t),
                     weighted,
@@ -181,7 +191,7 @@ impl<'a> Pass<'a> {
                 days: self.days,
                 members: &members,
                 today: &today,
-                sums: if sums.is_empty() { &[] } else { &sums },
+                sums: &sums,
             };
             each(&view)?;
         }

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use crate::config::{Rollup, Segment};
 use crate::exact::Exact;
 use crate::store::{Store, StoreError};
-pub use merge::{User, merge};
+pub use merge::{PASS_DAYS, User, merge};
 pub use runs::UserDay;
 
 /// A user's place in a segment on one day.
@@ -45,17 +45,20 @@ pub fn materialize(
 ) -> Result<(), StoreError> {
     let texts: Vec<String> = days.iter().map(NaiveDate::to_string).collect();
     let mut writer = store.begin_segment(&segment.name, &texts)?;
-    merge(store, segment, rollup, days, None, |u| {
-        for (day, member) in u.days.iter().zip(u.members) {
-            let Some((member, group)) = member.as_ref().and_then(|m| Some((m, m.group?))) else {
-                continue;
-            };
-            // REAL so that `score > 10` works in SQL; groups were assigned on exact values.
-            let score = bigdecimal::ToPrimitive::to_f64(&member.score(segment.window_days))
-                .unwrap_or_default();
-            writer.insert(&day.to_string(), u.name, score, &segment.groups[group].name)?;
-        }
-        Ok(())
-    })?;
+    for pass in days.chunks(PASS_DAYS) {
+        merge(store, segment, rollup, pass, &[], |u| {
+            for (day, member) in u.days.iter().zip(u.members) {
+                let Some((member, group)) = member.as_ref().and_then(|m| Some((m, m.group?)))
+                else {
+                    continue;
+                };
+                // REAL so that `score > 10` works in SQL; groups were assigned on exact values.
+                let score = bigdecimal::ToPrimitive::to_f64(&member.score(segment.window_days))
+                    .unwrap_or_default();
+                writer.insert(&day.to_string(), u.name, score, &segment.groups[group].name)?;
+            }
+            Ok(())
+        })?;
+    }
     writer.commit()
 }
