@@ -37,6 +37,24 @@ pub fn plain(d: &BigDecimal) -> String {
     d.to_plain_string()
 }
 
+/// `num / den` rounded half-even to `places` decimals, exactly (whatever the digits). `den`
+/// must not be 0.
+pub fn div_half_even(num: &BigDecimal, den: &BigDecimal, places: u32) -> BigDecimal {
+    let scale = num
+        .fractional_digit_count()
+        .max(den.fractional_digit_count());
+    let (n, _) = num.with_scale(scale).into_bigint_and_scale();
+    let (d, _) = den.with_scale(scale).into_bigint_and_scale();
+    let negative = n.is_negative() != d.is_negative() && !n.is_zero();
+    let (n, d): (BigInt, BigInt) = (n.abs() * BigInt::from(10).pow(places), d.abs());
+    let (mut q, r) = n.div_rem(&d);
+    let twice = r * 2;
+    if twice > d || (twice == d && q.is_odd()) {
+        q += 1;
+    }
+    BigDecimal::new(if negative { -q } else { q }, i64::from(places))
+}
+
 /// `100 * part / total`, rounded half-even to one decimal, exactly (whatever the digits); 0.0
 /// when the total is 0.
 pub fn share(part: &BigDecimal, total: &BigDecimal) -> BigDecimal {

@@ -10,7 +10,9 @@ use sqlparser::dialect::{Dialect, GenericDialect};
 use super::env::Env;
 use super::file::File;
 use super::{Checker, Config, Issue, relative_to};
-use super::{ReportSpec, Rollup, Segment, SourceSpec, report, rollup, schedule, segment, source};
+use super::{
+    ReportSpec, Rollup, Segment, SourceSpec, alert, report, rollup, schedule, segment, source,
+};
 use crate::deliver::Destination;
 
 /// Checks the file and builds the checked [`Config`].
@@ -84,6 +86,16 @@ pub fn check(config: File, config_path: &Path, env: &Env) -> Result<Config, Vec<
         .schedule
         .as_ref()
         .map(|s| schedule::check(&mut c, s, &destinations));
+    let alerts = config
+        .alerts
+        .iter()
+        .map(|(name, a)| {
+            (
+                name.clone(),
+                alert::check(&mut c, name, a, &reports, &destinations),
+            )
+        })
+        .collect();
     let chart_font = config
         .chart
         .font
@@ -116,6 +128,7 @@ pub fn check(config: File, config_path: &Path, env: &Env) -> Result<Config, Vec<
         destinations,
         chart_font,
         schedule,
+        alerts,
     })
 }
 

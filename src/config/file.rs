@@ -6,6 +6,7 @@
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+use super::alert::AlertConfig;
 use super::report::ReportConfig;
 use super::rollup::RollupConfig;
 use super::schedule::ScheduleConfig;
@@ -45,6 +46,9 @@ pub struct File {
     pub chart: ChartConfig,
     /// When `tally daemon` runs.
     pub schedule: Option<ScheduleConfig>,
+    /// Alerts on reports' rows, by name.
+    #[serde(default)]
+    pub alerts: IndexMap<String, AlertConfig>,
 }
 
 /// `[chart]`.

@@ -3,6 +3,7 @@
 //! [`segment`], [`report`], [`schedule`], [`crate::deliver`]), `${VAR}` interpolation ([`env`]),
 //! the SQL fragments ([`sql`]), and [`check`], which ties them together.
 
+mod alert;
 mod check;
 mod checker;
 pub mod env;
@@ -23,6 +24,7 @@ use chrono_tz::Tz;
 use indexmap::IndexMap;
 
 pub use crate::deliver::Destination;
+pub use alert::*;
 pub use checker::Checker;
 pub use report::*;
 pub use rollup::*;
@@ -196,6 +198,8 @@ pub struct Config {
     pub chart_font: Option<PathBuf>,
     /// The daemon's schedule.
     pub schedule: Option<ScheduleSpec>,
+    /// Alerts on reports' rows, by name.
+    pub alerts: IndexMap<String, Alert>,
 }
 
 impl Config {
@@ -215,10 +219,23 @@ impl Config {
         for report in reports {
             let (first, last) = report.range(date);
             let plain = DayRange { first, last };
+            // A segment is scored from `first` on: it needs its window before that day.
+            let mut first = first;
             let (rollups, segments): (Vec<&str>, Vec<&str>) = match &report.kind {
                 ReportKind::SegmentRewards {
                     segment, rewards, ..
+                }
+                | ReportKind::TopRewarded {
+                    segment, rewards, ..
                 } => (vec![rewards.as_str()], vec![segment.as_str()]),
+                ReportKind::SegmentFlow {
+                    segment,
+                    compare_days,
+                } => {
+                    // Each day's groups are compared with those `compare` days before.
+                    first = days_before(first, *compare_days);
+                    (vec![], vec![segment.as_str()])
+                }
                 ReportKind::Sql {
                     rollups, segments, ..
                 } => (

@@ -13,33 +13,43 @@ use super::rollup::Rollup;
 use super::segment::Segment;
 use super::{Checker, days_before};
 
-/// `[reports.NAME]`: the built-in segment-rewards report or custom SQL.
+/// `[reports.NAME]`: a built-in report (`segment_rewards`, `segment_flow`, `top_rewarded`) or
+/// custom SQL.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportConfig {
-    /// `segment_rewards` or `sql` (the default when `sql` is set).
+    /// `segment_rewards` (the default), `segment_flow`, `top_rewarded` or `sql` (the default
+    /// when `sql` is set).
     pub kind: Option<String>,
     /// Title shown above the report.
     pub title: Option<String>,
-    /// Number of report days, ending with the report date.
-    #[serde(default = "default_days")]
-    pub days: u32,
-    /// segment_rewards: the segment.
+    /// Number of report days, ending with the report date (default: 1 for segment_flow, 7 for
+    /// the others).
+    pub days: Option<u32>,
+    /// The segment (segment_rewards, segment_flow, top_rewarded).
     pub segment: Option<String>,
-    /// segment_rewards: the rollup of rewards.
+    /// The rollup of rewards (segment_rewards, top_rewarded).
     pub rewards: Option<String>,
-    /// segment_rewards: the measure of `rewards` that is summed.
+    /// The measure of `rewards` that is summed (segment_rewards, top_rewarded).
     pub amount: Option<String>,
+    /// segment_flow: how many days back each day's groups are compared with.
+    pub compare: Option<String>,
+    /// top_rewarded: how many users are listed.
+    pub limit: Option<i64>,
+    /// top_rewarded: only users in these groups (the segment's `inactive` name allowed).
+    pub groups: Option<Vec<String>>,
     /// sql: the query, with `:start` and `:end`.
     pub sql: Option<String>,
 }
 
-fn default_days() -> u32 {
-    7
-}
-
 /// The most days a report covers.
 pub const MAX_REPORT_DAYS: u32 = 3_660;
+
+/// The most days a top_rewarded report adds up (its days are merged in one pass).
+pub const MAX_TOP_DAYS: u32 = 92;
+
+/// The most users a top_rewarded report lists.
+pub const MAX_LIMIT: i64 = 10_000;
 
 /// What a report computes.
 #[derive(Debug, Clone)]
@@ -52,6 +62,28 @@ pub enum ReportKind {
         rewards: String,
         /// Measure of the rewards rollup that is summed.
         amount: String,
+    },
+    /// Who moved between groups: each user's group `compare_days` before each day, and on it.
+    SegmentFlow {
+        /// Segment name.
+        segment: String,
+        /// Days between the two groups compared.
+        compare_days: u32,
+    },
+    /// The users who took the most rewards over the report's days.
+    TopRewarded {
+        /// Segment name.
+        segment: String,
+        /// Rewards rollup name.
+        rewards: String,
+        /// Measure of the rewards rollup that is summed.
+        amount: String,
+        /// The rewards rollup's first `count(*)` measure: the claims.
+        claims: String,
+        /// Users listed.
+        limit: usize,
+        /// Only users in these groups; all when empty.
+        groups: Vec<String>,
     },
     /// Custom SQL over the store.
     Sql {
@@ -84,6 +116,14 @@ impl ReportSpec {
     }
 }
 
+/// The keys each kind takes besides `kind`, `title` and `days`.
+const KEYS: [(&str, &[&str]); 4] = [
+    ("segment_rewards", &["segment", "rewards", "amount"]),
+    ("segment_flow", &["segment", "compare"]),
+    ("top_rewarded", &["segment", "rewards", "amount", "limit", "groups"]),
+    ("sql", &["sql"]),
+];
+
 pub(super) fn check(
     c: &mut Checker,
     name: &str,
@@ -93,7 +133,6 @@ pub(super) fn check(
 ) -> ReportSpec {
     let key = format!("reports.{name}");
     c.name(&key, name);
-    let days = c.count(&format!("{key}.days"), r.days, 1, MAX_REPORT_DAYS);
     let kind_name = r.kind.clone().unwrap_or_else(|| {
         if r.sql.is_some() {
             "sql"
@@ -102,25 +141,75 @@ pub(super) fn check(
         }
         .into()
     });
+    let default_days = if kind_name == "segment_flow" { 1 } else { 7 };
+    let days = c.count(
+        &format!("{key}.days"),
+        r.days.unwrap_or(default_days),
+        1,
+        MAX_REPORT_DAYS,
+    );
+    if let Some((_, allowed)) = KEYS.iter().find(|(k, _)| *k == kind_name) {
+        let given = [
+            ("segment", r.segment.is_some()),
+            ("rewards", r.rewards.is_some()),
+            ("amount", r.amount.is_some()),
+            ("compare", r.compare.is_some()),
+            ("limit", r.limit.is_some()),
+            ("groups", r.groups.is_some()),
+            ("sql", r.sql.is_some()),
+        ];
+        for (field, _) in given.iter().filter(|(f, set)| *set && !allowed.contains(f)) {
+            let takes: Vec<&str> = KEYS
+                .iter()
+                .filter(|(_, keys)| keys.contains(field))
+                .map(|(k, _)| *k)
+                .collect();
+            c.issue(
+                format!("{key}.{field}"),
+                format!(
+                    "not a key of kind = \"{kind_name}\" (only of {})",
+                    takes.join(", ")
+                ),
+            );
+        }
+    }
     let kind = match kind_name.as_str() {
-        "segment_rewards" => segment_rewards(c, &key, r, rollups, segments),
+        "segment_rewards" => {
+            let (segment, rewards, amount) = rewarded(c, &key, &kind_name, r, rollups, segments);
+            ReportKind::SegmentRewards {
+                segment,
+                rewards,
+                amount,
+            }
+        }
+        "segment_flow" => {
+            let segment = segment_of(c, &key, &kind_name, r, segments);
+            let compare_days = c.whole_days(
+                &format!("{key}.compare"),
+                r.compare.as_deref().unwrap_or("7d"),
+                MAX_REPORT_DAYS,
+            );
+            ReportKind::SegmentFlow {
+                segment,
+                compare_days,
+            }
+        }
+        "top_rewarded" => {
+            if days > MAX_TOP_DAYS {
+                c.issue(
+                    format!("{key}.days"),
+                    format!(
+                        "{days} is out of range for kind = \"top_rewarded\": use 1 to {MAX_TOP_DAYS}"
+                    ),
+                );
+            }
+            top_rewarded(c, &key, r, rollups, segments)
+        }
         "sql" => {
             let sql = r.sql.clone().unwrap_or_else(|| {
                 c.issue(format!("{key}.sql"), "a sql report needs `sql`");
                 String::new()
             });
-            for field in [
-                ("segment", &r.segment),
-                ("rewards", &r.rewards),
-                ("amount", &r.amount),
-            ] {
-                if field.1.is_some() {
-                    c.issue(
-                        format!("{key}.{}", field.0),
-                        "only for kind = \"segment_rewards\"",
-                    );
-                }
-            }
             ReportKind::Sql {
                 rollups: mentioned(&sql, rollups.keys()),
                 segments: mentioned(&sql, segments.keys()),
@@ -130,7 +219,9 @@ pub(super) fn check(
         other => {
             c.issue(
                 format!("{key}.kind"),
-                format!("unknown kind `{other}` (use \"segment_rewards\" or \"sql\")"),
+                format!(
+                    "unknown kind `{other}` (use \"segment_rewards\", \"segment_flow\", \"top_rewarded\" or \"sql\")"
+                ),
             );
             ReportKind::Sql {
                 sql: String::new(),
@@ -147,32 +238,22 @@ pub(super) fn check(
     }
 }
 
-fn segment_rewards(
+/// The segment a built-in report reads, which must exist.
+fn segment_of(
     c: &mut Checker,
     key: &str,
+    kind: &str,
     r: &ReportConfig,
-    rollups: &IndexMap<String, Rollup>,
     segments: &IndexMap<String, Segment>,
-) -> ReportKind {
-    if r.sql.is_some() {
+) -> String {
+    let Some(segment) = r.segment.clone() else {
         c.issue(
-            format!("{key}.sql"),
-            "not allowed with kind = \"segment_rewards\"",
+            format!("{key}.segment"),
+            format!("required for kind = \"{kind}\""),
         );
-    }
-    let mut required = |field: &str, value: &Option<String>| {
-        value.clone().unwrap_or_else(|| {
-            c.issue(
-                format!("{key}.{field}"),
-                "required for kind = \"segment_rewards\"",
-            );
-            String::new()
-        })
+        return String::new();
     };
-    let segment = required("segment", &r.segment);
-    let rewards = required("rewards", &r.rewards);
-    let amount = required("amount", &r.amount);
-    if !segment.is_empty() && !segments.contains_key(&segment) {
+    if !segments.contains_key(&segment) {
         c.issue(
             format!("{key}.segment"),
             format!(
@@ -181,6 +262,30 @@ fn segment_rewards(
             ),
         );
     }
+    segment
+}
+
+/// The segment, the rewards rollup and its summed measure of a report of rewards.
+fn rewarded(
+    c: &mut Checker,
+    key: &str,
+    kind: &str,
+    r: &ReportConfig,
+    rollups: &IndexMap<String, Rollup>,
+    segments: &IndexMap<String, Segment>,
+) -> (String, String, String) {
+    let segment = segment_of(c, key, kind, r, segments);
+    let mut required = |field: &str, value: &Option<String>| {
+        value.clone().unwrap_or_else(|| {
+            c.issue(
+                format!("{key}.{field}"),
+                format!("required for kind = \"{kind}\""),
+            );
+            String::new()
+        })
+    };
+    let rewards = required("rewards", &r.rewards);
+    let amount = required("amount", &r.amount);
     match rollups.get(&rewards) {
         None if !rewards.is_empty() => c.issue(
             format!("{key}.rewards"),
@@ -192,10 +297,66 @@ fn segment_rewards(
         ),
         _ => {}
     }
-    ReportKind::SegmentRewards {
+    (segment, rewards, amount)
+}
+
+/// `kind = "top_rewarded"`: a rewards report with the claims measure, a limit and groups.
+fn top_rewarded(
+    c: &mut Checker,
+    key: &str,
+    r: &ReportConfig,
+    rollups: &IndexMap<String, Rollup>,
+    segments: &IndexMap<String, Segment>,
+) -> ReportKind {
+    let (segment, rewards, amount) = rewarded(c, key, "top_rewarded", r, rollups, segments);
+    let claims = match rollups.get(&rewards) {
+        Some(rollup) => match rollup
+            .measures
+            .iter()
+            .find(|m| m.agg == crate::config::Agg::Count && m.arg == "*")
+        {
+            Some(m) => m.name.clone(),
+            None => {
+                c.issue(
+                    format!("{key}.rewards"),
+                    format!(
+                        "rollup `{rewards}` has no count(*) measure, which top_rewarded shows as \
+                         `claims`: add one to it, like claims = \"count(*)\""
+                    ),
+                );
+                String::new()
+            }
+        },
+        None => String::new(),
+    };
+    let limit = c.count(&format!("{key}.limit"), r.limit.unwrap_or(20), 1, MAX_LIMIT) as usize;
+    let groups = r.groups.clone().unwrap_or_default();
+    if let Some(seg) = segments.get(&segment) {
+        for g in &groups {
+            if !seg.groups.iter().any(|x| &x.name == g) && *g != seg.inactive {
+                let known: Vec<&str> = seg
+                    .groups
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .chain([seg.inactive.as_str()])
+                    .collect();
+                c.issue(
+                    format!("{key}.groups"),
+                    format!(
+                        "segment `{segment}` has no group `{g}` (groups: {})",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    ReportKind::TopRewarded {
         segment,
         rewards,
         amount,
+        claims,
+        limit,
+        groups,
     }
 }
 

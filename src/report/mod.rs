@@ -1,10 +1,13 @@
 //! Reports over the store: the built-in [`segment_rewards`] report and custom SQL ([`sql`]),
 //! rendered by [`render`].
 
+pub mod alert;
 pub mod chart;
 pub mod render;
+pub mod segment_flow;
 pub mod segment_rewards;
 pub mod sql;
+pub mod top_rewarded;
 
 use chrono::NaiveDate;
 
@@ -22,6 +25,14 @@ pub enum ReportError {
     /// The chart could not be drawn, or its font loaded.
     #[error("{0}")]
     Chart(String),
+    /// An alert's condition failed on the report's rows.
+    #[error("alert `{alert}`: {message}")]
+    Alert {
+        /// The alert's name.
+        alert: String,
+        /// SQLite's message.
+        message: String,
+    },
     /// The report's SQL failed.
     #[error("{}{message}", if report == "query" { "query: ".to_string() } else { format!("report `{report}`: ") })]
     Sql {
@@ -59,6 +70,13 @@ pub enum Body {
     Table,
     /// The built-in segment_rewards report: each group's rewards and share per day.
     SegmentRewards(Vec<segment_rewards::Share>),
+    /// The built-in segment_flow report: each day's square of moves between groups.
+    SegmentFlow(Vec<segment_flow::Flow>),
+    /// An alert: the rows of a report that matched its condition.
+    Alert {
+        /// The condition, as written in the config.
+        condition: String,
+    },
 }
 
 /// Computes one report for report date `date` from what the store holds.
@@ -78,6 +96,19 @@ pub fn build(
             let s = segment_rewards::Spec::new(config, segment, rewards, amount);
             let (columns, rows, shares) = segment_rewards::build(store, &s, first, last)?;
             (columns, rows, Body::SegmentRewards(shares))
+        }
+        ReportKind::SegmentFlow {
+            segment,
+            compare_days,
+        } => {
+            let (rows, flows) =
+                segment_flow::build(config, store, segment, *compare_days, first, last)?;
+            let columns = segment_flow::COLUMNS.map(String::from).to_vec();
+            (columns, rows, Body::SegmentFlow(flows))
+        }
+        kind @ ReportKind::TopRewarded { .. } => {
+            let (columns, rows) = top_rewarded::build(config, store, kind, first, last)?;
+            (columns, rows, Body::Table)
         }
         ReportKind::Sql { sql, segments, .. } => {
             let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
