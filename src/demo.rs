@@ -1,6 +1,7 @@
 //! `tally demo`: builds two SQLite databases shaped like the story (a chain database with an
 //! actions table, a portal database with reward claims), a config and an env file, then syncs and
-//! prints the segment-rewards report. No server, no secret.
+//! prints the segment-rewards report, who moved between groups and who took the most rewards. No
+//! server, no secret.
 
 use std::path::Path;
 
@@ -94,6 +95,21 @@ rewards = "rewards"
 amount = "amount"
 days = 8
 
+[reports.segment_moves]
+kind = "segment_flow"
+title = "Who moved between engagement groups"
+segment = "engagement"
+compare = "7d"
+
+[reports.top_earners]
+kind = "top_rewarded"
+title = "Who took the most NCG"
+segment = "engagement"
+rewards = "rewards"
+amount = "amount"
+days = 7
+limit = 10
+
 [reports.top_actions]
 title = "Top actions"
 sql = "SELECT action, sum(actions) AS actions FROM activity WHERE day BETWEEN :start AND :end GROUP BY action ORDER BY actions DESC LIMIT 10"
@@ -124,11 +140,16 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
     // Every report is built, so that each command printed below works as it is printed (the
     // `engagement` table is written by the report that names it).
     let reports = run::build_all(&config, &store, &specs, last)?;
-    let main = reports
-        .iter()
-        .find(|r| r.name == "rewards_by_segment")
-        .expect("the demo has this report");
-    print!("{}", render::render(main, render::Format::Table));
+    for name in ["rewards_by_segment", "segment_moves", "top_earners"] {
+        let report = reports
+            .iter()
+            .find(|r| r.name == name)
+            .expect("the demo has these reports");
+        if name != "rewards_by_segment" {
+            println!();
+        }
+        print!("{}", render::render(report, render::Format::Table));
+    }
     println!(
         "\nThe demo is in {dir}. Try:\n  tally -c {cfg} report\n  tally -c {cfg} query \"SELECT * FROM engagement ORDER BY score DESC LIMIT 5\"",
         dir = dir.display(),

@@ -1,6 +1,6 @@
 //! `tally check`: the config is already valid when this runs; connect to every source and prepare
-//! every rollup's slice query, check every destination without sending anything, one line each,
-//! and keep going past failures.
+//! every rollup's slice query, run each alert's condition on its report's columns, check every
+//! destination without sending anything, one line each, and keep going past failures.
 
 use serde_json::{Value as Json, json};
 
@@ -8,14 +8,16 @@ use super::args::InfoFormat;
 use crate::config::{Config, Rollup, SourceSpec};
 use crate::deliver;
 use crate::error::{Error, mask_secrets};
+use crate::report;
 use crate::run;
 use crate::source::{Lag, Source, SourceError};
+use crate::store::Store;
 use crate::sync::SyncError;
 use crate::sync::slice::day_slices;
 
 /// One thing checked.
 struct Finding {
-    /// `config`, `source`, `rollup` or `destination`.
+    /// `config`, `source`, `rollup`, `alert` or `destination`.
     what: &'static str,
     name: String,
     /// `None` when it was not checked (its source failed).
@@ -94,6 +96,7 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
             _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
         }
     }
+    alerts(config, &mut out);
     for dest in &config.destinations {
         let result = tokio::select! {
             r = deliver::check(dest) => r,
@@ -112,6 +115,58 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
         });
     }
     Ok(out.finish())
+}
+
+/// Runs each alert's condition against its report's columns, on no rows: nothing is sent.
+fn alerts(config: &Config, out: &mut Out) {
+    if config.alerts.is_empty() {
+        return;
+    }
+    let store = Store::exists(&config.store)
+        .then(|| Store::inspect(&config.store))
+        .transpose();
+    for alert in config.alerts.values() {
+        let spec = &config.reports[&alert.report];
+        let columns = match &store {
+            Ok(store) => report::columns(spec, store.as_ref()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let (ok, text) = match columns {
+            Ok(Some(columns)) => match report::alert::validate(alert, &columns) {
+                Ok(()) => (
+                    Some(true),
+                    format!(
+                        "`{}` reads {} ({})",
+                        alert.when,
+                        spec.name,
+                        columns.join(", ")
+                    ),
+                ),
+                Err(e) => (
+                    Some(false),
+                    format!("alerts.{}.when: `{}`: {e}", alert.name, alert.when),
+                ),
+            },
+            Ok(None) => (
+                None,
+                format!(
+                    "the columns of sql report {} come from the store, which is not there yet: run tally once",
+                    spec.name
+                ),
+            ),
+            Err(e) => (
+                None,
+                format!("the columns of {} are not known: {e}", spec.name),
+            ),
+        };
+        out.add(Finding {
+            what: "alert",
+            name: alert.name.clone(),
+            ok,
+            text,
+            details: vec![],
+        });
+    }
 }
 
 /// Connects to one source and checks its rollups.

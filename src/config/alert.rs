@@ -48,6 +48,11 @@ impl Alert {
     pub fn report_name(&self) -> String {
         format!("alerts.{}", self.name)
     }
+
+    /// True when the alert goes to `dest` (every destination when `to` is not given).
+    pub fn sends_to(&self, dest: &Destination) -> bool {
+        self.to.is_empty() || self.to.contains(&dest.name)
+    }
 }
 
 /// Checks `[alerts.NAME]`.

@@ -120,7 +120,10 @@ impl ReportSpec {
 const KEYS: [(&str, &[&str]); 4] = [
     ("segment_rewards", &["segment", "rewards", "amount"]),
     ("segment_flow", &["segment", "compare"]),
-    ("top_rewarded", &["segment", "rewards", "amount", "limit", "groups"]),
+    (
+        "top_rewarded",
+        &["segment", "rewards", "amount", "limit", "groups"],
+    ),
     ("sql", &["sql"]),
 ];
 

@@ -28,7 +28,7 @@ pub enum FileFormat {
     Md,
     /// JSON.
     Json,
-    /// The chart (segment_rewards reports only).
+    /// The chart (segment_rewards and segment_flow reports only).
     Png,
 }
 

@@ -1,9 +1,14 @@
 //! A report as a Slack message: a header, a summary line, the report as a Block Kit table block
 //! (numbers right-aligned with thousands separators), and a plain-text fallback. Stays within
-//! Slack's limits: 100 rows and 20 columns per table, 150 characters per header.
+//! Slack's limits: 100 rows and 20 columns per table, 150 characters per header. A segment_flow
+//! report shows its last day as a from × to matrix; an alert shows its condition.
+//!
+//! User ids, dimension values and cells come from production data: every text Slack shows is
+//! [`escape`]d, so a value like `<!channel>` never pings anyone.
 
 use serde_json::{Value as Json, json};
 
+use crate::report::segment_flow::Flow;
 use crate::report::{Body, Report};
 use crate::value::{Value, plain};
 
@@ -26,22 +31,30 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
     } else {
         format!("{} – {}", report.first, report.last)
     };
-    let header: String = format!("{}: {range}", report.title)
-        .chars()
-        .take(150)
-        .collect();
+    let header = clip(&escape(&format!("{}: {range}", report.title)), 150);
     let summary = summary(report);
     let mut blocks =
         vec![json!({"type": "header", "text": {"type": "plain_text", "text": header}})];
     if let Some(s) = &summary {
         // A section's text holds at most 3,000 characters.
-        let text: String = s.chars().take(3000).collect();
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(s, 3000)}}));
     }
     let shown_rows = max_rows.min(99);
     let shown_cols = report.columns.len().min(MAX_COLUMNS);
-    blocks.push(table(report, shown_rows, shown_cols));
-    if report.rows.len() > shown_rows || report.columns.len() > shown_cols {
+    if let Body::SegmentFlow(flows) = &report.body {
+        blocks.push(matrix(flows, report.last));
+        if report.first != report.last {
+            let note = format!(
+                "The matrix shows {}; every day is in the CSV file.",
+                report.last
+            );
+            blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}));
+        }
+    } else {
+        blocks.push(table(report, shown_rows, shown_cols));
+    }
+    let cut = report.rows.len() > shown_rows || report.columns.len() > shown_cols;
+    if cut && !matches!(report.body, Body::SegmentFlow(_)) {
         let place = if csv_attached {
             "the attached CSV"
         } else {
@@ -63,6 +76,71 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
     Message { text, blocks }
 }
 
+/// `text` with Slack's control characters escaped (`&`, `<`, `>`), so that it shows as written
+/// and can never be a mention (`<!channel>`, `<@U123>`) or a link.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// At most `max` characters of `text`, never cutting an escape (`&amp;`) in two.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max).collect();
+    if let Some(amp) = out.rfind('&')
+        && !out[amp..].contains(';')
+    {
+        out.truncate(amp);
+    }
+    out
+}
+
+/// A raw-text cell (Slack refuses empty ones).
+fn cell(text: &str) -> Json {
+    let text = if text.is_empty() {
+        " ".into()
+    } else {
+        escape(text)
+    };
+    json!({"type": "raw_text", "text": text})
+}
+
+/// A segment_flow report's `day` as a table block: rows from, columns to.
+fn matrix(flows: &[Flow], day: chrono::NaiveDate) -> Json {
+    let cells: Vec<&Flow> = flows.iter().filter(|f| f.day == day).collect();
+    let mut names: Vec<&str> = Vec::new();
+    for f in &cells {
+        if !names.contains(&f.from.as_str()) {
+            names.push(&f.from);
+        }
+    }
+    let since = cells.first().map_or(day, |f| f.since);
+    let mut rows = vec![Json::Array(
+        std::iter::once(cell(&format!("{since} \\ {day}")))
+            .chain(names.iter().map(|n| cell(n)))
+            .collect(),
+    )];
+    for from in &names {
+        let counts = names.iter().map(|to| {
+            let users = cells
+                .iter()
+                .find(|f| f.from == *from && f.to == *to)
+                .map_or(0, |f| f.users);
+            cell(&number(&Value::Int(users)))
+        });
+        rows.push(Json::Array(
+            std::iter::once(cell(from)).chain(counts).collect(),
+        ));
+    }
+    let settings: Vec<Json> = std::iter::once(json!({"align": "left"}))
+        .chain(names.iter().map(|_| json!({"align": "right"})))
+        .collect();
+    json!({"type": "table", "column_settings": settings, "rows": rows})
+}
+
 fn table(report: &Report, rows: usize, cols: usize) -> Json {
     let numeric: Vec<bool> = (0..cols)
         .map(|i| {
@@ -73,16 +151,12 @@ fn table(report: &Report, rows: usize, cols: usize) -> Json {
                 .all(|v| v.is_numeric() || *v == Value::Null)
         })
         .collect();
-    let cell = |text: String| json!({"type": "raw_text", "text": if text.is_empty() { " ".into() } else { text }});
     let mut out = vec![Json::Array(
-        report.columns[..cols]
-            .iter()
-            .map(|c| cell(c.clone()))
-            .collect(),
+        report.columns[..cols].iter().map(|c| cell(c)).collect(),
     )];
     for row in report.rows.iter().take(rows) {
         out.push(Json::Array(
-            row[..cols].iter().map(|v| cell(number(v))).collect(),
+            row[..cols].iter().map(|v| cell(&number(v))).collect(),
         ));
     }
     let settings: Vec<Json> = numeric
@@ -119,10 +193,34 @@ pub fn number(v: &Value) -> String {
     }
 }
 
-/// For segment_rewards: each group's share on the last day and its change against 7 days before.
+/// The line under the header, as mrkdwn: for segment_rewards, each group's share on the last day
+/// and its change against 7 days before; for segment_flow, what is compared; for an alert, its
+/// condition and how many rows matched.
 fn summary(report: &Report) -> Option<String> {
-    let Body::SegmentRewards(shares) = &report.body else {
-        return None;
+    let shares = match &report.body {
+        Body::SegmentRewards(shares) => shares,
+        Body::SegmentFlow(flows) => {
+            let since = flows.first().map(|f| f.day - f.since)?;
+            return Some(format!(
+                "Users by group on each day (columns) and {} days before (rows).",
+                since.num_days()
+            ));
+        }
+        Body::Alert {
+            report: watched,
+            condition,
+        } => {
+            return Some(format!(
+                "{} of *{}* matched `{}`",
+                match report.rows.len() {
+                    1 => "1 row".to_string(),
+                    n => format!("{n} rows"),
+                },
+                escape(watched),
+                escape(condition).replace('`', "'")
+            ));
+        }
+        Body::Table => return None,
     };
     let last = report.last;
     let week_before = report.last - chrono::Days::new(7);
@@ -143,7 +241,7 @@ fn summary(report: &Report) -> Option<String> {
                 Some(_) => " ▶0.0".to_string(),
                 None => String::new(),
             };
-            format!("*{}* {}%{change}", s.group, plain(now))
+            format!("*{}* {}%{change}", escape(&s.group), plain(now))
         })
         .collect();
     Some(format!(

@@ -17,8 +17,8 @@ use chrono::NaiveDate;
 use reqwest::Client;
 use serde::Deserialize;
 
-use crate::config::{Checker, Config};
-use crate::report::{Report, chart};
+use crate::config::{Alert, Checker, Config};
+use crate::report::{self, Report, chart};
 use crate::store::{Delivery, Store, StoreError};
 
 /// A future a [`Target`] returns.
@@ -40,6 +40,9 @@ pub enum DeliverError {
     /// The chart could not be drawn.
     #[error("{0}")]
     Chart(String),
+    /// An alert's condition failed on its report's rows.
+    #[error("{0}")]
+    Alert(String),
     /// The delivery record could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -231,7 +234,8 @@ pub fn select<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a Destin
     Ok(chosen)
 }
 
-/// Delivers every report to every selected destination that wants it. A failing destination
+/// Delivers every report to every selected destination that wants it, then the alerts that
+/// fire on those reports to their destinations (among the selected ones). A failing destination
 /// is logged with the report, counted, and the others still run.
 pub async fn deliver_all(
     config: &Config,
@@ -250,34 +254,87 @@ pub async fn deliver_all(
     let client = http::client();
     for dest in destinations.iter().copied() {
         for report in reports.iter().filter(|r| dest.wants(&r.name)) {
-            match deliver_one(&client, store, dest, report, day, force).await {
-                Ok(true) => {
-                    done.sent += 1;
-                    tracing::info!("delivered {} for {day} to {}", report.name, dest.name);
-                }
-                Ok(false) => {
-                    done.skipped += 1;
-                    tracing::info!(
-                        "{} for {day} was already delivered to {} (use --force to send it again)",
-                        report.name,
-                        dest.name
-                    );
-                }
-                Err(e) => {
-                    done.failed += 1;
-                    tracing::error!("delivering {} to {}: {e}", report.name, dest.name);
-                }
+            send(&client, store, dest, report, day, force, &mut done).await;
+        }
+    }
+    for (alert, fired) in alerts(config, reports) {
+        let fired = match fired {
+            Ok(fired) => fired,
+            Err(e) => {
+                done.failed += 1;
+                tracing::error!("{e}");
+                continue;
             }
+        };
+        for dest in destinations.iter().copied().filter(|d| alert.sends_to(d)) {
+            send(&client, store, dest, &fired, day, force, &mut done).await;
         }
     }
     done
 }
 
-/// Posts a short text (an alert, a recovery note) to a destination that takes alerts.
+/// The alerts on `reports` that fire, with the report of their matching rows; an alert whose
+/// condition fails is an error. Alerts that do not fire are logged and left out.
+fn alerts<'a>(
+    config: &'a Config,
+    reports: &[Report],
+) -> Vec<(&'a Alert, Result<Report, DeliverError>)> {
+    let mut fired = Vec::new();
+    for alert in config.alerts.values() {
+        let Some(report) = reports.iter().find(|r| r.name == alert.report) else {
+            continue;
+        };
+        match report::alert::evaluate(alert, report) {
+            Ok(Some(matched)) => fired.push((alert, Ok(matched))),
+            Ok(None) => tracing::info!(
+                "alert {}: no row of {} for {} matches; nothing sent",
+                alert.name,
+                report.name,
+                report.last
+            ),
+            Err(e) => fired.push((alert, Err(DeliverError::Alert(e.to_string())))),
+        }
+    }
+    fired
+}
+
+/// Delivers one report to one destination, counting and logging the outcome.
+async fn send(
+    client: &Client,
+    store: &Store,
+    dest: &Destination,
+    report: &Report,
+    day: NaiveDate,
+    force: bool,
+    done: &mut Delivered,
+) {
+    match deliver_one(client, store, dest, report, day, force).await {
+        Ok(true) => {
+            done.sent += 1;
+            tracing::info!("delivered {} for {day} to {}", report.name, dest.name);
+        }
+        Ok(false) => {
+            done.skipped += 1;
+            tracing::info!(
+                "{} for {day} was already delivered to {} (use --force to send it again)",
+                report.name,
+                dest.name
+            );
+        }
+        Err(e) => {
+            done.failed += 1;
+            tracing::error!("delivering {} to {}: {e}", report.name, dest.name);
+        }
+    }
+}
+
+/// Posts a short text (an alert, a recovery note) to a destination that takes alerts. The text
+/// is escaped for Slack: an error message may quote data.
 pub async fn notify(dest: &Destination, text: &str) -> Result<(), DeliverError> {
     let client = http::client();
+    let text = message::escape(text);
     let message = message::Message {
-        text: text.to_string(),
+        text: text.clone(),
         blocks: vec![serde_json::json!({
             "type": "section",
             "text": {"type": "mrkdwn", "text": text.chars().take(3000).collect::<String>()}
@@ -320,7 +377,8 @@ async fn deliver_one(
     Ok(true)
 }
 
-/// What each selected destination would get for `reports`, without contacting anyone or
+/// What each selected destination would get for `reports` (and the alerts that fire on them),
+/// without contacting anyone or
 /// recording anything: the Slack or webhook JSON payload, and the files by name and size.
 pub fn preview(
     config: &Config,
@@ -329,16 +387,26 @@ pub fn preview(
 ) -> Result<String, DeliverError> {
     chart::use_font(config.chart_font.as_deref()).map_err(DeliverError::Chart)?;
     let mut out = String::new();
+    let mut show = |dest: &Destination, report: &Report| -> Result<(), DeliverError> {
+        out += &format!(
+            "== {} to {} ({})\n",
+            report.name,
+            dest.name,
+            dest.kind_name()
+        );
+        out += &dest.target.preview(report, &dest.name)?;
+        out += "\n";
+        Ok(())
+    };
     for dest in destinations.iter().copied() {
         for report in reports.iter().filter(|r| dest.wants(&r.name)) {
-            out += &format!(
-                "== {} to {} ({})\n",
-                report.name,
-                dest.name,
-                dest.kind_name()
-            );
-            out += &dest.target.preview(report, &dest.name)?;
-            out += "\n";
+            show(dest, report)?;
+        }
+    }
+    for (alert, fired) in alerts(config, reports) {
+        let fired = fired?;
+        for dest in destinations.iter().copied().filter(|d| alert.sends_to(d)) {
+            show(dest, &fired)?;
         }
     }
     Ok(out)
@@ -356,7 +424,7 @@ pub async fn check(dest: &Destination) -> Result<String, DeliverError> {
 fn chart_of(report: &Report) -> Result<Option<Vec<u8>>, DeliverError> {
     if !chart::can_draw(report) {
         tracing::info!(
-            "{} has no chart (only segment_rewards reports do); no PNG",
+            "{} has no chart (only segment_rewards and segment_flow reports do); no PNG",
             report.name
         );
         return Ok(None);

@@ -1,5 +1,7 @@
-//! Alerts on a report's rows: the report goes into a temporary SQLite table named `report`
-//! (numeric columns typed as numbers), and the alert's condition selects the rows that are sent.
+//! Alerts on a report's rows: the report's rows for its date go into a temporary SQLite table
+//! named `report` (numeric columns typed as numbers), and the alert's condition selects the rows
+//! that are sent. A report with a `day` column keeps only the rows of its last day there, so an
+//! alert is about the day it is sent for, not about the days before it.
 
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
@@ -15,7 +17,14 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
         alert: alert.name.clone(),
         message: e.to_string(),
     };
-    let conn = table(&report.columns, &report.rows).map_err(fail)?;
+    let day_column = report.columns.iter().position(|c| c == "day");
+    let last = report.last.to_string();
+    let rows: Vec<&Vec<Value>> = report
+        .rows
+        .iter()
+        .filter(|r| day_column.is_none_or(|i| r[i].to_string() == last))
+        .collect();
+    let conn = table(&report.columns, &rows).map_err(fail)?;
     let mut stmt = conn
         .prepare(&format!(
             "SELECT rowid FROM report WHERE ({}) ORDER BY rowid",
@@ -33,14 +42,20 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
     Ok(Some(Report {
         name: alert.report_name(),
         title: alert.title.clone(),
-        first: report.first,
+        // Rows of one day when the report has days.
+        first: if day_column.is_some() {
+            report.last
+        } else {
+            report.first
+        },
         last: report.last,
         columns: report.columns.clone(),
         rows: matched
             .into_iter()
-            .map(|i| report.rows[(i - 1) as usize].clone())
+            .map(|i| rows[(i - 1) as usize].clone())
             .collect(),
         body: Body::Alert {
+            report: report.name.clone(),
             condition: alert.when.clone(),
         },
     }))
@@ -59,7 +74,7 @@ pub fn validate(alert: &Alert, columns: &[String]) -> Result<(), String> {
 
 /// An in-memory database with the table `report`: integer columns INTEGER, other numeric columns
 /// REAL (so `share < 30` compares numbers), the rest TEXT.
-fn table(columns: &[String], rows: &[Vec<Value>]) -> rusqlite::Result<Connection> {
+fn table(columns: &[String], rows: &[&Vec<Value>]) -> rusqlite::Result<Connection> {
     let conn = Connection::open_in_memory()?;
     let types: Vec<&str> = (0..columns.len())
         .map(|i| {

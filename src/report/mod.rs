@@ -74,9 +74,30 @@ pub enum Body {
     SegmentFlow(Vec<segment_flow::Flow>),
     /// An alert: the rows of a report that matched its condition.
     Alert {
+        /// The report whose rows matched.
+        report: String,
         /// The condition, as written in the config.
         condition: String,
     },
+}
+
+/// The columns of the report `spec` builds: fixed for the built-in kinds; for an sql report,
+/// from preparing its query on `store` (`None` without a store).
+pub fn columns(
+    spec: &ReportSpec,
+    store: Option<&Store>,
+) -> Result<Option<Vec<String>>, ReportError> {
+    let fixed: &[&str] = match &spec.kind {
+        ReportKind::SegmentRewards { .. } => &segment_rewards::COLUMNS,
+        ReportKind::SegmentFlow { .. } => &segment_flow::COLUMNS,
+        ReportKind::TopRewarded { .. } => &top_rewarded::COLUMNS,
+        ReportKind::Sql { sql, .. } => {
+            return store
+                .map(|store| sql::columns(store, &spec.name, sql))
+                .transpose();
+        }
+    };
+    Ok(Some(fixed.iter().map(|c| c.to_string()).collect()))
 }
 
 /// Computes one report for report date `date` from what the store holds.

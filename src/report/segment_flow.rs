@@ -17,6 +17,8 @@ pub const COLUMNS: [&str; 5] = ["day", "from", "to", "users", "share"];
 pub struct Flow {
     /// The report day.
     pub day: NaiveDate,
+    /// The day it is compared with: `compare` days before.
+    pub since: NaiveDate,
     /// The group `compare` days before.
     pub from: String,
     /// The group on the day.
@@ -94,6 +96,7 @@ pub fn build(
                 ]);
                 flows.push(Flow {
                     day: *day,
+                    since: days_before(*day, compare_days),
                     from: from.to_string(),
                     to: to.to_string(),
                     users,

@@ -53,3 +53,13 @@ pub fn run(
     }
     Ok((columns, rows))
 }
+
+/// The columns `sql` returns, from preparing it read-only (nothing runs).
+pub fn columns(store: &Store, report: &str, sql: &str) -> Result<Vec<String>, ReportError> {
+    let conn = store.reader()?;
+    let stmt = conn.prepare(sql).map_err(|e| ReportError::Sql {
+        report: report.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(stmt.column_names().map(|c| c.to_string()).collect())
+}

@@ -84,7 +84,9 @@ pub fn build(
             values
                 .iter()
                 .flatten()
-                .fold(None, |sum: Option<BigDecimal>, v| Some(sum.unwrap_or_default() + v))
+                .fold(None, |sum: Option<BigDecimal>, v| {
+                    Some(sum.unwrap_or_default() + v)
+                })
         };
         let Some(taken) = add(&user.sums[0]) else {
             return Ok(());

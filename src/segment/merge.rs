@@ -134,7 +134,11 @@ impl<'a> Pass<'a> {
         let damaged = |what: &str| StoreError::Data(format!("a run of {what} is damaged"));
         loop {
             // The smallest user at the head of any run.
-            for r in self.activity.iter_mut().chain(self.sums.iter_mut().flatten()) {
+            for r in self
+                .activity
+                .iter_mut()
+                .chain(self.sums.iter_mut().flatten())
+            {
                 r.fill()?;
             }
             let mut next: Option<&str> = None;

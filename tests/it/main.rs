@@ -9,6 +9,7 @@ mod crash;
 mod cross;
 mod demo;
 mod incremental;
+mod insights;
 mod load;
 mod money;
 mod parallel;

@@ -25,7 +25,7 @@ use api::Api;
 pub enum Attachment {
     /// The whole report as CSV.
     Csv,
-    /// The chart (segment_rewards reports only).
+    /// The chart (segment_rewards and segment_flow reports only).
     Png,
 }
 

@@ -1,6 +1,8 @@
-//! The PNG chart of a segment_rewards report: stacked bars of rewards per day by group, and a
-//! line for the top group's share. Fonts never come from the system: DejaVu Sans ships inside
+//! The PNG charts: a segment_rewards report's stacked bars of rewards per day by group with a
+//! line for the top group's share, and a segment_flow report's heat grid ([`flow`]). Fonts never come from the system: DejaVu Sans ships inside
 //! the binary, and `[chart] font` may replace it (for Hangul or other scripts).
+
+mod flow;
 
 use std::path::Path;
 use std::sync::Once;
@@ -17,7 +19,7 @@ use super::{Body, Report};
 /// Width and height in pixels: 16:9, sharp at Slack's preview size.
 pub const SIZE: (u32, u32) = (1200, 675);
 const FAMILY: &str = "sans-serif";
-static DEFAULT_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static DEFAULT_FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 static REGISTER_DEFAULT: Once = Once::new();
 
 /// Colors of the groups in config order; the inactive group (last) is grey.
@@ -54,9 +56,9 @@ pub fn use_font(font: Option<&Path>) -> Result<(), String> {
     Ok(())
 }
 
-/// True when the report can be drawn (a segment_rewards report).
+/// True when the report can be drawn (a segment_rewards or segment_flow report).
 pub fn can_draw(report: &Report) -> bool {
-    matches!(report.body, Body::SegmentRewards(_))
+    matches!(report.body, Body::SegmentRewards(_) | Body::SegmentFlow(_))
 }
 
 /// The data of the chart.
@@ -106,20 +108,22 @@ fn series(shares: &[Share]) -> Series {
     }
 }
 
-/// Draws the chart of a segment_rewards report as PNG bytes.
+/// Draws the chart of a segment_rewards or segment_flow report as PNG bytes.
 pub fn png(report: &Report) -> Result<Vec<u8>, String> {
-    let Body::SegmentRewards(shares) = &report.body else {
-        return Err(format!(
-            "report `{}`: PNG charts are drawn for segment_rewards reports only",
-            report.name
-        ));
-    };
     use_font(None)?;
-    let s = series(shares);
     let (w, h) = SIZE;
     let mut pixels = vec![0u8; (w * h * 3) as usize];
-    draw(report, &s, &mut pixels)
-        .map_err(|e| format!("drawing the chart of `{}`: {e}", report.name))?;
+    let drawn = match &report.body {
+        Body::SegmentRewards(shares) => draw(report, &series(shares), &mut pixels),
+        Body::SegmentFlow(flows) => flow::draw(report, flows, &mut pixels),
+        _ => {
+            return Err(format!(
+                "report `{}`: PNG charts are drawn for segment_rewards and segment_flow reports only",
+                report.name
+            ));
+        }
+    };
+    drawn.map_err(|e| format!("drawing the chart of `{}`: {e}", report.name))?;
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
         .write_image(&pixels, w, h, image::ColorType::Rgb8)

@@ -1,0 +1,91 @@
+//! The PNG of a segment_flow report: the report day's from × to square as a heat grid, each
+//! cell shaded by its share of the `from` group and labelled with its count of users.
+
+use bigdecimal::ToPrimitive;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{FAMILY, PALETTE, SIZE};
+use crate::deliver::message::number;
+use crate::report::Report;
+use crate::report::segment_flow::Flow;
+use crate::value::Value;
+
+/// Draws the last report day's square into `pixels`.
+pub(super) fn draw(
+    report: &Report,
+    flows: &[Flow],
+    pixels: &mut [u8],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let cells: Vec<&Flow> = flows.iter().filter(|f| f.day == report.last).collect();
+    let mut names: Vec<&str> = Vec::new();
+    for f in &cells {
+        if !names.contains(&f.from.as_str()) {
+            names.push(&f.from);
+        }
+    }
+    let since = cells.first().map_or(report.last, |f| f.since);
+    let title = format!("{}: {since} → {}", report.title, report.last);
+    fn centered(size: u32, color: &'static RGBColor) -> TextStyle<'static> {
+        TextStyle::from((FAMILY, size).into_font())
+            .color(color)
+            .pos(Pos::new(HPos::Center, VPos::Center))
+    }
+    let (w, h) = (SIZE.0 as i32, SIZE.1 as i32);
+    root.draw(&Text::new(title, (w / 2, 30), centered(30, &BLACK)))?;
+    let n = names.len().max(1) as i32;
+    // Room on the left for the row names, at the top for the column names.
+    let (left, top) = (260, 130);
+    let side = ((w - left - 40) / n).min((h - top - 30) / n);
+    let grid_left = left + (w - left - 40 - side * n) / 2;
+    root.draw(&Text::new(
+        format!("on {}", report.last),
+        (grid_left + side * n / 2, top - 60),
+        centered(20, &BLACK),
+    ))?;
+    root.draw(&Text::new(
+        format!("on {since}"),
+        (grid_left - 160, top - 60),
+        centered(20, &BLACK),
+    ))?;
+    let base = PALETTE[0];
+    for (r, from) in names.iter().enumerate() {
+        let y0 = top + side * r as i32;
+        root.draw(&Text::new(
+            from.to_string(),
+            (grid_left - 110, y0 + side / 2),
+            centered(20, &BLACK),
+        ))?;
+        for (c, to) in names.iter().enumerate() {
+            let x0 = grid_left + side * c as i32;
+            if r == 0 {
+                root.draw(&Text::new(
+                    to.to_string(),
+                    (x0 + side / 2, top - 25),
+                    centered(20, &BLACK),
+                ))?;
+            }
+            let Some(cell) = cells.iter().find(|f| f.from == *from && f.to == *to) else {
+                continue;
+            };
+            // A picture: floating point is fine, the exact shares are in the CSV.
+            let share = (cell.share.to_f64().unwrap_or(0.0) / 100.0).clamp(0.0, 1.0);
+            let mix = |full: u8| (255.0 - (255.0 - f64::from(full)) * share).round() as u8;
+            let fill = RGBColor(mix(base.0), mix(base.1), mix(base.2));
+            let corners = [(x0, y0), (x0 + side, y0 + side)];
+            root.draw(&Rectangle::new(corners, fill.filled()))?;
+            root.draw(&Rectangle::new(corners, RGBColor(120, 120, 120)))?;
+            let ink: &'static RGBColor = if share > 0.55 { &WHITE } else { &BLACK };
+            let label = format!("{} ({}%)", number(&Value::Int(cell.users)), cell.share);
+            root.draw(&Text::new(
+                label,
+                (x0 + side / 2, y0 + side / 2),
+                centered((side as u32 / 7).clamp(12, 22), ink),
+            ))?;
+        }
+    }
+    root.present()?;
+    Ok(())
+}
