@@ -187,11 +187,21 @@ fn plain(expr: &Expr) -> Result<(), String> {
     }
 }
 
-/// Checks a `user`, dimension or `filter` expression and returns it as it will be sent.
+/// Checks a `user`, dimension or `filter` expression (or an alert's condition) and returns it as
+/// it will be sent. The printed text must read back as itself: sqlparser prints a bracketed name
+/// holding a `]` without doubling it, and the database would then end the name early and read
+/// the rest as more SQL.
 pub fn expression(sql: &str, dialect: &dyn Dialect) -> Result<String, String> {
     let expr = parse(sql, dialect)?;
     plain(&expr)?;
-    Ok(expr.to_string())
+    let printed = expr.to_string();
+    match parse(&printed, dialect) {
+        Ok(again) if again.to_string() == printed => Ok(printed),
+        _ => Err(
+            "has a quoted name that cannot be sent safely (a closing bracket or quote inside it): rename it or quote it with \"...\""
+                .to_string(),
+        ),
+    }
 }
 
 /// Checks a measure: exactly one `count(*)`, `count(expr)`, `sum(expr)`, `min(expr)` or

@@ -41,7 +41,12 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
     }
     let shown_rows = max_rows.min(99);
     let shown_cols = report.columns.len().min(MAX_COLUMNS);
-    if let Body::SegmentFlow(flows) = &report.body {
+    let flow = match &report.body {
+        // A square of more groups than a table block has columns is shown as a table.
+        Body::SegmentFlow(flows) if square_side(flows) < MAX_COLUMNS => Some(flows),
+        _ => None,
+    };
+    if let Some(flows) = flow {
         blocks.push(matrix(flows, report.last));
         if report.first != report.last {
             let note = format!(
@@ -54,7 +59,7 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
         blocks.push(table(report, shown_rows, shown_cols));
     }
     let cut = report.rows.len() > shown_rows || report.columns.len() > shown_cols;
-    if cut && !matches!(report.body, Body::SegmentFlow(_)) {
+    if cut && flow.is_none() {
         let place = if csv_attached {
             "the attached CSV"
         } else {
@@ -70,7 +75,11 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}));
     }
     let text = match summary {
-        Some(s) => format!("{header}\n{}", s.replace('*', "")),
+        // Bold marks go; an alert's condition keeps its own `*`.
+        Some(s) if matches!(report.body, Body::SegmentRewards(_)) => {
+            format!("{header}\n{}", s.replace('*', ""))
+        }
+        Some(s) => format!("{header}\n{s}"),
         None => format!("{header} ({} rows)", report.rows.len()),
     };
     Message { text, blocks }
@@ -85,7 +94,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// At most `max` characters of `text`, never cutting an escape (`&amp;`) in two.
-fn clip(text: &str, max: usize) -> String {
+pub fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -108,6 +117,14 @@ fn cell(text: &str) -> Json {
     json!({"type": "raw_text", "text": text})
 }
 
+/// How many groups a segment_flow square has on a side.
+fn square_side(flows: &[Flow]) -> usize {
+    let mut names: Vec<&str> = flows.iter().map(|f| f.from.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.len()
+}
+
 /// A segment_flow report's `day` as a table block: rows from, columns to.
 fn matrix(flows: &[Flow], day: chrono::NaiveDate) -> Json {
     let cells: Vec<&Flow> = flows.iter().filter(|f| f.day == day).collect();
@@ -119,7 +136,7 @@ fn matrix(flows: &[Flow], day: chrono::NaiveDate) -> Json {
     }
     let since = cells.first().map_or(day, |f| f.since);
     let mut rows = vec![Json::Array(
-        std::iter::once(cell(&format!("{since} \\ {day}")))
+        std::iter::once(cell(&format!("{since} → {day}")))
             .chain(names.iter().map(|n| cell(n)))
             .collect(),
     )];
@@ -254,6 +271,48 @@ fn summary(report: &Report) -> Option<String> {
 mod tests {
     use super::*;
     use crate::value::parse_decimal;
+
+    #[test]
+    fn data_can_never_ping_or_link() {
+        assert_eq!(
+            escape("<!channel> & <@U123> <https://x|y>"),
+            "&lt;!channel&gt; &amp; &lt;@U123&gt; &lt;https://x|y&gt;"
+        );
+        assert_eq!(escape("a\n\"b'"), "a\n\"b'");
+        // Cutting never leaves half an escape behind.
+        assert_eq!(clip(&escape("ab<c"), 4), "ab");
+        assert_eq!(clip(&escape("ab<c"), 6), "ab&lt;");
+        assert_eq!(clip("abc", 3), "abc");
+    }
+
+    #[test]
+    fn a_flow_report_is_a_matrix_of_its_last_day() {
+        let day: chrono::NaiveDate = "2026-11-15".parse().unwrap();
+        let since: chrono::NaiveDate = "2026-11-08".parse().unwrap();
+        let names = ["<!here>", "inactive"];
+        let flows: Vec<Flow> = names
+            .iter()
+            .flat_map(|from| names.iter().map(move |to| (*from, *to)))
+            .enumerate()
+            .map(|(i, (from, to))| Flow {
+                day,
+                since,
+                from: from.into(),
+                to: to.into(),
+                users: 1000 * i as i64,
+                share: parse_decimal("25.0").unwrap(),
+            })
+            .collect();
+        let m = matrix(&flows, day);
+        let rows = m["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0][0]["text"], "2026-11-08 → 2026-11-15");
+        assert_eq!(rows[0][1]["text"], "&lt;!here&gt;");
+        assert_eq!(rows[1][0]["text"], "&lt;!here&gt;");
+        assert_eq!(rows[1][2]["text"], "1,000");
+        assert_eq!(rows[2][1]["text"], "2,000");
+        assert_eq!(m["column_settings"][1]["align"], "right");
+    }
 
     #[test]
     fn numbers_get_thousands_separators_and_keep_their_scale() {

@@ -337,7 +337,7 @@ pub async fn notify(dest: &Destination, text: &str) -> Result<(), DeliverError> 
         text: text.clone(),
         blocks: vec![serde_json::json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": text.chars().take(3000).collect::<String>()}
+            "text": {"type": "mrkdwn", "text": message::clip(&text, 3000)}
         })],
     };
     dest.target.notify(&client, &message).await

@@ -1,7 +1,6 @@
 //! Alerts on a report's rows: the report's rows for its date go into a temporary SQLite table
 //! named `report` (numeric columns typed as numbers), and the alert's condition selects the rows
-//! that are sent. A report with a `day` column keeps only the rows of its last day there, so an
-//! alert is about the day it is sent for, not about the days before it.
+//! that are sent.
 
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
@@ -17,17 +16,10 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
         alert: alert.name.clone(),
         message: e.to_string(),
     };
-    let day_column = report.columns.iter().position(|c| c == "day");
-    let last = report.last.to_string();
-    let rows: Vec<&Vec<Value>> = report
-        .rows
-        .iter()
-        .filter(|r| day_column.is_none_or(|i| r[i].to_string() == last))
-        .collect();
-    let conn = table(&report.columns, &rows).map_err(fail)?;
+    let conn = table(&report.columns, &report.rows).map_err(fail)?;
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT rowid FROM report WHERE ({}) ORDER BY rowid",
+            "SELECT {ROW} FROM report WHERE ({}) ORDER BY {ROW}",
             alert.condition
         ))
         .map_err(fail)?;
@@ -42,18 +34,22 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
     Ok(Some(Report {
         name: alert.report_name(),
         title: alert.title.clone(),
-        // Rows of one day when the report has days.
-        first: if day_column.is_some() {
-            report.last
-        } else {
-            report.first
-        },
+        first: report.first,
         last: report.last,
         columns: report.columns.clone(),
         rows: matched
             .into_iter()
-            .map(|i| rows[(i - 1) as usize].clone())
-            .collect(),
+            .map(|i| {
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| report.rows.get(i))
+                    .cloned()
+                    .ok_or_else(|| ReportError::Alert {
+                        alert: alert.name.clone(),
+                        message: format!("row {i} is not a row of the report"),
+                    })
+            })
+            .collect::<Result<_, _>>()?,
         body: Body::Alert {
             report: report.name.clone(),
             condition: alert.when.clone(),
@@ -65,16 +61,20 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
 pub fn validate(alert: &Alert, columns: &[String]) -> Result<(), String> {
     let conn = table(columns, &[]).map_err(|e| e.to_string())?;
     conn.prepare(&format!(
-        "SELECT rowid FROM report WHERE ({})",
+        "SELECT {ROW} FROM report WHERE ({})",
         alert.condition
     ))
     .map(|_| ())
     .map_err(|e| e.to_string())
 }
 
+/// The column that numbers the report's rows in the table (not `rowid`, which a report's own
+/// column of that name would hide).
+const ROW: &str = "\"_tally row\"";
+
 /// An in-memory database with the table `report`: integer columns INTEGER, other numeric columns
-/// REAL (so `share < 30` compares numbers), the rest TEXT.
-fn table(columns: &[String], rows: &[&Vec<Value>]) -> rusqlite::Result<Connection> {
+/// REAL (so `share < 30` compares numbers), the rest TEXT; and [`ROW`] first.
+fn table(columns: &[String], rows: &[Vec<Value>]) -> rusqlite::Result<Connection> {
     let conn = Connection::open_in_memory()?;
     let types: Vec<&str> = (0..columns.len())
         .map(|i| {
@@ -95,13 +95,15 @@ fn table(columns: &[String], rows: &[&Vec<Value>]) -> rusqlite::Result<Connectio
         .zip(&types)
         .map(|(c, t)| format!("\"{}\"{t}", c.replace('"', "\"\"")))
         .collect();
-    conn.execute_batch(&format!("CREATE TABLE report ({})", defs.join(", ")))?;
-    let marks = vec!["?"; columns.len()].join(", ");
+    conn.execute_batch(&format!(
+        "CREATE TABLE report ({ROW} INTEGER PRIMARY KEY, {})",
+        defs.join(", ")
+    ))?;
+    let marks = vec!["?"; columns.len() + 1].join(", ");
     let mut insert = conn.prepare(&format!("INSERT INTO report VALUES ({marks})"))?;
-    for row in rows {
-        let values: Vec<SqlValue> = row
-            .iter()
-            .map(|v| match v {
+    for (i, row) in rows.iter().enumerate() {
+        let values: Vec<SqlValue> = std::iter::once(SqlValue::Integer(i as i64))
+            .chain(row.iter().map(|v| match v {
                 Value::Null => SqlValue::Null,
                 Value::Int(i) => SqlValue::Integer(*i),
                 Value::Float(f) => SqlValue::Real(*f),
@@ -109,7 +111,7 @@ fn table(columns: &[String], rows: &[&Vec<Value>]) -> rusqlite::Result<Connectio
                     SqlValue::Real(bigdecimal::ToPrimitive::to_f64(d).unwrap_or(f64::NAN))
                 }
                 Value::Text(t) => SqlValue::Text(t.clone()),
-            })
+            }))
             .collect();
         insert.execute(rusqlite::params_from_iter(values))?;
     }

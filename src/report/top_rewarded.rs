@@ -111,7 +111,14 @@ pub fn build(
                 .flatten()
                 .fold(Exact::default(), |sum, t| sum.add(&t.unweighted))
                 .to_big(),
-            active_days: user.today.iter().flatten().count() as i64,
+            // A day counts when its actions add up to more than nothing (a rollup row whose
+            // score measure is 0 or NULL is not an action).
+            active_days: user
+                .today
+                .iter()
+                .flatten()
+                .filter(|t| t.unweighted > Exact::default())
+                .count() as i64,
         };
         if best.len() < *limit {
             best.push(Reverse(line));

@@ -268,6 +268,20 @@ fn segment_flow_and_top_rewarded_match_a_plain_computation() {
             .any(|l| l.contains(",light,inactive,") && !l.contains(",0,0.0"))
     );
     assert!(want.iter().any(|l| l.contains(",whale,whale,0,0.0")));
+    let png = ws.path().join("moves.png");
+    let out = png.to_str().unwrap();
+    ws.ok(&[
+        "report",
+        "moves",
+        "--no-sync",
+        "--date",
+        "2026-11-15",
+        "--format",
+        "png",
+        "--output",
+        out,
+    ]);
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG\r\n"));
 
     let top = csv(&ws, "top");
     assert_eq!(
@@ -364,11 +378,15 @@ fn an_alert_posts_its_matching_rows_once_and_data_never_pings() {
         summary.contains("segment = 'heavy' AND share &gt;= 0"),
         "{summary}"
     );
-    // Only the report date's heavy row matched.
+    // The heavy rows of the report's 8 days matched, and only they.
     let rows = blocks[2]["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{rows:?}");
-    assert_eq!(rows[1][0]["text"], "2026-11-15");
-    assert_eq!(rows[1][1]["text"], "heavy");
+    assert_eq!(rows.len(), 1 + 8, "{rows:?}");
+    assert_eq!(rows[1][0]["text"], "2026-11-08");
+    assert_eq!(rows[8][0]["text"], "2026-11-15");
+    assert!(
+        rows[1..].iter().all(|r| r[1]["text"] == "heavy"),
+        "{rows:?}"
+    );
     assert!(messages_titled(&server, "never").is_empty());
 
     // The top report names users whose ids are mentions: escaped everywhere Slack shows text.
@@ -397,6 +415,11 @@ fn an_alert_posts_its_matching_rows_once_and_data_never_pings() {
 fn an_alert_condition_that_is_not_one_expression_is_a_config_error() {
     for (when, says) in [
         ("share < 30; DELETE FROM report", "alerts.low.when"),
+        // sqlparser reads `]]` in a bracketed name as `]` and prints it back single: refused.
+        (
+            "[users]]) UNION SELECT 0 FROM report WHERE ([users]",
+            "alerts.low.when",
+        ),
         ("share <", "alerts.low.when"),
         ("", "alerts.low.when"),
     ] {

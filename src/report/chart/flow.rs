@@ -78,7 +78,11 @@ pub(super) fn draw(
             root.draw(&Rectangle::new(corners, fill.filled()))?;
             root.draw(&Rectangle::new(corners, RGBColor(120, 120, 120)))?;
             let ink: &'static RGBColor = if share > 0.55 { &WHITE } else { &BLACK };
-            let label = format!("{} ({}%)", number(&Value::Int(cell.users)), cell.share);
+            let label = format!(
+                "{} ({}%)",
+                number(&Value::Int(cell.users)),
+                Value::Dec(cell.share.clone())
+            );
             root.draw(&Text::new(
                 label,
                 (x0 + side / 2, y0 + side / 2),
