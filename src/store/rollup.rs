@@ -156,6 +156,10 @@ impl Store {
     /// With `pieces`, the slice arrives in several sub-range queries (after a statement timeout),
     /// so the same user and dimension values may come more than once: rows then go to a staging
     /// table and are added up into the day at commit, as sub-day slices always are.
+    ///
+    /// A day slice pulled again (the lookback) goes to that staging table too: most come back
+    /// unchanged, and then the day's rows are never touched (no delete and re-insert of every
+    /// row under the rollup's index, only to roll them back).
     pub fn begin_slice<'s>(
         &'s self,
         rollup: &'s Rollup,
@@ -171,9 +175,23 @@ impl Store {
         let cols = columns(rollup).join(", ");
         let sep = if cols.is_empty() { "" } else { ", " };
         let width = columns(rollup).len() + 1;
+        let again = || -> rusqlite::Result<bool> {
+            self.conn
+                .prepare_cached(
+                    "SELECT 1 FROM _tally_slices WHERE rollup = ?1 AND start = ?2 AND end = ?3",
+                )?
+                .exists(params![rollup.name, instant(start), instant(end)])
+        };
+        let staged = match again() {
+            Ok(again) => pieces || again,
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(self.err(ctx(), e));
+            }
+        };
         let staging = if rollup.slice_hours < 24 {
             Some(slice_table(rollup))
-        } else if pieces {
+        } else if staged {
             Some(quote(&format!("_tally_{}_pieces", rollup.name)))
         } else {
             None

@@ -118,7 +118,7 @@ pub fn png(report: &Report) -> Result<Vec<u8>, String> {
         Body::SegmentFlow(flows) => flow::draw(report, flows, &mut pixels),
         _ => {
             return Err(format!(
-                "report `{}`: PNG charts are drawn for segment_rewards and segment_flow reports only",
+                "report `{}`: PNG charts are drawn for segment_flow and segment_rewards reports only",
                 report.name
             ));
         }
