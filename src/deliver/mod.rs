@@ -245,32 +245,37 @@ pub async fn deliver_all(
     force: bool,
     destinations: &[&Destination],
 ) -> Delivered {
-    let mut done = Delivered::default();
+    let mut round = Round {
+        client: http::client(),
+        store,
+        day,
+        force,
+        done: Delivered::default(),
+    };
     if let Err(e) = chart::use_font(config.chart_font.as_deref()) {
         tracing::error!("{e}");
-        done.failed += 1;
-        return done;
+        round.done.failed += 1;
+        return round.done;
     }
-    let client = http::client();
     for dest in destinations.iter().copied() {
         for report in reports.iter().filter(|r| dest.wants(&r.name)) {
-            send(&client, store, dest, report, day, force, &mut done).await;
+            round.send(dest, report).await;
         }
     }
     for (alert, fired) in alerts(config, reports) {
         let fired = match fired {
             Ok(fired) => fired,
             Err(e) => {
-                done.failed += 1;
+                round.done.failed += 1;
                 tracing::error!("{e}");
                 continue;
             }
         };
         for dest in destinations.iter().copied().filter(|d| alert.sends_to(d)) {
-            send(&client, store, dest, &fired, day, force, &mut done).await;
+            round.send(dest, &fired).await;
         }
     }
-    done
+    round.done
 }
 
 /// The alerts on `reports` that fire, with the report of their matching rows; an alert whose
@@ -298,33 +303,66 @@ fn alerts<'a>(
     fired
 }
 
-/// Delivers one report to one destination, counting and logging the outcome.
-async fn send(
-    client: &Client,
-    store: &Store,
-    dest: &Destination,
-    report: &Report,
+/// One round of deliveries for one report date, and what it did so far.
+struct Round<'a> {
+    client: Client,
+    store: &'a Store,
     day: NaiveDate,
+    /// Deliver again what was delivered before.
     force: bool,
-    done: &mut Delivered,
-) {
-    match deliver_one(client, store, dest, report, day, force).await {
-        Ok(true) => {
-            done.sent += 1;
-            tracing::info!("delivered {} for {day} to {}", report.name, dest.name);
+    done: Delivered,
+}
+
+impl Round<'_> {
+    /// Delivers one report to one destination, counting and logging the outcome.
+    async fn send(&mut self, dest: &Destination, report: &Report) {
+        let day = self.day;
+        match self.deliver_one(dest, report).await {
+            Ok(true) => {
+                self.done.sent += 1;
+                tracing::info!("delivered {} for {day} to {}", report.name, dest.name);
+            }
+            Ok(false) => {
+                self.done.skipped += 1;
+                tracing::info!(
+                    "{} for {day} was already delivered to {} (use --force to send it again)",
+                    report.name,
+                    dest.name
+                );
+            }
+            Err(e) => {
+                self.done.failed += 1;
+                tracing::error!("delivering {} to {}: {e}", report.name, dest.name);
+            }
         }
-        Ok(false) => {
-            done.skipped += 1;
-            tracing::info!(
-                "{} for {day} was already delivered to {} (use --force to send it again)",
-                report.name,
-                dest.name
-            );
+    }
+
+    /// Delivers one report; `Ok(false)` when it had been delivered before.
+    async fn deliver_one(&self, dest: &Destination, report: &Report) -> Result<bool, DeliverError> {
+        let (store, day) = (self.store, self.day);
+        let record = if self.force {
+            Delivery::default()
+        } else {
+            store.delivery(&dest.name, &report.name, day)?
+        };
+        if record.done {
+            return Ok(false);
         }
-        Err(e) => {
-            done.failed += 1;
-            tracing::error!("delivering {} to {}: {e}", report.name, dest.name);
-        }
+        let saver = |record: &Delivery| -> Result<(), DeliverError> {
+            Ok(store.record_delivery(&dest.name, &report.name, day, record)?)
+        };
+        let mut job = Job {
+            http: &self.client,
+            report,
+            day,
+            destination: &dest.name,
+            record,
+            saver: &saver,
+        };
+        dest.target.deliver(&mut job).await?;
+        job.record.done = true;
+        job.save()?;
+        Ok(true)
     }
 }
 
@@ -341,40 +379,6 @@ pub async fn notify(dest: &Destination, text: &str) -> Result<(), DeliverError> 
         })],
     };
     dest.target.notify(&client, &message).await
-}
-
-/// Delivers one report; `Ok(false)` when it had been delivered before.
-async fn deliver_one(
-    client: &Client,
-    store: &Store,
-    dest: &Destination,
-    report: &Report,
-    day: NaiveDate,
-    force: bool,
-) -> Result<bool, DeliverError> {
-    let record = if force {
-        Delivery::default()
-    } else {
-        store.delivery(&dest.name, &report.name, day)?
-    };
-    if record.done {
-        return Ok(false);
-    }
-    let saver = |record: &Delivery| -> Result<(), DeliverError> {
-        Ok(store.record_delivery(&dest.name, &report.name, day, record)?)
-    };
-    let mut job = Job {
-        http: client,
-        report,
-        day,
-        destination: &dest.name,
-        record,
-        saver: &saver,
-    };
-    dest.target.deliver(&mut job).await?;
-    job.record.done = true;
-    job.save()?;
-    Ok(true)
 }
 
 /// What each selected destination would get for `reports` (and the alerts that fire on them),
