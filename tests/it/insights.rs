@@ -399,6 +399,15 @@ fn an_alert_posts_its_matching_rows_once_and_data_never_pings() {
     );
     assert!(posted.contains("&lt;!channel&gt;") && posted.contains("&lt;@u123&gt;"));
 
+    // A dry run shows the alert it would send, and sends nothing.
+    let preview = ws.ok(&["run", "--dry-run", "--date", "2026-11-15"]);
+    assert!(
+        preview.contains("== alerts.heavy_share to slack:C0TEST (slack)"),
+        "{preview}"
+    );
+    assert!(!preview.contains("== alerts.never"), "{preview}");
+    assert_eq!(messages_titled(&server, "Heavy share").len(), 1);
+
     // A rerun posts nothing again; --force posts the alert (and the report) once more.
     ws.ok(&["-q", "run", "--date", "2026-11-15"]);
     assert_eq!(messages_titled(&server, "Heavy share").len(), 1);
