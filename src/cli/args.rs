@@ -57,7 +57,7 @@ pub enum ReportFormat {
     Csv,
     /// A JSON object (an array of them for several reports).
     Json,
-    /// The chart of a segment_rewards report (needs --output).
+    /// The chart of a segment_rewards or segment_flow report (needs --output).
     Png,
 }
 

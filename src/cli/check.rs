@@ -136,16 +136,14 @@ fn alerts(config: &Config, out: &mut Out) {
                 Ok(()) => (
                     Some(true),
                     format!(
-                        "`{}` reads {} ({})",
+                        "`{}` reads {} ({}); sent to {}",
                         alert.when,
                         spec.name,
-                        columns.join(", ")
+                        columns.join(", "),
+                        recipients(config, alert)
                     ),
                 ),
-                Err(e) => (
-                    Some(false),
-                    format!("alerts.{}.when: `{}`: {e}", alert.name, alert.when),
-                ),
+                Err(e) => (Some(false), format!("alerts.{}: {e}", alert.name)),
             },
             Ok(None) => (
                 None,
@@ -166,6 +164,21 @@ fn alerts(config: &Config, out: &mut Out) {
             text,
             details: vec![],
         });
+    }
+}
+
+/// Where an alert goes, as `tally check` says it.
+fn recipients(config: &Config, alert: &crate::config::Alert) -> String {
+    let names: Vec<&str> = config
+        .destinations
+        .iter()
+        .filter(|d| alert.sends_to(d))
+        .map(|d| d.name.as_str())
+        .collect();
+    if names.is_empty() {
+        "no destination (add a [[deliver]])".to_string()
+    } else {
+        names.join(", ")
     }
 }
 

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     BinaryOperator, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArguments, InTarget, visit_expressions,
+    FunctionArguments, InTarget, Value, visit_expressions,
 };
 use sqlparser::dialect::Dialect;
 use sqlparser::parser::Parser;
@@ -118,6 +118,7 @@ const FORBIDDEN: &[&str] = &[
     "get_lock",
     "release_lock",
     "release_all_locks",
+    "load_extension",
 ];
 
 /// Parses `sql` as exactly one expression in the source's dialect.
@@ -160,6 +161,10 @@ fn plain(expr: &Expr) -> Result<(), String> {
                 op: BinaryOperator::Assignment,
                 ..
             } => Some("an assignment (`:=` changes the session)".to_string()),
+            Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => Some(format!(
+                "the parameter `{}` (nothing is bound to it: write the value)",
+                v.value
+            )),
             Expr::Function(f) if f.over.is_some() => {
                 Some(format!("the window function `{}`", f.name))
             }

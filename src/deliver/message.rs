@@ -218,10 +218,10 @@ fn summary(report: &Report) -> Option<String> {
         Body::SegmentRewards(shares) => shares,
         Body::SegmentFlow(flows) => {
             let since = flows.first().map(|f| f.day - f.since)?;
-            return Some(format!(
-                "Users by group on each day (columns) and {} days before (rows).",
-                since.num_days()
-            ));
+            return Some(match since.num_days() {
+                1 => "Moves between groups from the day before to each day.".to_string(),
+                n => format!("Moves between groups from {n} days before to each day."),
+            });
         }
         Body::Alert {
             report: watched,

@@ -271,7 +271,20 @@ pub async fn deliver_all(
                 continue;
             }
         };
-        for dest in destinations.iter().copied().filter(|d| alert.sends_to(d)) {
+        let targets: Vec<&Destination> = destinations
+            .iter()
+            .copied()
+            .filter(|d| alert.sends_to(d))
+            .collect();
+        if targets.is_empty() {
+            tracing::warn!(
+                "alert {} matched {} rows of {}, but no selected destination takes it: nothing sent",
+                alert.name,
+                fired.rows.len(),
+                alert.report
+            );
+        }
+        for dest in targets {
             round.send(dest, &fired).await;
         }
     }

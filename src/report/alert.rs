@@ -16,7 +16,10 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
         alert: alert.name.clone(),
         message: e.to_string(),
     };
-    let conn = table(&report.columns, &report.rows).map_err(fail)?;
+    let conn = table(&report.columns, &report.rows).map_err(|message| ReportError::Alert {
+        alert: alert.name.clone(),
+        message,
+    })?;
     let mut stmt = conn
         .prepare(&format!(
             "SELECT {ROW} FROM report WHERE ({}) ORDER BY {ROW}",
@@ -59,22 +62,46 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
 
 /// Checks the alert's condition against a report's columns, without any row.
 pub fn validate(alert: &Alert, columns: &[String]) -> Result<(), String> {
-    let conn = table(columns, &[]).map_err(|e| e.to_string())?;
-    conn.prepare(&format!(
-        "SELECT {ROW} FROM report WHERE ({})",
-        alert.condition
-    ))
-    .map(|_| ())
-    .map_err(|e| e.to_string())
+    let conn = table(columns, &[])?;
+    let stmt = conn
+        .prepare(&format!(
+            "SELECT {ROW} FROM report WHERE ({})",
+            alert.condition
+        ))
+        .map_err(|e| format!("when `{}`: {e}", alert.when))?;
+    match stmt.parameter_count() {
+        0 => Ok(()),
+        _ => Err(format!(
+            "when `{}` has a parameter, which nothing binds",
+            alert.when
+        )),
+    }
 }
 
 /// The column that numbers the report's rows in the table (not `rowid`, which a report's own
-/// column of that name would hide).
+/// column of that name would hide), and the same quoted for SQL.
+const ROW_NAME: &str = "_tally row";
 const ROW: &str = "\"_tally row\"";
 
 /// An in-memory database with the table `report`: integer columns INTEGER, other numeric columns
 /// REAL (so `share < 30` compares numbers), the rest TEXT; and [`ROW`] first.
-fn table(columns: &[String], rows: &[Vec<Value>]) -> rusqlite::Result<Connection> {
+fn table(columns: &[String], rows: &[Vec<Value>]) -> Result<Connection, String> {
+    // SQLite compares column names without case.
+    let mut seen: Vec<String> = vec![ROW_NAME.to_lowercase()];
+    for c in columns {
+        if seen.contains(&c.to_lowercase()) {
+            return Err(format!(
+                "the report has two columns named `{c}` (without regard to case): an alert needs \
+                 distinct names (rename one with AS)"
+            ));
+        }
+        seen.push(c.to_lowercase());
+    }
+    fill(columns, rows).map_err(|e| e.to_string())
+}
+
+/// Creates and fills the table (column names checked distinct).
+fn fill(columns: &[String], rows: &[Vec<Value>]) -> rusqlite::Result<Connection> {
     let conn = Connection::open_in_memory()?;
     let types: Vec<&str> = (0..columns.len())
         .map(|i| {
@@ -117,4 +144,62 @@ fn table(columns: &[String], rows: &[Vec<Value>]) -> rusqlite::Result<Connection
     }
     drop(insert);
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(when: &str) -> Alert {
+        Alert {
+            name: "a".into(),
+            report: "q".into(),
+            when: when.into(),
+            condition: when.into(),
+            to: vec![],
+            title: "a".into(),
+        }
+    }
+
+    fn columns(names: &[&str]) -> Vec<String> {
+        names.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn a_condition_is_tried_on_the_columns() {
+        assert!(validate(&alert("x > 1 AND \"rowid\" = 2"), &columns(&["x", "rowid"])).is_ok());
+        let e = validate(&alert("y > 1"), &columns(&["x"])).unwrap_err();
+        assert!(e.contains("no such column: y"), "{e}");
+        // Names SQLite would take for one column, and the row number's own name.
+        for names in [&["a", "A"][..], &["user", "_tally row"][..]] {
+            let e = validate(&alert("1 = 1"), &columns(names)).unwrap_err();
+            assert!(e.contains("two columns named"), "{e}");
+        }
+    }
+
+    #[test]
+    fn matching_rows_come_back_in_order_with_their_values() {
+        let report = Report {
+            name: "q".into(),
+            title: "q".into(),
+            first: "2026-11-01".parse().unwrap(),
+            last: "2026-11-02".parse().unwrap(),
+            columns: columns(&["rowid", "share"]),
+            rows: vec![
+                vec![Value::Text("x".into()), Value::Int(10)],
+                vec![Value::Text("y".into()), Value::Int(40)],
+                vec![Value::Text("z".into()), Value::Null],
+            ],
+            body: Body::Table,
+        };
+        let fired = evaluate(&alert("share < 30 OR share IS NULL"), &report)
+            .unwrap()
+            .unwrap();
+        assert_eq!(fired.name, "alerts.a");
+        assert_eq!(
+            fired.rows,
+            vec![report.rows[0].clone(), report.rows[2].clone()]
+        );
+        assert!(evaluate(&alert("share > 100"), &report).unwrap().is_none());
+    }
 }

@@ -424,6 +424,10 @@ fn an_alert_posts_its_matching_rows_once_and_data_never_pings() {
 fn an_alert_condition_that_is_not_one_expression_is_a_config_error() {
     for (when, says) in [
         ("share < 30; DELETE FROM report", "alerts.low.when"),
+        // Nothing binds a parameter, and extensions are not loaded.
+        ("share > ?", "alerts.low.when"),
+        ("share > :x", "alerts.low.when"),
+        ("load_extension('x') = 1", "alerts.low.when"),
         // sqlparser reads `]]` in a bracketed name as `]` and prints it back single: refused.
         (
             "[users]]) UNION SELECT 0 FROM report WHERE ([users]",
