@@ -11,6 +11,19 @@ use crate::report::Report;
 use crate::report::segment_flow::Flow;
 use crate::value::Value;
 
+/// `name` on one line (control characters as spaces), cut to `max` characters with an ellipsis.
+fn fit(name: &str, max: usize) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if name.chars().count() <= max.max(1) {
+        return name;
+    }
+    let kept: String = name.chars().take(max.saturating_sub(1).max(1)).collect();
+    format!("{kept}…")
+}
+
 /// Draws the last report day's square into `pixels`.
 pub(super) fn draw(
     report: &Report,
@@ -51,20 +64,23 @@ pub(super) fn draw(
         centered(20, &BLACK),
     ))?;
     let base = PALETTE[0];
+    // Labels shrink with the cells and are cut to fit (about 0.55 em a character).
+    let label_size = (side as u32 / 4).clamp(10, 20);
+    let fits = |width: i32| (width as f64 / (f64::from(label_size) * 0.55)) as usize;
     for (r, from) in names.iter().enumerate() {
         let y0 = top + side * r as i32;
         root.draw(&Text::new(
-            from.to_string(),
+            fit(from, fits(200)),
             (grid_left - 110, y0 + side / 2),
-            centered(20, &BLACK),
+            centered(label_size, &BLACK),
         ))?;
         for (c, to) in names.iter().enumerate() {
             let x0 = grid_left + side * c as i32;
             if r == 0 {
                 root.draw(&Text::new(
-                    to.to_string(),
+                    fit(to, fits(side - 4)),
                     (x0 + side / 2, top - 25),
-                    centered(20, &BLACK),
+                    centered(label_size, &BLACK),
                 ))?;
             }
             let Some(cell) = cells.iter().find(|f| f.from == *from && f.to == *to) else {
@@ -78,15 +94,20 @@ pub(super) fn draw(
             root.draw(&Rectangle::new(corners, fill.filled()))?;
             root.draw(&Rectangle::new(corners, RGBColor(120, 120, 120)))?;
             let ink: &'static RGBColor = if share > 0.55 { &WHITE } else { &BLACK };
-            let label = format!(
-                "{} ({}%)",
-                number(&Value::Int(cell.users)),
-                Value::Dec(cell.share.clone())
-            );
+            // The share goes when the cell is too small for both.
+            let count = number(&Value::Int(cell.users));
+            let size = (side as u32 / 7).clamp(8, 22);
+            let both = format!("{count} ({}%)", Value::Dec(cell.share.clone()));
+            let room = (f64::from(side) / (f64::from(size) * 0.6)) as usize;
+            let label = if both.chars().count() <= room {
+                both
+            } else {
+                count
+            };
             root.draw(&Text::new(
                 label,
                 (x0 + side / 2, y0 + side / 2),
-                centered((side as u32 / 7).clamp(12, 22), ink),
+                centered(size, ink),
             ))?;
         }
     }
