@@ -1,5 +1,6 @@
-//! Reports over the store: the built-in [`segment_rewards`] report and custom SQL ([`sql`]),
-//! rendered by [`render`].
+//! Reports over the store: the built-in [`segment_rewards`], [`segment_flow`] and
+//! [`top_rewarded`] reports and custom SQL ([`sql`]), rendered by [`render`] and drawn by
+//! [`chart`]; [`alert`]s look at a report's rows.
 
 pub mod alert;
 pub mod chart;
@@ -127,8 +128,17 @@ pub fn build(
             let columns = segment_flow::COLUMNS.map(String::from).to_vec();
             (columns, rows, Body::SegmentFlow(flows))
         }
-        kind @ ReportKind::TopRewarded { .. } => {
-            let (columns, rows) = top_rewarded::build(config, store, kind, first, last)?;
+        ReportKind::TopRewarded {
+            segment,
+            rewards,
+            amount,
+            claims,
+            limit,
+            groups,
+        } => {
+            let s = segment_rewards::Spec::new(config, segment, rewards, amount);
+            let rows = top_rewarded::build(store, &s, claims, *limit, groups, first, last)?;
+            let columns = top_rewarded::COLUMNS.map(String::from).to_vec();
             (columns, rows, Body::Table)
         }
         ReportKind::Sql { sql, segments, .. } => {

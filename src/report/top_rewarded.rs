@@ -8,11 +8,12 @@ use std::collections::BinaryHeap;
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
-use crate::config::{Config, ReportKind};
 use crate::exact::Exact;
 use crate::segment;
 use crate::store::{Store, StoreError};
 use crate::value::{Value, div_half_even};
+
+use super::segment_rewards::Spec;
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 7] = [
@@ -54,31 +55,22 @@ impl PartialOrd for Line {
     }
 }
 
-/// Builds the report over the days `first..=last`.
+/// Builds the report's rows (of [`COLUMNS`]) over the days `first..=last`: the users who took the
+/// most of `spec`'s rewards, `claims` the rewards rollup's count measure, the best `limit` of
+/// those in `groups` (all when empty).
 pub fn build(
-    config: &Config,
     store: &Store,
-    kind: &ReportKind,
+    spec: &Spec,
+    claims: &str,
+    limit: usize,
+    groups: &[String],
     first: NaiveDate,
     last: NaiveDate,
-) -> Result<(Vec<String>, Vec<Vec<Value>>), StoreError> {
-    let ReportKind::TopRewarded {
-        segment,
-        rewards,
-        amount,
-        claims,
-        limit,
-        groups,
-    } = kind
-    else {
-        unreachable!("a top_rewarded report");
-    };
-    let seg = &config.segments[segment];
-    let activity = &config.rollups[&seg.rollup];
-    let rewards = &config.rollups[rewards];
+) -> Result<Vec<Vec<Value>>, StoreError> {
+    let (seg, activity, rewards, amount) = (spec.segment, spec.activity, spec.rewards, spec.amount);
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
     let mut best: BinaryHeap<Reverse<Line>> = BinaryHeap::with_capacity(limit + 1);
-    let sums = [(rewards, amount.as_str()), (rewards, claims.as_str())];
+    let sums = [(rewards, amount), (rewards, claims)];
     segment::merge(store, seg, activity, &days, &sums, |user| {
         let add = |values: &[Option<BigDecimal>]| {
             values
@@ -120,7 +112,7 @@ pub fn build(
                 .filter(|t| t.unweighted > Exact::default())
                 .count() as i64,
         };
-        if best.len() < *limit {
+        if best.len() < limit {
             best.push(Reverse(line));
         } else if best.peek().is_some_and(|Reverse(worst)| line > *worst) {
             best.pop();
@@ -156,5 +148,5 @@ pub fn build(
             ]
         })
         .collect();
-    Ok((COLUMNS.iter().map(|c| c.to_string()).collect(), rows))
+    Ok(rows)
 }
