@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 use crate::config::{Config, days_before};
-use crate::segment;
+use crate::segment::{self, Scored};
 use crate::store::{Store, StoreError};
 use crate::value::{Value, share};
 
@@ -62,7 +62,7 @@ pub fn build(
                 (index(days_before(*d, compare_days)), index(*d))
             })
             .collect();
-        segment::merge(store, seg, rollup, &days, &[], |user| {
+        segment::merge(store, seg, rollup, (&days, Scored::Every), &[], |user| {
             let group = |i: usize| user.members[i].as_ref().and_then(|m| m.group);
             for (counts, &(before, on)) in counts.iter_mut().zip(&pairs) {
                 let (from, to) = (group(before), group(on));

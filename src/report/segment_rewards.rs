@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use crate::config::{Config, Rollup, days_before};
 use crate::exact::Exact;
-use crate::segment;
+use crate::segment::{self, Scored};
 use crate::store::{Store, StoreError};
 use crate::value::{Value, parse_decimal, plain, share};
 
@@ -107,12 +107,19 @@ pub fn build(
         .zip(tallies.chunks_mut(segment::PASS_DAYS))
     {
         let sums = [(spec.rewards, spec.amount)];
-        segment::merge(store, spec.segment, spec.activity, pass, &sums, |user| {
-            for (j, tally) in tallies.iter_mut().enumerate() {
-                tally.add(user, j);
-            }
-            Ok(())
-        })?;
+        segment::merge(
+            store,
+            spec.segment,
+            spec.activity,
+            (pass, Scored::Every),
+            &sums,
+            |user| {
+                for (j, tally) in tallies.iter_mut().enumerate() {
+                    tally.add(user, j);
+                }
+                Ok(())
+            },
+        )?;
     }
     for (day, tally) in todo.iter().zip(tallies) {
         let i = days.iter().position(|d| d == day).expect("a report day");

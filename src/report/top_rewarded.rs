@@ -9,7 +9,7 @@ use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
 use crate::exact::Exact;
-use crate::segment;
+use crate::segment::{self, Scored};
 use crate::store::{Store, StoreError};
 use crate::value::{Value, div_half_even};
 
@@ -71,7 +71,7 @@ pub fn build(
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
     let mut best: BinaryHeap<Reverse<Line>> = BinaryHeap::with_capacity(limit + 1);
     let sums = [(rewards, amount), (rewards, claims)];
-    segment::merge(store, seg, activity, &days, &sums, |user| {
+    segment::merge(store, seg, activity, (&days, Scored::Last), &sums, |user| {
         let add = |values: &[Option<BigDecimal>]| {
             values
                 .iter()

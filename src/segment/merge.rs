@@ -23,7 +23,8 @@ pub struct User<'a> {
     pub name: &'a str,
     /// The report days of this pass.
     pub days: &'a [NaiveDate],
-    /// Per report day: the user's place, or `None` without a rollup row in the window.
+    /// Per report day: the user's place, or `None` without a rollup row in the window (or when
+    /// the day is not scored).
     pub members: &'a [Option<Member>],
     /// Per report day: the user's own partial score that day (a row that day).
     pub today: &'a [Option<UserDay>],
@@ -31,15 +32,25 @@ pub struct User<'a> {
     pub sums: &'a [Vec<Option<BigDecimal>>],
 }
 
-/// Scores `segment` on each of `days` (sorted, at most a few dozen: see [`PASS_DAYS`]) and hands
-/// each user to `each`, in user order, once. For each `(rollup, measure)` of `sums`, each user
-/// also carries its per-day sum of that measure, and users with such a sum but no activity come
-/// too.
+/// Which report days of a pass get a place in the segment (the others carry only the user's own
+/// day and sums).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scored {
+    /// Every day.
+    Every,
+    /// The last day only: its window is summed, not every day's.
+    Last,
+}
+
+/// Scores `segment` on `days` (sorted, at most a few dozen: see [`PASS_DAYS`]; all of them or
+/// the last, as `scored` says) and hands each user to `each`, in user order, once. For each
+/// `(rollup, measure)` of `sums`, each user also carries its per-day sum of that measure, and
+/// users with such a sum but no activity come too.
 pub fn merge(
     store: &Store,
     segment: &Segment,
     rollup: &Rollup,
-    days: &[NaiveDate],
+    (days, scored): (&[NaiveDate], Scored),
     sums: &[(&Rollup, &str)],
     mut each: impl FnMut(&User) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
@@ -54,16 +65,18 @@ pub fn merge(
         .iter()
         .map(|g| Exact::from_big(&(&g.min_score * &window)))
         .collect();
-    let pass = Pass::open(store, segment, rollup, days, sums)?;
+    let pass = Pass::open(store, segment, rollup, (days, scored), sums)?;
     pass.run(&thresholds, &mut each)
 }
 
 /// The report days of one merge and the runs it reads.
 struct Pass<'a> {
     days: &'a [NaiveDate],
-    /// For each report day, the indexes of its window's days among the activity days, its own
-    /// day last.
-    windows: Vec<Vec<usize>>,
+    /// For each report day that is scored, the indexes of its window's days among the activity
+    /// days.
+    windows: Vec<Option<Vec<usize>>>,
+    /// For each report day, its own index among the activity days.
+    own: Vec<usize>,
     activity: Vec<RunReader<'a>>,
     /// Per measure, per report day.
     sums: Vec<Vec<RunReader<'a>>>,
@@ -75,16 +88,23 @@ impl<'a> Pass<'a> {
         store: &'a Store,
         segment: &Segment,
         rollup: &Rollup,
-        days: &'a [NaiveDate],
+        (days, scored): (&'a [NaiveDate], Scored),
         sums: &[(&Rollup, &str)],
     ) -> Result<Pass<'a>, StoreError> {
-        // Only the days of the report days' windows are read.
+        // Only the report days and the days of the scored days' windows are read.
         let window = |d: NaiveDate| {
             days_before(d, segment.window_days - 1)
                 .iter_days()
                 .take_while(move |x| *x <= d)
         };
-        let mut activity_days: Vec<NaiveDate> = days.iter().flat_map(|d| window(*d)).collect();
+        let is_scored = |j: usize| scored == Scored::Every || j + 1 == days.len();
+        let mut activity_days: Vec<NaiveDate> = days
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| is_scored(*j))
+            .flat_map(|(_, d)| window(*d))
+            .chain(days.iter().copied())
+            .collect();
         activity_days.sort();
         activity_days.dedup();
         let name = runs::partials_name(segment);
@@ -103,17 +123,17 @@ impl<'a> Pass<'a> {
             }
             sum_runs.push(readers);
         }
+        let index = |x: NaiveDate| activity_days.binary_search(&x).expect("collected above");
         let windows = days
             .iter()
-            .map(|d| {
-                window(*d)
-                    .map(|x| activity_days.binary_search(&x).expect("collected above"))
-                    .collect()
-            })
+            .enumerate()
+            .map(|(j, d)| is_scored(j).then(|| window(*d).map(index).collect()))
             .collect();
+        let own = days.iter().map(|d| index(*d)).collect();
         Ok(Pass {
             days,
             windows,
+            own,
             activity,
             sums: sum_runs,
         })
@@ -177,18 +197,18 @@ impl<'a> Pass<'a> {
                 };
             }
             for (j, window) in self.windows.iter().enumerate() {
+                today[j] = activity[self.own[j]].clone();
+                let Some(window) = window else { continue };
                 let mut weighted = Exact::default();
                 let mut rows = 0u32;
                 for t in window.iter().filter_map(|&i| activity[i].as_ref()) {
                     weighted = weighted.add(&t.weighted);
                     rows += t.rows;
                 }
-                let k = *window.last().expect("a window has days");
                 members[j] = (rows > 0).then(|| Member {
                     group: thresholds.iter().position(|t| weighted >= *t),
                     weighted,
                 });
-                today[j] = activity[k].clone();
             }
             let view = User {
                 name: &user,

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use crate::config::{Rollup, Segment};
 use crate::exact::Exact;
 use crate::store::{Store, StoreError};
-pub use merge::{PASS_DAYS, User, merge};
+pub use merge::{PASS_DAYS, Scored, User, merge};
 pub use runs::UserDay;
 
 /// A user's place in a segment on one day.
@@ -46,7 +46,7 @@ pub fn materialize(
     let texts: Vec<String> = days.iter().map(NaiveDate::to_string).collect();
     let mut writer = store.begin_segment(&segment.name, &texts)?;
     for pass in days.chunks(PASS_DAYS) {
-        merge(store, segment, rollup, pass, &[], |u| {
+        merge(store, segment, rollup, (pass, Scored::Every), &[], |u| {
             for (day, member) in u.days.iter().zip(u.members) {
                 let Some((member, group)) = member.as_ref().and_then(|m| Some((m, m.group?)))
                 else {
