@@ -1,6 +1,6 @@
 //! `tally demo`: builds two SQLite databases shaped like the story (a chain database with an
 //! actions table, a portal database with reward claims), a config and an env file, then syncs and
-//! prints the segment-rewards report, who moved between groups and who took the most rewards. No
+//! prints its reports, who moved between groups and who took the most rewards. No
 //! server, no secret.
 
 use std::path::Path;
@@ -127,7 +127,8 @@ dir = "reports"
 const ENV: &str =
     "CHAIN_DATABASE_URL=sqlite://chain.sqlite\nPORTAL_DATABASE_URL=sqlite://portal.sqlite\n";
 
-/// Creates the demo in `dir`, syncs it and prints the segment-rewards report of its last day.
+/// Creates the demo in `dir`, syncs it and prints its reports for its last day: rewards by
+/// segment, who moved between groups and who took the most.
 pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
     let last = days_before(Utc::now().with_timezone(&ZONE).date_naive(), 1);
     create(dir, last)?;

@@ -138,7 +138,7 @@ pub fn day(text: &str) -> Result<NaiveDate, String> {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a demo (two SQLite databases, a config) and print its report. No server needed.
+    /// Create a demo (two SQLite databases, a config) and print its reports. No server needed.
     Demo {
         /// Directory to create.
         #[arg(long, default_value = "tally-demo")]
@@ -150,8 +150,8 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
-    /// Validate the config, connect to every source and check every rollup's table and every
-    /// destination (sending nothing).
+    /// Validate the config, connect to every source and check every rollup's table, every alert's
+    /// condition and every destination (sending nothing).
     Check {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
@@ -204,7 +204,8 @@ pub enum Command {
         #[arg(long)]
         no_sync: bool,
     },
-    /// Sync, render every report into the output directory, print it and deliver it.
+    /// Sync, render every report into the output directory, print it and deliver it, with the
+    /// alerts that fire on it.
     Run {
         #[command(flatten)]
         date: DateArg,

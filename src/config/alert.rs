@@ -18,10 +18,10 @@ pub struct AlertConfig {
     pub report: String,
     /// One SQL expression over the report's columns, like `segment = 'heavy' AND share < 30`.
     pub when: String,
-    /// Destinations: names, or `slack` / `webhook` for the first of that kind (default: every
-    /// destination).
+    /// Destinations: names, or `slack` / `webhook` / `files` for the first of that kind
+    /// (default: every destination).
     pub to: Option<Vec<String>>,
-    /// Title of the alert (default: the alert's name).
+    /// Title of the alert (default: the alert's name with `_` as spaces).
     pub title: Option<String>,
 }
 

@@ -1,6 +1,7 @@
 //! `[reports.NAME]`: as written ([`ReportConfig`]), checked ([`ReportSpec`]), and the checks
-//! between them: the built-in segment_rewards report's segment, rollup and measure, or the SQL
-//! report's query and the tables it names.
+//! between them: each kind's keys, the built-in reports' segment, rollups and measures (and
+//! segment_flow's `compare`, top_rewarded's claims measure, limit and groups), or the SQL report's
+//! query and the tables it names.
 
 use std::collections::HashSet;
 

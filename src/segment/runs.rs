@@ -1,7 +1,8 @@
 //! The sorted runs scoring reads, one per day, each computed once from the rollup's rows (sorted
 //! by user by SQLite) and kept in the store until its inputs change:
 //! - a segment's partial scores: per user, `sum(weight * score)`, `sum(score)` and the rows;
-//! - the per-user sums of a measure (the rewards of the segment_rewards report).
+//! - the per-user sums of a measure (rewards and claims of the segment_rewards and top_rewarded
+//!   reports).
 
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
