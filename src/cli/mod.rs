@@ -100,6 +100,14 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                 .select_reports(names)
                 .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
             let day = run::report_date(&config, date.date);
+            if format.text().is_none()
+                && output.is_some()
+                && let [spec] = specs.as_slice()
+                && !chart::draws(&spec.kind)
+            {
+                // Said before anything is synced for a chart that cannot be drawn.
+                return Err(ReportError::Chart(chart::cannot_draw(&spec.name)).into());
+            }
             if *no_sync && !Store::exists(&config.store) {
                 return Err(nothing_synced(&config, "report --no-sync"));
             }

@@ -474,3 +474,26 @@ when = "reward > 100"
     // Nothing was synced or sent.
     assert!(!ws.path().join("store.sqlite").exists());
 }
+
+#[test]
+fn a_png_of_a_report_without_a_chart_is_refused_before_any_sync() {
+    let ws = Workspace::new(&format!(
+        "{}{REPORTS}",
+        cross::config("sqlite://a.sqlite", "UTC", "sqlite://b.sqlite", "UTC")
+    ));
+    let png = ws.path().join("top.png");
+    let out = ws.run(&[
+        "report",
+        "top",
+        "--format",
+        "png",
+        "--output",
+        png.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("segment_rewards reports only"), "{err}");
+    // Neither source (both missing) nor the store was touched.
+    assert!(!ws.path().join("store.sqlite").exists(), "{err}");
+    assert!(!png.exists());
+}

@@ -15,6 +15,7 @@ use bigdecimal::ToPrimitive;
 
 use super::segment_rewards::Share;
 use super::{Body, Report};
+use crate::config::ReportKind;
 
 /// Width and height in pixels: 16:9, sharp at Slack's preview size.
 pub const SIZE: (u32, u32) = (1200, 675);
@@ -59,6 +60,21 @@ pub fn use_font(font: Option<&Path>) -> Result<(), String> {
 /// True when the report can be drawn (a segment_rewards or segment_flow report).
 pub fn can_draw(report: &Report) -> bool {
     matches!(report.body, Body::SegmentRewards(_) | Body::SegmentFlow(_))
+}
+
+/// True when reports of this kind have a chart.
+pub fn draws(kind: &ReportKind) -> bool {
+    matches!(
+        kind,
+        ReportKind::SegmentRewards { .. } | ReportKind::SegmentFlow { .. }
+    )
+}
+
+/// Why the report `name` has no PNG.
+pub fn cannot_draw(name: &str) -> String {
+    format!(
+        "report `{name}`: PNG charts are drawn for segment_flow and segment_rewards reports only"
+    )
 }
 
 /// The data of the chart.
@@ -116,12 +132,7 @@ pub fn png(report: &Report) -> Result<Vec<u8>, String> {
     let drawn = match &report.body {
         Body::SegmentRewards(shares) => draw(report, &series(shares), &mut pixels),
         Body::SegmentFlow(flows) => flow::draw(report, flows, &mut pixels),
-        _ => {
-            return Err(format!(
-                "report `{}`: PNG charts are drawn for segment_flow and segment_rewards reports only",
-                report.name
-            ));
-        }
+        _ => return Err(cannot_draw(&report.name)),
     };
     drawn.map_err(|e| format!("drawing the chart of `{}`: {e}", report.name))?;
     let mut out = Vec::new();
