@@ -332,14 +332,9 @@ fn top_rewarded(
     let limit = c.count(&format!("{key}.limit"), r.limit.unwrap_or(20), 1, MAX_LIMIT) as usize;
     let groups = r.groups.clone().unwrap_or_default();
     if let Some(seg) = segments.get(&segment) {
+        let known = seg.names();
         for g in &groups {
-            if !seg.groups.iter().any(|x| &x.name == g) && *g != seg.inactive {
-                let known: Vec<&str> = seg
-                    .groups
-                    .iter()
-                    .map(|x| x.name.as_str())
-                    .chain([seg.inactive.as_str()])
-                    .collect();
+            if !known.contains(&g.as_str()) {
                 c.issue(
                     format!("{key}.groups"),
                     format!(

@@ -94,6 +94,17 @@ pub struct Segment {
     pub inactive: String,
 }
 
+impl Segment {
+    /// The group names in config order, then the inactive name: every name a user can have.
+    pub fn names(&self) -> Vec<&str> {
+        self.groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .chain([self.inactive.as_str()])
+            .collect()
+    }
+}
+
 pub(super) fn check(
     c: &mut Checker,
     name: &str,

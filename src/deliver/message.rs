@@ -8,7 +8,7 @@
 
 use serde_json::{Value as Json, json};
 
-use crate::report::segment_flow::Flow;
+use crate::report::segment_flow::{Flow, Square};
 use crate::report::{Body, Report};
 use crate::value::{Value, plain};
 
@@ -43,7 +43,9 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
     let shown_cols = report.columns.len().min(MAX_COLUMNS);
     let flow = match &report.body {
         // A square of more groups than a table block has columns is shown as a table.
-        Body::SegmentFlow(flows) if square_side(flows) < MAX_COLUMNS => Some(flows),
+        Body::SegmentFlow(flows) if Square::of(flows, report.last).names.len() < MAX_COLUMNS => {
+            Some(flows)
+        }
         _ => None,
     };
     if let Some(flows) = flow {
@@ -117,35 +119,18 @@ fn cell(text: &str) -> Json {
     json!({"type": "raw_text", "text": text})
 }
 
-/// How many groups a segment_flow square has on a side.
-fn square_side(flows: &[Flow]) -> usize {
-    let mut names: Vec<&str> = flows.iter().map(|f| f.from.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    names.len()
-}
-
 /// A segment_flow report's `day` as a table block: rows from, columns to.
 fn matrix(flows: &[Flow], day: chrono::NaiveDate) -> Json {
-    let cells: Vec<&Flow> = flows.iter().filter(|f| f.day == day).collect();
-    let mut names: Vec<&str> = Vec::new();
-    for f in &cells {
-        if !names.contains(&f.from.as_str()) {
-            names.push(&f.from);
-        }
-    }
-    let since = cells.first().map_or(day, |f| f.since);
+    let square = Square::of(flows, day);
+    let names = &square.names;
     let mut rows = vec![Json::Array(
-        std::iter::once(cell(&format!("{since} → {day}")))
+        std::iter::once(cell(&format!("{} → {day}", square.since)))
             .chain(names.iter().map(|n| cell(n)))
             .collect(),
     )];
-    for from in &names {
+    for from in names {
         let counts = names.iter().map(|to| {
-            let users = cells
-                .iter()
-                .find(|f| f.from == *from && f.to == *to)
-                .map_or(0, |f| f.users);
+            let users = square.cell(from, to).map_or(0, |f| f.users);
             cell(&number(&Value::Int(users)))
         });
         rows.push(Json::Array(

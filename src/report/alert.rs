@@ -20,12 +20,7 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
         alert: alert.name.clone(),
         message,
     })?;
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT {ROW} FROM report WHERE ({}) ORDER BY {ROW}",
-            alert.condition
-        ))
-        .map_err(fail)?;
+    let mut stmt = conn.prepare(&select(alert)).map_err(fail)?;
     let matched = stmt
         .query_map([], |r| r.get::<_, i64>(0))
         .map_err(fail)?
@@ -64,10 +59,7 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
 pub fn validate(alert: &Alert, columns: &[String]) -> Result<(), String> {
     let conn = table(columns, &[])?;
     let stmt = conn
-        .prepare(&format!(
-            "SELECT {ROW} FROM report WHERE ({})",
-            alert.condition
-        ))
+        .prepare(&select(alert))
         .map_err(|e| format!("when `{}`: {e}", alert.when))?;
     match stmt.parameter_count() {
         0 => Ok(()),
@@ -76,6 +68,14 @@ pub fn validate(alert: &Alert, columns: &[String]) -> Result<(), String> {
             alert.when
         )),
     }
+}
+
+/// The query of `alert`: the numbers of the rows that match, in order.
+fn select(alert: &Alert) -> String {
+    format!(
+        "SELECT {ROW} FROM report WHERE ({}) ORDER BY {ROW}",
+        alert.condition
+    )
 }
 
 /// The column that numbers the report's rows in the table (not `rowid`, which a report's own

@@ -29,6 +29,42 @@ pub struct Flow {
     pub share: bigdecimal::BigDecimal,
 }
 
+/// One report day's square, read back from a report's flows: the day compared with, the names in
+/// the report's order, and the cells.
+pub struct Square<'a> {
+    /// The day the groups are compared with.
+    pub since: NaiveDate,
+    /// The group names, rows and columns alike.
+    pub names: Vec<&'a str>,
+    cells: Vec<&'a Flow>,
+}
+
+impl<'a> Square<'a> {
+    /// The square of `day` among `flows`.
+    pub fn of(flows: &'a [Flow], day: NaiveDate) -> Square<'a> {
+        let cells: Vec<&Flow> = flows.iter().filter(|f| f.day == day).collect();
+        let mut names: Vec<&str> = Vec::new();
+        for f in &cells {
+            if !names.contains(&f.from.as_str()) {
+                names.push(&f.from);
+            }
+        }
+        Square {
+            since: cells.first().map_or(day, |f| f.since),
+            names,
+            cells,
+        }
+    }
+
+    /// The cell from `from` to `to`.
+    pub fn cell(&self, from: &str, to: &str) -> Option<&'a Flow> {
+        self.cells
+            .iter()
+            .copied()
+            .find(|f| f.from == from && f.to == to)
+    }
+}
+
 /// Builds the report's rows (of [`COLUMNS`]) for the days `first..=last`.
 pub fn build(
     config: &Config,
@@ -73,12 +109,7 @@ pub fn build(
             Ok(())
         })?;
     }
-    let names: Vec<&str> = seg
-        .groups
-        .iter()
-        .map(|g| g.name.as_str())
-        .chain([seg.inactive.as_str()])
-        .collect();
+    let names = seg.names();
     let mut rows = Vec::new();
     let mut flows = Vec::new();
     for (r, day) in report_days.iter().enumerate() {

@@ -8,7 +8,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::{FAMILY, PALETTE, SIZE};
 use crate::deliver::message::number;
 use crate::report::Report;
-use crate::report::segment_flow::Flow;
+use crate::report::segment_flow::{Flow, Square};
 use crate::value::Value;
 
 /// `name` on one line (control characters as spaces), cut to `max` characters with an ellipsis.
@@ -32,14 +32,8 @@ pub(super) fn draw(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
-    let cells: Vec<&Flow> = flows.iter().filter(|f| f.day == report.last).collect();
-    let mut names: Vec<&str> = Vec::new();
-    for f in &cells {
-        if !names.contains(&f.from.as_str()) {
-            names.push(&f.from);
-        }
-    }
-    let since = cells.first().map_or(report.last, |f| f.since);
+    let square = Square::of(flows, report.last);
+    let (since, names) = (square.since, &square.names);
     let title = format!("{}: {since} → {}", report.title, report.last);
     fn centered(size: u32, color: &'static RGBColor) -> TextStyle<'static> {
         TextStyle::from((FAMILY, size).into_font())
@@ -83,7 +77,7 @@ pub(super) fn draw(
                     centered(label_size, &BLACK),
                 ))?;
             }
-            let Some(cell) = cells.iter().find(|f| f.from == *from && f.to == *to) else {
+            let Some(cell) = square.cell(from, to) else {
                 continue;
             };
             // A picture: floating point is fine, the exact shares are in the CSV.
