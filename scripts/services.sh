@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL, MariaDB and ClickHouse answer on 127.0.0.1 for the tests: starts them
+# Makes sure PostgreSQL, MariaDB, ClickHouse and pgbouncer (in front of PostgreSQL, transaction
+# pooling, a pool of one connection) answer on 127.0.0.1 for the tests: starts them
 # when they are installed but stopped, installs them from Debian's packages when missing (as
 # root), and turns TLS on with a test CA made here (TALLY_TEST_TLS_DIR, default
 # /var/lib/tally-test-tls).
@@ -200,9 +201,42 @@ XML
   wait_for "ClickHouse over HTTPS" curl -s --max-time 2 --cacert "$TLS_DIR/ca.pem" https://localhost:8443/ping
 }
 
+# pgbouncer on 127.0.0.1:6432 in front of the PostgreSQL above, as poolers are run beside
+# applications: transaction pooling, one server connection per database, any user name.
+ensure_pgbouncer() {
+  local conf=/etc/pgbouncer/tally-tests.ini
+  if [ -x /usr/sbin/pgbouncer ] && [ -f "$conf" ] && pg_isready -q -h 127.0.0.1 -p 6432; then return 0; fi
+  [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
+  mkdir -p /etc/pgbouncer /var/log/postgresql /var/run/postgresql
+  cat > "$conf" <<INI
+[databases]
+* = host=127.0.0.1 port=5432 user=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = 6432
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+default_pool_size = 1
+max_client_conn = 200
+server_reset_query =
+ignore_startup_parameters = extra_float_digits
+logfile = /var/log/postgresql/pgbouncer-tally-tests.log
+pidfile = /var/run/postgresql/pgbouncer-tally-tests.pid
+INI
+  chown postgres: /var/log/postgresql /var/run/postgresql 2>/dev/null || true
+  chmod 644 "$conf"
+  if ! pg_isready -q -h 127.0.0.1 -p 6432; then
+    log "starting pgbouncer"
+    runuser -u postgres -- /usr/sbin/pgbouncer -d "$conf"
+  fi
+  wait_for pgbouncer pg_isready -q -h 127.0.0.1 -p 6432
+}
+
 ensure_postgres
 ensure_mariadb
 ensure_clickhouse
+ensure_pgbouncer
 ensure_certificates
 postgres_tls
 mariadb_tls

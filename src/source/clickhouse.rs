@@ -9,7 +9,10 @@
 //! a decimal or an integer carries a guard (`sum(abs(toFloat64(x)))`) that refuses a slice whose
 //! sum could leave the 38 digits of the result.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
@@ -17,9 +20,9 @@ use chrono_tz::Tz;
 
 use super::query::{Quote, SliceSql};
 use super::{
-    BoxFuture, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag, LoadFigures,
-    PullError, Range, RowSink, Session, SourceError, TableInfo, deliver, io_error, io_is_transient,
-    tls,
+    BoxFuture, Canceller, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag,
+    LoadFigures, PullError, Range, RowSink, Session, SourceError, TableInfo, deliver, io_error,
+    io_is_transient, tls,
 };
 use crate::config::{Agg, LoadLimit, Measure, Rollup, Secret, SourceSpec, Tls, TlsMode};
 use crate::value::{Value, parse_decimal};
@@ -225,6 +228,19 @@ pub struct ClickHouse {
     host: String,
     errors: Errors,
     prepared: HashMap<String, Prepared>,
+    /// The `query_id` of the slice query running now, for `KILL QUERY`.
+    running: Rc<RefCell<Option<String>>>,
+}
+
+/// A `query_id` no other query of this process has used.
+fn query_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "tally-{}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_millis(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A ClickHouse result as text: the column names and types, then rows.
@@ -299,6 +315,7 @@ impl ClickHouse {
             host,
             errors,
             prepared: HashMap::new(),
+            running: Rc::new(RefCell::new(None)),
         };
         session
             .table("SELECT version()", &[])
@@ -592,11 +609,11 @@ impl ClickHouse {
         let force = if rollup.allow_full_scan { "0" } else { "1" };
         let context = format!("rollup `{}`", rollup.name);
         let errors = self.errors.clone();
+        let id = query_id();
+        *self.running.borrow_mut() = Some(id.clone());
+        let settings = [("force_primary_key", force), ("query_id", id.as_str())];
         let mut response = errors
-            .answer(
-                rollup,
-                self.send(&sql, &[("force_primary_key", force)], &context),
-            )
+            .answer(rollup, self.send(&sql, &settings, &context))
             .await??;
         let mut layout = Layout::new(rollup, &p);
         let mut lines = Lines::default();
@@ -629,6 +646,34 @@ impl ClickHouse {
                 .into());
         }
         Ok(rows)
+    }
+
+    /// `KILL QUERY` of the running slice query, by its `query_id`, in a request of its own (not
+    /// read-only: ClickHouse refuses KILL in a read-only request).
+    fn canceller(&self) -> Option<Canceller> {
+        let (http, running) = (self.http.clone(), Rc::clone(&self.running));
+        let (user, password) = (self.user.clone(), self.password.clone());
+        let mut url = self.endpoint.clone();
+        url.query_pairs_mut()
+            .append_pair("database", &self.database);
+        Some(Canceller::new(move || {
+            let id = running.borrow().clone();
+            let request = http
+                .post(url.clone())
+                .basic_auth(&user, password.as_ref().map(Secret::expose));
+            Box::pin(async move {
+                let Some(id) = id else { return Ok(()) };
+                let sql = format!("KILL QUERY WHERE query_id = {} ASYNC", literal(&id));
+                let response = request.body(sql).send().await.map_err(|e| e.to_string())?;
+                match response.status() {
+                    s if s.is_success() => Ok(()),
+                    s => Err(format!(
+                        "HTTP {s}: {}",
+                        response.text().await.unwrap_or_default()
+                    )),
+                }
+            })
+        }))
     }
 
     /// A line that is not a row: an exception ClickHouse wrote after the rows had started (its

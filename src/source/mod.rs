@@ -10,6 +10,7 @@ pub mod query;
 mod sqlite;
 pub mod tls;
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -41,6 +42,9 @@ pub enum Failure {
     Transient,
     /// The statement timeout cancelled the query: a smaller range may work.
     Timeout,
+    /// The server said nothing for longer than the statement timeout allows: tally stopped
+    /// waiting (and asked the server to cancel the query). Not retried.
+    Silent,
 }
 
 impl SourceError {
@@ -187,6 +191,33 @@ impl Explain {
     }
 }
 
+/// Stops the query a session runs, from outside the session: PostgreSQL's cancel request, or
+/// `KILL QUERY` sent on a new connection. tally sends it whenever it stops waiting for a query (a
+/// silent server, a signal, `max_slice_time`), so that no work keeps running on the server after
+/// tally gave up on it.
+#[derive(Clone)]
+pub struct Canceller(Rc<dyn Fn() -> BoxFuture<'static, Result<(), String>>>);
+
+impl Canceller {
+    /// A canceller that runs `cancel` each time it is used.
+    pub fn new(cancel: impl Fn() -> BoxFuture<'static, Result<(), String>> + 'static) -> Self {
+        Canceller(Rc::new(cancel))
+    }
+
+    /// Sends the cancel, waiting at most `limit` for it to be taken; a failure is logged only
+    /// (the server's own statement timeout still ends the query).
+    pub async fn cancel(&self, source: &str, limit: Duration) {
+        match tokio::time::timeout(limit, (self.0)()).await {
+            Ok(Ok(())) => tracing::debug!("source `{source}`: cancelled the running query"),
+            Ok(Err(e)) => tracing::warn!("source `{source}`: cancelling the running query: {e}"),
+            Err(_) => tracing::warn!(
+                "source `{source}`: cancelling the running query: no answer within {}",
+                humantime::format_duration(limit)
+            ),
+        }
+    }
+}
+
 /// A future a [`Session`] or a [`Driver`] returns. Not `Send`: tally runs on one thread, and a
 /// SQLite statement cannot move between threads.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -281,6 +312,12 @@ pub trait Session {
         Box::pin(async { Ok(Lag::Primary) })
     }
 
+    /// What stops the query this session runs from outside it; `None` for a source read in
+    /// tally's own process (its queries end with tally).
+    fn canceller(&self) -> Option<Canceller> {
+        None
+    }
+
     /// Checks that the rollup's table and columns exist (by preparing its slice query) and
     /// tells how the time column is read.
     fn check<'a>(&'a mut self, rollup: &'a Rollup)
@@ -331,6 +368,10 @@ macro_rules! forward_session {
                 Result<$crate::source::Lag, $crate::source::SourceError>,
             > {
                 Box::pin(<$session>::lag(self))
+            }
+
+            fn canceller(&self) -> Option<$crate::source::Canceller> {
+                <$session>::canceller(self)
             }
 
             fn check<'a>(
@@ -477,7 +518,8 @@ impl Source {
     }
 
     /// Runs the slice query for `[start, end)` and hands each result row to `sink`, without
-    /// holding the result in memory. Returns the number of rows.
+    /// holding the result in memory. Returns the number of rows. When the server stops answering,
+    /// tally stops waiting and asks the server to cancel the query.
     pub async fn pull(
         &mut self,
         rollup: &Rollup,
@@ -485,7 +527,21 @@ impl Source {
         end: DateTime<Utc>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, PullError> {
-        self.session.pull(rollup, Range { start, end }, sink).await
+        let result = self.session.pull(rollup, Range { start, end }, sink).await;
+        if let Err(PullError::Source(e)) = &result
+            && e.failure == Failure::Silent
+            && let Some(cancel) = self.canceller()
+        {
+            cancel
+                .cancel(&self.errors.source_name, self.errors.connect_timeout)
+                .await;
+        }
+        result
+    }
+
+    /// What stops the query this connection runs, from outside it.
+    pub fn canceller(&self) -> Option<Canceller> {
+        self.session.canceller()
     }
 }
 
@@ -542,12 +598,13 @@ impl Errors {
 
     /// The server said nothing for `limit` while tally was doing `what`.
     fn silent_for(&self, what: &str, limit: Duration) -> SourceError {
-        self.at(
+        self.failed(
             what,
             format!(
                 "no answer from the server within {}: the server or the network is stuck",
                 humantime::format_duration(limit)
             ),
+            Failure::Silent,
         )
     }
 

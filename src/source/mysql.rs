@@ -14,9 +14,9 @@ use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Row, SslOpts};
 
 use super::query::{Quote, SliceSql, standard};
 use super::{
-    BoxFuture, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag, LoadFigures,
-    PullError, Range, RowSink, Session, SourceError, TableInfo, chain, deliver, io_error,
-    io_is_transient, tls,
+    BoxFuture, Canceller, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag,
+    LoadFigures, PullError, Range, RowSink, Session, SourceError, TableInfo, chain, deliver,
+    io_error, io_is_transient, tls,
 };
 use crate::config::{LoadLimit, Rollup, SourceSpec, Tls, TlsMode};
 use crate::value::Value;
@@ -134,7 +134,7 @@ impl Driver for MysqlDriver {
     }
 
     fn slice_sql(&self, rollup: &Rollup) -> String {
-        slice_sql(rollup)
+        slice_sql(rollup, ("'{start}'", "'{end}'"))
     }
 
     fn connect<'a>(
@@ -145,14 +145,37 @@ impl Driver for MysqlDriver {
     }
 }
 
-/// The slice query, with the bounds as parameters.
-fn slice_sql(rollup: &Rollup) -> String {
+/// The slice query with its bounds written in: tally sends only text-protocol queries, so no
+/// prepared statement is ever left on a connection that a pooler may hand to someone else.
+fn slice_sql(rollup: &Rollup, bounds: (&str, &str)) -> String {
     SliceSql {
         quote: Quote::Backtick,
-        bounds: ("?", "?"),
+        bounds,
         measure: &standard,
     }
     .build(rollup)
+}
+
+/// A DATETIME literal of a slice bound (`'2026-11-01 00:00:00'`): digits only inside the quotes.
+fn datetime(t: chrono::NaiveDateTime) -> String {
+    format!("'{}'", t.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// A string literal that reads the same whatever the server's SQL mode: its UTF-8 bytes in hex.
+fn text(value: &str) -> String {
+    let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("CONVERT(X'{hex}' USING utf8mb4)")
+}
+
+/// How a slice query carries its statement timeout and its time zone, so that nothing is set on
+/// the connection: MariaDB's `SET STATEMENT ... FOR`, MySQL's optimizer hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// MariaDB: `SET STATEMENT max_statement_time = s, time_zone = '+00:00' FOR SELECT ...`.
+    MariaDb,
+    /// MySQL: `SELECT /*+ MAX_EXECUTION_TIME(ms) */ ...`, with the session's time zone set to UTC
+    /// inside the transaction and set back to the server's default after it.
+    Mysql,
 }
 
 super::forward_session!(Mysql);
@@ -164,26 +187,33 @@ const TLS_NAMES: tls::Names = tls::Names {
     require: "REQUIRED",
 };
 
-/// An open MySQL or MariaDB session.
+/// An open MySQL or MariaDB session. Safe behind a pooler or proxy that hands the connection to
+/// others: only text-protocol queries (no prepared statement stays open), read-only transactions,
+/// and the statement timeout and time zone set per statement (or, on MySQL, the time zone set
+/// back before the transaction ends).
 pub struct Mysql {
     conn: Conn,
     timezone: Tz,
     pub(super) errors: Errors,
+    flavor: Flavor,
+    /// The statement timeout (zero: none).
+    timeout: Duration,
+    /// What a cancel's own connection needs: the options and this connection's id.
+    opts: Opts,
     /// Zone of each rollup's time column, looked up once per session.
     zones: HashMap<String, Tz>,
 }
 
 /// How the time column compares to slice bounds.
 enum TimeColumn {
-    /// TIMESTAMP: stored in UTC, shown in the session zone, which tally sets to UTC.
+    /// TIMESTAMP: stored in UTC, shown in the session zone, which is UTC for tally's queries.
     Utc,
     /// DATETIME: naive wall-clock time in the source's zone.
     Naive,
 }
 
 impl Mysql {
-    /// Connects (with TLS as `ssl-mode` asks) and makes the session read-only, in UTC, with a
-    /// statement timeout.
+    /// Connects (with TLS as `ssl-mode` asks). Nothing is set on the session.
     async fn connect(spec: &SourceSpec) -> Result<Mysql, SourceError> {
         let errors = Errors::new(spec);
         let url = match spec.url.expose().strip_prefix("mariadb://") {
@@ -215,30 +245,18 @@ impl Mysql {
             .await
             .map_err(|e| fail(&e))?
             .unwrap_or_default();
-        let timeout = if version.to_ascii_lowercase().contains("mariadb") {
-            format!(
-                "SET SESSION max_statement_time = {}",
-                spec.statement_timeout.as_secs_f64()
-            )
+        let flavor = if version.to_ascii_lowercase().contains("mariadb") {
+            Flavor::MariaDb
         } else {
-            format!(
-                "SET SESSION max_execution_time = {}",
-                spec.statement_timeout.as_millis()
-            )
+            Flavor::Mysql
         };
-        for setup in [
-            "SET SESSION TRANSACTION READ ONLY",
-            "SET time_zone = '+00:00'",
-            &timeout,
-        ] {
-            conn.query_drop(setup).await.map_err(|e| {
-                errors.failed("opening a read-only session", message(&e), failure(&e))
-            })?;
-        }
         Ok(Mysql {
+            opts: conn.opts().clone(),
             conn,
             timezone: spec.timezone,
             errors,
+            flavor,
+            timeout: spec.statement_timeout,
             zones: HashMap::new(),
         })
     }
@@ -373,13 +391,18 @@ impl Mysql {
         ))
     }
 
-    /// Checks the table, the time column's type, and that the slice query prepares.
+    /// Checks the table, the time column's type, and the slice query (by explaining it).
     async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
         let column = self.time_column(rollup).await?;
-        self.conn
-            .prep(slice_sql(rollup))
-            .await
-            .map_err(|e| self.query_error(rollup, &e))?;
+        let now = Utc::now();
+        self.explain(
+            rollup,
+            Range {
+                start: now,
+                end: now,
+            },
+        )
+        .await?;
         let time_column = match column {
             TimeColumn::Utc => "timestamp (UTC)".to_string(),
             TimeColumn::Naive => format!("datetime in {}", self.timezone),
@@ -389,21 +412,25 @@ impl Mysql {
 
     async fn time_column(&mut self, rollup: &Rollup) -> Result<TimeColumn, SourceError> {
         let (schema, table) = match rollup.table.as_slice() {
-            [schema, table] => (Some(schema.clone()), table.clone()),
-            [table] => (None, table.clone()),
+            [schema, table] => (text(schema), text(table)),
+            [table] => ("DATABASE()".to_string(), text(table)),
             _ => unreachable!("config checks table names"),
         };
         let errors = self.errors.clone();
         let lookup = async {
             self.conn
-                .exec_first(
+                .query_first(format!(
                     "SELECT DATA_TYPE FROM information_schema.COLUMNS \
-                     WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-                    (schema, table, rollup.time.clone()),
-                )
+                     WHERE TABLE_SCHEMA = {schema} AND TABLE_NAME = {table} AND COLUMN_NAME = {}",
+                    text(&rollup.time)
+                ))
                 .await
                 .map_err(|e| {
-                    errors.failed(format!("rollup `{}`", rollup.name), message(&e), failure(&e))
+                    errors.failed(
+                        format!("rollup `{}`", rollup.name),
+                        message(&e),
+                        failure(&e),
+                    )
                 })
         };
         let found: Option<String> = errors
@@ -447,13 +474,13 @@ impl Mysql {
     async fn explain(&mut self, rollup: &Rollup, range: Range) -> Result<Explain, SourceError> {
         let Range { start, end } = range;
         let zone = self.zone(rollup).await?;
-        let bound = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
+        let bound = |t: DateTime<Utc>| datetime(t.with_timezone(&zone).naive_local());
         let rows: Vec<Row> = self
             .conn
-            .exec(
-                format!("EXPLAIN {}", slice_sql(rollup)),
-                (bound(start), bound(end)),
-            )
+            .query(format!(
+                "EXPLAIN {}",
+                slice_sql(rollup, (&bound(start), &bound(end)))
+            ))
             .await
             .map_err(|e| self.query_error(rollup, &e))?;
         let table = rollup.table.last().expect("a table name");
@@ -482,7 +509,7 @@ impl Mysql {
         Ok(explain)
     }
 
-    /// Streams one slice into `sink`.
+    /// Streams one slice into `sink`, in a read-only transaction rolled back whatever happens.
     async fn pull(
         &mut self,
         rollup: &Rollup,
@@ -491,7 +518,8 @@ impl Mysql {
     ) -> Result<u64, PullError> {
         let Range { start, end } = range;
         let zone = self.zone(rollup).await?;
-        let bound = |t: DateTime<Utc>| t.with_timezone(&zone).naive_local();
+        let bound = |t: DateTime<Utc>| datetime(t.with_timezone(&zone).naive_local());
+        let sql = self.limited(&slice_sql(rollup, (&bound(start), &bound(end))));
         let errors = self.errors.clone();
         let fail = |e: mysql_async::Error| {
             errors.failed(
@@ -500,19 +528,19 @@ impl Mysql {
                 failure(&e),
             )
         };
-        // A transaction of its own, read-only whatever the session has become, rolled back
-        // whatever happens.
-        errors
-            .answer(rollup, self.conn.query_drop("START TRANSACTION READ ONLY"))
-            .await?
-            .map_err(fail)?;
+        let mut setup = vec!["START TRANSACTION READ ONLY"];
+        if self.flavor == Flavor::Mysql {
+            setup.push("SET time_zone = '+00:00'");
+        }
         let streamed = async {
+            for statement in setup {
+                errors
+                    .answer(rollup, self.conn.query_drop(statement))
+                    .await?
+                    .map_err(fail)?;
+            }
             let mut result = errors
-                .answer(
-                    rollup,
-                    self.conn
-                        .exec_iter(slice_sql(rollup), (bound(start), bound(end))),
-                )
+                .answer(rollup, self.conn.query_iter(sql.as_str()))
                 .await?
                 .map_err(fail)?;
             let mut rows = 0;
@@ -525,9 +553,53 @@ impl Mysql {
         }
         .await;
         // After a failure the connection may be gone or silent; a new one starts clean.
-        let rollback = self.conn.query_drop("ROLLBACK");
-        let _ = tokio::time::timeout(errors.connect_timeout, rollback).await;
+        let mut end = vec!["ROLLBACK"];
+        if self.flavor == Flavor::Mysql {
+            end.push("SET time_zone = DEFAULT");
+        }
+        for statement in end {
+            let ended = self.conn.query_drop(statement);
+            if !matches!(
+                tokio::time::timeout(errors.connect_timeout, ended).await,
+                Ok(Ok(()))
+            ) {
+                break;
+            }
+        }
         streamed
+    }
+
+    /// The slice query with its statement timeout and time zone, for this statement alone.
+    fn limited(&self, select: &str) -> String {
+        match self.flavor {
+            Flavor::MariaDb => format!(
+                "SET STATEMENT max_statement_time = {}, time_zone = '+00:00' FOR {select}",
+                self.timeout.as_secs_f64()
+            ),
+            Flavor::Mysql if self.timeout.is_zero() => select.to_string(),
+            Flavor::Mysql => select.replacen(
+                "SELECT ",
+                &format!(
+                    "SELECT /*+ MAX_EXECUTION_TIME({}) */ ",
+                    self.timeout.as_millis()
+                ),
+                1,
+            ),
+        }
+    }
+
+    /// `KILL QUERY` of this connection's query, sent on a connection of its own.
+    fn canceller(&self) -> Option<Canceller> {
+        let (opts, id) = (self.opts.clone(), self.conn.id());
+        Some(Canceller::new(move || {
+            let opts = opts.clone();
+            Box::pin(async move {
+                let mut conn = Conn::new(opts).await.map_err(|e| message(&e))?;
+                let killed = conn.query_drop(format!("KILL QUERY {id}")).await;
+                let _ = conn.disconnect().await;
+                killed.map_err(|e| message(&e))
+            })
+        }))
     }
 }
 

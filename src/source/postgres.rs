@@ -12,14 +12,14 @@ use num_bigint::BigInt;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres::{Client, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::query::{Quote, SliceSql, standard};
 use super::{
-    BoxFuture, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag, LoadFigures,
-    PullError, Range, RowSink, Session, SourceError, TableInfo, chain, deliver, io_error,
-    io_is_transient, tls,
+    BoxFuture, Canceller, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag,
+    LoadFigures, PullError, Range, RowSink, Session, SourceError, TableInfo, chain, deliver,
+    io_error, io_is_transient, tls,
 };
 use crate::config::{LoadLimit, Rollup, SourceSpec, Tls, TlsMode};
 use crate::value::Value;
@@ -128,18 +128,25 @@ const TLS_NAMES: tls::Names = tls::Names {
     require: "require",
 };
 
-/// An open PostgreSQL session.
+/// An open PostgreSQL session. It is safe behind a connection pooler in transaction mode
+/// (pgbouncer, Supavisor, RDS Proxy), which hands the server connection to other clients between
+/// transactions: everything tally sets lives in one transaction (`BEGIN READ ONLY`, `SET LOCAL`),
+/// and every statement is unnamed (`query_typed`), so nothing is left on the server connection.
 pub struct Postgres {
     client: Client,
     timezone: Tz,
     pub(super) errors: Errors,
-    /// Each rollup's prepared slice query, prepared once per session.
-    statements: HashMap<String, Statement>,
+    /// `SET LOCAL statement_timeout` of every transaction, in milliseconds (0: none).
+    timeout_ms: u128,
+    /// What sends a cancel request for the running query.
+    tls: MakeRustlsConnect,
+    /// Each rollup's time column type, looked up once per session.
+    time_types: HashMap<String, Type>,
 }
 
 impl Postgres {
-    /// Connects (with TLS as `sslmode` asks) and makes the session read-only with a statement
-    /// timeout.
+    /// Connects (with TLS as `sslmode` asks). Nothing is set on the session: each query runs in a
+    /// read-only transaction of its own that carries the statement timeout.
     async fn connect(spec: &SourceSpec) -> Result<Postgres, SourceError> {
         let errors = Errors::new(spec);
         let mut config: tokio_postgres::Config = spec
@@ -152,13 +159,18 @@ impl Postgres {
             TlsMode::Prefer => SslMode::Prefer,
             _ => SslMode::Require,
         });
+        if config.get_application_name().is_none() {
+            // A startup parameter every pooler passes on (unlike `options`).
+            config.application_name("tally");
+        }
         let host = match config.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
             _ => String::new(),
         };
         let rustls = tls::client_config(&spec.tls).map_err(|m| errors.at("setting up TLS", m))?;
+        let tls = MakeRustlsConnect::new(rustls);
         let (client, connection) = config
-            .connect(MakeRustlsConnect::new(rustls))
+            .connect(tls.clone())
             .await
             .map_err(|e| connect_error(&errors, &spec.tls, &host, &e))?;
         tokio::spawn(async move {
@@ -166,49 +178,71 @@ impl Postgres {
                 tracing::debug!("postgres connection closed: {e}");
             }
         });
-        let setup = format!(
-            "SET default_transaction_read_only = on; SET statement_timeout = {}; \
-             SET application_name = 'tally'",
-            spec.statement_timeout.as_millis()
-        );
-        client.batch_execute(&setup).await.map_err(|e| {
-            errors.failed("opening a read-only session", db_message(&e), failure(&e))
-        })?;
         Ok(Postgres {
             client,
             timezone: spec.timezone,
             errors,
-            statements: HashMap::new(),
+            timeout_ms: spec.statement_timeout.as_millis(),
+            tls,
+            time_types: HashMap::new(),
         })
+    }
+
+    /// Opens the read-only transaction that every query of tally's runs in.
+    async fn begin(&self) -> Result<(), tokio_postgres::Error> {
+        self.client
+            .batch_execute(&format!(
+                "BEGIN READ ONLY; SET LOCAL statement_timeout = {}",
+                self.timeout_ms
+            ))
+            .await
+    }
+
+    /// Ends the transaction, whatever happened in it. After a failure the connection may be gone
+    /// or silent; a new one starts clean.
+    async fn end(&self) {
+        let rollback = self.client.batch_execute("ROLLBACK");
+        let _ = tokio::time::timeout(self.errors.connect_timeout, rollback).await;
+    }
+
+    /// One of tally's small queries (an unnamed statement) in a transaction of its own.
+    async fn read(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.begin().await?;
+        let rows = self.client.query_typed(sql, params).await;
+        self.end().await;
+        rows
     }
 
     /// The TLS version and cipher of this session, from `pg_stat_ssl`.
     async fn encryption(&mut self) -> Result<Encryption, SourceError> {
-        let row = self
-            .client
-            .query_opt(
+        let rows = self
+            .read(
                 "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
                 &[],
             )
             .await
             .map_err(|e| self.errors.at("reading pg_stat_ssl", db_message(&e)))?;
+        let row = rows.first();
         Ok(Encryption {
-            version: row.as_ref().and_then(|r| r.get(0)),
-            cipher: row.as_ref().and_then(|r| r.get(1)),
+            version: row.and_then(|r| r.get(0)),
+            cipher: row.and_then(|r| r.get(1)),
         })
     }
 
     /// Active backends other than this session (`active` is the one load figure).
     async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
-        let row = self
-            .client
-            .query_one(
+        let rows = self
+            .read(
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid()",
                 &[],
             )
             .await
             .map_err(|e| self.errors.failed("reading the load", db_message(&e), failure(&e)))?;
-        let active = row.get::<_, i64>(0).max(0) as u64;
+        let active = rows.first().map_or(0, |r| r.get::<_, i64>(0)).max(0) as u64;
         Ok(vec![active; limits.len()])
     }
 
@@ -216,9 +250,8 @@ impl Postgres {
     /// received (an idle primary writes nothing, so the last replayed transaction grows old
     /// without any lag).
     async fn lag(&mut self) -> Result<Lag, SourceError> {
-        let row = self
-            .client
-            .query_one(
+        let rows = self
+            .read(
                 "SELECT pg_is_in_recovery(), CASE \
                    WHEN NOT pg_is_in_recovery() THEN NULL \
                    WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8 \
@@ -230,6 +263,9 @@ impl Postgres {
                 self.errors
                     .failed("reading the replica lag", db_message(&e), failure(&e))
             })?;
+        let Some(row) = rows.first() else {
+            return Ok(Lag::Primary);
+        };
         let standby: bool = row.get(0);
         let seconds: Option<f64> = row.get(1);
         Ok(match (standby, seconds) {
@@ -239,54 +275,90 @@ impl Postgres {
         })
     }
 
-    /// Prepares the slice query: PostgreSQL checks the table and columns and tells the time
-    /// column's type.
+    /// Checks the table, its time column's type, and the slice query (by planning it).
     async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
-        let stmt = self.prepare(rollup).await?;
-        let time_column = match stmt.params().first() {
-            Some(t) if *t == Type::TIMESTAMPTZ => "timestamptz".to_string(),
-            Some(t) => format!("{t} in {}", self.timezone),
-            None => "unknown".into(),
+        let ty = self.time_type(rollup).await?;
+        let time_column = if ty == Type::TIMESTAMPTZ {
+            "timestamptz".to_string()
+        } else {
+            format!("{ty} in {}", self.timezone)
         };
+        let now = Utc::now();
+        self.explain(
+            rollup,
+            Range {
+                start: now,
+                end: now,
+            },
+        )
+        .await?;
         Ok(TableInfo { time_column })
     }
 
-    async fn prepare(&mut self, rollup: &Rollup) -> Result<Statement, SourceError> {
-        if let Some(stmt) = self.statements.get(&rollup.name) {
-            return Ok(stmt.clone());
+    /// The type of the rollup's time column, from the catalog (looked up once per session): the
+    /// slice bounds are sent with it, as an unnamed statement's parameters must be.
+    async fn time_type(&mut self, rollup: &Rollup) -> Result<Type, SourceError> {
+        if let Some(ty) = self.time_types.get(&rollup.name) {
+            return Ok(ty.clone());
         }
-        let sql = slice_sql(rollup);
-        let prepared = async {
-            self.client
-                .prepare(&sql)
+        let table = Quote::Double.table(rollup);
+        let sql = "SELECT a.atttypid FROM pg_attribute a \
+                   WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped";
+        let found = async {
+            self.read(sql, &[(&table, Type::TEXT), (&rollup.time, Type::TEXT)])
                 .await
                 .map_err(|e| self.query_error(rollup, &e))
         };
-        let stmt = self
+        let rows = self
             .errors
-            .bounded(&format!("rollup `{}`", rollup.name), prepared)
+            .bounded(&format!("rollup `{}`", rollup.name), found)
             .await?;
-        self.statements.insert(rollup.name.clone(), stmt.clone());
-        Ok(stmt)
+        let Some(row) = rows.first() else {
+            return Err(self.errors.rollup(
+                rollup,
+                format!("table {table} has no column `{}`", rollup.time),
+            ));
+        };
+        let oid: u32 = row.get(0);
+        let ty = match Type::from_oid(oid) {
+            Some(t) if t == Type::TIMESTAMPTZ || t == Type::TIMESTAMP => t,
+            Some(t) if t == Type::DATE => {
+                return Err(self.errors.rollup(
+                    rollup,
+                    format!(
+                        "time column `{}` is a date; it needs a time of day (timestamp or timestamptz)",
+                        rollup.time
+                    ),
+                ));
+            }
+            other => {
+                return Err(self.errors.rollup(
+                    rollup,
+                    format!(
+                        "time column `{}` has type {}; use a timestamp or timestamptz column",
+                        rollup.time,
+                        other.map_or_else(|| format!("oid {oid}"), |t| t.to_string())
+                    ),
+                ));
+            }
+        };
+        self.time_types.insert(rollup.name.clone(), ty.clone());
+        Ok(ty)
     }
 
     /// `EXPLAIN (FORMAT JSON)` of the slice query with real bounds: a custom plan, as the
     /// slice query gets.
     async fn explain(&mut self, rollup: &Rollup, range: Range) -> Result<Explain, SourceError> {
-        let Range { start, end } = range;
+        let ty = self.time_type(rollup).await?;
         let sql = format!("EXPLAIN (FORMAT JSON) {}", slice_sql(rollup));
-        let stmt = self
-            .client
-            .prepare(&sql)
+        let [a, b] = self.bounds(&ty, range);
+        let rows = self
+            .read(&sql, &[(a.as_ref(), ty.clone()), (b.as_ref(), ty)])
             .await
             .map_err(|e| self.query_error(rollup, &e))?;
-        let bounds = self.bounds(rollup, stmt.params().first(), start, end)?;
-        let params: Vec<&(dyn ToSql + Sync)> = bounds.iter().map(|b| b.as_ref()).collect();
-        let row = self
-            .client
-            .query_one(&stmt, &params)
-            .await
-            .map_err(|e| self.query_error(rollup, &e))?;
+        let row = rows
+            .first()
+            .ok_or_else(|| self.errors.rollup(rollup, "EXPLAIN returned no plan"))?;
         let config: serde_json::Value =
             row.try_get(0).map_err(|e| self.errors.rollup(rollup, e))?;
         let table = rollup.table.last().expect("a table name");
@@ -308,45 +380,36 @@ impl Postgres {
         })
     }
 
-    /// Streams one slice into `sink`.
+    /// Streams one slice into `sink`, in a read-only transaction rolled back whatever happens.
     async fn pull(
         &mut self,
         rollup: &Rollup,
         range: Range,
         sink: &mut dyn RowSink,
     ) -> Result<u64, PullError> {
-        let Range { start, end } = range;
-        let stmt = self.prepare(rollup).await?;
-        let bounds = self.bounds(rollup, stmt.params().first(), start, end)?;
-        // A transaction of its own, read-only whatever the session's default has become (an
-        // expression may call a function that changes it), rolled back whatever happens.
-        let begun = async {
-            self.client
-                .batch_execute("BEGIN READ ONLY")
-                .await
-                .map_err(|e| self.query_error(rollup, &e))
-        };
+        let ty = self.time_type(rollup).await?;
+        let begun = async { self.begin().await.map_err(|e| self.query_error(rollup, &e)) };
         self.errors
             .bounded("starting a read-only transaction", begun)
             .await?;
-        let result = self.stream(rollup, &stmt, &bounds, sink).await;
-        // After a failure the connection may be gone or silent; a new one starts clean.
-        let rollback = self.client.batch_execute("ROLLBACK");
-        let _ = tokio::time::timeout(self.errors.connect_timeout, rollback).await;
+        let result = self.stream(rollup, &ty, range, sink).await;
+        self.end().await;
         result
     }
 
     async fn stream(
         &mut self,
         rollup: &Rollup,
-        stmt: &Statement,
-        bounds: &[Box<dyn ToSql + Sync>; 2],
+        ty: &Type,
+        range: Range,
         sink: &mut dyn RowSink,
     ) -> Result<u64, PullError> {
-        let params: Vec<&(dyn ToSql + Sync)> = bounds.iter().map(|b| b.as_ref()).collect();
+        let [a, b] = self.bounds(ty, range);
+        let params = [(a.as_ref(), ty.clone()), (b.as_ref(), ty.clone())];
+        let sql = slice_sql(rollup);
         let stream = self
             .errors
-            .answer(rollup, self.client.query_raw(stmt, params))
+            .answer(rollup, self.client.query_typed_raw(&sql, params))
             .await?
             .map_err(|e| self.query_error(rollup, &e))?;
         pin_mut!(stream);
@@ -369,33 +432,24 @@ impl Postgres {
 
     /// Slice bounds typed like the time column: instants for timestamptz, wall-clock times in
     /// the source's zone for naive timestamps.
-    fn bounds(
-        &self,
-        rollup: &Rollup,
-        param: Option<&Type>,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<[Box<dyn ToSql + Sync>; 2], SourceError> {
+    fn bounds(&self, ty: &Type, range: Range) -> [Box<dyn ToSql + Sync>; 2] {
         let naive = |t: DateTime<Utc>| t.with_timezone(&self.timezone).naive_local();
-        match param {
-            Some(t) if *t == Type::TIMESTAMPTZ => Ok([Box::new(start), Box::new(end)]),
-            Some(t) if *t == Type::TIMESTAMP => Ok([Box::new(naive(start)), Box::new(naive(end))]),
-            Some(t) if *t == Type::DATE => Err(self.errors.rollup(
-                rollup,
-                format!(
-                    "time column `{}` is a date; it needs a time of day (timestamp or timestamptz)",
-                    rollup.time
-                ),
-            )),
-            other => Err(self.errors.rollup(
-                rollup,
-                format!(
-                    "time column `{}` has type {}; use a timestamp or timestamptz column",
-                    rollup.time,
-                    other.map(|t| t.to_string()).unwrap_or_default()
-                ),
-            )),
+        if *ty == Type::TIMESTAMPTZ {
+            [Box::new(range.start), Box::new(range.end)]
+        } else {
+            [Box::new(naive(range.start)), Box::new(naive(range.end))]
         }
+    }
+
+    /// A cancel request for the query this session runs (through a pooler too, which passes it
+    /// on to the server connection the query runs on).
+    fn canceller(&self) -> Option<Canceller> {
+        let token = self.client.cancel_token();
+        let tls = self.tls.clone();
+        Some(Canceller::new(move || {
+            let (token, tls) = (token.clone(), tls.clone());
+            Box::pin(async move { token.cancel_query(tls).await.map_err(|e| chain(&e)) })
+        }))
     }
 
     fn query_error(&self, rollup: &Rollup, e: &tokio_postgres::Error) -> SourceError {
@@ -413,7 +467,10 @@ fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &tokio_postgres::Err
         return errors.at("connecting", words);
     }
     let message = db_message(e);
-    let hint = if message.contains("server does not support TLS") {
+    let hint = if message.contains("unsupported startup parameter") {
+        " (a connection pooler refuses startup parameters it does not know: remove `options` \
+         and the like from the URL, or add them to the pooler's ignore_startup_parameters)"
+    } else if message.contains("server does not support TLS") {
         " (the server does not accept TLS connections: turn on `ssl` on the server, or use \
          sslmode=prefer or sslmode=disable)"
     } else if message.contains("no encryption") {

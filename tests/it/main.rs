@@ -12,6 +12,7 @@ mod incremental;
 mod insights;
 mod load;
 mod money;
+mod neighbours;
 mod parallel;
 mod private;
 mod replica;

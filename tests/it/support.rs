@@ -92,6 +92,36 @@ impl PgDb {
         }
     }
 
+    /// The same database through pgbouncer (transaction pooling, one server connection),
+    /// which `scripts/services.sh` runs in front of the server.
+    pub fn pooled_url(&self) -> String {
+        let bouncer = std::env::var("TALLY_TEST_PGBOUNCER_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:6432/postgres".into());
+        with_database(&bouncer, &self.name)
+    }
+
+    /// The rows of a query over the simple protocol, each cell as text (NULL as `NULL`).
+    pub fn rows(&self, url: &str, sql: &str) -> Vec<Vec<String>> {
+        block_on(async {
+            let c = pg_connect(url).await;
+            let messages = c
+                .simple_query(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            messages
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
     /// Runs statements.
     pub fn exec(&self, sql: &str) {
         block_on(async {
@@ -147,6 +177,37 @@ impl MyDb {
             url: with_database(&my_admin_url(), &name),
             name,
         }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The rows of a query on the server's admin database, each cell as text.
+    pub fn admin_rows(&self, sql: &str) -> Vec<Vec<String>> {
+        block_on(async {
+            let mut c = my_connect(&my_admin_url()).await;
+            let rows: Vec<mysql_async::Row> = c
+                .query(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            let _ = c.disconnect().await;
+            rows.into_iter()
+                .map(|r| {
+                    r.unwrap()
+                        .into_iter()
+                        .map(|v| match v {
+                            mysql_async::Value::Bytes(b) => {
+                                String::from_utf8_lossy(&b).into_owned()
+                            }
+                            mysql_async::Value::NULL => "NULL".into(),
+                            other => other.as_sql(true),
+                        })
+                        .collect()
+                })
+                .collect()
+        })
     }
 
     /// Runs statements, one by one (split on `;` at line ends).
