@@ -41,6 +41,13 @@ pub struct SourceConfig {
     pub max_load_wait: String,
     /// Highest replica lag at which slice queries start (`0s`: no check).
     pub max_lag: Option<String>,
+    /// The longest time one slice's queries may take on the source, with their retries and
+    /// halvings (default: 10 × `statement_timeout`).
+    pub max_slice_time: Option<String>,
+    /// Functions beyond tally's built-in list that the rollups' SQL may call (the user's
+    /// responsibility: they must not write or wait).
+    #[serde(default)]
+    pub allow_functions: Vec<String>,
 }
 
 fn default_statement_timeout() -> String {
@@ -97,6 +104,12 @@ pub struct SourceSpec {
     pub max_load_wait: Duration,
     /// Highest replica lag at which slice queries start; `None` turns the check off.
     pub max_lag: Option<Duration>,
+    /// The longest time one slice's queries may take on the source, with their retries and
+    /// halvings; `None` when slice queries have no statement timeout and none is set.
+    pub max_slice_time: Option<Duration>,
+    /// Functions the rollups' SQL may call beyond the driver's list, lower case (`schema.name`
+    /// or `name`).
+    pub allow_functions: Vec<String>,
 }
 
 /// The pause between two slice queries on one connection.
@@ -224,6 +237,13 @@ pub(super) fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec
         Duration::from_secs(24 * 3600),
     );
     let (max_load, max_lag) = thresholds(c, &key, parsed.driver, s);
+    let max_slice_time = max_slice_time(c, &k("max_slice_time"), s, statement_timeout);
+    let allow_functions = s
+        .allow_functions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| function_name(c, &format!("{key}.allow_functions[{i}]"), f))
+        .collect();
     SourceSpec {
         name: name.to_string(),
         driver: parsed.driver,
@@ -242,7 +262,60 @@ pub(super) fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec
         max_load,
         max_load_wait,
         max_lag,
+        max_slice_time,
+        allow_functions,
     }
+}
+
+/// The longest `max_slice_time`.
+const MAX_SLICE_TIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `max_slice_time`: 1 s to 7 days, and no shorter than `statement_timeout` (the first query
+/// alone may take that long); by default 10 × `statement_timeout`, or none when slice queries
+/// have no timeout.
+fn max_slice_time(
+    c: &mut Checker,
+    key: &str,
+    s: &SourceConfig,
+    statement_timeout: Duration,
+) -> Option<Duration> {
+    let Some(text) = &s.max_slice_time else {
+        return (!statement_timeout.is_zero())
+            .then(|| (statement_timeout * 10).min(MAX_SLICE_TIME));
+    };
+    let limit = c.duration_in(key, text, Duration::from_secs(1), MAX_SLICE_TIME);
+    if limit < statement_timeout {
+        c.issue(
+            key,
+            format!(
+                "`{text}` is shorter than statement_timeout ({}): one slice query may take that long",
+                humantime::format_duration(statement_timeout)
+            ),
+        );
+    }
+    Some(limit)
+}
+
+/// A name of `allow_functions`: `name` or `schema.name`, lower case.
+fn function_name(c: &mut Checker, key: &str, name: &str) -> Option<String> {
+    let valid = !name.is_empty()
+        && name.split('.').count() <= 2
+        && name.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
+                && part
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        });
+    if !valid {
+        c.issue(
+            key,
+            format!("`{name}` is not a function name: use `name` or `schema.name`"),
+        );
+        return None;
+    }
+    Some(name.to_ascii_lowercase())
 }
 
 /// `max_load` and `max_lag`, with each driver's defaults; a source without load figures or a

@@ -7,6 +7,9 @@
 //! pace ([`Pacer`]). A transient failure (a restart, a reset connection) voids the slice's rows
 //! so far, reconnects and pulls the slice again, up to [`retry::TRIES`] tries.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,7 +22,7 @@ use super::retry::{self, TRIES};
 use super::throttle::Throttle;
 use super::{HOUR, Planned, Slice, SyncError, halves};
 use crate::config::{Rollup, SourceSpec};
-use crate::source::{BoxFuture, PullError, RowSink, SinkClosed, Source, SourceError};
+use crate::source::{BoxFuture, Canceller, PullError, RowSink, SinkClosed, Source, SourceError};
 use crate::value::Value;
 
 /// Rows per message.
@@ -157,7 +160,7 @@ impl RowSink for Out {
 
 /// One connection of a source, opened on first use and again after a failure.
 pub(super) struct Link<'a> {
-    spec: &'a SourceSpec,
+    pub(super) spec: &'a SourceSpec,
     /// Which connection this is (1 to `of`), for messages.
     number: usize,
     of: usize,
@@ -220,6 +223,46 @@ impl<'a> Link<'a> {
     }
 }
 
+/// The slice queries running now, each with what cancels it on the server: when tally stops (a
+/// signal drops the sync), it cancels them before it exits, so no query keeps running without
+/// anyone waiting for it.
+#[derive(Clone, Default)]
+pub(super) struct Running(Rc<RefCell<HashMap<usize, (String, Canceller)>>>);
+
+impl Running {
+    /// Records connection `id`'s query until the returned guard is dropped.
+    fn start(&self, id: usize, source: &str, cancel: Option<Canceller>) -> RunningQuery {
+        if let Some(cancel) = cancel {
+            self.0.borrow_mut().insert(id, (source.to_string(), cancel));
+        }
+        RunningQuery {
+            running: self.clone(),
+            id,
+        }
+    }
+
+    /// Cancels every query still recorded as running.
+    pub(super) async fn cancel_all(&self, limit: Duration) {
+        let running: Vec<(String, Canceller)> =
+            self.0.borrow_mut().drain().map(|(_, q)| q).collect();
+        for (source, cancel) in running {
+            cancel.cancel(&source, limit).await;
+        }
+    }
+}
+
+/// A query recorded in [`Running`] while it lives.
+struct RunningQuery {
+    running: Running,
+    id: usize,
+}
+
+impl Drop for RunningQuery {
+    fn drop(&mut self) {
+        self.running.0.borrow_mut().remove(&self.id);
+    }
+}
+
 /// A connection's tools for its queries.
 pub(super) struct Worker<'a> {
     pub(super) link: Link<'a>,
@@ -227,6 +270,23 @@ pub(super) struct Worker<'a> {
     pub(super) throttle: Throttle<'a>,
     /// The source's connections that are in a slice query (shared with the throttles).
     pub(super) busy: Arc<AtomicUsize>,
+    /// Every connection's running query, and this connection's key in it.
+    pub(super) running: Running,
+    pub(super) id: usize,
+}
+
+/// How much time on the source a slice has left (`max_slice_time`): what its queries took, with
+/// their retries and halvings, counts; waits for the load, the pace and the store do not.
+struct Budget {
+    limit: Option<Duration>,
+    spent: Duration,
+}
+
+impl Budget {
+    /// What the next query may take; `None` without a limit.
+    fn left(&self) -> Option<Duration> {
+        self.limit.map(|l| l.saturating_sub(self.spent))
+    }
 }
 
 /// Counts a connection as busy while it lives.
@@ -268,6 +328,8 @@ enum Attempt {
     Stop,
     /// The source failed; the text is added to the error message.
     Failed(SourceError, String),
+    /// The slice used up `max_slice_time`; its query was cancelled.
+    OutOfTime,
 }
 
 impl From<Stop> for Attempt {
@@ -285,11 +347,27 @@ async fn fetch(
     out: &mut Out,
 ) -> Result<(), Stop> {
     let mut attempt = 1;
+    let spec = worker.link.spec;
+    let mut budget = Budget {
+        limit: spec.max_slice_time,
+        spent: Duration::ZERO,
+    };
     loop {
-        let (e, note) = match attempt_slice(worker, rollup, slice, out).await {
+        let (e, note) = match attempt_slice(worker, rollup, slice, out, &mut budget).await {
             Ok(()) => return Ok(()),
             Err(Attempt::Stop) => return Err(Stop),
             Err(Attempt::Failed(e, note)) => (e, note),
+            Err(Attempt::OutOfTime) => {
+                let limit = humantime::format_duration(budget.limit.unwrap_or_default());
+                let message = format!(
+                    "source `{}`: gave up after max_slice_time ({limit}) of queries on the source, \
+                     with {attempt} tr{} and any halving; the query in flight was cancelled on the \
+                     server (raise max_slice_time, add an index, or use smaller slices)",
+                    spec.name,
+                    if attempt == 1 { "y" } else { "ies" },
+                );
+                return out.fail(SyncError::slice(rollup, slice, message)).await;
+            }
         };
         if e.is_transient() && attempt < TRIES {
             let wait = retry::backoff(attempt);
@@ -326,10 +404,11 @@ async fn attempt_slice(
     rollup: &Rollup,
     slice: &Slice,
     out: &mut Out,
+    budget: &mut Budget,
 ) -> Result<(), Attempt> {
     let (start, end) = (slice.start, slice.end);
     let pulled_at = Utc::now();
-    match query(worker, rollup, start, end, out).await {
+    match query(worker, rollup, (start, end), out, budget).await {
         Ok(rows) => return Ok(out.send(Msg::Done { rows, pulled_at }).await?),
         Err(Attempt::Failed(e, waited)) if e.timed_out() && end - start > HOUR => {
             tracing::warn!(
@@ -345,7 +424,7 @@ async fn attempt_slice(
     let mut rows = 0;
     while let Some((a, b)) = todo.pop() {
         out.begin_piece();
-        match query(worker, rollup, a, b, out).await {
+        match query(worker, rollup, (a, b), out, budget).await {
             Ok(n) => {
                 out.send(Msg::PieceKeep).await?;
                 rows += n;
@@ -371,16 +450,18 @@ async fn attempt_slice(
 }
 
 /// One query for `[a, b)`: connect if needed, wait for the source's load and for the pace, then
-/// stream the rows. A failure carries how long its rows waited for the store, when that may be
-/// why a query timed out.
+/// stream the rows, within what is left of the slice's `max_slice_time` (a query past it is
+/// cancelled on the server). A failure carries how long its rows waited for the store, when that
+/// may be why a query timed out.
 async fn query(
     worker: &mut Worker<'_>,
     rollup: &Rollup,
-    a: DateTime<Utc>,
-    b: DateTime<Utc>,
+    (a, b): (DateTime<Utc>, DateTime<Utc>),
     out: &mut Out,
+    budget: &mut Budget,
 ) -> Result<u64, Attempt> {
     let failed = |e| Attempt::Failed(e, String::new());
+    let spec = worker.link.spec;
     let source = worker.link.source().await.map_err(failed)?;
     worker.throttle.wait(source).await.map_err(failed)?;
     worker.pacer.wait().await;
@@ -388,8 +469,27 @@ async fn query(
     out.first_row = None;
     let started = Instant::now();
     let busy = Busy::new(&worker.busy);
-    let result = source.pull(rollup, a, b, out).await;
+    let cancel = source.canceller();
+    let running = worker.running.start(worker.id, &spec.name, cancel.clone());
+    let pulled = source.pull(rollup, a, b, out);
+    let result = match budget.left() {
+        None => pulled.await,
+        Some(left) => match tokio::time::timeout(left, pulled).await {
+            Ok(result) => result,
+            Err(_) => {
+                drop(running);
+                if let Some(cancel) = cancel {
+                    cancel.cancel(&spec.name, spec.connect_timeout).await;
+                }
+                worker.link.reset();
+                budget.spent += started.elapsed();
+                return Err(Attempt::OutOfTime);
+            }
+        },
+    };
+    drop(running);
     drop(busy);
+    budget.spent += started.elapsed();
     let waited = out.take_waited();
     // The source's work on an aggregate is done when its first row arrives (a hash aggregate
     // reads the whole range first); what follows is mostly tally reading rows.

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::config::{Config, DayRange, Rollup, SourceSpec, days_before};
 use crate::source::{Source, SourceError};
 use crate::store::{Store, StoreError};
-use fetch::{Link, Out, Worker};
+use fetch::{Link, Out, Running, Worker};
 use pace::Pacer;
 pub use progress::Progress;
 pub use slice::Slice;
@@ -244,15 +244,19 @@ pub async fn pull(
     }
     progress.start(planned.len() as u64);
     // Every source's connections work at once; the store writes one slice at a time.
+    let running = Running::default();
     let mut lanes = Vec::new();
     let mut fetches = Vec::new();
+    let mut first_id = 0;
     for (source, work) in &by_source {
         let spec = &config.sources[*source];
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..connections(spec, work.len()))
             .map(|_| mpsc::channel(fetch::AHEAD))
             .unzip();
+        let n = senders.len();
         lanes.push(write::Lane::new(source, work, receivers));
-        fetches.push(fetch_source(spec, work, senders));
+        fetches.push(fetch_source(spec, work, senders, (&running, first_id)));
+        first_id += n;
     }
     let pulling = async {
         let fetching = join_all(fetches);
@@ -263,10 +267,14 @@ pub async fn pull(
             Either::Right((_, writing)) => writing.await,
         }
     };
-    // A signal stops the sync at once: dropping the pull rolls back the slice in flight.
+    // A signal stops the sync at once: dropping the pull rolls back the slice in flight, and the
+    // queries that were running are cancelled on their servers.
     let result = match select(pin!(pulling), pin!(crate::shutdown::wait())).await {
         Either::Left((result, _)) => result,
-        Either::Right(_) => Err(SyncError::Interrupted),
+        Either::Right(_) => {
+            running.cancel_all(CANCEL_LIMIT).await;
+            Err(SyncError::Interrupted)
+        }
     };
     progress.finish();
     result?;
@@ -304,13 +312,18 @@ fn connections(spec: &SourceSpec, slices: usize) -> usize {
     parallel.clamp(1, slices.max(1))
 }
 
+/// How long tally waits for a server to take a cancel request when it stops.
+const CANCEL_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One source's side of a sync: open its connections, check each rollup's plan, then fetch the
 /// slices (slice `i` on connection `i % connections`). A failure before the first slice goes to
-/// the writer as the first slice's failure.
+/// the writer as the first slice's failure. Each connection's running query is recorded in
+/// `running` under `first_id + i`.
 async fn fetch_source(
     spec: &SourceSpec,
     work: &[(&Rollup, &Planned)],
     senders: Vec<mpsc::Sender<fetch::Msg>>,
+    (running, first_id): (&Running, usize),
 ) {
     let n = senders.len();
     let busy = Arc::new(AtomicUsize::new(0));
@@ -320,6 +333,8 @@ async fn fetch_source(
             pacer: Pacer::new(spec, n),
             throttle: Throttle::new(spec, Arc::clone(&busy)),
             busy: Arc::clone(&busy),
+            running: running.clone(),
+            id: first_id + k - 1,
         })
         .collect();
     if let Err(e) = prepare(&mut workers, work).await {

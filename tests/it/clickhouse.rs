@@ -7,7 +7,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::cross::{self, Action};
-use crate::support::{ChDb, MyDb, PgDb, Workspace, output, tls_dir};
+use crate::support::{ChDb, MyDb, PgDb, Workspace, ch_admin_url, ch_exec_on, output, tls_dir};
 
 /// The fixture's actions in ClickHouse: `DateTime('UTC')` instants, or naive wall-clock times
 /// in `zone` (read by the server in its own zone, as it wrote them).
@@ -261,4 +261,52 @@ fn clickhouse_over_https_is_verified_with_the_ca() {
         text.contains("not signed by a CA tally trusts") && text.contains("sslrootcert="),
         "{text}"
     );
+}
+
+/// SIGTERM during a slice query: tally stops, and `KILL QUERY` (by the query's id) stops it on
+/// the server, which ClickHouse 18 would not do by itself when the client goes away.
+#[test]
+fn a_signal_kills_the_running_query_on_clickhouse() {
+    let db = ChDb::new();
+    db.exec(
+        "CREATE TABLE actions (signer String, block_time DateTime('UTC')) ENGINE = MergeTree \
+         ORDER BY block_time SETTINGS index_granularity = 1000;\n\
+         INSERT INTO actions SELECT 'u', toDateTime(1781049600 + number % 80000) FROM system.numbers LIMIT 200000",
+    );
+    // 2 s per block of 1,000 rows, 200 blocks: the query would run for minutes.
+    let ws = Workspace::new(&config(
+        &format!("{}?max_block_size=1000", db.url),
+        "statement_timeout = \"600s\"\nallow_functions = [\"sleepEachRow\"]",
+        "filter = \"sleepEachRow(0.002) = 0\"",
+    ));
+    let running = || -> usize {
+        ch_exec_on(
+            &ch_admin_url(),
+            "SELECT count() FROM system.processes WHERE query LIKE '%sleepEachRow(0.002)%' \
+             AND query_id LIKE 'tally-%'",
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    let mut child = ws.command(&SYNC_ONE_DAY).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while running() == 0 {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the slice query never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let stopped = std::time::Instant::now();
+    while running() > 0 {
+        assert!(stopped.elapsed().as_secs() < 5, "the query still runs");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

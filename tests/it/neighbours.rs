@@ -1,7 +1,10 @@
 //! Never harm what sits beside tally: a pooler shared with the application, the server's other
 //! work, someone else's SQLite file, a store reached by two paths, a report that tries to write.
 
-use crate::support::{MyDb, PgDb, Workspace, unique};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{MyDb, PgDb, Workspace, output, unique};
 
 fn config(url: &str, extra_source: &str, extra_rollup: &str) -> String {
     format!(
@@ -106,6 +109,138 @@ fn mariadb_sessions_set_nothing_on_the_connection() {
         assert!(
             !text.starts_with("SET ") || text.starts_with("SET STATEMENT "),
             "a setting left on the connection: {row:?}"
+        );
+    }
+}
+
+fn slow_pg_source() -> (PgDb, Workspace) {
+    let db = PgDb::new();
+    db.exec(PG_ACTIONS);
+    // 144 rows at 0.2 s each: the one slice query would run for half a minute.
+    let ws = Workspace::new(&config(
+        &db.url,
+        "statement_timeout = \"60s\"\nallow_functions = [\"pg_sleep\"]",
+        "filter = \"pg_sleep(0.2) IS NOT NULL\"\nallow_full_scan = true",
+    ));
+    (db, ws)
+}
+
+/// The slice queries of `db` still running on the server.
+fn pg_running(db: &PgDb) -> usize {
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'active' \
+         AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()",
+        db.name()
+    );
+    db.rows(&db.url, &sql)[0][0].parse().unwrap()
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM during a slice query: tally stops, and the query stops on the server too (a
+/// PostgreSQL cancel request): nothing keeps sleeping there after tally has gone.
+#[test]
+fn a_signal_cancels_the_running_query_on_postgres() {
+    let (db, ws) = slow_pg_source();
+    let mut child = ws.command(&sync_day("2026-06-10")).spawn().unwrap();
+    wait_until("the slice query starts", Duration::from_secs(30), || {
+        pg_running(&db) > 0
+    });
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    wait_until("the query is cancelled", Duration::from_secs(3), || {
+        pg_running(&db) == 0
+    });
+}
+
+/// The same on MariaDB, with `KILL QUERY` on a connection of its own.
+#[test]
+fn a_signal_cancels_the_running_query_on_mariadb() {
+    let db = MyDb::new();
+    db.exec(
+        "CREATE TABLE actions (signer VARCHAR(8), block_time DATETIME, INDEX (block_time));
+         INSERT INTO actions VALUES ('a', '2026-06-10 01:00:00'), ('b', '2026-06-10 02:00:00'),
+           ('c', '2026-06-10 03:00:00'), ('d', '2026-06-10 04:00:00')",
+    );
+    let ws = Workspace::new(&config(
+        &db.url,
+        "statement_timeout = \"60s\"\nallow_functions = [\"sleep\"]",
+        "filter = \"SLEEP(8) = 0\"\nallow_full_scan = true",
+    ));
+    let running = || -> usize {
+        db.admin_rows(&format!(
+            "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = '{}' \
+             AND COMMAND = 'Query' AND INFO LIKE '%SLEEP(8)%' AND ID <> CONNECTION_ID()",
+            db.name()
+        ))[0][0]
+            .parse()
+            .unwrap()
+    };
+    let mut child = ws.command(&sync_day("2026-06-10")).spawn().unwrap();
+    wait_until("the slice query starts", Duration::from_secs(30), || {
+        running() > 0
+    });
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    wait_until("the query is killed", Duration::from_secs(3), || {
+        running() == 0
+    });
+}
+
+/// A slice whose queries, with the halvings that the statement timeout brings, take longer than
+/// `max_slice_time` is given up, naming the slice, and its last query is cancelled.
+#[test]
+fn a_slice_gives_up_after_max_slice_time() {
+    let db = PgDb::new();
+    db.exec(PG_ACTIONS);
+    let ws = Workspace::new(&config(
+        &db.url,
+        "statement_timeout = \"2s\"\nmax_slice_time = \"3s\"\nallow_functions = [\"pg_sleep\"]",
+        "filter = \"pg_sleep(0.2) IS NOT NULL\"\nallow_full_scan = true",
+    ));
+    let started = Instant::now();
+    let (code, text) = output(&ws, &sync_day("2026-06-10"));
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("slice 2026-06-10")
+            && text.contains("gave up after max_slice_time (3s)")
+            && text.contains("cancelled"),
+        "{text}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{text}");
+    wait_until("the query is cancelled", Duration::from_secs(2), || {
+        pg_running(&db) == 0
+    });
+
+    for (value, problem) in [
+        ("\"1s\"", "shorter than statement_timeout"),
+        ("\"0s\"", "out of range"),
+        ("\"30d\"", "out of range"),
+    ] {
+        let bad = Workspace::new(&config(
+            &db.url,
+            &format!("statement_timeout = \"2s\"\nmax_slice_time = {value}"),
+            "",
+        ));
+        let (code, text) = output(&bad, &["check"]);
+        assert_eq!(code, 2, "{text}");
+        assert!(
+            text.contains("sources.db.max_slice_time") && text.contains(problem),
+            "{text}"
         );
     }
 }

@@ -100,6 +100,11 @@ impl PgDb {
         with_database(&bouncer, &self.name)
     }
 
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The rows of a query over the simple protocol, each cell as text (NULL as `NULL`).
     pub fn rows(&self, url: &str, sql: &str) -> Vec<Vec<String>> {
         block_on(async {
