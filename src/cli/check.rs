@@ -96,6 +96,7 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
             _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
         }
     }
+    sql_reports(config, &mut out);
     alerts(config, &mut out);
     for dest in &config.destinations {
         let result = tokio::select! {
@@ -115,6 +116,45 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
         });
     }
     Ok(out.finish())
+}
+
+/// Prepares each sql report on the store (nothing runs): a table that is not there, or a
+/// statement that would write, fails here rather than in the daily run.
+fn sql_reports(config: &Config, out: &mut Out) {
+    let sql: Vec<&crate::config::ReportSpec> = config
+        .reports
+        .values()
+        .filter(|r| matches!(r.kind, crate::config::ReportKind::Sql { .. }))
+        .collect();
+    if sql.is_empty() {
+        return;
+    }
+    let store = Store::exists(&config.store)
+        .then(|| Store::inspect(&config.store))
+        .transpose();
+    for spec in sql {
+        let (ok, text) = match &store {
+            Ok(Some(store)) => match report::columns(spec, Some(store)) {
+                Ok(columns) => (
+                    Some(true),
+                    format!("reads {}", columns.unwrap_or_default().join(", ")),
+                ),
+                Err(e) => (Some(false), e.to_string()),
+            },
+            Ok(None) => (
+                None,
+                "the store is not there yet: run tally once, then check again".to_string(),
+            ),
+            Err(e) => (None, e.to_string()),
+        };
+        out.add(Finding {
+            what: "report",
+            name: spec.name.clone(),
+            ok,
+            text,
+            details: vec![],
+        });
+    }
 }
 
 /// Runs each alert's condition against its report's columns, on no rows: nothing is sent.

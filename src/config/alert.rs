@@ -80,7 +80,14 @@ pub(super) fn check(
             ),
         );
     }
-    let condition = sql::expression(&a.when, &SQLiteDialect {}).unwrap_or_else(|problem| {
+    // The condition runs in tally's own SQLite, under the rules of a SQLite source.
+    let rules = sql::Fragments {
+        dialect: &SQLiteDialect {},
+        builtin: Some(crate::source::functions::SQLITE),
+        allowed: &[],
+        source: None,
+    };
+    let condition = sql::expression(&a.when, &rules).unwrap_or_else(|problem| {
         c.issue(format!("{key}.when"), format!("`{}` {problem}", a.when));
         String::new()
     });

@@ -9,6 +9,7 @@ use sqlparser::dialect::{Dialect, GenericDialect};
 
 use super::env::Env;
 use super::file::File;
+use super::sql::Fragments;
 use super::{Checker, Config, Issue, relative_to};
 use super::{
     ReportSpec, Rollup, Segment, SourceSpec, alert, report, rollup, schedule, segment, source,
@@ -33,11 +34,18 @@ pub fn check(config: File, config_path: &Path, env: &Env) -> Result<Config, Vec<
         .iter()
         .map(|(name, r)| {
             // With an unknown source, the expressions are read as standard SQL.
-            let dialect: Box<dyn Dialect> = sources.get(&r.source).map_or_else(
+            let source = sources.get(&r.source);
+            let dialect: Box<dyn Dialect> = source.map_or_else(
                 || Box::new(GenericDialect {}) as Box<dyn Dialect>,
                 |s| s.driver.dialect(),
             );
-            let mut rollup = rollup::check(&mut c, name, r, &config, dialect.as_ref());
+            let rules = Fragments {
+                dialect: dialect.as_ref(),
+                builtin: source.map(|s| s.driver.functions()),
+                allowed: source.map_or(&[], |s| &s.allow_functions),
+                source: Some(&r.source),
+            };
+            let mut rollup = rollup::check(&mut c, name, r, &config, &rules);
             rollup.day_zone = timezone;
             rollup.source_zone = sources.get(&r.source).map_or(Tz::UTC, |s| s.timezone);
             (name.clone(), rollup)

@@ -5,14 +5,13 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::Issue;
+use super::env::Env;
+use super::sql::Fragments;
+use crate::value::{MAX_DIGITS, parse_decimal};
 use bigdecimal::{BigDecimal, Zero};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
-use sqlparser::dialect::Dialect;
-
-use super::Issue;
-use super::env::Env;
-use crate::value::{MAX_DIGITS, parse_decimal};
 
 /// Collects issues while the config is checked: every check of every stage reports through it, each
 /// problem with its dotted key.
@@ -161,9 +160,9 @@ impl Checker<'_> {
     }
 
     /// Checks an SQL expression that tally puts into its slice query (user, dimensions,
-    /// filter) in the source's dialect, and returns it as it will be sent.
-    pub fn expression(&mut self, key: &str, sql: &str, dialect: &dyn Dialect) -> String {
-        super::sql::expression(sql, dialect).unwrap_or_else(|problem| {
+    /// filter) by the source's rules, and returns it as it will be sent.
+    pub fn expression(&mut self, key: &str, sql: &str, rules: &Fragments) -> String {
+        super::sql::expression(sql, rules).unwrap_or_else(|problem| {
             self.issue(key, format!("`{sql}` {problem}"));
             sql.to_string()
         })

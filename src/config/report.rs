@@ -206,6 +206,9 @@ pub(super) fn check(
         }
         "top_rewarded" => top_rewarded(c, &key, r, rollups, segments),
         "sql" => {
+            if let Some(problem) = r.sql.as_deref().and_then(super::sql::writes) {
+                c.issue(format!("{key}.sql"), problem);
+            }
             let sql = r.sql.clone().unwrap_or_else(|| {
                 c.issue(format!("{key}.sql"), "a sql report needs `sql`");
                 String::new()

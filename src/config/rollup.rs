@@ -4,13 +4,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::Checker;
+use super::file::File;
+use super::sql::Fragments;
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 use serde::Deserialize;
-use sqlparser::dialect::Dialect;
-
-use super::Checker;
-use super::file::File;
 
 /// `[rollups.NAME]`: one aggregate query, pulled slice by slice.
 #[derive(Debug, Deserialize)]
@@ -182,7 +181,7 @@ pub(super) fn check(
     name: &str,
     r: &RollupConfig,
     config: &File,
-    dialect: &dyn Dialect,
+    rules: &Fragments,
 ) -> Rollup {
     let key = format!("rollups.{name}");
     c.name(&key, name);
@@ -221,7 +220,7 @@ pub(super) fn check(
             column(c, format!("{key}.dimensions.{n}"), n);
             Dimension {
                 name: n.clone(),
-                expr: c.expression(&format!("{key}.dimensions.{n}"), expr, dialect),
+                expr: c.expression(&format!("{key}.dimensions.{n}"), expr, rules),
             }
         })
         .collect();
@@ -237,7 +236,7 @@ pub(super) fn check(
         .map(|(n, expr)| {
             let k = format!("{key}.measures.{n}");
             column(c, k.clone(), n);
-            measure(c, &k, n, expr, dialect)
+            measure(c, &k, n, expr, rules)
         })
         .collect();
     let slice = c.duration(&format!("{key}.slice"), &r.slice).as_secs();
@@ -254,12 +253,12 @@ pub(super) fn check(
             );
             24
         };
-    let user = c.expression(&format!("{key}.user"), &r.user, dialect);
+    let user = c.expression(&format!("{key}.user"), &r.user, rules);
     let filter = r
         .filter
         .as_ref()
         .filter(|f| !f.trim().is_empty())
-        .map(|f| c.expression(&format!("{key}.filter"), f, dialect));
+        .map(|f| c.expression(&format!("{key}.filter"), f, rules));
     Rollup {
         name: name.to_string(),
         source: r.source.clone(),
@@ -283,8 +282,8 @@ pub(super) fn check(
     }
 }
 
-fn measure(c: &mut Checker, key: &str, name: &str, expr: &str, dialect: &dyn Dialect) -> Measure {
-    let (agg, arg) = super::sql::measure(expr, dialect).unwrap_or_else(|problem| {
+fn measure(c: &mut Checker, key: &str, name: &str, expr: &str, rules: &Fragments) -> Measure {
+    let (agg, arg) = super::sql::measure(expr, rules).unwrap_or_else(|problem| {
         c.issue(key, format!("`{expr}`: {problem}"));
         (Agg::Count, "*".into())
     });

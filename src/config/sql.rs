@@ -5,11 +5,12 @@
 
 use std::ops::ControlFlow;
 
+use sqlparser::ast::Statement;
 use sqlparser::ast::{
     BinaryOperator, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArguments, InTarget, Value, visit_expressions,
 };
-use sqlparser::dialect::Dialect;
+use sqlparser::dialect::{Dialect, SQLiteDialect};
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
@@ -81,45 +82,34 @@ const AGGREGATES: &[&str] = &[
     "sumwithoverflow",
 ];
 
-/// Functions that change the session or the server, or write: a slice query must leave both as
-/// it found them.
-const FORBIDDEN: &[&str] = &[
-    "set_config",
-    "nextval",
-    "setval",
-    "pg_advisory_lock",
-    "pg_advisory_lock_shared",
-    "pg_advisory_xact_lock",
-    "pg_advisory_xact_lock_shared",
-    "pg_try_advisory_lock",
-    "pg_try_advisory_lock_shared",
-    "pg_try_advisory_xact_lock",
-    "pg_try_advisory_xact_lock_shared",
-    "pg_advisory_unlock",
-    "pg_advisory_unlock_all",
-    "pg_advisory_unlock_shared",
-    "pg_terminate_backend",
-    "pg_cancel_backend",
-    "pg_reload_conf",
-    "pg_rotate_logfile",
-    "pg_switch_wal",
-    "pg_promote",
-    "pg_create_restore_point",
-    "pg_stat_reset",
-    "pg_file_write",
-    "lo_import",
-    "lo_export",
-    "lo_unlink",
-    "lo_create",
-    "lo_put",
-    "dblink",
-    "dblink_exec",
-    "dblink_connect",
-    "get_lock",
-    "release_lock",
-    "release_all_locks",
-    "load_extension",
-];
+/// How a source's SQL fragments are read: its dialect, and the functions they may call (the
+/// driver's list of functions that change nothing and wait for nothing, one lower-case name a
+/// line, and the source's `allow_functions`). Anything else is refused: a fragment runs on
+/// someone's production database, where reading a file, resetting statistics or sleeping is not
+/// tally's to do.
+pub struct Fragments<'a> {
+    /// The source's dialect.
+    pub dialect: &'a dyn Dialect,
+    /// The driver's built-in list; `None` checks no function (a source that is not known).
+    pub builtin: Option<&'a str>,
+    /// The source's `allow_functions`, lower case.
+    pub allowed: &'a [String],
+    /// The source's name, for the hint that `allow_functions` widens the list; `None` where no
+    /// source reads the fragment (an alert's condition).
+    pub source: Option<&'a str>,
+}
+
+impl Fragments<'_> {
+    /// True when a fragment may call `name` (lower case, `schema.name` when qualified): a
+    /// qualified name only when `allow_functions` names it.
+    fn allows(&self, name: &str) -> bool {
+        let Some(builtin) = self.builtin else {
+            return true;
+        };
+        self.allowed.iter().any(|a| a == name)
+            || (!name.contains('.') && builtin.lines().any(|l| l.trim() == name))
+    }
+}
 
 /// Parses `sql` as exactly one expression in the source's dialect.
 fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Expr, String> {
@@ -137,7 +127,7 @@ fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Expr, String> {
     }
 }
 
-/// The last part of a function's name, lower case (`pg_catalog.set_config` is `set_config`).
+/// The last part of a function's name, lower case (`pg_catalog.count` is `count`).
 fn name(f: &Function) -> String {
     f.name
         .0
@@ -146,9 +136,24 @@ fn name(f: &Function) -> String {
         .unwrap_or_default()
 }
 
+/// A function's whole name, lower case, its parts joined by `.` without quotes.
+fn full_name(f: &Function) -> String {
+    f.name
+        .0
+        .iter()
+        .map(|p| {
+            p.to_string()
+                .trim_matches(['"', '`', '[', ']'])
+                .to_ascii_lowercase()
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// What a `user`, dimension or `filter` expression must not contain: aggregates, window
-/// functions, subqueries, assignments and functions that change the session.
-fn plain(expr: &Expr) -> Result<(), String> {
+/// functions, subqueries, assignments, and functions that are not on the source's list.
+fn plain(expr: &Expr, rules: &Fragments) -> Result<(), String> {
+    let mut refused: Vec<String> = Vec::new();
     let found = visit_expressions(expr, |e| {
         let problem = match e {
             Expr::Subquery(_)
@@ -168,14 +173,16 @@ fn plain(expr: &Expr) -> Result<(), String> {
             Expr::Function(f) if f.over.is_some() => {
                 Some(format!("the window function `{}`", f.name))
             }
-            Expr::Function(f) if FORBIDDEN.contains(&name(f).as_str()) => Some(format!(
-                "`{}`, which changes the session or the server (tally only reads)",
-                f.name
-            )),
             Expr::Function(f) if AGGREGATES.contains(&name(f).as_str()) => Some(format!(
                 "the aggregate `{}` (aggregates belong in measures)",
                 f.name
             )),
+            Expr::Function(f) if !rules.allows(&full_name(f)) => {
+                if !refused.contains(&f.name.to_string()) {
+                    refused.push(f.name.to_string());
+                }
+                None
+            }
             Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)) => {
                 Some("a subquery (it could read outside the slice's time range)".to_string())
             }
@@ -186,21 +193,38 @@ fn plain(expr: &Expr) -> Result<(), String> {
             None => ControlFlow::Continue(()),
         }
     });
-    match found {
-        ControlFlow::Break(problem) => Err(format!("must not contain {problem}")),
-        ControlFlow::Continue(()) => Ok(()),
+    if let ControlFlow::Break(problem) = found {
+        return Err(format!("must not contain {problem}"));
     }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = refused.iter().map(|f| format!("`{f}`")).collect();
+    Err(format!(
+        "calls {} {}, which {} not on tally's list of functions that change nothing and wait \
+         for nothing{}",
+        if names.len() == 1 {
+            "the function"
+        } else {
+            "the functions"
+        },
+        names.join(", "),
+        if names.len() == 1 { "is" } else { "are" },
+        rules.source.map_or(String::new(), |s| format!(
+            " (if one is safe, name it in sources.{s}.allow_functions)"
+        ))
+    ))
 }
 
 /// Checks a `user`, dimension or `filter` expression (or an alert's condition) and returns it as
 /// it will be sent. The printed text must read back as itself: sqlparser prints a bracketed name
 /// holding a `]` without doubling it, and the database would then end the name early and read
 /// the rest as more SQL.
-pub fn expression(sql: &str, dialect: &dyn Dialect) -> Result<String, String> {
-    let expr = parse(sql, dialect)?;
-    plain(&expr)?;
+pub fn expression(sql: &str, rules: &Fragments) -> Result<String, String> {
+    let expr = parse(sql, rules.dialect)?;
+    plain(&expr, rules)?;
     let printed = expr.to_string();
-    match parse(&printed, dialect) {
+    match parse(&printed, rules.dialect) {
         Ok(again) if again.to_string() == printed => Ok(printed),
         _ => Err(
             "has a quoted name that cannot be sent safely (a closing bracket or quote inside it): rename it or quote it with \"...\""
@@ -209,13 +233,38 @@ pub fn expression(sql: &str, dialect: &dyn Dialect) -> Result<String, String> {
     }
 }
 
+/// Why an sql report's query is not a read, when it plainly is not: a statement other than a
+/// query (`SELECT`, `WITH`, `VALUES`) or a pragma that only reads. A query sqlparser cannot read
+/// is left to SQLite, which refuses any statement that writes before it runs.
+pub fn writes(sql: &str) -> Option<String> {
+    let statements = Parser::parse_sql(&SQLiteDialect {}, sql).ok()?;
+    let [statement] = statements.as_slice() else {
+        return (statements.len() > 1)
+            .then(|| "must be one statement (a report reads one table of rows)".to_string());
+    };
+    match statement {
+        Statement::Query(_) | Statement::Pragma { value: None, .. } => None,
+        other => {
+            let text = other.to_string();
+            let head: String = text
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some(format!(
+                "only reads: `{head} ...` would change the store (use SELECT or WITH ... SELECT)"
+            ))
+        }
+    }
+}
+
 /// Checks a measure: exactly one `count(*)`, `count(expr)`, `sum(expr)`, `min(expr)` or
 /// `max(expr)` at the top, without DISTINCT, FILTER, OVER or a nested aggregate, because each
 /// slice's and day's values are added up (or compared) with the others'. Returns the aggregate
 /// and its argument as it will be sent.
-pub fn measure(sql: &str, dialect: &dyn Dialect) -> Result<(Agg, String), String> {
+pub fn measure(sql: &str, rules: &Fragments) -> Result<(Agg, String), String> {
     const RULE: &str = "a measure is one count(*), count(x), sum(x), min(x) or max(x), which tally can add up across slices and days";
-    let expr = parse(sql, dialect)?;
+    let expr = parse(sql, rules.dialect)?;
     let Expr::Function(f) = &expr else {
         return Err(format!(
             "{RULE}; `{expr}` is not (for a ratio or a difference, make each part a measure and divide them in a SQL report)"
@@ -252,7 +301,7 @@ pub fn measure(sql: &str, dialect: &dyn Dialect) -> Result<(Agg, String), String
     let arg = match arg {
         FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if agg == Agg::Count => "*".to_string(),
         FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => {
-            plain(e).map_err(|p| format!("the argument of `{expr}` {p}"))?;
+            plain(e, rules).map_err(|p| format!("the argument of `{expr}` {p}"))?;
             e.to_string()
         }
         _ => return Err(format!("{RULE}; `{expr}` has an argument tally cannot use")),
@@ -264,10 +313,22 @@ pub fn measure(sql: &str, dialect: &dyn Dialect) -> Result<(Agg, String), String
 mod tests {
     use super::*;
 
-    use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
+    use sqlparser::dialect::{ClickHouseDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 
-    const PG: &dyn Dialect = &PostgreSqlDialect {};
-    const MY: &dyn Dialect = &MySqlDialect {};
+    use crate::source::functions;
+
+    const PG: &Fragments = &Fragments {
+        dialect: &PostgreSqlDialect {},
+        builtin: Some(functions::POSTGRES),
+        allowed: &[],
+        source: Some("chain"),
+    };
+    const MY: &Fragments = &Fragments {
+        dialect: &MySqlDialect {},
+        builtin: Some(functions::MYSQL),
+        allowed: &[],
+        source: Some("chain"),
+    };
 
     #[test]
     fn expressions_are_sent_as_checked() {
@@ -279,7 +340,7 @@ mod tests {
         assert_eq!(expression("x::text", PG).unwrap(), "x::TEXT");
         // A valid MySQL filter with a backslash escape.
         let sent = expression(r"wallet <> 'O\'Brien'", MY).unwrap();
-        assert!(parse(&sent, MY).is_ok(), "{sent}");
+        assert!(parse(&sent, MY.dialect).is_ok(), "{sent}");
         assert!(sent.contains("Brien"), "{sent}");
     }
 
@@ -289,7 +350,7 @@ mod tests {
         // outside do not balance.
         assert!(expression("$$($$ IS NOT NULL) OR (true OR $$)$$ IS NULL", PG).is_err());
         let sent = expression("x = $$a)b$$", PG).unwrap();
-        assert_eq!(parse(&sent, PG).unwrap().to_string(), sent);
+        assert_eq!(parse(&sent, PG.dialect).unwrap().to_string(), sent);
         // MySQL `#` comments leave unbalanced parentheses behind.
         assert!(expression("1=1 # (\n) OR (1=1 # )\n", MY).is_err());
         assert!(expression("a = 1) OR (b = 2", PG).is_err());
@@ -313,8 +374,86 @@ mod tests {
         }
         assert!(expression("(@x := 1) = 1", MY).is_err());
         assert!(expression("get_lock('x', 1) = 1", MY).is_err());
-        // Reading settings and sleeping are fine.
-        assert!(expression("pg_sleep(0) IS NOT NULL", PG).is_ok());
+    }
+
+    /// The functions a security review found accepted and run: each is refused, named.
+    #[test]
+    fn only_listed_functions_are_called() {
+        let ch = &Fragments {
+            dialect: &ClickHouseDialect {},
+            builtin: Some(functions::CLICKHOUSE),
+            allowed: &[],
+            source: Some("events"),
+        };
+        let lite = &Fragments {
+            dialect: &SQLiteDialect {},
+            builtin: Some(functions::SQLITE),
+            allowed: &[],
+            source: Some("demo"),
+        };
+        for (rules, bad) in [
+            (PG, "pg_stat_reset_shared('bgwriter') IS NULL"),
+            (PG, "pg_stat_reset_single_table_counters(1) IS NULL"),
+            (PG, "lo_from_bytea(0, 'x') > 0"),
+            (PG, "pg_replication_origin_create('x') > 0"),
+            (PG, "pg_read_file('/etc/passwd')"),
+            (PG, "query_to_xml('select 1', true, true, '')::text"),
+            (PG, "pg_sleep(600) IS NULL"),
+            (PG, "lower(pg_catalog.pg_read_file('/etc/passwd'))"),
+            (MY, "LOAD_FILE('/etc/passwd')"),
+            (MY, "SLEEP(600) = 0"),
+            (MY, "BENCHMARK(1000000000, md5('x')) = 0"),
+            (ch, "sleep(3) = 0"),
+            (ch, "sleepEachRow(1) = 0"),
+            (lite, "load_extension('x') IS NULL"),
+            (lite, "randomblob(1000000000) IS NULL"),
+        ] {
+            let e = expression(bad, rules).unwrap_err();
+            assert!(e.contains("allow_functions"), "{bad}: {e}");
+        }
+        for good in [
+            "lower(signer)",
+            "date_trunc('hour', t) > now() - interval '1 day'",
+            "coalesce(nullif(trim(w), ''), 'x')",
+            "substring(w from 1 for 4)",
+        ] {
+            assert!(expression(good, PG).is_ok(), "{good}");
+        }
+        assert!(expression("toDate(t) = today() AND lower(w) <> ''", ch).is_ok());
+        assert!(expression("ifnull(json_extract(meta, '$.w'), w)", MY).is_ok());
+        assert!(expression("substr(lower(w), 1, 4) = 'ab'", lite).is_ok());
+        let widened = &Fragments {
+            allowed: &["my_schema.normalize_wallet".to_string(), "pg_sleep".into()],
+            ..*PG
+        };
+        assert!(expression("my_schema.normalize_wallet(w)", widened).is_ok());
+        assert!(expression("pg_sleep(0) IS NULL", widened).is_ok());
+        assert!(expression("other_schema.normalize_wallet(w)", widened).is_err());
+        // A schema in front of a listed name is not the listed function.
+        assert!(expression("my_schema.lower(w)", PG).is_err());
+    }
+
+    #[test]
+    fn sql_reports_only_read() {
+        for read in [
+            "SELECT 1",
+            "WITH t AS (SELECT 1 AS x) SELECT x FROM t",
+            "PRAGMA table_info(activity)",
+            "SELECT day FROM activity WHERE day BETWEEN :start AND :end",
+        ] {
+            assert_eq!(writes(read), None, "{read}");
+        }
+        for write in [
+            "DELETE FROM activity",
+            "ATTACH 'x.db' AS x",
+            "PRAGMA user_version = 3",
+            "CREATE TABLE t (x)",
+            "SELECT 1; DELETE FROM activity",
+        ] {
+            assert!(writes(write).is_some(), "{write}");
+        }
+        // sqlparser does not read VACUUM: SQLite refuses it when the report is prepared.
+        assert_eq!(writes("VACUUM INTO '/tmp/copy.db'"), None);
     }
 
     #[test]
@@ -336,6 +475,7 @@ mod tests {
             "sum(*)",
             "sum(x, y)",
             "sum((SELECT 1))",
+            "sum(pg_sleep(1))",
             "x",
         ] {
             assert!(measure(bad, PG).is_err(), "{bad}");

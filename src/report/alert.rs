@@ -7,6 +7,7 @@ use rusqlite::types::Value as SqlValue;
 
 use super::{Body, Report, ReportError};
 use crate::config::Alert;
+use crate::store::read_only;
 use crate::value::Value;
 
 /// The rows of `report` that match `alert`, as a report of their own (named
@@ -21,6 +22,10 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
         message,
     })?;
     let mut stmt = conn.prepare(&select(alert)).map_err(fail)?;
+    read_only::refuse_writes(&stmt).map_err(|message| ReportError::Alert {
+        alert: alert.name.clone(),
+        message,
+    })?;
     let matched = stmt
         .query_map([], |r| r.get::<_, i64>(0))
         .map_err(fail)?
@@ -61,6 +66,7 @@ pub fn validate(alert: &Alert, columns: &[String]) -> Result<(), String> {
     let stmt = conn
         .prepare(&select(alert))
         .map_err(|e| format!("when `{}`: {e}", alert.when))?;
+    read_only::refuse_writes(&stmt).map_err(|e| format!("when `{}`: {e}", alert.when))?;
     match stmt.parameter_count() {
         0 => Ok(()),
         _ => Err(format!(
@@ -102,7 +108,7 @@ fn table(columns: &[String], rows: &[Vec<Value>]) -> Result<Connection, String> 
 
 /// Creates and fills the table (column names checked distinct).
 fn fill(columns: &[String], rows: &[Vec<Value>]) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_in_memory()?;
+    let mut conn = Connection::open_in_memory()?;
     let types: Vec<&str> = (0..columns.len())
         .map(|i| {
             let cells = || rows.iter().map(|r| &r[i]).filter(|v| **v != Value::Null);
@@ -143,6 +149,8 @@ fn fill(columns: &[String], rows: &[Vec<Value>]) -> rusqlite::Result<Connection>
         insert.execute(rusqlite::params_from_iter(values))?;
     }
     drop(insert);
+    // Only the condition runs from here on: it may read the table and nothing else.
+    read_only::guard(&mut conn)?;
     Ok(conn)
 }
 

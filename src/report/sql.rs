@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 use super::ReportError;
-use crate::store::Store;
+use crate::store::{Store, read_only};
 use crate::value::Value;
 
 /// Runs `sql` read-only. With a range, `:start` and `:end` are bound to its first and last day
@@ -19,7 +19,7 @@ pub fn run(
         message: e.to_string(),
     };
     let conn = store.reader()?;
-    let mut stmt = conn.prepare(sql).map_err(fail)?;
+    let mut stmt = prepare(&conn, report, sql)?;
     for i in 1..=stmt.parameter_count() {
         let name = stmt.parameter_name(i).unwrap_or("?").to_string();
         let value = match (name.as_str(), range) {
@@ -57,9 +57,21 @@ pub fn run(
 /// The columns `sql` returns, from preparing it read-only (nothing runs).
 pub fn columns(store: &Store, report: &str, sql: &str) -> Result<Vec<String>, ReportError> {
     let conn = store.reader()?;
-    let stmt = conn.prepare(sql).map_err(|e| ReportError::Sql {
-        report: report.to_string(),
-        message: e.to_string(),
-    })?;
+    let stmt = prepare(&conn, report, sql)?;
     Ok(stmt.column_names().map(|c| c.to_string()).collect())
+}
+
+/// Prepares user SQL on a reader, refusing a statement that would write.
+fn prepare<'c>(
+    conn: &'c rusqlite::Connection,
+    report: &str,
+    sql: &str,
+) -> Result<rusqlite::Statement<'c>, ReportError> {
+    let fail = |message: String| ReportError::Sql {
+        report: report.to_string(),
+        message,
+    };
+    let stmt = conn.prepare(sql).map_err(|e| fail(e.to_string()))?;
+    read_only::refuse_writes(&stmt).map_err(fail)?;
+    Ok(stmt)
 }

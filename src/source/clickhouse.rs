@@ -82,6 +82,10 @@ impl Driver for ClickHouseDriver {
         Box::new(sqlparser::dialect::ClickHouseDialect {})
     }
 
+    fn functions(&self) -> &'static str {
+        super::functions::CLICKHOUSE
+    }
+
     fn tls_params(&self) -> &'static [&'static str] {
         &["ssl", "sslmode", "sslrootcert"]
     }

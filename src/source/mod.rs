@@ -4,6 +4,7 @@
 //! that a reconnect may cure from those it cannot.
 
 mod clickhouse;
+pub mod functions;
 mod mysql;
 mod postgres;
 pub mod query;
@@ -263,6 +264,9 @@ pub trait Driver: Sync {
 
     /// The SQL dialect that rollups' expressions are parsed in.
     fn dialect(&self) -> Box<dyn sqlparser::dialect::Dialect>;
+
+    /// The functions rollups' expressions may call ([`functions`]): one lower-case name a line.
+    fn functions(&self) -> &'static str;
 
     /// The URL query parameters that set TLS, which tally reads itself ([`Driver::tls`]) and
     /// removes from the URL the driver gets.

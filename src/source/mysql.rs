@@ -61,6 +61,10 @@ impl Driver for MysqlDriver {
         Box::new(sqlparser::dialect::MySqlDialect {})
     }
 
+    fn functions(&self) -> &'static str {
+        super::functions::MYSQL
+    }
+
     fn tls_params(&self) -> &'static [&'static str] {
         &[
             "ssl-mode",

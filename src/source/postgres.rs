@@ -56,6 +56,10 @@ impl Driver for PostgresDriver {
         Box::new(sqlparser::dialect::PostgreSqlDialect {})
     }
 
+    fn functions(&self) -> &'static str {
+        super::functions::POSTGRES
+    }
+
     fn tls_params(&self) -> &'static [&'static str] {
         &["sslmode", "sslrootcert", "sslcert", "sslkey"]
     }

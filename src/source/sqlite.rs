@@ -47,6 +47,10 @@ impl Driver for SqliteDriver {
         Box::new(sqlparser::dialect::SQLiteDialect {})
     }
 
+    fn functions(&self) -> &'static str {
+        super::functions::SQLITE
+    }
+
     fn slice_sql(&self, rollup: &Rollup) -> String {
         slice_sql(rollup, &[])
     }

@@ -5,6 +5,7 @@
 mod deliveries;
 mod digest;
 mod lock;
+pub mod read_only;
 mod report_days;
 mod rollup;
 mod runs;
@@ -172,14 +173,16 @@ impl Store {
             .map_err(|e| self.err("reading the store's tables", e))
     }
 
-    /// Opens a read-only connection to the store, for user SQL (`tally query`, custom reports).
+    /// Opens a read-only connection to the store, for user SQL (`tally query`, custom reports):
+    /// it refuses to attach files, set pragmas or reach outside the database ([`read_only`]).
     pub fn reader(&self) -> Result<Connection, StoreError> {
-        let conn = open_read_only(&self.path)
-            .map_err(|e| self.err("opening a read-only connection", e))?;
+        let ctx = "opening a read-only connection";
+        let mut conn = open_read_only(&self.path).map_err(|e| self.err(ctx, e))?;
         conn.execute_batch("PRAGMA query_only = ON")
-            .map_err(|e| self.err("opening a read-only connection", e))?;
+            .map_err(|e| self.err(ctx, e))?;
         crate::value::register_exact_sum(&conn)
             .map_err(|e| self.err("registering tally_sum", e))?;
+        read_only::guard(&mut conn).map_err(|e| self.err(ctx, e))?;
         Ok(conn)
     }
 

@@ -139,7 +139,7 @@ fn a_clickhouse_slice_that_times_out_is_split_down_to_one_hour() {
     // (ClickHouse sleeps at most 3 s per block of rows.)
     let ws = Workspace::new(&config(
         &db.url,
-        "statement_timeout = \"2s\"",
+        "statement_timeout = \"2s\"\nallow_functions = [\"sleepEachRow\"]",
         "filter = \"sleepEachRow(0.02) = 0\"",
     ));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);

@@ -113,6 +113,59 @@ fn mariadb_sessions_set_nothing_on_the_connection() {
     }
 }
 
+/// A config that calls a function off the list is refused by `check` and by `sync` alike,
+/// naming the key and the function, before anything connects or any store is created.
+#[test]
+fn functions_off_the_list_are_refused_by_name() {
+    for (url, filter, function) in [
+        (
+            "postgres://u@127.0.0.1/x",
+            "pg_stat_reset_shared('bgwriter') IS NULL",
+            "pg_stat_reset_shared",
+        ),
+        (
+            "postgres://u@127.0.0.1/x",
+            "length(pg_read_file('/etc/passwd')) > 0",
+            "pg_read_file",
+        ),
+        (
+            "postgres://u@127.0.0.1/x",
+            "query_to_xml('select 1', true, true, '') IS NOT NULL",
+            "query_to_xml",
+        ),
+        ("mysql://u@127.0.0.1/x", "SLEEP(600) = 0", "SLEEP"),
+        (
+            "mysql://u@127.0.0.1/x",
+            "LOAD_FILE('/etc/passwd') IS NULL",
+            "LOAD_FILE",
+        ),
+        (
+            "mysql://u@127.0.0.1/x",
+            "BENCHMARK(100000000, md5('x')) = 0",
+            "BENCHMARK",
+        ),
+        ("clickhouse://u@127.0.0.1/x", "sleep(3) = 0", "sleep"),
+        (
+            "sqlite://src.sqlite",
+            "randomblob(10) IS NULL",
+            "randomblob",
+        ),
+    ] {
+        let ws = Workspace::new(&config(url, "", &format!("filter = \"{filter}\"")));
+        for args in [&["check"][..], &sync_day("2026-06-10")[..]] {
+            let (code, text) = output(&ws, args);
+            assert_eq!(code, 2, "{filter}: {text}");
+            assert!(
+                text.contains("rollups.activity.filter")
+                    && text.contains(&format!("`{function}`"))
+                    && text.contains("sources.db.allow_functions"),
+                "{filter}: {text}"
+            );
+        }
+        assert!(!ws.path().join("store.sqlite").exists());
+    }
+}
+
 fn slow_pg_source() -> (PgDb, Workspace) {
     let db = PgDb::new();
     db.exec(PG_ACTIONS);
@@ -243,4 +296,54 @@ fn a_slice_gives_up_after_max_slice_time() {
             "{text}"
         );
     }
+}
+
+/// `sql` reports and `tally query` only read: statements that would write, attach a file, set a
+/// pragma or reach outside the store are refused before they run, and nothing changes.
+#[test]
+fn sql_over_the_store_only_reads() {
+    let ws = crate::support::small_segment_rewards("", "");
+    let copy = ws.path().join("copy.db");
+    let rows = ws.query("SELECT count(*) FROM activity");
+    for bad in [
+        "DELETE FROM activity".to_string(),
+        "INSERT INTO activity SELECT * FROM activity".into(),
+        "CREATE TABLE t (x)".into(),
+        "ATTACH 'other.db' AS other".into(),
+        "VACUUM".into(),
+        format!("VACUUM INTO '{}'", copy.display()),
+        "PRAGMA journal_mode = DELETE".into(),
+        "PRAGMA writable_schema = 1".into(),
+        "SELECT load_extension('x')".into(),
+    ] {
+        let (code, text) = output(&ws, &["query", &bad]);
+        assert_eq!(code, 1, "{bad}: {text}");
+        assert!(
+            text.contains("only reads") || text.contains("not authorized"),
+            "{bad}: {text}"
+        );
+        let config = std::fs::read_to_string(ws.config()).unwrap();
+        let reported =
+            Workspace::existing(tempfile::tempdir().unwrap(), ws.path().join("bad.toml"));
+        std::fs::write(
+            reported.config(),
+            format!("{config}\n[reports.bad]\nsql = \"\"\"{bad}\"\"\"\n"),
+        )
+        .unwrap();
+        for args in [
+            &["check"][..],
+            &["report", "bad", "--no-sync", "--date", "2026-11-10"][..],
+        ] {
+            let (code, text) = output(&reported, args);
+            assert_ne!(code, 0, "{bad}: {text}");
+            let refused = text.contains("only reads") || text.contains("not authorized");
+            assert!(text.contains("bad") && refused, "{bad}: {text}");
+        }
+    }
+    assert!(!copy.exists());
+    assert!(!ws.path().join("other.db").exists());
+    assert_eq!(ws.query("SELECT count(*) FROM activity"), rows);
+    // Reading the schema is reading.
+    let columns = ws.query("SELECT name FROM pragma_table_info('activity') ORDER BY cid");
+    assert_eq!(columns, ["day", "user", "actions"]);
 }

@@ -13,6 +13,8 @@ store = "store.sqlite"
 url = "{url}"
 pause = "0s"
 parallel = {parallel}
+# The session's id tells the connections apart (the user's call: not on tally's list).
+allow_functions = ["pg_backend_pid", "connection_id"]
 [rollups.activity]
 source = "db"
 table = "actions"

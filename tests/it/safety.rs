@@ -113,13 +113,17 @@ fn source_sessions_are_read_only() {
          CREATE FUNCTION bump() RETURNS boolean LANGUAGE sql AS $$ SELECT nextval('probe') > 0 $$;
          INSERT INTO actions VALUES ('a', '2026-06-10 12:00Z');",
     );
-    // A function that writes (nextval, behind a name tally does not know) fails in the
-    // read-only transaction of the slice query.
-    let ws = Workspace::new(&config(
-        &pg.url,
-        "",
-        "filter = \"bump()\"\nallow_full_scan = true",
-    ));
+    // A function tally does not know is refused by name; allowed by the user (wrongly), its
+    // write (nextval) still fails in the read-only transaction of the slice query.
+    let rollup = "filter = \"bump()\"\nallow_full_scan = true";
+    let ws = Workspace::new(&config(&pg.url, "", rollup));
+    let (code, text) = output(&ws, &SYNC_ONE_DAY);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("rollups.activity.filter") && text.contains("`bump`"),
+        "{text}"
+    );
+    let ws = Workspace::new(&config(&pg.url, "allow_functions = [\"bump\"]", rollup));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("read-only transaction"), "{text}");
@@ -133,7 +137,7 @@ fn source_sessions_are_read_only() {
     );
     let ws = Workspace::new(&config(
         &my.url,
-        "",
+        "allow_functions = [\"bump\"]",
         "filter = \"bump() = 1\"\nallow_full_scan = true",
     ));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);
@@ -172,7 +176,7 @@ fn a_filter_cannot_turn_writes_back_on_for_later_slices() {
         "CASE WHEN current_setting('transaction_read_only') = 'on' THEN unlock() ELSE bump() END";
     let ws = Workspace::new(&config(
         &pg.url,
-        "",
+        "allow_functions = [\"current_setting\", \"unlock\", \"bump\"]",
         &format!("filter = \"{hidden}\"\nslice = \"1h\"\nallow_full_scan = true"),
     ));
     ws.ok(&["sync", "--from", "2026-06-10", "--to", "2026-06-12"]);
@@ -208,7 +212,8 @@ fn a_slice_that_times_out_is_split_down_to_one_hour() {
     );
     // 15 ms per row: a day of 144 rows takes 2.2 s, over the 1.6 s timeout; half a day (1.1 s) does not.
     let filter = "filter = \"pg_sleep(0.015 + 0 * extract(epoch FROM block_time)) IS NOT NULL\"";
-    let ws = Workspace::new(&config(&db.url, "statement_timeout = \"1600ms\"", filter));
+    let source = "statement_timeout = \"1600ms\"\nallow_functions = [\"pg_sleep\"]";
+    let ws = Workspace::new(&config(&db.url, source, filter));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);
     assert_eq!(code, 0, "{text}");
     assert!(
