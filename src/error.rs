@@ -44,6 +44,19 @@ impl Error {
     /// 2 for configuration and usage errors, 130 when a signal stopped the command, 1 for
     /// other failures at run time.
     pub fn exit_code(&self) -> u8 {
+        // A store that names a file tally must not use as it is: a config problem.
+        let store = match self {
+            Error::Store(e)
+            | Error::Sync(SyncError::Store(e))
+            | Error::Report(ReportError::Store(e)) => Some(e),
+            _ => None,
+        };
+        if let Some(
+            StoreError::Foreign { .. } | StoreError::HardLinked { .. } | StoreError::NotOurs { .. },
+        ) = store
+        {
+            return 2;
+        }
         match self {
             Error::Config(_) => 2,
             Error::Sync(SyncError::Interrupted) => 130,

@@ -9,7 +9,7 @@ use crate::config::{self, Config, ConfigError, DayRange, ReportSpec};
 use crate::deliver::{self, Delivered, files};
 use crate::error::{Error, mask_secrets};
 use crate::report::{self, Report, render};
-use crate::store::{RunLock, Store};
+use crate::store::Store;
 use crate::sync::{self, Progress, Pulled, SyncError};
 
 /// What started a run, as recorded in the history.
@@ -137,8 +137,7 @@ pub async fn run(
     trigger: Trigger,
     opts: Options,
 ) -> Result<bool, Error> {
-    let _lock = RunLock::acquire(&config.store, opts.wait)?;
-    let mut store = Store::open(&config.store)?;
+    let mut store = Store::open_locked(&config.store, opts.wait)?;
     let id = store.start_run(trigger.as_str(), date)?;
     let mut pulled = IndexMap::new();
     let mut delivered = Delivered::default();

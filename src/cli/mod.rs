@@ -20,7 +20,7 @@ use crate::deliver;
 use crate::error::Error;
 use crate::report::{self, Report, ReportError, chart, render};
 use crate::run::{self, Trigger};
-use crate::store::{RunLock, Store};
+use crate::store::Store;
 use crate::sync;
 
 /// Runs a command. `Ok(false)` means it ran but something in it failed (exit code 1).
@@ -83,8 +83,7 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                     .into());
                 }
             }
-            let _lock = RunLock::acquire(&config.store, false)?;
-            let mut store = Store::open(&config.store)?;
+            let mut store = Store::open_locked(&config.store, false)?;
             run::sync_ranges(&config, &mut store, &ranges, *refresh, cli.quiet).await?;
             Ok(true)
         }
@@ -111,8 +110,7 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             if *no_sync && !Store::exists(&config.store) {
                 return Err(nothing_synced(&config, "report --no-sync"));
             }
-            let _lock = RunLock::acquire(&config.store, false)?;
-            let mut store = Store::open(&config.store)?;
+            let mut store = Store::open_locked(&config.store, false)?;
             if !no_sync {
                 let ranges = run::needed(&config, &specs, day)?;
                 run::sync_ranges(&config, &mut store, &ranges, false, cli.quiet).await?;
@@ -151,8 +149,7 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             if select.dry_run {
                 return dry_run(&config, &specs, &destinations, day);
             }
-            let _lock = RunLock::acquire(&config.store, false)?;
-            let store = Store::open(&config.store)?;
+            let store = Store::open_locked(&config.store, false)?;
             synced(&config, &store, &specs, "deliver")?;
             let reports = run::build_all(&config, &store, &specs, day)?;
             Ok(
@@ -241,8 +238,7 @@ fn dry_run(
     destinations: &[&config::Destination],
     day: NaiveDate,
 ) -> Result<bool, Error> {
-    let _lock = RunLock::acquire(&config.store, false)?;
-    let store = Store::open(&config.store)?;
+    let store = Store::open_locked(&config.store, false)?;
     synced(config, &store, specs, "dry run")?;
     let reports = run::build_all(config, &store, specs, day)?;
     let text = deliver::preview(config, &reports, destinations)?;

@@ -1,9 +1,16 @@
-//! One run at a time: an exclusive lock on `<store>.lock`, beside the store. The operating system
-//! releases it when the process ends, however it ends, so a crash never leaves it stuck.
+//! One run at a time per store file, however it is reached: an exclusive `flock` on the database
+//! file itself, so that a symlink, another relative path or a bind mount all meet the same lock.
+//! The operating system releases it when the process ends, however it ends, so a crash never
+//! leaves it stuck. A file with a second hard link is refused: SQLite keeps its write-ahead log
+//! beside the path it opened, so two names of one file would write two logs and corrupt it.
+//!
+//! The lock's descriptor must outlive every SQLite connection of this process to the file
+//! (closing any descriptor of a file drops the process's POSIX locks on it, which SQLite uses):
+//! the [`super::Store`] that holds the lock closes its connection first.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use super::StoreError;
 
@@ -14,69 +21,72 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    /// Takes the lock of the store at `store`. When another process holds it, fails with a
-    /// message naming it, or with `wait`, waits until it is free.
+    /// Takes the lock of the store at `store` (creating the file, empty, when there is none).
+    /// When another process holds it, fails with a message naming its pid, or with `wait`, waits
+    /// until it is free.
     pub fn acquire(store: &Path, wait: bool) -> Result<RunLock, StoreError> {
-        let dir_io = |source| StoreError::Io {
+        let io = |source| StoreError::Io {
             path: store.to_path_buf(),
             source,
         };
         if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(dir_io)?;
+            std::fs::create_dir_all(dir).map_err(io)?;
         }
-        // The lock sits beside the real file: two configs that reach one store through a symlink
-        // (or another relative path) take the same lock.
-        let path = PathBuf::from(format!(
-            "{}.lock",
-            canonical(store).map_err(dir_io)?.display()
-        ));
-        let io = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)
+            .open(store)
             .map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        single_link(store, meta.nlink())?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim().to_string();
+                let holder = holder(&meta);
                 if !wait {
-                    return Err(StoreError::Locked { path, holder });
+                    return Err(StoreError::Locked {
+                        path: store.to_path_buf(),
+                        holder,
+                    });
                 }
                 tracing::info!(
-                    "waiting for the run lock {} (held by pid {holder})",
-                    path.display()
+                    "waiting for the run lock on {} (held by pid {holder})",
+                    store.display()
                 );
                 file.lock().map_err(io)?;
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        file.set_len(0).map_err(io)?;
-        file.rewind().map_err(io)?;
-        write!(file, "{}", std::process::id()).map_err(io)?;
         Ok(RunLock { _file: file })
     }
 }
 
-/// The store's path with every symlink resolved: the file's own when it exists, else its
-/// folder's, with the file name.
-fn canonical(store: &Path) -> std::io::Result<PathBuf> {
-    if store.exists() {
-        return std::fs::canonicalize(store);
+/// Refuses a store file with more than one hard link.
+pub(super) fn single_link(store: &Path, links: u64) -> Result<(), StoreError> {
+    if links > 1 {
+        return Err(StoreError::HardLinked {
+            path: store.to_path_buf(),
+            links,
+        });
     }
-    let dir = match store.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => std::fs::canonicalize(d)?,
-        None => std::env::current_dir()?,
-    };
-    Ok(match store.file_name() {
-        Some(name) => dir.join(name),
-        None => dir,
-    })
+    Ok(())
+}
+
+/// The pid that holds a `flock` on the file, from the kernel's table of locks (`/proc/locks`),
+/// whatever path it took the lock by; `unknown` where there is no such table.
+fn holder(meta: &std::fs::Metadata) -> String {
+    let dev = meta.dev();
+    // The kernel writes the device as hex MAJOR:MINOR and the inode in decimal.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let wanted = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let table = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&wanted.as_str()))
+        .and_then(|f| f.get(4).map(|pid| pid.to_string()))
+        .unwrap_or_else(|| "unknown".into())
 }

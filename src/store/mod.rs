@@ -41,14 +41,51 @@ pub enum StoreError {
     },
     /// Another tally process holds the run lock.
     #[error(
-        "another tally command (pid {holder}) is running on this store (lock {path}); \
-         wait for it to finish, or use `tally run --wait`"
+        "another tally command (pid {holder}) is running on the store {path} (reached by this \
+         path or another one); wait for it to finish, or use `tally run --wait`"
     )]
     Locked {
-        /// The lock file.
+        /// The store file.
         path: PathBuf,
-        /// The pid written by the holder.
+        /// The holder's pid, from the kernel's lock table.
         holder: String,
+    },
+    /// The store file has a second name (a hard link).
+    #[error(
+        "store {path} has {links} hard links: SQLite keeps its write-ahead log beside the path it \
+         opened, so two names of one file would write two logs and corrupt the store; keep one \
+         name (a symlink is fine)"
+    )]
+    HardLinked {
+        /// The store file.
+        path: PathBuf,
+        /// How many names the file has.
+        links: u64,
+    },
+    /// `store` names a file that is not a tally store: tally leaves it alone.
+    #[error(
+        "store {path} is {what}, not a tally store: tally creates its tables only in a new or \
+         empty file, and leaves others alone; point `store` at another file"
+    )]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead: "a SQLite database with the tables a, b, ...", "not a SQLite
+        /// database".
+        what: String,
+    },
+    /// A table tally would create or replace exists and is not one tally created.
+    #[error(
+        "store {path}: a table or view named `{name}` is there and tally did not create it; tally \
+         never drops or changes what is not its own: rename it, or rename the {kind} in the config"
+    )]
+    NotOurs {
+        /// The store file.
+        path: PathBuf,
+        /// The table's name.
+        name: String,
+        /// What tally wanted it for: `rollup`, `segment`.
+        kind: &'static str,
     },
     /// The store holds a value tally cannot use (a measure that is not a number).
     #[error("{0}")]
@@ -78,16 +115,32 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The run lock, when this store was opened for a run: declared after `conn`, so that the
+    /// connection closes before the lock's descriptor does (see [`lock`]).
+    _lock: Option<RunLock>,
 }
 
 impl Store {
-    /// Opens (or creates) the store for writing.
+    /// Takes the store's run lock (waiting for it with `wait`), then opens the store for
+    /// writing: what every command that syncs, reports or delivers does.
+    pub fn open_locked(path: &Path, wait: bool) -> Result<Store, StoreError> {
+        let lock = RunLock::acquire(path, wait)?;
+        let mut store = Store::open(path)?;
+        store._lock = Some(lock);
+        Ok(store)
+    }
+
+    /// Opens (or creates) the store for writing, without the run lock (the daemon's own
+    /// bookkeeping between runs).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
                 path: dir.to_path_buf(),
                 source,
             })?;
+        }
+        if let Ok(meta) = std::fs::metadata(path) {
+            lock::single_link(path, std::os::unix::fs::MetadataExt::nlink(&meta))?;
         }
         let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
             path: path.to_path_buf(),
@@ -97,12 +150,15 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            _lock: None,
         };
         store
             .conn
             .busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| store.err("setting the busy timeout", e))?;
-        // Refuse a newer store before anything (even the journal mode) changes the file.
+        // Refuse someone else's file, and a newer store, before anything (even the journal
+        // mode) changes the file.
+        store.refuse_foreign()?;
         let found =
             schema::version(&store.conn).map_err(|e| store.err("reading the schema version", e))?;
         if found > schema::VERSION {
@@ -145,7 +201,12 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            _lock: None,
         };
+        if let Ok(meta) = std::fs::metadata(path) {
+            lock::single_link(path, std::os::unix::fs::MetadataExt::nlink(&meta))?;
+        }
+        store.refuse_foreign()?;
         let found =
             schema::version(&store.conn).map_err(|e| store.err("reading the schema version", e))?;
         if found > schema::VERSION {
@@ -155,6 +216,41 @@ impl Store {
             });
         }
         Ok(store)
+    }
+
+    /// Fails unless the file is new, empty, or a tally store (it has `_tally_meta`): tally never
+    /// adopts someone else's SQLite file, whose tables could share a rollup's name.
+    fn refuse_foreign(&self) -> Result<(), StoreError> {
+        let foreign = |what: String| StoreError::Foreign {
+            path: self.path.clone(),
+            what,
+        };
+        let names = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            });
+        let names = match names {
+            Ok(names) => names,
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+                return Err(foreign("not a SQLite database".into()));
+            }
+            Err(e) => return Err(self.err("reading the store's tables", e)),
+        };
+        if names.is_empty() || names.iter().any(|n| n == "_tally_meta") {
+            return Ok(());
+        }
+        let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+        let more = match names.len() - shown.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        Err(foreign(format!(
+            "a SQLite database with other tables ({}{more})",
+            shown.join(", ")
+        )))
     }
 
     /// True when the store file exists (commands that only read it do not create it).
@@ -239,6 +335,12 @@ fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// A string literal for the few values that go into a batch (names and fingerprints, never user
+/// data).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Quotes a SQLite identifier.

@@ -9,7 +9,7 @@ use rusqlite::{CachedStatement, Connection, OptionalExtension, params, params_fr
 
 use super::digest::Digest;
 use super::slices::{instant, pulled_instant};
-use super::{Store, StoreError, quote};
+use super::{Store, StoreError, literal, quote};
 use crate::config::{Agg, Rollup};
 use crate::value::Value;
 
@@ -59,10 +59,15 @@ fn bi_view(rollup: &Rollup) -> String {
         .collect();
     format!(
         "CREATE VIEW IF NOT EXISTS {} AS SELECT {} FROM {};",
-        quote(&format!("{}_bi", rollup.name)),
+        quote(&bi_name(rollup)),
         cols.join(", "),
         quote(&rollup.name)
     )
+}
+
+/// The name of the rollup's view for BI tools.
+fn bi_name(rollup: &Rollup) -> String {
+    format!("{}_bi", rollup.name)
 }
 
 fn placeholders(n: usize) -> String {
@@ -83,6 +88,9 @@ impl Store {
                 .map_err(|e| self.err(ctx(), e))?;
             return Ok(false);
         }
+        for (table, kind) in [(rollup.name.clone(), "rollup"), (bi_name(rollup), "view")] {
+            self.claim(&table, kind)?;
+        }
         let cols = typed_columns(rollup).join(", ");
         let name = quote(&rollup.name);
         let slices = slice_table(rollup);
@@ -96,9 +104,9 @@ impl Store {
              CREATE TABLE {name} (day TEXT NOT NULL, user TEXT{sep}{cols});
              CREATE INDEX {index} ON {name} (day);
              {bi}",
-            view = quote(&format!("{}_bi", rollup.name)),
+            view = quote(&bi_name(rollup)),
             bi = bi_view(rollup),
-            lit = rusqlite_literal(&rollup.name),
+            lit = literal(&rollup.name),
             sep = if cols.is_empty() { "" } else { ", " },
         );
         if rollup.slice_hours < 24 {
@@ -118,9 +126,9 @@ impl Store {
             "INSERT OR REPLACE INTO _tally_rollups (name, fingerprint, created_at)
              VALUES ({}, {}, {});
              COMMIT;",
-            rusqlite_literal(&rollup.name),
-            rusqlite_literal(&fingerprint),
-            rusqlite_literal(&instant(Utc::now())),
+            literal(&rollup.name),
+            literal(&fingerprint),
+            literal(&instant(Utc::now())),
         ));
         if let Err(e) = self.conn.execute_batch(&sql) {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -327,11 +335,6 @@ impl Store {
         tx.commit().map_err(|e| self.err(ctx(), e))?;
         Ok(deleted)
     }
-}
-
-/// Literal for the few values that go into a batch (names and fingerprints, never user data).
-fn rusqlite_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// One slice being replaced, inside an open transaction. Dropping it without

@@ -100,6 +100,19 @@ const MIGRATIONS: &[Step] = &[
      );
      CREATE INDEX IF NOT EXISTS _tally_sorted_heads_rollup ON _tally_sorted_heads (rollup, day);
      DROP TABLE IF EXISTS _tally_partials;"),
+    // 8: the tables and views tally made outside its `_tally` names (rollups, their `_bi` views,
+    // segments), so that it never drops or writes into a table it did not create. Rollups'
+    // tables are known from `_tally_rollups`; segment tables are claimed when next written.
+    Sql("CREATE TABLE IF NOT EXISTS _tally_tables (
+         name TEXT PRIMARY KEY,
+         kind TEXT NOT NULL
+     );
+     INSERT OR IGNORE INTO _tally_tables (name, kind) SELECT name, 'rollup' FROM _tally_rollups;
+     INSERT OR IGNORE INTO _tally_tables (name, kind)
+         SELECT name || '_bi', 'view' FROM _tally_rollups;"),
+    // 9: why an earlier post's outcome is unknown (its answer, like an HTTP 500), so that the
+    // run that resumes it can say so.
+    AddColumn("_tally_deliveries", "attempt_note", "TEXT"),
 ];
 
 /// The schema version this tally writes.

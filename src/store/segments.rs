@@ -3,7 +3,7 @@
 
 use rusqlite::{Transaction, params};
 
-use super::{Store, StoreError, quote};
+use super::{Store, StoreError, literal, quote};
 
 impl Store {
     /// Starts replacing `days` of the `<segment>` table (created when missing).
@@ -13,6 +13,7 @@ impl Store {
         days: &[String],
     ) -> Result<SegmentWriter<'a>, StoreError> {
         let ctx = || format!("storing segment `{segment}`");
+        self.claim(segment, "segment")?;
         let table = quote(segment);
         let tx = self
             .conn
@@ -20,8 +21,10 @@ impl Store {
             .map_err(|e| self.err(ctx(), e))?;
         tx.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {table} (day TEXT NOT NULL, user TEXT NOT NULL, score REAL NOT NULL, segment TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS {} ON {table} (day, segment);",
-            quote(&format!("{segment}_day"))
+             CREATE INDEX IF NOT EXISTS {} ON {table} (day, segment);
+             INSERT OR IGNORE INTO _tally_tables (name, kind) VALUES ({}, 'segment');",
+            quote(&format!("{segment}_day")),
+            literal(segment),
         ))
         .map_err(|e| self.err(ctx(), e))?;
         for day in days {
@@ -70,6 +73,52 @@ impl SegmentWriter<'_> {
     pub fn commit(self) -> Result<(), StoreError> {
         let ctx = format!("storing segment `{}`", self.segment);
         self.tx.commit().map_err(|e| self.store.err(ctx, e))
+    }
+}
+
+/// The columns of a `<segment>` table, as tally creates it.
+const SEGMENT_COLUMNS: [&str; 4] = ["day", "user", "score", "segment"];
+
+impl Store {
+    /// Makes sure tally may create, replace or write `name` for a `kind` (`rollup`, `view`,
+    /// `segment`): it is not there, or tally made it. A segment table that an earlier tally made
+    /// before tables were recorded (exactly tally's columns) is taken as tally's.
+    pub(super) fn claim(&self, name: &str, kind: &'static str) -> Result<(), StoreError> {
+        let ctx = || format!("checking the table `{name}`");
+        let ours: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) > 0 FROM _tally_tables WHERE name = ?1 COLLATE NOCASE",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(ctx(), e))?;
+        if ours {
+            return Ok(());
+        }
+        let columns: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info(?1)")
+            .and_then(|mut s| s.query_map([name], |r| r.get(0))?.collect())
+            .map_err(|e| self.err(ctx(), e))?;
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE name = ?1 COLLATE NOCASE",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(ctx(), e))?;
+        let earlier_segment = kind == "segment" && columns == SEGMENT_COLUMNS;
+        if exists && !earlier_segment {
+            let kind = if kind == "view" { "rollup" } else { kind };
+            return Err(StoreError::NotOurs {
+                path: self.path.clone(),
+                name: name.to_string(),
+                kind,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -166,6 +166,80 @@ fn functions_off_the_list_are_refused_by_name() {
     }
 }
 
+/// A `store` that names someone else's SQLite file is refused, naming it and its tables, and
+/// the file is left byte for byte as it was: no WAL, no table dropped.
+#[test]
+fn a_foreign_sqlite_file_is_never_adopted() {
+    let ws = Workspace::new(&config("sqlite://src.sqlite", "", ""));
+    let src = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
+    src.execute_batch(
+        "CREATE TABLE actions (signer TEXT, block_time TEXT);
+         CREATE INDEX actions_t ON actions (block_time);
+         INSERT INTO actions VALUES ('a', '2026-06-10 10:00:00');",
+    )
+    .unwrap();
+    drop(src);
+    let theirs = ws.path().join("store.sqlite");
+    let conn = rusqlite::Connection::open(&theirs).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE activity (id INTEGER, what TEXT); INSERT INTO activity VALUES (1, 'mine');
+         CREATE TABLE invoices (n INTEGER);",
+    )
+    .unwrap();
+    drop(conn);
+    let before = std::fs::read(&theirs).unwrap();
+    for args in [&sync_day("2026-06-10")[..], &["query", "SELECT 1"][..]] {
+        let (code, text) = output(&ws, args);
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(
+            text.contains("store.sqlite")
+                && text.contains("not a tally store")
+                && text.contains("activity, invoices"),
+            "{args:?}: {text}"
+        );
+    }
+    assert_eq!(std::fs::read(&theirs).unwrap(), before);
+    assert!(!ws.path().join("store.sqlite-wal").exists());
+
+    // Not a database at all: refused the same way.
+    std::fs::write(&theirs, "just some text, not SQLite\n".repeat(100)).unwrap();
+    let (code, text) = output(&ws, &sync_day("2026-06-10"));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("not a SQLite database"), "{text}");
+}
+
+/// In tally's own store, a table that someone else made under a rollup's name is not dropped
+/// to make room: the sync stops and names it.
+#[test]
+fn a_table_tally_did_not_create_is_never_dropped() {
+    let ws = Workspace::new(&config("sqlite://src.sqlite", "", ""));
+    let src = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
+    src.execute_batch(
+        "CREATE TABLE actions (signer TEXT, block_time TEXT);
+         CREATE INDEX actions_t ON actions (block_time);
+         INSERT INTO actions VALUES ('a', '2026-06-10 10:00:00');",
+    )
+    .unwrap();
+    drop(src);
+    ws.ok(&sync_day("2026-06-10"));
+    let store = rusqlite::Connection::open(ws.path().join("store.sqlite")).unwrap();
+    store
+        .execute_batch("CREATE TABLE rewards (note TEXT); INSERT INTO rewards VALUES ('keep me');")
+        .unwrap();
+    drop(store);
+    let more = std::fs::read_to_string(ws.config()).unwrap()
+        + "[rollups.rewards]\nsource = \"db\"\ntable = \"actions\"\ntime = \"block_time\"\n\
+           user = \"signer\"\nmeasures = { n = \"count(*)\" }\n";
+    std::fs::write(ws.config(), more).unwrap();
+    let (code, text) = output(&ws, &sync_day("2026-06-10"));
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("`rewards`") && text.contains("did not create"),
+        "{text}"
+    );
+    assert_eq!(ws.query("SELECT note FROM rewards"), ["keep me"]);
+}
+
 fn slow_pg_source() -> (PgDb, Workspace) {
     let db = PgDb::new();
     db.exec(PG_ACTIONS);
@@ -296,6 +370,52 @@ fn a_slice_gives_up_after_max_slice_time() {
             "{text}"
         );
     }
+}
+
+/// A store reached by a hard link is refused: SQLite would keep two write-ahead logs for one
+/// file. Reached by a symlink to the file, or by a bind mount of its folder, it shares one lock,
+/// whose message names the holder's pid.
+#[test]
+fn one_lock_per_store_file_however_it_is_reached() {
+    let ws = Workspace::new(&config("sqlite://src.sqlite", "", ""));
+    let real = ws.path().join("store.sqlite");
+    let lock = tally::store::RunLock::acquire(&real, false).unwrap();
+    let same = |path: &std::path::Path| {
+        let other = tally::store::RunLock::acquire(path, false);
+        match other {
+            Err(e @ tally::store::StoreError::Locked { .. }) => e.to_string(),
+            other => panic!("{}: {other:?}", path.display()),
+        }
+    };
+    std::os::unix::fs::symlink(&real, ws.path().join("link.sqlite")).unwrap();
+    let message = same(&ws.path().join("link.sqlite"));
+    assert!(
+        message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if is_root {
+        let mount = ws.path().join("mounted");
+        std::fs::create_dir(&mount).unwrap();
+        let bind = |args: &[&str]| Command::new(args[0]).args(&args[1..]).status().unwrap();
+        let (from, to) = (ws.path().to_str().unwrap(), mount.to_str().unwrap());
+        assert!(bind(&["mount", "--bind", from, to]).success());
+        let message = same(&mount.join("store.sqlite"));
+        assert!(bind(&["umount", to]).success());
+        assert!(message.contains("pid"), "{message}");
+    }
+    drop(lock);
+
+    std::fs::hard_link(&real, ws.path().join("hard.sqlite")).unwrap();
+    let (code, text) = output(&ws, &sync_day("2026-06-10"));
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("2 hard links") && text.contains("write-ahead log"),
+        "{text}"
+    );
 }
 
 /// `sql` reports and `tally query` only read: statements that would write, attach a file, set a
