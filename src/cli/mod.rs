@@ -207,6 +207,9 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                 columns,
                 rows,
                 body: crate::report::Body::Table,
+                style: render::Style {
+                    csv_formulas: config.csv_formulas,
+                },
             };
             let text = match format {
                 render::Format::Table => render::table(&result) + "\n",

@@ -175,5 +175,6 @@ fn table(columns: &[&str], rows: Vec<Vec<Value>>) -> Report {
         columns: columns.iter().map(|c| c.to_string()).collect(),
         rows,
         body: crate::report::Body::Table,
+        style: Default::default(),
     }
 }

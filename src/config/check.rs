@@ -133,6 +133,7 @@ pub fn check(config: File, config_path: &Path, env: &Env) -> Result<Config, Vec<
         segments,
         reports,
         output_dir: relative_to(config_path, &config.output.dir),
+        csv_formulas: config.output.csv_formulas,
         destinations,
         chart_font,
         schedule,

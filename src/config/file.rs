@@ -66,12 +66,16 @@ pub struct OutputConfig {
     /// Directory that `tally run` writes `<report>/<day>.csv` and `.md` into.
     #[serde(default = "default_output_dir")]
     pub dir: String,
+    /// `escape` (a leading `'` on text cells a spreadsheet would run as formulas) or `keep`.
+    #[serde(default)]
+    pub csv_formulas: crate::report::render::CsvFormulas,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
         OutputConfig {
             dir: default_output_dir(),
+            csv_formulas: Default::default(),
         }
     }
 }

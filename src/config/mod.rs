@@ -192,6 +192,8 @@ pub struct Config {
     pub reports: IndexMap<String, ReportSpec>,
     /// Output directory of `tally run`.
     pub output_dir: PathBuf,
+    /// What CSV does with text cells that look like formulas.
+    pub csv_formulas: crate::report::render::CsvFormulas,
     /// Destinations, in config order.
     pub destinations: Vec<crate::deliver::Destination>,
     /// Font of the PNG chart, instead of the built-in one.

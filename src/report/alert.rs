@@ -57,6 +57,7 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
             report: report.name.clone(),
             condition: alert.when.clone(),
         },
+        style: report.style,
     }))
 }
 
@@ -199,6 +200,7 @@ mod tests {
                 vec![Value::Text("z".into()), Value::Null],
             ],
             body: Body::Table,
+            style: Default::default(),
         };
         let fired = evaluate(&alert("share < 30 OR share IS NULL"), &report)
             .unwrap()

@@ -61,6 +61,8 @@ pub struct Report {
     pub rows: Vec<Vec<Value>>,
     /// What the report is, beyond its table.
     pub body: Body,
+    /// How it is shown.
+    pub style: render::Style,
 }
 
 /// What a report is, for what reads more than its table (the chart, the Slack summary): they
@@ -159,5 +161,8 @@ pub fn build(
         columns,
         rows,
         body,
+        style: render::Style {
+            csv_formulas: config.csv_formulas,
+        },
     })
 }

@@ -145,15 +145,52 @@ fn markdown(report: &Report) -> String {
     out
 }
 
+/// `[output] csv_formulas`: what CSV does with a text cell that a spreadsheet would run as a
+/// formula.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CsvFormulas {
+    /// A leading `'`, as OWASP advises for CSV injection: the cell reads as text.
+    #[default]
+    Escape,
+    /// Cells as they are.
+    Keep,
+}
+
+/// How a report is shown, beyond its format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// What CSV does with text cells that look like formulas.
+    pub csv_formulas: CsvFormulas,
+}
+
+/// A CSV cell: a text that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return, and is not a plain number) gets a leading `'`.
+fn csv_cell(text: String, formulas: CsvFormulas) -> String {
+    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r'])
+        && crate::value::parse_decimal(&text).is_none();
+    if formulas == CsvFormulas::Escape && risky {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
 fn csv(report: &Report) -> String {
+    let formulas = report.style.csv_formulas;
     let mut w = csv::Writer::from_writer(Vec::new());
     let write = |w: &mut csv::Writer<Vec<u8>>, rec: Vec<String>| {
         w.write_record(rec)
             .expect("writing CSV to memory cannot fail")
     };
-    write(&mut w, report.columns.clone());
+    let header = report.columns.iter().map(|c| csv_cell(c.clone(), formulas));
+    write(&mut w, header.collect());
     for row in &report.rows {
-        write(&mut w, row.iter().map(|v| v.to_string()).collect());
+        let cells = row.iter().map(|v| match v {
+            Value::Text(t) => csv_cell(t.clone(), formulas),
+            number => number.to_string(),
+        });
+        write(&mut w, cells.collect());
     }
     String::from_utf8(w.into_inner().expect("in-memory writer")).expect("CSV of UTF-8 strings")
 }
@@ -212,6 +249,7 @@ mod tests {
                 vec![Value::Text("light".into()), Value::Int(3)],
             ],
             body: crate::report::Body::Table,
+            style: Style::default(),
         }
     }
 
@@ -228,6 +266,25 @@ mod tests {
         assert_eq!(lines[1], "| ------- | ------: |");
         assert_eq!(lines[2], "| 헤비    |   12.50 |");
         assert_eq!(lines[3], "| light   |       3 |");
+    }
+
+    /// OWASP's CSV injection advice: a leading `'` for formula-like text, numbers untouched.
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_escaped() {
+        let mut report = sample();
+        report.columns = vec!["=user".into(), "n".into()];
+        report.rows = vec![
+            vec![Value::Text("=cmd|' /C calc'!A0".into()), Value::Int(-5)],
+            vec![Value::Text("+1+1".into()), Value::Text("-12.50".into())],
+            vec![Value::Text("@SUM(A1)".into()), Value::Text("\tx".into())],
+            vec![Value::Text("-".into()), Value::Text("a=b".into())],
+        ];
+        assert_eq!(
+            render(&report, Format::Csv),
+            "'=user,n\n'=cmd|' /C calc'!A0,-5\n'+1+1,-12.50\n'@SUM(A1),'\tx\n'-,a=b\n"
+        );
+        report.style.csv_formulas = CsvFormulas::Keep;
+        assert!(render(&report, Format::Csv).starts_with("=user,n\n=cmd"));
     }
 
     #[test]

@@ -467,3 +467,21 @@ fn sql_over_the_store_only_reads() {
     let columns = ws.query("SELECT name FROM pragma_table_info('activity') ORDER BY cid");
     assert_eq!(columns, ["day", "user", "actions"]);
 }
+
+/// A text cell that a spreadsheet would run as a formula is written to CSV with a leading `'`;
+/// numbers are left alone; `[output] csv_formulas = "keep"` opts out.
+#[test]
+fn csv_cells_that_look_like_formulas_are_escaped() {
+    let ws = crate::support::small_segment_rewards("", "");
+    let sql = "SELECT '=cmd|'' /C calc''!A0' AS wallet, -12.5 AS n, '-3' AS t, '@x' AS at";
+    let csv = ws.ok(&["query", "--format", "csv", sql]);
+    assert_eq!(csv, "wallet,n,t,at\n'=cmd|' /C calc'!A0,-12.5,-3,'@x\n");
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(
+        ws.config(),
+        format!("{config}\n[output]\ncsv_formulas = \"keep\"\n"),
+    )
+    .unwrap();
+    let csv = ws.ok(&["query", "--format", "csv", sql]);
+    assert_eq!(csv, "wallet,n,t,at\n=cmd|' /C calc'!A0,-12.5,-3,@x\n");
+}
