@@ -129,14 +129,14 @@ pub fn build_all(
         .collect()
 }
 
-/// Runs the pipeline for report date `date` and records it. `Ok(false)` when some delivery
-/// failed (the run is recorded as failed).
+/// Runs the pipeline for report date `date` and records it; returns what the deliveries did
+/// (when some failed, the run is recorded as failed, with each failure).
 pub async fn run(
     config: &Config,
     date: NaiveDate,
     trigger: Trigger,
     opts: Options,
-) -> Result<bool, Error> {
+) -> Result<Delivered, Error> {
     let mut store = Store::open_locked(&config.store, opts.wait)?;
     let id = store.start_run(trigger.as_str(), date)?;
     let mut pulled = IndexMap::new();
@@ -149,19 +149,18 @@ pub async fn run(
         .join("; ");
     let delivered_text = format!(
         "{} sent, {} skipped, {} failed",
-        delivered.sent, delivered.skipped, delivered.failed
+        delivered.sent,
+        delivered.skipped,
+        delivered.failures.len()
     );
     let (status, error) = match &result {
         Ok(()) if delivered.ok() => ("ok", None),
-        Ok(()) => (
-            "failed",
-            Some(format!("{} deliveries failed", delivered.failed)),
-        ),
+        Ok(()) => ("failed", Some(mask_secrets(&delivered.failure_text()))),
         Err(Error::Sync(SyncError::Interrupted)) => ("interrupted", Some(result_text(&result))),
         Err(_) => ("failed", Some(result_text(&result))),
     };
     store.finish_run(id, status, &pulled_text, &delivered_text, error.as_deref())?;
-    result.map(|()| delivered.ok())
+    result.map(|()| delivered)
 }
 
 fn result_text(result: &Result<(), Error>) -> String {

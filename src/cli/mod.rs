@@ -184,7 +184,7 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                 reports: select.reports.clone(),
                 destinations: select.destinations.clone(),
             };
-            run::run(&config, day, Trigger::Manual, options).await
+            Ok(run::run(&config, day, Trigger::Manual, options).await?.ok())
         }
         Command::Daemon => daemon::run(&load(cli)?, cli.quiet).await,
         Command::History { limit, format } => status::history(&load(cli)?, *limit, *format),

@@ -180,20 +180,31 @@ fn timeout(c: &mut Checker, key: &str, text: &str) -> Duration {
 }
 
 /// What a delivery round did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delivered {
     /// Deliveries sent now.
     pub sent: u32,
     /// Deliveries skipped because they were sent before.
     pub skipped: u32,
-    /// Deliveries that failed (each is logged).
-    pub failed: u32,
+    /// What failed and why, one line each ("rewards to slack:C1: HTTP 500 ..."), as logged.
+    pub failures: Vec<String>,
 }
 
 impl Delivered {
     /// True when nothing failed.
     pub fn ok(&self) -> bool {
-        self.failed == 0
+        self.failures.is_empty()
+    }
+
+    /// What failed, for the run history and the failure notice.
+    pub fn failure_text(&self) -> String {
+        format!("delivery failed: {}", self.failures.join("; "))
+    }
+
+    /// Records a failure and logs it.
+    fn fail(&mut self, what: String) {
+        tracing::error!("{what}");
+        self.failures.push(what);
     }
 }
 
@@ -253,8 +264,7 @@ pub async fn deliver_all(
         done: Delivered::default(),
     };
     if let Err(e) = chart::use_font(config.chart_font.as_deref()) {
-        tracing::error!("{e}");
-        round.done.failed += 1;
+        round.done.fail(e);
         return round.done;
     }
     for dest in destinations.iter().copied() {
@@ -266,8 +276,7 @@ pub async fn deliver_all(
         let fired = match fired {
             Ok(fired) => fired,
             Err(e) => {
-                round.done.failed += 1;
-                tracing::error!("{e}");
+                round.done.fail(format!("alert {}: {e}", alert.name));
                 continue;
             }
         };
@@ -343,10 +352,9 @@ impl Round<'_> {
                     dest.name
                 );
             }
-            Err(e) => {
-                self.done.failed += 1;
-                tracing::error!("delivering {} to {}: {e}", report.name, dest.name);
-            }
+            Err(e) => self
+                .done
+                .fail(format!("{} to {}: {e}", report.name, dest.name)),
         }
     }
 

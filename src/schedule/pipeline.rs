@@ -37,8 +37,8 @@ impl Runner for PipelineRunner<'_> {
             ..Options::default()
         };
         match run::run(self.config, date, trigger, options).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err("some deliveries failed (see the log)".into()),
+            Ok(delivered) if delivered.ok() => Ok(()),
+            Ok(delivered) => Err(mask_secrets(&delivered.failure_text())),
             Err(e) => Err(mask_secrets(&e.to_string())),
         }
     }

@@ -15,6 +15,9 @@ pub struct Delivery {
     /// When a post was attempted that may have arrived without tally knowing its `ts` (its
     /// answer was lost, or tally stopped): the next attempt looks for it first.
     pub posting_since: Option<DateTime<Utc>>,
+    /// Why the attempt of `posting_since` may have posted without tally knowing (the answer it
+    /// got, like an HTTP 500); `None` when tally stopped before any answer came.
+    pub attempt_note: Option<String>,
     /// The files already uploaded into the message's thread, by extension.
     pub uploaded: Vec<String>,
     /// True when everything (message and files) was delivered.
@@ -31,7 +34,7 @@ impl Store {
     ) -> Result<Delivery, StoreError> {
         self.conn
             .query_row(
-                "SELECT message_ts, done, posting_since, uploaded FROM _tally_deliveries
+                "SELECT message_ts, done, posting_since, uploaded, attempt_note FROM _tally_deliveries
                  WHERE destination = ?1 AND report = ?2 AND day = ?3",
                 params![destination, report, day.to_string()],
                 |r| {
@@ -45,6 +48,7 @@ impl Store {
                                 .ok()
                                 .map(|t| t.with_timezone(&Utc))
                         }),
+                        attempt_note: r.get(4)?,
                         uploaded: uploaded
                             .unwrap_or_default()
                             .split(',')
@@ -70,8 +74,9 @@ impl Store {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO _tally_deliveries
-                   (destination, report, day, message_ts, done, updated_at, posting_since, uploaded)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   (destination, report, day, message_ts, done, updated_at, posting_since, uploaded,
+                    attempt_note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     destination,
                     report,
@@ -81,6 +86,7 @@ impl Store {
                     instant(Utc::now()),
                     delivery.posting_since.map(pulled_instant),
                     delivery.uploaded.join(","),
+                    delivery.attempt_note,
                 ],
             )
             .map(|_| ())

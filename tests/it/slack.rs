@@ -737,7 +737,9 @@ fn a_kill_while_posting_does_not_post_twice() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("found the message an earlier attempt posted"),
+        err.contains(
+            "found the message an earlier attempt (tally stopped before its answer came) posted"
+        ),
         "{err}"
     );
     let s = server.state.lock().unwrap();
@@ -770,6 +772,36 @@ fn without_the_history_scope_a_doubtful_post_is_not_repeated() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(posts(&server), 1);
     assert_eq!(server.state.lock().unwrap().messages.len(), 1);
+}
+
+/// A run whose post is in doubt (Slack answered 500 and its history could not be read) records
+/// which delivery failed and why; the next run, resuming it, says what happened to the earlier
+/// attempt instead of claiming that tally stopped.
+#[test]
+fn a_resumed_post_says_why_the_earlier_one_was_in_doubt() {
+    let server = SlackServer::start();
+    let ws = workspace(&server, "");
+    server.force("chat.postMessage", &[Reply::DoThen500]);
+    server.force("conversations.history", &[Reply::Error("missing_scope")]);
+    let out = ws.run(&["run", "--date", "2026-11-10"]);
+    assert_eq!(out.status.code(), Some(1));
+    let history: Json = serde_json::from_str(&ws.ok(&["history", "--format", "json"])).unwrap();
+    let error = history[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("rewards_by_segment to slack:C0TEST:")
+            && error.contains("HTTP 500")
+            && error.contains("channels:history"),
+        "{history}"
+    );
+    let out = ws.run(&["run", "--date", "2026-11-10"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("found the message an earlier attempt (chat.postMessage: HTTP 500")
+            && !err.contains("tally stopped"),
+        "{err}"
+    );
+    assert_eq!(posts(&server), 1);
 }
 
 /// When the chart's upload fails, the next run uploads the chart only: the CSV went up already.

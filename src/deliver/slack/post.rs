@@ -65,25 +65,33 @@ impl Post<'_> {
         save: &dyn Fn(&Delivery) -> Result<(), DeliverError>,
     ) -> Result<String, DeliverError> {
         if let Some(since) = record.posting_since {
+            let earlier = match &record.attempt_note {
+                Some(note) => format!("an earlier attempt ({note})"),
+                None => "an earlier attempt (tally stopped before its answer came)".to_string(),
+            };
             let found = self
                 .api
                 .find(&self.payload(since), since)
                 .await
-                .map_err(|e| {
-                    self.lookup_failed("an earlier attempt (tally stopped after it)", e)
-                })?;
+                .map_err(|e| self.lookup_failed(&earlier, e))?;
             if let Some(ts) = found {
                 tracing::info!(
-                    "{} for {}: found the message an earlier attempt posted; not posting again",
+                    "{} for {}: found the message {earlier} posted; not posting again",
                     self.report,
                     self.day
                 );
                 return self.posted(ts, record, save);
             }
+            tracing::info!(
+                "{} for {}: the message of {earlier} is not in the channel; posting it",
+                self.report,
+                self.day
+            );
         }
         for attempt in 1..=POSTS {
             let since = Utc::now();
             record.posting_since = Some(since);
+            record.attempt_note = None;
             save(record)?;
             let payload = self.payload(since);
             let doubt = match self.api.post_with(message, Some(&payload)).await {
@@ -98,6 +106,9 @@ impl Post<'_> {
             tracing::warn!(
                 "{doubt}: the message may have been posted; looking for it in the channel"
             );
+            // From here on, a run that stops leaves the doubt and its cause in the record.
+            record.attempt_note = Some(doubt.clone());
+            save(record)?;
             let mut found = None;
             for wait in SETTLE {
                 tokio::time::sleep(wait).await;
@@ -135,6 +146,7 @@ impl Post<'_> {
     ) -> Result<String, DeliverError> {
         record.message_ts = Some(ts.clone());
         record.posting_since = None;
+        record.attempt_note = None;
         save(record)?;
         Ok(ts)
     }
