@@ -235,6 +235,14 @@ mod tests {
     }
 
     #[test]
+    fn a_cron_that_never_fires_is_refused() {
+        let issues = config(&format!("{BASE}[schedule]\ncron = \"0 0 31 2 *\"\n")).unwrap_err();
+        assert_eq!(issues[0].key, "schedule.cron");
+        assert!(issues[0].message.contains("never fires"), "{issues:?}");
+        assert!(config(&format!("{BASE}[schedule]\ncron = \"0 0 29 2 *\"\n")).is_ok());
+    }
+
+    #[test]
     fn negative_weights_are_refused() {
         let issues = config(&BASE.replace("a = 0.5", "a = -1")).unwrap_err();
         assert_eq!(issues[0].key, "segments.engagement.weights.a");

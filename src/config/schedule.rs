@@ -64,6 +64,18 @@ pub(super) fn check(
         );
         croner::Cron::from_str("0 0 * * *").expect("a valid pattern")
     });
+    if cron
+        .find_next_occurrence(&chrono::Utc::now(), false)
+        .is_err()
+    {
+        c.issue(
+            "schedule.cron",
+            format!(
+                "`{}` never fires: no date matches it (like the 31st of February)",
+                s.cron
+            ),
+        );
+    }
     let alert = s.alert.as_ref().and_then(|name| {
         let found = destinations
             .iter()

@@ -105,6 +105,8 @@ pub struct Daemon<C, R, A> {
     failing: bool,
     /// The scheduled time last handled, so a failed time is not run again and again.
     handled: Option<DateTime<Utc>>,
+    /// When the loop first looked at the clock: a time before it passed while no daemon ran.
+    started: Option<DateTime<Utc>>,
 }
 
 /// What one [`Daemon::tick`] did.
@@ -137,6 +139,7 @@ impl<C: Clock, R: Runner, A: Alerter> Daemon<C, R, A> {
             alerter,
             failing,
             handled: None,
+            started: None,
         }
     }
 
@@ -153,11 +156,14 @@ impl<C: Clock, R: Runner, A: Alerter> Daemon<C, R, A> {
             return Tick::Stop;
         }
         let now = self.clock.now();
+        let started = *self.started.get_or_insert(now);
         if let Some(due) = self.schedule.latest_until(now) {
             let done = self.runner.last_success().is_some_and(|t| t >= due);
             if !done && self.handled != Some(due) {
                 self.handled = Some(due);
-                let trigger = if now - due > GRACE {
+                // Missed: it passed before the daemon started, or the daemon woke up late for it
+                // (a suspended machine).
+                let trigger = if due < started || now - due > GRACE {
                     Trigger::CatchUp
                 } else {
                     Trigger::Schedule

@@ -171,6 +171,28 @@ async fn catch_up_after_a_long_gap_runs_once() {
     );
 }
 
+/// A daemon restarted a minute after a scheduled time it missed (killed, a deploy) runs it as a
+/// catch-up, not as if it had been there.
+#[tokio::test(flavor = "current_thread")]
+async fn a_time_missed_just_before_the_start_is_a_catch_up() {
+    let mut s = setup(
+        "2026-11-10T09:01:00Z",
+        Some("2026-11-09T09:00:05Z"),
+        vec![],
+        2,
+    );
+    assert_eq!(s.daemon.tick().await, Tick::Ran);
+    assert_eq!(s.daemon.tick().await, Tick::Slept);
+    assert_eq!(s.daemon.tick().await, Tick::Ran);
+    assert_eq!(
+        *s.calls.borrow(),
+        [
+            (day("2026-11-09"), Trigger::CatchUp),
+            (day("2026-11-10"), Trigger::Schedule)
+        ]
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_run_that_already_succeeded_is_not_repeated() {
     let mut s = setup(

@@ -250,3 +250,35 @@ alert = "slack"
         "{history}"
     );
 }
+
+/// A daemon started a minute after a scheduled time (it was killed, or deployed) runs that time
+/// once and records it as a catch-up; a pattern that never fires is a config error.
+#[test]
+fn a_missed_time_is_recorded_as_a_catch_up() {
+    let ws = small_segment_rewards("[schedule]\ncron = \"0 9 * * *\"\n", "");
+    let plan = tally::config::load(&ws.config(), None).unwrap();
+    let clock = TestClock(Rc::new(Cell::new("2026-11-11T09:01:00Z".parse().unwrap())));
+    let schedule = Schedule::new("0 9 * * *", chrono_tz::Tz::UTC).unwrap();
+    let mut daemon = Daemon::new(
+        schedule,
+        (0, Duration::from_secs(60)),
+        clock,
+        PipelineRunner::new(&plan, true),
+        Notifier::new(&plan),
+        false,
+    );
+    block_on(async { assert_eq!(daemon.tick().await, Tick::Ran) });
+    let history: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["history", "--format", "json"])).unwrap();
+    assert_eq!(history[0]["trigger"], "catch-up", "{history}");
+    assert_eq!(history[0]["date"], "2026-11-10", "{history}");
+
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(ws.config(), config.replace("0 9 * * *", "0 0 31 2 *")).unwrap();
+    let (code, text) = crate::support::output(&ws, &["check"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("schedule.cron") && text.contains("never fires"),
+        "{text}"
+    );
+}
