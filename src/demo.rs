@@ -11,12 +11,12 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::{Connection, params};
 
-use crate::config::{self, days_before};
+use crate::config;
+use crate::days::{day_start, days_before};
 use crate::error::Error;
 use crate::report::render;
 use crate::run;
 use crate::store::Store;
-use crate::sync::slice::day_start;
 
 /// Days of data in the demo.
 const DAYS: u32 = 30;
@@ -135,7 +135,7 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
     let config_path = dir.join("tally.toml");
     let config = config::load(&config_path, None)?;
     let mut store = Store::open(&config.store)?;
-    let specs: Vec<&config::ReportSpec> = config.reports.values().collect();
+    let specs: Vec<&crate::report::ReportSpec> = config.reports.values().collect();
     let ranges = run::needed(&config, &specs, last)?;
     run::sync_ranges(&config, &mut store, &ranges, false, quiet).await?;
     // Every report is built, so that each command printed below works as it is printed (the
@@ -182,16 +182,16 @@ pub fn create(dir: &Path, last: NaiveDate) -> Result<(), Error> {
     })
 }
 
-fn generate(dir: &Path, first: NaiveDate, last: NaiveDate) -> rusqlite::Result<()> {
-    let mut rng = SmallRng::seed_from_u64(20_260_101);
-    let users: Vec<(String, f64)> = (0..USERS)
+/// The demo's players: a wallet address in mixed case and how much they play; one in eight
+/// grinds and makes most of the actions.
+fn players(rng: &mut SmallRng) -> Vec<(String, f64)> {
+    (0..USERS)
         .map(|i| {
             let mut address = String::from("0x");
             for _ in 0..40 {
                 let c = b"0123456789abcdefABCDEF"[rng.random_range(0..22)] as char;
                 address.push(c);
             }
-            // One player in eight grinds; they make most of the actions.
             let level = if i % 8 == 0 {
                 rng.random_range(12.0..40.0)
             } else {
@@ -199,7 +199,31 @@ fn generate(dir: &Path, first: NaiveDate, last: NaiveDate) -> rusqlite::Result<(
             };
             (address, level)
         })
-        .collect();
+        .collect()
+}
+
+/// A random instant of one day, as the demo's sources write times.
+struct Day {
+    start: DateTime<Utc>,
+    seconds: i64,
+}
+
+impl Day {
+    fn new(day: NaiveDate) -> Day {
+        let start = day_start(ZONE, day);
+        let seconds = (day_start(ZONE, day.succ_opt().expect("date")) - start).num_seconds();
+        Day { start, seconds }
+    }
+
+    fn at(&self, rng: &mut SmallRng) -> String {
+        let t = self.start + TimeDelta::seconds(rng.random_range(0..self.seconds));
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    }
+}
+
+fn generate(dir: &Path, first: NaiveDate, last: NaiveDate) -> rusqlite::Result<()> {
+    let mut rng = SmallRng::seed_from_u64(20_260_101);
+    let users = players(&mut rng);
     let mut chain = Connection::open(dir.join("chain.sqlite"))?;
     let mut portal = Connection::open(dir.join("portal.sqlite"))?;
     chain.execute_batch(
@@ -208,7 +232,6 @@ fn generate(dir: &Path, first: NaiveDate, last: NaiveDate) -> rusqlite::Result<(
     portal.execute_batch(
         "CREATE TABLE reward_claims (id INTEGER PRIMARY KEY, wallet TEXT NOT NULL, currency TEXT NOT NULL, amount TEXT NOT NULL, claimed_at TEXT NOT NULL);",
     )?;
-    let total_weight: u32 = ACTIONS.iter().map(|a| a.1).sum();
     let tx_chain = chain.transaction()?;
     let tx_portal = portal.transaction()?;
     {
@@ -218,49 +241,20 @@ fn generate(dir: &Path, first: NaiveDate, last: NaiveDate) -> rusqlite::Result<(
             "INSERT INTO reward_claims (wallet, currency, amount, claimed_at) VALUES (?1, ?2, ?3, ?4)",
         )?;
         for day in first.iter_days().take_while(|d| *d <= last) {
-            let start = day_start(ZONE, day);
-            let seconds = (day_start(ZONE, day.succ_opt().expect("date")) - start).num_seconds();
-            let at = |rng: &mut SmallRng| -> String {
-                let t: DateTime<Utc> = start + TimeDelta::seconds(rng.random_range(0..seconds));
-                t.format("%Y-%m-%d %H:%M:%S").to_string()
-            };
+            let day = Day::new(day);
             for (i, (address, level)) in users.iter().enumerate() {
+                // One player in forty claims rewards without playing.
                 let inactive_claimer = i % 40 == 39;
                 if !inactive_claimer && rng.random_bool((0.25 + level / 12.0).min(0.95)) {
-                    act.execute(params![address, "daily_reward7", at(&mut rng)])?;
-                    let n = (level * rng.random_range(0.3..1.7)) as u32;
-                    for _ in 0..n {
-                        let mut pick = rng.random_range(0..total_weight);
-                        let kind = ACTIONS
-                            .iter()
-                            .find(|(_, w)| {
-                                let hit = pick < *w;
-                                pick = pick.saturating_sub(*w);
-                                hit
-                            })
-                            .map_or("noop", |a| a.0);
-                        act.execute(params![address, kind, at(&mut rng)])?;
-                    }
+                    play(&mut act, &mut rng, address, *level, &day)?;
                 }
-                let claim_chance = if inactive_claimer {
+                let chance = if inactive_claimer {
                     0.3
                 } else {
                     (0.04 + level / 100.0).min(0.5)
                 };
-                if rng.random_bool(claim_chance) {
-                    let cents: u32 = rng.random_range(100..50_000);
-                    let currency = if rng.random_bool(0.9) {
-                        "NCG"
-                    } else {
-                        "CRYSTAL"
-                    };
-                    let amount = format!("{}.{:02}", cents / 100, cents % 100);
-                    claim.execute(params![
-                        address.to_lowercase(),
-                        currency,
-                        amount,
-                        at(&mut rng)
-                    ])?;
+                if rng.random_bool(chance) {
+                    claim_reward(&mut claim, &mut rng, address, &day)?;
                 }
             }
         }
@@ -269,5 +263,55 @@ fn generate(dir: &Path, first: NaiveDate, last: NaiveDate) -> rusqlite::Result<(
     tx_portal.commit()?;
     chain.execute_batch("CREATE INDEX tx_actions_block_time ON tx_actions (block_time);")?;
     portal.execute_batch("CREATE INDEX reward_claims_claimed_at ON reward_claims (claimed_at);")?;
+    Ok(())
+}
+
+/// A player's actions of one day: the daily check-in, then a number of actions that grows with
+/// their level, of kinds drawn by weight.
+fn play(
+    act: &mut rusqlite::Statement<'_>,
+    rng: &mut SmallRng,
+    address: &str,
+    level: f64,
+    day: &Day,
+) -> rusqlite::Result<()> {
+    let total_weight: u32 = ACTIONS.iter().map(|a| a.1).sum();
+    act.execute(params![address, "daily_reward7", day.at(rng)])?;
+    let n = (level * rng.random_range(0.3..1.7)) as u32;
+    for _ in 0..n {
+        let mut pick = rng.random_range(0..total_weight);
+        let kind = ACTIONS
+            .iter()
+            .find(|(_, w)| {
+                let hit = pick < *w;
+                pick = pick.saturating_sub(*w);
+                hit
+            })
+            .map_or("noop", |a| a.0);
+        act.execute(params![address, kind, day.at(rng)])?;
+    }
+    Ok(())
+}
+
+/// One reward claim: 1 to 500 of a currency, NCG nine times in ten, by the wallet in lower case.
+fn claim_reward(
+    claim: &mut rusqlite::Statement<'_>,
+    rng: &mut SmallRng,
+    address: &str,
+    day: &Day,
+) -> rusqlite::Result<()> {
+    let cents: u32 = rng.random_range(100..50_000);
+    let currency = if rng.random_bool(0.9) {
+        "NCG"
+    } else {
+        "CRYSTAL"
+    };
+    let amount = format!("{}.{:02}", cents / 100, cents % 100);
+    claim.execute(params![
+        address.to_lowercase(),
+        currency,
+        amount,
+        day.at(rng)
+    ])?;
     Ok(())
 }

@@ -1,19 +1,29 @@
 //! tally: pulls small, pre-aggregated time slices from production databases into a local SQLite
 //! store, scores users into segments, and renders reports that run by themselves.
 //!
-//! The modules follow the pipeline: [`config`] → [`source`] → [`sync`] → [`store`] →
-//! [`segment`] → [`report`] → [`deliver`], one [`run`] of which [`schedule`] repeats; [`cli`]
-//! drives them.
+//! The modules are layers, each importing only the ones below it (see `docs/architecture.md`):
+//!
+//! - the ground: plain values ([`value`], [`exact`], [`days`]), [`secret`]s and their masking,
+//!   the checks of what was written ([`check`]), [`shutdown`];
+//! - the stages, each with its part of the config beside its code: what to pull ([`rollup`]),
+//!   the databases ([`source`]), the local [`store`], [`sync`], [`segment`]s, [`report`]s and
+//!   alerts, and the destinations that [`deliver`] them;
+//! - the top: the whole [`config`] assembled, one [`run`], the daemon's [`schedule`], the
+//!   [`demo`], the [`cli`], and the [`error`] that maps every stage's error to an exit code.
 
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod days;
 pub mod deliver;
 pub mod demo;
 pub mod error;
 pub mod exact;
 pub mod report;
+pub mod rollup;
 pub mod run;
 pub mod schedule;
+pub mod secret;
 pub mod segment;
 pub mod shutdown;
 pub mod source;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tally::cli::args::LogFormat;
 use tally::cli::{self, Cli};
-use tally::error::mask_secrets;
+use tally::secret::mask_secrets;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| tally::error::MaskedStderr)
+        .with_writer(|| tally::secret::MaskedStderr)
         .with_ansi(colour)
         .with_target(false);
     match cli.log_format {

@@ -5,10 +5,13 @@
 use chrono::{NaiveDate, Utc};
 use indexmap::IndexMap;
 
-use crate::config::{self, Config, ConfigError, DayRange, ReportSpec};
-use crate::deliver::{self, Delivered, files};
-use crate::error::{Error, mask_secrets};
-use crate::report::{self, Report, render};
+use crate::config::{Config, ConfigError};
+use crate::days::{DayRange, days_before};
+use crate::deliver::{self, Delivered, Destination, Parcel, files};
+use crate::error::Error;
+use crate::report::alert::{self, Alert};
+use crate::report::{self, Report, ReportSpec, render};
+use crate::secret::mask_secrets;
 use crate::store::Store;
 use crate::sync::{self, Progress, Pulled, SyncError};
 
@@ -61,7 +64,7 @@ pub fn today(config: &Config) -> NaiveDate {
 
 /// The report date: the given one, or yesterday (the last complete day) in the configured zone.
 pub fn report_date(config: &Config, date: Option<NaiveDate>) -> NaiveDate {
-    date.unwrap_or_else(|| config::days_before(today(config), 1))
+    date.unwrap_or_else(|| days_before(today(config), 1))
 }
 
 /// The day ranges the given reports need on `date`; an error when there are no reports.
@@ -88,19 +91,14 @@ pub async fn sync_ranges(
     refresh: bool,
     quiet: bool,
 ) -> Result<IndexMap<String, Pulled>, Error> {
-    let planned = sync::plan_slices(config, store, ranges, refresh, Utc::now())?;
+    let scope = config.sync_scope();
+    let planned = sync::plan_slices(scope, store, ranges, refresh, Utc::now())?;
     if planned.is_empty() {
         tracing::info!("store is up to date");
     }
     let started = std::time::Instant::now();
-    let pulled = sync::pull(
-        config,
-        store,
-        &planned,
-        today(config),
-        &Progress::new(quiet),
-    )
-    .await?;
+    let progress = Progress::new(quiet);
+    let pulled = sync::pull(scope, store, &planned, today(config), &progress).await?;
     let took = started.elapsed();
     for (rollup, p) in &pulled {
         tracing::info!(
@@ -123,10 +121,65 @@ pub fn build_all(
     specs: &[&ReportSpec],
     day: NaiveDate,
 ) -> Result<Vec<Report>, Error> {
+    let inputs = config.report_inputs();
     specs
         .iter()
-        .map(|s| report::build(config, store, s, day).map_err(Error::from))
+        .map(|s| report::build(inputs, store, s, day).map_err(Error::from))
         .collect()
+}
+
+/// The alerts that fire on `reports`, each with the report of its matching rows; and what
+/// failed (an alert whose condition fails), one line each.
+pub fn fire_alerts<'a>(
+    config: &'a Config,
+    reports: &[Report],
+) -> (Vec<(&'a Alert, Report)>, Vec<String>) {
+    let mut fired = Vec::new();
+    let mut failures = Vec::new();
+    for (alert, result) in alert::fire(config.alerts.values(), reports) {
+        match result {
+            Ok(report) => fired.push((alert, report)),
+            Err(e) => failures.push(format!("alert {}: {e}", alert.name)),
+        }
+    }
+    (fired, failures)
+}
+
+/// What goes where: each report to the selected destinations that want it, then each fired
+/// alert to the selected destinations it names.
+pub fn parcels<'a>(
+    reports: &'a [Report],
+    fired: &'a [(&Alert, Report)],
+    selected: &[&'a Destination],
+) -> Vec<Parcel<'a>> {
+    let mut parcels: Vec<Parcel> = reports
+        .iter()
+        .map(|report| Parcel {
+            report,
+            to: selected
+                .iter()
+                .copied()
+                .filter(|d| d.wants(&report.name))
+                .collect(),
+        })
+        .collect();
+    for (alert, report) in fired {
+        let to: Vec<&Destination> = selected
+            .iter()
+            .copied()
+            .filter(|d| alert.sends_to(&d.name))
+            .collect();
+        if to.is_empty() {
+            tracing::warn!(
+                "alert {} matched {} rows of {}, but no selected destination takes it: nothing sent",
+                alert.name,
+                report.rows.len(),
+                alert.report
+            );
+        }
+        parcels.push(Parcel { report, to });
+    }
+    parcels
 }
 
 /// Runs the pipeline for report date `date` and records it; returns what the deliveries did
@@ -181,7 +234,7 @@ async fn steps(
     let specs = config
         .select_reports(&opts.reports)
         .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
-    let destinations = deliver::select(config, &opts.destinations)
+    let destinations = deliver::select(&config.destinations, &opts.destinations)
         .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
     let ranges = needed(config, &specs, date)?;
     *pulled = sync_ranges(config, store, &ranges, false, opts.quiet).await?;
@@ -194,7 +247,11 @@ async fn steps(
             println!("{}", render::render(report, render::Format::Table));
         }
     }
-    *delivered =
-        deliver::deliver_all(config, store, &reports, date, opts.force, &destinations).await;
+    let (fired, failures) = fire_alerts(config, &reports);
+    let parcels = parcels(&reports, &fired, &destinations);
+    *delivered = deliver::deliver_all(store, &parcels, date, opts.force).await;
+    for failure in failures {
+        delivered.fail(failure);
+    }
     Ok(())
 }

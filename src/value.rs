@@ -329,6 +329,34 @@ impl Acc {
     }
 }
 
+/// A number as people read it (Slack, charts): thousands separators, decimals at their scale;
+/// other values as they are.
+pub fn number(v: &Value) -> String {
+    match v {
+        Value::Int(_) | Value::Dec(_) => {
+            let text = v.to_string();
+            let (sign, digits) = text
+                .strip_prefix('-')
+                .map_or(("", text.as_str()), |d| ("-", d));
+            let (int, frac) = digits
+                .split_once('.')
+                .map_or((digits, None), |(i, f)| (i, Some(f)));
+            let mut grouped = String::new();
+            for (i, ch) in int.chars().enumerate() {
+                if i > 0 && (int.len() - i) % 3 == 0 {
+                    grouped.push(',');
+                }
+                grouped.push(ch);
+            }
+            match frac {
+                Some(f) => format!("{sign}{grouped}.{f}"),
+                None => format!("{sign}{grouped}"),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,5 +440,16 @@ mod tests {
     fn null_is_the_identity_of_add() {
         assert_eq!(Value::Null.add(&Value::Int(3)), Value::Int(3));
         assert_eq!(Value::Int(3).add(&Value::Null), Value::Int(3));
+    }
+
+    #[test]
+    fn numbers_get_thousands_separators_and_keep_their_scale() {
+        assert_eq!(number(&Value::Int(1234567)), "1,234,567");
+        assert_eq!(number(&Value::Int(-999)), "-999");
+        assert_eq!(
+            number(&Value::Dec(parse_decimal("-12345.50").unwrap())),
+            "-12,345.50"
+        );
+        assert_eq!(number(&Value::Text("1234".into())), "1234");
     }
 }

@@ -139,124 +139,31 @@ pub fn day(text: &str) -> Result<NaiveDate, String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a demo (two SQLite databases, a config) and print its reports. No server needed.
-    Demo {
-        /// Directory to create.
-        #[arg(long, default_value = "tally-demo")]
-        dir: PathBuf,
-    },
+    Demo(DemoArgs),
     /// Write a commented tally.toml and a .env (mode 0600) for the real setup into DIR.
-    Init {
-        /// Directory to write into (created when missing); existing files are never overwritten.
-        #[arg(default_value = ".")]
-        dir: PathBuf,
-    },
+    Init(InitArgs),
     /// Validate the config, connect to every source and check every rollup's table, every alert's
     /// condition and every destination (sending nothing).
-    Check {
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: InfoFormat,
-    },
+    Check(InfoArgs),
     /// Dry run: the slices a sync would pull and the SQL it would send.
-    Plan {
-        #[command(flatten)]
-        date: DateArg,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: InfoFormat,
-    },
+    Plan(PlanArgs),
     /// Pull what the reports need into the store.
-    Sync {
-        #[command(flatten)]
-        date: DateArg,
-        /// First day of an explicit range (with --to), for every rollup.
-        #[arg(
-            long,
-            value_name = "YYYY-MM-DD",
-            value_parser = day,
-            requires = "to",
-            conflicts_with = "date"
-        )]
-        from: Option<NaiveDate>,
-        /// Last day of an explicit range (with --from).
-        #[arg(long, value_name = "YYYY-MM-DD", value_parser = day, requires = "from")]
-        to: Option<NaiveDate>,
-        /// Pull the range again even where it is final.
-        #[arg(long)]
-        refresh: bool,
-        /// Only this rollup (repeatable; default: every rollup the reports need).
-        #[arg(long = "rollup", value_name = "NAME")]
-        rollups: Vec<String>,
-    },
+    Sync(SyncArgs),
     /// Render reports from the store (all of them without NAME), syncing first.
-    Report {
-        /// Report names.
-        names: Vec<String>,
-        #[command(flatten)]
-        date: DateArg,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: ReportFormat,
-        /// Write to this file instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-        /// Do not sync first.
-        #[arg(long)]
-        no_sync: bool,
-    },
+    Report(ReportArgs),
     /// Sync, render every report into the output directory, print it and deliver it, with the
     /// alerts that fire on it.
-    Run {
-        #[command(flatten)]
-        date: DateArg,
-        /// Deliver again what was already delivered for this day (only what is selected).
-        #[arg(long)]
-        force: bool,
-        /// Wait for a run that holds the lock to finish, instead of failing.
-        #[arg(long)]
-        wait: bool,
-        #[command(flatten)]
-        select: Selection,
-    },
+    Run(RunArgs),
     /// Run `tally run` for yesterday at every time of `[schedule] cron`, catching up missed runs.
     Daemon,
     /// Print the run history, newest first.
-    History {
-        /// How many runs.
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: InfoFormat,
-    },
+    History(HistoryArgs),
     /// Print the next scheduled time, the last run and each rollup's newest final day.
-    Status {
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: InfoFormat,
-    },
+    Status(InfoArgs),
     /// Deliver the reports (from the store, without syncing) to every `[[deliver]]` destination.
-    Deliver {
-        #[command(flatten)]
-        date: DateArg,
-        /// Deliver again what was already delivered for this day (only what is selected).
-        #[arg(long)]
-        force: bool,
-        #[command(flatten)]
-        select: Selection,
-    },
+    Deliver(DeliverArgs),
     /// Run read-only SQL over the store.
-    Query {
-        /// The SQL, or `-` to read it from standard input.
-        #[arg(required_unless_present = "file", conflicts_with = "file")]
-        sql: Option<String>,
-        /// Read the SQL from this file.
-        #[arg(long, short)]
-        file: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
+    Query(QueryArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -265,4 +172,133 @@ pub enum Command {
     /// Print the man page (roff), generated from these definitions.
     #[command(hide = true)]
     Man,
+}
+
+/// `tally demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Directory to create.
+    #[arg(long, default_value = "tally-demo")]
+    pub dir: PathBuf,
+}
+
+/// `tally init`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Directory to write into (created when missing); existing files are never overwritten.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// `--format` of a command that prints facts (`check`, `status`).
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: InfoFormat,
+}
+
+/// `tally plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub date: DateArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: InfoFormat,
+}
+
+/// `tally sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub date: DateArg,
+    /// First day of an explicit range (with --to), for every rollup.
+    #[arg(
+        long,
+        value_name = "YYYY-MM-DD",
+        value_parser = day,
+        requires = "to",
+        conflicts_with = "date"
+    )]
+    pub from: Option<NaiveDate>,
+    /// Last day of an explicit range (with --from).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = day, requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// Pull the range again even where it is final.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Only this rollup (repeatable; default: every rollup the reports need).
+    #[arg(long = "rollup", value_name = "NAME")]
+    pub rollups: Vec<String>,
+}
+
+/// `tally report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Report names.
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub date: DateArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Do not sync first.
+    #[arg(long)]
+    pub no_sync: bool,
+}
+
+/// `tally run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub date: DateArg,
+    /// Deliver again what was already delivered for this day (only what is selected).
+    #[arg(long)]
+    pub force: bool,
+    /// Wait for a run that holds the lock to finish, instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub select: Selection,
+}
+
+/// `tally history`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// How many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: InfoFormat,
+}
+
+/// `tally deliver`.
+#[derive(Debug, Clone, Args)]
+pub struct DeliverArgs {
+    #[command(flatten)]
+    pub date: DateArg,
+    /// Deliver again what was already delivered for this day (only what is selected).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub select: Selection,
+}
+
+/// `tally query`.
+#[derive(Debug, Clone, Args)]
+pub struct QueryArgs {
+    /// The SQL, or `-` to read it from standard input.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub sql: Option<String>,
+    /// Read the SQL from this file.
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }

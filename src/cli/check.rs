@@ -5,12 +5,15 @@
 use serde_json::{Value as Json, json};
 
 use super::args::InfoFormat;
-use crate::config::{Config, Rollup, SourceSpec};
+use crate::config::Config;
 use crate::deliver;
-use crate::error::{Error, mask_secrets};
-use crate::report;
+use crate::error::Error;
+use crate::report::alert::Alert;
+use crate::report::{self, ReportKind, ReportSpec};
+use crate::rollup::Rollup;
 use crate::run;
-use crate::source::{Lag, Source, SourceError};
+use crate::secret::mask_secrets;
+use crate::source::{Lag, Source, SourceError, SourceSpec};
 use crate::store::Store;
 use crate::sync::SyncError;
 use crate::sync::slice::day_slices;
@@ -28,12 +31,12 @@ struct Finding {
 }
 
 /// Where findings go: printed at once as text, or gathered into one JSON document.
-struct Out {
+struct Findings {
     format: InfoFormat,
     found: Vec<Finding>,
 }
 
-impl Out {
+impl Findings {
     /// Records a finding, its texts masked (a driver may quote what it was given).
     fn add(&mut self, mut f: Finding) {
         f.text = mask_secrets(&f.text);
@@ -79,7 +82,7 @@ impl Out {
 /// Checks every source, rollup and destination; `Ok(false)` when any failed. A signal stops it
 /// at once, even while it connects or waits for an answer.
 pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
-    let mut out = Out {
+    let mut out = Findings {
         format,
         found: Vec::new(),
     };
@@ -92,7 +95,7 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
     });
     for spec in config.sources.values() {
         tokio::select! {
-            () = check_source(config, spec, &mut out) => {}
+            () = probe_source(config, spec, &mut out) => {}
             _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
         }
     }
@@ -100,7 +103,7 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
     alerts(config, &mut out);
     for dest in &config.destinations {
         let result = tokio::select! {
-            r = deliver::check(dest) => r,
+            r = deliver::probe(dest) => r,
             _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
         };
         let (ok, text) = match result {
@@ -120,11 +123,11 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
 
 /// Prepares each sql report on the store (nothing runs): a table that is not there, or a
 /// statement that would write, fails here rather than in the daily run.
-fn sql_reports(config: &Config, out: &mut Out) {
-    let sql: Vec<&crate::config::ReportSpec> = config
+fn sql_reports(config: &Config, out: &mut Findings) {
+    let sql: Vec<&ReportSpec> = config
         .reports
         .values()
-        .filter(|r| matches!(r.kind, crate::config::ReportKind::Sql { .. }))
+        .filter(|r| matches!(r.kind, ReportKind::Sql { .. }))
         .collect();
     if sql.is_empty() {
         return;
@@ -158,7 +161,7 @@ fn sql_reports(config: &Config, out: &mut Out) {
 }
 
 /// Runs each alert's condition against its report's columns, on no rows: nothing is sent.
-fn alerts(config: &Config, out: &mut Out) {
+fn alerts(config: &Config, out: &mut Findings) {
     if config.alerts.is_empty() {
         return;
     }
@@ -208,11 +211,11 @@ fn alerts(config: &Config, out: &mut Out) {
 }
 
 /// Where an alert goes, as `tally check` says it.
-fn recipients(config: &Config, alert: &crate::config::Alert) -> String {
+fn recipients(config: &Config, alert: &Alert) -> String {
     let names: Vec<&str> = config
         .destinations
         .iter()
-        .filter(|d| alert.sends_to(d))
+        .filter(|d| alert.sends_to(&d.name))
         .map(|d| d.name.as_str())
         .collect();
     if names.is_empty() {
@@ -223,7 +226,7 @@ fn recipients(config: &Config, alert: &crate::config::Alert) -> String {
 }
 
 /// Connects to one source and checks its rollups.
-async fn check_source(config: &Config, spec: &SourceSpec, out: &mut Out) {
+async fn probe_source(config: &Config, spec: &SourceSpec, out: &mut Findings) {
     let rollups: Vec<_> = config
         .rollups
         .values()
@@ -266,7 +269,7 @@ async fn check_source(config: &Config, spec: &SourceSpec, out: &mut Out) {
         }
     };
     for rollup in rollups {
-        let (ok, text) = match check_rollup(config, &mut source, rollup).await {
+        let (ok, text) = match probe_rollup(config, &mut source, rollup).await {
             Ok(line) => (true, line),
             Err(e) => (false, e),
         };
@@ -334,12 +337,12 @@ async fn session(spec: &SourceSpec, source: &mut Source) -> Vec<(&'static str, S
 
 /// Prepares the rollup's slice query and EXPLAINs it for yesterday's first slice: a plan that
 /// reads the whole table fails (unless allowed) and names the index to create.
-async fn check_rollup(
+async fn probe_rollup(
     config: &Config,
     source: &mut Source,
     rollup: &Rollup,
 ) -> Result<String, String> {
-    let info = source.check(rollup).await.map_err(|e| e.to_string())?;
+    let info = source.probe(rollup).await.map_err(|e| e.to_string())?;
     let day = run::report_date(config, None);
     let slice = day_slices(config.timezone, day, rollup.slice_hours)[0];
     let explain = source

@@ -1,12 +1,15 @@
-//! `tally init [DIR]`: a commented `tally.toml` for the story's setup (PostgreSQL actions, MySQL
-//! rewards, a segment, the report, Slack and a schedule) and a `.env` (mode 0600) for its
-//! secrets. Every value left to the user is a `<fill in: ...>` placeholder, which the config check
-//! names until it is replaced. Existing files are never overwritten.
+//! Getting started: `tally init [DIR]`, a commented `tally.toml` for the story's setup
+//! (PostgreSQL actions, MySQL rewards, a segment, the report, Slack and a schedule) and a `.env`
+//! (mode 0600) for its secrets, each value left to the user a `<fill in: ...>` placeholder that
+//! the config check names until it is replaced (existing files are never overwritten); and the
+//! shell completions and man page, generated from the command-line definitions.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use super::args::Shell;
+use super::emit;
 use crate::error::Error;
 
 const CONFIG: &str = r#"# tally.toml, written by `tally init`. Replace every <fill in: ...> (here and in .env);
@@ -70,10 +73,10 @@ kind = "slack"
 token = "${SLACK_BOT_TOKEN}"
 channel = "${SLACK_CHANNEL}"
 
-# Every day at 09:00 in `timezone`, for yesterday; failures go to Slack too.
+# Every day at 09:00 in `timezone`, for yesterday; a notice goes to Slack when a run fails.
 [schedule]
 cron = "0 9 * * *"
-alert = "slack"
+notify = "slack"
 "#;
 
 const ENV: &str = r#"# Secrets for tally.toml (this file is readable by its owner only).
@@ -115,5 +118,27 @@ pub fn run(dir: &Path) -> Result<bool, Error> {
         env.display(),
         config.display()
     );
+    Ok(true)
+}
+
+/// Prints the completion script for `shell`, generated from the clap definitions.
+pub fn completions(shell: Shell) -> Result<bool, Error> {
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut command = <super::Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "tally", &mut std::io::stdout());
+    Ok(true)
+}
+
+/// Prints the man page (roff), generated from the clap definitions.
+pub fn man() -> Result<bool, Error> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(<super::Cli as clap::CommandFactory>::command())
+        .render(&mut page)
+        .map_err(Error::io("rendering the man page"))?;
+    emit(&page, None)?;
     Ok(true)
 }

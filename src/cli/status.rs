@@ -1,6 +1,6 @@
 //! `tally history` and `tally status`: what ran, and what will.
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 
 use serde_json::{Value as Json, json};
 
@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::report::Report;
 use crate::report::render;
 use crate::schedule::Schedule;
-use crate::store::Store;
+use crate::store::{RunRecord, Store};
 use crate::value::Value;
 
 /// Prints the newest `limit` runs as a table (or JSON).
@@ -78,58 +78,76 @@ fn json_rows(report: &Report) -> String {
     serde_json::to_string_pretty(&rows).unwrap_or_default()
 }
 
+/// What `tally status` shows.
+struct Status {
+    /// The cron pattern and the next run, in the config's zone.
+    next: Option<(String, Option<String>)>,
+    last: Option<RunRecord>,
+    /// Each rollup's newest final day.
+    rollups: Vec<(String, Option<NaiveDate>)>,
+}
+
 /// Prints the next scheduled time, the last run and each rollup's newest final day.
 pub fn status(config: &Config, format: InfoFormat) -> Result<bool, Error> {
     let store = Store::inspect(&config.store)?;
-    let next = match &config.schedule {
-        Some(spec) => {
-            let schedule = Schedule::from_cron(&spec.cron, config.timezone);
-            Some((
-                spec.pattern.clone(),
-                schedule.next_after(Utc::now()).map(|t| schedule.local(t)),
-            ))
-        }
-        None => None,
-    };
-    let last = store.runs(1)?.into_iter().next();
+    let next = config.schedule.as_ref().map(|spec| {
+        let schedule = Schedule::from_cron(&spec.cron, config.timezone);
+        (
+            spec.pattern.clone(),
+            schedule.next_after(Utc::now()).map(|t| schedule.local(t)),
+        )
+    });
     let rollups = config
         .rollups
         .values()
         .map(|r| Ok((r.name.clone(), store.newest_final_day(&r.name, r.lookback)?)))
         .collect::<Result<Vec<_>, Error>>()?;
-    if format == InfoFormat::Json {
-        let doc = json!({
-            "store": config.store.display().to_string(),
-            "store_exists": Store::exists(&config.store),
-            "schedule": next.as_ref().map(|(cron, next)| json!({
-                "cron": cron,
-                "timezone": config.timezone.to_string(),
-                "next_run": next,
-            })),
-            "last_run": last.as_ref().map(|r| json!({
-                "id": r.id,
-                "status": r.status,
-                "trigger": r.trigger,
-                "date": r.report_date,
-                "started_at": r.started_at,
-                "finished_at": r.finished_at,
-                "error": r.error,
-            })),
-            "rollups": rollups.iter().map(|(name, day)| json!({
-                "rollup": name,
-                "newest_final_day": day.map(|d| d.to_string()),
-            })).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        return Ok(true);
+    let status = Status {
+        next,
+        last: store.runs(1)?.into_iter().next(),
+        rollups,
+    };
+    match format {
+        InfoFormat::Json => print_json(config, &status),
+        InfoFormat::Text => print_text(config, status),
     }
+    Ok(true)
+}
+
+fn print_json(config: &Config, s: &Status) {
+    let doc = json!({
+        "store": config.store.display().to_string(),
+        "store_exists": Store::exists(&config.store),
+        "schedule": s.next.as_ref().map(|(cron, next)| json!({
+            "cron": cron,
+            "timezone": config.timezone.to_string(),
+            "next_run": next,
+        })),
+        "last_run": s.last.as_ref().map(|r| json!({
+            "id": r.id,
+            "status": r.status,
+            "trigger": r.trigger,
+            "date": r.report_date,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "error": r.error,
+        })),
+        "rollups": s.rollups.iter().map(|(name, day)| json!({
+            "rollup": name,
+            "newest_final_day": day.map(|d| d.to_string()),
+        })).collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+}
+
+fn print_text(config: &Config, s: Status) {
     if !Store::exists(&config.store) {
         println!(
             "store: none yet at {} (nothing has run)",
             config.store.display()
         );
     }
-    match next {
+    match s.next {
         Some((cron, next)) => println!(
             "schedule: `{cron}` in {}; next run {}",
             config.timezone,
@@ -137,7 +155,7 @@ pub fn status(config: &Config, format: InfoFormat) -> Result<bool, Error> {
         ),
         None => println!("schedule: none (add [schedule] cron to run `tally daemon`)"),
     }
-    match last {
+    match s.last {
         Some(r) => println!(
             "last run: #{} {} ({}) for {}, started {}{}",
             r.id,
@@ -149,7 +167,8 @@ pub fn status(config: &Config, format: InfoFormat) -> Result<bool, Error> {
         ),
         None => println!("last run: none"),
     }
-    let rows = rollups
+    let rows = s
+        .rollups
         .into_iter()
         .map(|(name, day)| {
             vec![
@@ -162,7 +181,6 @@ pub fn status(config: &Config, format: InfoFormat) -> Result<bool, Error> {
         "{}",
         render::table(&table(&["rollup", "newest final day"], rows))
     );
-    Ok(true)
 }
 
 fn table(columns: &[&str], rows: Vec<Vec<Value>>) -> Report {

@@ -1,5 +1,6 @@
-//! The whole config checked: each table by its stage's checks, then what ties them together
-//! (names shared by rollups, segments and views; reports' destinations; the alert).
+//! The whole config checked: each part by its own stage's checks, then what ties them together
+//! by name (names shared by rollups, segments and views; each alert's report and destinations;
+//! the schedule's notice destination).
 
 use std::path::Path;
 
@@ -7,33 +8,109 @@ use chrono_tz::Tz;
 use indexmap::IndexMap;
 use sqlparser::dialect::{Dialect, GenericDialect};
 
-use super::env::Env;
 use super::file::File;
-use super::sql::Fragments;
-use super::{Checker, Config, Issue, relative_to};
-use super::{
-    ReportSpec, Rollup, Segment, SourceSpec, alert, report, rollup, schedule, segment, source,
-};
+use super::{Config, schedule};
+use crate::check::env::Env;
+use crate::check::sql::Fragments;
+use crate::check::{Checker, Issue, Recipient};
 use crate::deliver::Destination;
+use crate::report::alert::{self, Alert};
+use crate::report::render::Style;
+use crate::report::{self, ReportSpec};
+use crate::rollup::{self, Rollup};
+use crate::segment::{self, Segment};
+use crate::source::{self, SourceSpec};
 
 /// Checks the file and builds the checked [`Config`].
-pub fn check(config: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Issue>> {
-    let mut c = Checker {
-        issues: Vec::new(),
-        env,
-        config_path,
-    };
-    let timezone = c.tz("timezone", &config.timezone);
-    let sources: IndexMap<String, SourceSpec> = config
+pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Issue>> {
+    let mut c = Checker::new(env, config_path);
+    let timezone = c.tz("timezone", &file.timezone);
+    let sources: IndexMap<String, SourceSpec> = file
         .sources
         .iter()
-        .map(|(name, s)| (name.clone(), source::check(&mut c, name, s)))
+        .map(|(name, s)| (name.clone(), source::spec::check(&mut c, name, s)))
         .collect();
-    let rollups: IndexMap<String, Rollup> = config
-        .rollups
+    let rollups = rollups(&mut c, &file, &sources, timezone);
+    let segments: IndexMap<String, Segment> = file
+        .segments
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                segment::spec::check(&mut c, name, s, &rollups),
+            )
+        })
+        .collect();
+    shared_names(&mut c, &rollups, &segments);
+    let reports: IndexMap<String, ReportSpec> = file
+        .reports
         .iter()
         .map(|(name, r)| {
-            // With an unknown source, the expressions are read as standard SQL.
+            let spec = report::spec::check(&mut c, name, r, &rollups, &segments);
+            (name.clone(), spec)
+        })
+        .collect();
+    let report_names: Vec<&str> = reports.keys().map(String::as_str).collect();
+    let destinations: Vec<Destination> = file
+        .deliver
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d.check(&mut c, i, &report_names))
+        .collect();
+    let recipients: Vec<Recipient> = destinations.iter().map(Destination::recipient).collect();
+    let schedule = file
+        .schedule
+        .as_ref()
+        .map(|s| schedule::check(&mut c, s, &recipients));
+    let alerts: IndexMap<String, Alert> = file
+        .alerts
+        .iter()
+        .map(|(name, a)| {
+            let alert = alert::spec::check(&mut c, name, a, &reports, &recipients);
+            (name.clone(), alert)
+        })
+        .collect();
+    let style = style(&mut c, &file);
+    if file.store.trim().is_empty() {
+        c.issue(
+            "store",
+            "is empty: name the SQLite file, like \".tally/store.sqlite\"",
+        );
+    }
+    let (store, output_dir) = (c.path(&file.store), c.path(&file.output.dir));
+    let (issues, warnings) = c.finish();
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    Ok(Config {
+        config_path: config_path.to_path_buf(),
+        timezone,
+        store,
+        sources,
+        rollups,
+        segments,
+        reports,
+        output_dir,
+        style,
+        destinations,
+        schedule,
+        alerts,
+        warnings,
+    })
+}
+
+/// Checks each rollup by its source's rules (its dialect and functions; standard SQL when the
+/// source is not known), in the config's zone of days.
+fn rollups(
+    c: &mut Checker,
+    file: &File,
+    sources: &IndexMap<String, SourceSpec>,
+    timezone: Tz,
+) -> IndexMap<String, Rollup> {
+    let names: Vec<&str> = sources.keys().map(String::as_str).collect();
+    file.rollups
+        .iter()
+        .map(|(name, r)| {
             let source = sources.get(&r.source);
             let dialect: Box<dyn Dialect> = source.map_or_else(
                 || Box::new(GenericDialect {}) as Box<dyn Dialect>,
@@ -45,17 +122,20 @@ pub fn check(config: File, config_path: &Path, env: &Env) -> Result<Config, Vec<
                 allowed: source.map_or(&[], |s| &s.allow_functions),
                 source: Some(&r.source),
             };
-            let mut rollup = rollup::check(&mut c, name, r, &config, &rules);
+            let mut rollup = rollup::check(c, name, r, &names, &rules);
             rollup.day_zone = timezone;
-            rollup.source_zone = sources.get(&r.source).map_or(Tz::UTC, |s| s.timezone);
+            rollup.source_zone = source.map_or(Tz::UTC, |s| s.timezone);
             (name.clone(), rollup)
         })
-        .collect();
-    let segments: IndexMap<String, Segment> = config
-        .segments
-        .iter()
-        .map(|(name, s)| (name.clone(), segment::check(&mut c, name, s, &rollups)))
-        .collect();
+        .collect()
+}
+
+/// Rollups, their `_bi` views and segments are all tables of the store: their names must differ.
+fn shared_names(
+    c: &mut Checker,
+    rollups: &IndexMap<String, Rollup>,
+    segments: &IndexMap<String, Segment>,
+) {
     for name in rollups.keys() {
         let view = format!("{name}_bi");
         if rollups.contains_key(&view) || segments.contains_key(&view) {
@@ -73,78 +153,27 @@ pub fn check(config: File, config_path: &Path, env: &Env) -> Result<Config, Vec<
             );
         }
     }
-    let reports: IndexMap<String, ReportSpec> = config
-        .reports
-        .iter()
-        .map(|(name, r)| {
-            (
-                name.clone(),
-                report::check(&mut c, name, r, &rollups, &segments),
-            )
-        })
-        .collect();
-    let report_names: Vec<&str> = reports.keys().map(String::as_str).collect();
-    let destinations: Vec<Destination> = config
-        .deliver
-        .iter()
-        .enumerate()
-        .map(|(i, d)| d.check(&mut c, i, &report_names))
-        .collect();
-    let schedule = config
-        .schedule
-        .as_ref()
-        .map(|s| schedule::check(&mut c, s, &destinations));
-    let alerts = config
-        .alerts
-        .iter()
-        .map(|(name, a)| {
-            (
-                name.clone(),
-                alert::check(&mut c, name, a, &reports, &destinations),
-            )
-        })
-        .collect();
-    let chart_font = config
-        .chart
-        .font
-        .as_ref()
-        .map(|f| relative_to(config_path, f));
-    if let Some(font) = chart_font.as_ref().filter(|f| !f.is_file()) {
+}
+
+/// How reports are shown: `[output] csv_formulas`, `[chart] font` (which must exist).
+fn style(c: &mut Checker, file: &File) -> Style {
+    let font = file.chart.font.as_ref().map(|f| c.path(f));
+    if let Some(font) = font.as_ref().filter(|f| !f.is_file()) {
         c.issue(
             "chart.font",
             format!("font file {} does not exist", font.display()),
         );
     }
-    if config.store.trim().is_empty() {
-        c.issue(
-            "store",
-            "is empty: name the SQLite file, like \".tally/store.sqlite\"",
-        );
+    Style {
+        csv_formulas: file.output.csv_formulas,
+        font,
     }
-    if !c.issues.is_empty() {
-        return Err(c.issues);
-    }
-    Ok(Config {
-        config_path: config_path.to_path_buf(),
-        timezone,
-        store: relative_to(config_path, &config.store),
-        sources,
-        rollups,
-        segments,
-        reports,
-        output_dir: relative_to(config_path, &config.output.dir),
-        csv_formulas: config.output.csv_formulas,
-        destinations,
-        chart_font,
-        schedule,
-        alerts,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TlsMode;
+    use crate::source::tls::TlsMode;
 
     fn config(text: &str) -> Result<Config, Vec<Issue>> {
         let config: File = toml::from_str(text).unwrap();
@@ -181,7 +210,7 @@ mod tests {
             p.sources["chain"].url.expose(),
             "postgres://u:s3cret@localhost/db"
         );
-        assert_eq!(crate::config::secret::mask("pw s3cret"), "pw ***");
+        assert_eq!(crate::secret::mask_secrets("pw s3cret"), "pw ***");
         assert_eq!(p.segments["engagement"].weights["a"].to_string(), "0.5");
         assert_eq!(p.segments["engagement"].window_days, 7);
     }

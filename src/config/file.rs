@@ -1,17 +1,19 @@
 //! The top of `tally.toml` as written: plain serde structs, no checks beyond shape. Each stage's
-//! table has its own struct beside its checks ([`super::source`], [`super::rollup`],
-//! [`super::segment`], [`super::report`], [`super::schedule`], and each kind of
-//! [`crate::deliver`] destination).
+//! table has its own struct beside its checks ([`crate::source::spec`], [`crate::rollup`],
+//! [`crate::segment::spec`], [`crate::report::spec`], [`crate::report::alert::spec`],
+//! [`super::schedule`], and each kind of [`crate::deliver`] destination).
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::alert::AlertConfig;
-use super::report::ReportConfig;
-use super::rollup::RollupConfig;
 use super::schedule::ScheduleConfig;
-use super::segment::SegmentConfig;
-use super::source::SourceConfig;
+use crate::deliver::DeliverConfig;
+use crate::report::alert::AlertConfig;
+use crate::report::render::CsvFormulas;
+use crate::report::spec::ReportConfig;
+use crate::rollup::RollupConfig;
+use crate::segment::SegmentConfig;
+use crate::source::SourceConfig;
 
 /// The whole `tally.toml` file.
 #[derive(Debug, Deserialize)]
@@ -40,7 +42,7 @@ pub struct File {
     pub output: OutputConfig,
     /// Destinations that `tally run` and `tally deliver` send reports to.
     #[serde(default)]
-    pub deliver: Vec<crate::deliver::DeliverConfig>,
+    pub deliver: Vec<DeliverConfig>,
     /// The PNG chart.
     #[serde(default)]
     pub chart: ChartConfig,
@@ -68,7 +70,7 @@ pub struct OutputConfig {
     pub dir: String,
     /// `escape` (a leading `'` on text cells a spreadsheet would run as formulas) or `keep`.
     #[serde(default)]
-    pub csv_formulas: crate::report::render::CsvFormulas,
+    pub csv_formulas: CsvFormulas,
 }
 
 impl Default for OutputConfig {
@@ -80,7 +82,7 @@ impl Default for OutputConfig {
     }
 }
 
-pub(super) fn default_timezone() -> String {
+fn default_timezone() -> String {
     "UTC".into()
 }
 

@@ -1,52 +1,30 @@
-//! Reading `tally.toml` into a checked [`Config`] before anything connects anywhere: the file
-//! as written ([`file`] and each stage's table beside its checks: [`source`], [`rollup`],
-//! [`segment`], [`report`], [`schedule`], [`crate::deliver`]), `${VAR}` interpolation ([`env`]),
-//! the SQL fragments ([`sql`]), and [`check`], which ties them together.
+//! The whole config, assembled at the top: `tally.toml` read ([`file`]), each part checked by
+//! its own stage (sources, rollups, segments, reports, alerts, destinations, each beside its
+//! code), the references between parts checked by name ([`check`]), and the checked [`Config`]
+//! that `run`, `schedule`, `demo` and `cli` hand out in pieces to the stages.
 
-mod alert;
 mod check;
-mod checker;
-pub mod env;
 mod file;
-mod report;
-mod rollup;
 mod schedule;
-pub mod secret;
-mod segment;
-mod source;
-mod sql;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 
-pub use crate::deliver::Destination;
-pub use alert::*;
-pub use checker::Checker;
-pub use report::*;
-pub use rollup::*;
-pub use schedule::*;
-pub use secret::Secret;
-pub use segment::*;
-pub use source::*;
-
-/// One problem in the config, with the key it concerns.
-#[derive(Debug, Clone)]
-pub struct Issue {
-    /// Dotted key, like `rollups.activity.slice`.
-    pub key: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for Issue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
-}
+use crate::check::Issue;
+use crate::check::env::{self, Env};
+use crate::days::DayRange;
+use crate::deliver::Destination;
+use crate::report::alert::Alert;
+use crate::report::render::Style;
+use crate::report::{self, ReportSpec};
+use crate::rollup::Rollup;
+use crate::segment::Segment;
+use crate::source::SourceSpec;
+use crate::sync;
+pub use schedule::ScheduleSpec;
 
 /// Why a config could not be loaded. Always a configuration error (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -114,16 +92,16 @@ pub fn load(path: &Path, env_file: Option<&Path>) -> Result<Config, ConfigError>
     // toml's message quotes the line: mask what may be a secret on it.
     let config: file::File = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
-        message: crate::error::mask_secrets(e.to_string().trim_end()),
+        message: crate::secret::mask_secrets(e.to_string().trim_end()),
     })?;
-    let default_env = relative_to(path, ".env");
+    let default_env = crate::check::relative_to(path, ".env");
     let env = match env_file {
-        Some(f) => env::Env::load(Some(f), true),
-        None => env::Env::load(Some(&default_env), false),
+        Some(f) => Env::load(Some(f), true),
+        None => Env::load(Some(&default_env), false),
     }
     .map_err(ConfigError::Env)?;
     let left = placeholders(&text);
-    check::check(config, path, &env).map_err(|issues| {
+    let config = check::check(config, path, &env).map_err(|issues| {
         // With `<fill in: ...>` values left, say what to fill in, not what they break.
         let (from_env, others): (Vec<Issue>, Vec<Issue>) = issues
             .into_iter()
@@ -137,7 +115,11 @@ pub fn load(path: &Path, env_file: Option<&Path>) -> Result<Config, ConfigError>
             path: path.to_path_buf(),
             issues,
         }
-    })
+    })?;
+    for w in &config.warnings {
+        tracing::warn!("{}: {w}", path.display());
+    }
+    Ok(config)
 }
 
 /// Every `<fill in: ...>` string that `tally init` left in the file, by its dotted key.
@@ -192,69 +174,45 @@ pub struct Config {
     pub reports: IndexMap<String, ReportSpec>,
     /// Output directory of `tally run`.
     pub output_dir: PathBuf,
-    /// What CSV does with text cells that look like formulas.
-    pub csv_formulas: crate::report::render::CsvFormulas,
+    /// How reports are shown: CSV's formulas, the chart's font.
+    pub style: Style,
     /// Destinations, in config order.
-    pub destinations: Vec<crate::deliver::Destination>,
-    /// Font of the PNG chart, instead of the built-in one.
-    pub chart_font: Option<PathBuf>,
+    pub destinations: Vec<Destination>,
     /// The daemon's schedule.
     pub schedule: Option<ScheduleSpec>,
     /// Alerts on reports' rows, by name.
     pub alerts: IndexMap<String, Alert>,
+    /// What works but is probably not what was meant: logged when the config is loaded, and
+    /// printed by `tally check`.
+    pub warnings: Vec<Issue>,
 }
 
 impl Config {
-    /// The days each rollup must hold for the given reports on report date `date`: a segment
-    /// needs its whole window before the first report day.
+    /// What a sync reads: the zone of days, the sources and the rollups.
+    pub fn sync_scope(&self) -> sync::Scope<'_> {
+        sync::Scope {
+            timezone: self.timezone,
+            sources: &self.sources,
+            rollups: &self.rollups,
+        }
+    }
+
+    /// What reports read: the rollups, the segments and the style.
+    pub fn report_inputs(&self) -> report::Inputs<'_> {
+        report::Inputs {
+            rollups: &self.rollups,
+            segments: &self.segments,
+            style: &self.style,
+        }
+    }
+
+    /// The days each rollup must hold for the given reports on report date `date`.
     pub fn required_days<'a>(
         &self,
         reports: impl IntoIterator<Item = &'a ReportSpec>,
         date: NaiveDate,
     ) -> IndexMap<String, DayRange> {
-        let mut need: IndexMap<String, DayRange> = IndexMap::new();
-        let mut add = |rollup: &str, range: DayRange| {
-            need.entry(rollup.to_string())
-                .and_modify(|r| *r = r.union(range))
-                .or_insert(range);
-        };
-        for report in reports {
-            let (first, last) = report.range(date);
-            let plain = DayRange { first, last };
-            // A segment is scored from `first` on: it needs its window before that day.
-            let mut first = first;
-            let (rollups, segments): (Vec<&str>, Vec<&str>) = match &report.kind {
-                ReportKind::SegmentRewards {
-                    segment, rewards, ..
-                }
-                | ReportKind::TopRewarded {
-                    segment, rewards, ..
-                } => (vec![rewards.as_str()], vec![segment.as_str()]),
-                ReportKind::SegmentFlow {
-                    segment,
-                    compare_days,
-                } => {
-                    // Each day's groups are compared with those `compare` days before.
-                    first = days_before(first, *compare_days);
-                    (vec![], vec![segment.as_str()])
-                }
-                ReportKind::Sql {
-                    rollups, segments, ..
-                } => (
-                    rollups.iter().map(String::as_str).collect(),
-                    segments.iter().map(String::as_str).collect(),
-                ),
-            };
-            for r in rollups {
-                add(r, plain);
-            }
-            for s in segments {
-                let seg = &self.segments[s];
-                let first = days_before(first, seg.window_days - 1);
-                add(&seg.rollup, DayRange { first, last });
-            }
-        }
-        need
+        report::required_days(&self.segments, reports, date)
     }
 
     /// Looks up reports by name; an unknown name is an error naming it.
@@ -271,49 +229,5 @@ impl Config {
                 })
             })
             .collect()
-    }
-}
-
-/// An inclusive range of days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DayRange {
-    /// First day.
-    pub first: NaiveDate,
-    /// Last day (inclusive).
-    pub last: NaiveDate,
-}
-
-impl DayRange {
-    fn union(self, other: DayRange) -> DayRange {
-        DayRange {
-            first: self.first.min(other.first),
-            last: self.last.max(other.last),
-        }
-    }
-
-    /// Every day of the range, in order.
-    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + use<> {
-        let last = self.last;
-        self.first.iter_days().take_while(move |d| *d <= last)
-    }
-}
-
-/// `n` days before `date`, or the first day of the calendar when that is further back (never
-/// a later day: a `keep` horizon that moved forward would prune what it should keep).
-pub fn days_before(date: NaiveDate, n: u32) -> NaiveDate {
-    date.checked_sub_days(Days::new(n.into()))
-        .unwrap_or(NaiveDate::MIN)
-}
-
-/// Resolves `path` relative to the directory of the config file.
-pub fn relative_to(config_path: &Path, path: &str) -> PathBuf {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        config_path
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join(p)
     }
 }

@@ -1,13 +1,13 @@
 //! `[schedule]`: as written ([`ScheduleConfig`]), checked ([`ScheduleSpec`], with the cron
-//! pattern parsed once), and the checks between them.
+//! pattern parsed once), and the checks between them. The daemon (`crate::schedule`) reads it;
+//! its notice destination is checked by name and kind.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::Checker;
-use crate::deliver::Destination;
+use crate::check::{Checker, Recipient};
 
 /// `[schedule]`.
 #[derive(Debug, Deserialize)]
@@ -21,7 +21,10 @@ pub struct ScheduleConfig {
     /// Wait before each extra attempt.
     #[serde(default = "default_retry_delay")]
     pub retry_delay: String,
-    /// Destination (name, or `slack` / `webhook` for the first of that kind) that gets alerts.
+    /// Destination (name, or `slack` / `webhook` for the first of that kind) that gets the
+    /// run-failure notices.
+    pub notify: Option<String>,
+    /// The old name of `notify`, still read (with a warning).
     pub alert: Option<String>,
 }
 
@@ -44,15 +47,15 @@ pub struct ScheduleSpec {
     pub retries: u32,
     /// Wait before each extra attempt.
     pub retry_delay: Duration,
-    /// Name of the destination that gets alerts.
-    pub alert: Option<String>,
+    /// Name of the destination that gets the run-failure notices.
+    pub notify: Option<String>,
 }
 
-/// Checks `[schedule]`.
+/// Checks `[schedule]`; `destinations` by name and kind.
 pub(super) fn check(
     c: &mut Checker,
     s: &ScheduleConfig,
-    destinations: &[Destination],
+    destinations: &[Recipient],
 ) -> ScheduleSpec {
     let cron = croner::Cron::from_str(&s.cron).unwrap_or_else(|e| {
         c.issue(
@@ -76,27 +79,39 @@ pub(super) fn check(
             ),
         );
     }
-    let alert = s.alert.as_ref().and_then(|name| {
-        let found = destinations
-            .iter()
-            .find(|d| &d.name == name)
-            .or_else(|| destinations.iter().find(|d| d.kind_name() == name));
-        match found {
-            Some(d) if !d.target.alerts() => {
-                c.issue(
-                    "schedule.alert",
-                    format!("`{name}` writes files; alerts go to a slack or webhook destination"),
-                );
-                None
-            }
-            Some(d) => Some(d.name.clone()),
-            None => {
-                c.issue(
-                    "schedule.alert",
-                    format!("no [[deliver]] destination named `{name}` (or of that kind)"),
-                );
-                None
-            }
+    let (key, wanted) = match (&s.notify, &s.alert) {
+        (Some(_), Some(_)) => {
+            c.issue(
+                "schedule.alert",
+                "`alert` is the old name of `notify`: keep `notify` only",
+            );
+            ("schedule.notify", s.notify.as_ref())
+        }
+        (None, Some(old)) => {
+            c.warn(
+                "schedule.alert",
+                "is now called `notify` (run-failure notices; [alerts.NAME] are alerts on \
+                 data): rename the key to schedule.notify; `alert` is still read",
+            );
+            ("schedule.alert", Some(old))
+        }
+        (notify, None) => ("schedule.notify", notify.as_ref()),
+    };
+    let notify = wanted.and_then(|name| match Recipient::find(destinations, name) {
+        Some(d) if !d.notices => {
+            c.issue(
+                key,
+                format!("`{name}` writes files; notices go to a slack or webhook destination"),
+            );
+            None
+        }
+        Some(d) => Some(d.name.to_string()),
+        None => {
+            c.issue(
+                key,
+                format!("no [[deliver]] destination named `{name}` (or of that kind)"),
+            );
+            None
         }
     });
     ScheduleSpec {
@@ -109,6 +124,6 @@ pub(super) fn check(
             Duration::from_secs(1),
             Duration::from_secs(24 * 3600),
         ),
-        alert,
+        notify,
     }
 }

@@ -10,8 +10,7 @@ use serde::Deserialize;
 
 use super::message::Message;
 use super::{BoxFuture, DeliverError, Job, Target, chart_of};
-use crate::config::{Checker, relative_to};
-use crate::error::Error;
+use crate::check::Checker;
 use crate::report::Report;
 use crate::report::render::{self, Format};
 
@@ -57,7 +56,7 @@ impl FileFormat {
 /// `[[deliver]]` with `kind = "files"`, as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct FilesConfig {
     /// Name in the delivery records (default: `files:<dir>`).
     pub name: Option<String>,
     /// Reports written here (default: every report).
@@ -79,11 +78,11 @@ fn default_formats() -> Vec<FileFormat> {
     vec![FileFormat::Csv, FileFormat::Md]
 }
 
-impl Config {
+impl FilesConfig {
     /// Checks the entry; returns its default name and the target.
     pub fn check(&self, c: &mut Checker, _key: &str, _index: usize) -> (String, Arc<dyn Target>) {
         let files = Files {
-            dir: relative_to(c.config_path, &self.dir),
+            dir: c.path(&self.dir),
             formats: self.formats.clone(),
         };
         (format!("files:{}", self.dir), Arc::new(files))
@@ -120,7 +119,7 @@ impl Target for Files {
         "files"
     }
 
-    fn alerts(&self) -> bool {
+    fn takes_notices(&self) -> bool {
         false
     }
 
@@ -130,8 +129,7 @@ impl Target for Files {
     ) -> BoxFuture<'a, Result<(), DeliverError>> {
         Box::pin(async move {
             for (format, bytes) in self.files(job.report)? {
-                write_bytes(&self.dir, job.report, format.extension(), &bytes)
-                    .map_err(|e| DeliverError::Write(e.to_string()))?;
+                write_bytes(&self.dir, job.report, format.extension(), &bytes)?;
             }
             Ok(())
         })
@@ -152,8 +150,8 @@ impl Target for Files {
             .collect())
     }
 
-    fn check<'a>(&'a self, _http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>> {
-        Box::pin(async move { check(&self.dir).map_err(DeliverError::Refused) })
+    fn probe<'a>(&'a self, _http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>> {
+        Box::pin(async move { probe(&self.dir).map_err(DeliverError::Refused) })
     }
 
     fn notify<'a>(
@@ -161,12 +159,16 @@ impl Target for Files {
         _http: &'a Client,
         _message: &'a Message,
     ) -> BoxFuture<'a, Result<(), DeliverError>> {
-        Box::pin(async { Err(DeliverError::Refused("files cannot receive alerts".into())) })
+        Box::pin(async { Err(DeliverError::Refused("files cannot receive notices".into())) })
     }
 }
 
 /// Writes the report in each text format; returns the paths written.
-pub fn write(dir: &Path, report: &Report, formats: &[Format]) -> Result<Vec<PathBuf>, Error> {
+pub fn write(
+    dir: &Path,
+    report: &Report,
+    formats: &[Format],
+) -> Result<Vec<PathBuf>, DeliverError> {
     formats
         .iter()
         .map(|f| {
@@ -186,21 +188,21 @@ pub fn write_bytes(
     report: &Report,
     extension: &str,
     bytes: &[u8],
-) -> Result<PathBuf, Error> {
+) -> Result<PathBuf, DeliverError> {
     let folder = dir.join(&report.name);
     std::fs::create_dir_all(&folder)
-        .map_err(Error::io(format!("creating {}", folder.display())))?;
+        .map_err(|e| DeliverError::Write(format!("creating {}: {e}", folder.display())))?;
     let path = folder.join(format!("{}.{extension}", report.last));
     let tmp = folder.join(format!(".{}.{extension}.tmp", report.last));
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(Error::io(format!("writing {}", path.display())))?;
+        .map_err(|e| DeliverError::Write(format!("writing {}: {e}", path.display())))?;
     Ok(path)
 }
 
 /// Whether reports can be written into `dir`, without writing anything: the folder, or the
 /// nearest one above it that exists (where it would be created), must be writable.
-pub fn check(dir: &Path) -> Result<String, String> {
+pub fn probe(dir: &Path) -> Result<String, String> {
     let mut probe = dir;
     while !probe.exists() {
         match probe.parent() {

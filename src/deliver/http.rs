@@ -48,28 +48,31 @@ pub async fn send(what: &str, build: impl Fn() -> RequestBuilder) -> Result<Resp
 
 /// How a request that must not be repeated blindly went wrong.
 #[derive(Debug)]
-pub enum Failed {
+pub enum PostError {
     /// It certainly did not take effect (refused before it was sent, rate-limited, or a clear
     /// error answer): trying again cannot duplicate it.
-    Certain(String),
+    NotPosted(String),
     /// It may have taken effect (a 5xx answer, a timeout, a connection lost after sending).
-    Doubt(String),
+    MaybePosted(String),
 }
 
-impl Failed {
+impl PostError {
     /// The message either way.
     pub fn message(&self) -> &str {
         match self {
-            Failed::Certain(m) | Failed::Doubt(m) => m,
+            PostError::NotPosted(m) | PostError::MaybePosted(m) => m,
         }
     }
 }
 
 /// Sends a request that posts something (a message), retrying only what certainly did not
 /// arrive: a connection that could not be made, and 429 answers (after `Retry-After`). A 5xx
-/// answer or a failure once the request was on its way is a [`Failed::Doubt`], for the caller
+/// answer or a failure once the request was on its way is a [`PostError::MaybePosted`], for the caller
 /// to settle (Slack: look for the message before posting again). Other answers are returned.
-pub async fn send_once(what: &str, build: impl Fn() -> RequestBuilder) -> Result<Response, Failed> {
+pub async fn send_once(
+    what: &str,
+    build: impl Fn() -> RequestBuilder,
+) -> Result<Response, PostError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -77,7 +80,10 @@ pub async fn send_once(what: &str, build: impl Fn() -> RequestBuilder) -> Result
         let wait = match build().send().await {
             Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS && !last => retry_after(&r),
             Ok(r) if r.status().is_server_error() => {
-                return Err(Failed::Doubt(format!("{what}: HTTP {}", r.status())));
+                return Err(PostError::MaybePosted(format!(
+                    "{what}: HTTP {}",
+                    r.status()
+                )));
             }
             Ok(r) => return Ok(r),
             Err(e) if e.is_connect() && !last => {
@@ -85,9 +91,14 @@ pub async fn send_once(what: &str, build: impl Fn() -> RequestBuilder) -> Result
                 backoff(attempt)
             }
             Err(e) if e.is_connect() || e.is_builder() => {
-                return Err(Failed::Certain(format!("{what}: {}", without_url(e))));
+                return Err(PostError::NotPosted(format!("{what}: {}", without_url(e))));
             }
-            Err(e) => return Err(Failed::Doubt(format!("{what}: {}", without_url(e)))),
+            Err(e) => {
+                return Err(PostError::MaybePosted(format!(
+                    "{what}: {}",
+                    without_url(e)
+                )));
+            }
         };
         tracing::warn!(
             "{what}: retrying in {:.1}s (attempt {attempt} of {ATTEMPTS})",

@@ -10,7 +10,7 @@ use serde_json::{Value as Json, json};
 
 use crate::report::segment_flow::{Flow, Square};
 use crate::report::{Body, Report};
-use crate::value::{Value, plain};
+use crate::value::{Value, number, plain};
 
 /// Most columns a table block holds.
 const MAX_COLUMNS: usize = 20;
@@ -168,33 +168,6 @@ fn table(report: &Report, rows: usize, cols: usize) -> Json {
     json!({"type": "table", "column_settings": settings, "rows": out})
 }
 
-/// A cell as shown in Slack: numbers with thousands separators, decimals at their scale.
-pub fn number(v: &Value) -> String {
-    match v {
-        Value::Int(_) | Value::Dec(_) => {
-            let text = v.to_string();
-            let (sign, digits) = text
-                .strip_prefix('-')
-                .map_or(("", text.as_str()), |d| ("-", d));
-            let (int, frac) = digits
-                .split_once('.')
-                .map_or((digits, None), |(i, f)| (i, Some(f)));
-            let mut grouped = String::new();
-            for (i, ch) in int.chars().enumerate() {
-                if i > 0 && (int.len() - i) % 3 == 0 {
-                    grouped.push(',');
-                }
-                grouped.push(ch);
-            }
-            match frac {
-                Some(f) => format!("{sign}{grouped}.{f}"),
-                None => format!("{sign}{grouped}"),
-            }
-        }
-        other => other.to_string(),
-    }
-}
-
 /// The line under the header, as mrkdwn: for segment_rewards, each group's share on the last day
 /// and its change against 7 days before; for segment_flow, what is compared; for an alert, its
 /// condition and how many rows matched.
@@ -297,16 +270,5 @@ mod tests {
         assert_eq!(rows[1][2]["text"], "1,000");
         assert_eq!(rows[2][1]["text"], "2,000");
         assert_eq!(m["column_settings"][1]["align"], "right");
-    }
-
-    #[test]
-    fn numbers_get_thousands_separators_and_keep_their_scale() {
-        assert_eq!(number(&Value::Int(1234567)), "1,234,567");
-        assert_eq!(number(&Value::Int(-999)), "-999");
-        assert_eq!(
-            number(&Value::Dec(parse_decimal("-12345.50").unwrap())),
-            "-12,345.50"
-        );
-        assert_eq!(number(&Value::Text("1234".into())), "1234");
     }
 }

@@ -1,6 +1,7 @@
 //! Delivery of rendered reports to each `[[deliver]]` destination. Each kind of destination is
 //! one module that owns its config, its checks and its delivery behind the [`Target`] trait:
-//! [`files`] on disk, [`slack`] through the Web API, a Slack incoming [`webhook`]. Each delivery
+//! [`files`] on disk, [`slack`] through the Web API, a Slack incoming [`webhook`]. It sends what
+//! it is handed ([`Parcel`]s: reports and fired alerts, each with its destinations). Each delivery
 //! (destination, report, day) is recorded in the store once it succeeds, so reruns do not post
 //! twice; a failing destination is reported and the others still run.
 
@@ -17,8 +18,8 @@ use chrono::NaiveDate;
 use reqwest::Client;
 use serde::Deserialize;
 
-use crate::config::{Alert, Checker, Config};
-use crate::report::{self, Report, chart};
+use crate::check::Checker;
+use crate::report::{Report, chart};
 use crate::store::{Delivery, Store, StoreError};
 
 /// A future a [`Target`] returns.
@@ -40,22 +41,19 @@ pub enum DeliverError {
     /// The chart could not be drawn.
     #[error("{0}")]
     Chart(String),
-    /// An alert's condition failed on its report's rows.
-    #[error("{0}")]
-    Alert(String),
     /// The delivery record could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// A kind of destination: how it delivers a report, shows what it would send, checks itself
-/// without sending anything, and posts an alert.
+/// A kind of destination: how it delivers a report, shows what it would send, probes the live
+/// service without sending anything, and posts a run-failure notice.
 pub trait Target: std::fmt::Debug + Send + Sync {
     /// `slack`, `webhook` or `files`, as `kind` says in the config.
     fn kind(&self) -> &'static str;
 
-    /// Whether `[schedule] alert` may name it.
-    fn alerts(&self) -> bool {
+    /// Whether `[schedule] notify` may name it (it takes run-failure notices).
+    fn takes_notices(&self) -> bool {
         true
     }
 
@@ -69,10 +67,10 @@ pub trait Target: std::fmt::Debug + Send + Sync {
     /// What it would send for `report`, without contacting anyone.
     fn preview(&self, report: &Report, destination: &str) -> Result<String, DeliverError>;
 
-    /// Checks the destination without sending anything; what was found.
-    fn check<'a>(&'a self, http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>>;
+    /// Probes the destination without sending anything; what was found.
+    fn probe<'a>(&'a self, http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>>;
 
-    /// Posts a short message (an alert, a recovery note).
+    /// Posts a short message (a run-failure notice, a recovery note).
     fn notify<'a>(
         &'a self,
         http: &'a Client,
@@ -109,11 +107,11 @@ impl Job<'_> {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum DeliverConfig {
     /// Slack's Web API.
-    Slack(slack::Config),
+    Slack(slack::SlackConfig),
     /// A Slack incoming webhook.
-    Webhook(webhook::Config),
+    Webhook(webhook::WebhookConfig),
     /// Files on disk.
-    Files(files::Config),
+    Files(files::FilesConfig),
 }
 
 impl DeliverConfig {
@@ -151,6 +149,15 @@ impl Destination {
     /// `slack`, `webhook` or `files`.
     pub fn kind_name(&self) -> &'static str {
         self.target.kind()
+    }
+
+    /// The destination as the checks of other parts see it.
+    pub fn recipient(&self) -> crate::check::Recipient<'_> {
+        crate::check::Recipient {
+            name: &self.name,
+            kind: self.kind_name(),
+            notices: self.target.takes_notices(),
+        }
     }
 
     /// True when `report` goes to this destination.
@@ -202,7 +209,7 @@ impl Delivered {
     }
 
     /// Records a failure and logs it.
-    fn fail(&mut self, what: String) {
+    pub fn fail(&mut self, what: String) {
         tracing::error!("{what}");
         self.failures.push(what);
     }
@@ -210,23 +217,21 @@ impl Delivered {
 
 /// The destinations `names` select: a destination's `name`, or a kind (`slack`, `webhook`,
 /// `files`) for every destination of that kind; all of them without names.
-pub fn select<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a Destination>, String> {
+pub fn select<'a>(
+    destinations: &'a [Destination],
+    names: &[String],
+) -> Result<Vec<&'a Destination>, String> {
     if names.is_empty() {
-        return Ok(config.destinations.iter().collect());
+        return Ok(destinations.iter().collect());
     }
     let mut chosen: Vec<&Destination> = Vec::new();
     for name in names {
-        let found: Vec<&Destination> = config
-            .destinations
+        let found: Vec<&Destination> = destinations
             .iter()
             .filter(|d| d.name == *name || d.kind_name() == name)
             .collect();
         if found.is_empty() {
-            let known: Vec<&str> = config
-                .destinations
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect();
+            let known: Vec<&str> = destinations.iter().map(|d| d.name.as_str()).collect();
             return Err(format!(
                 "no destination named `{name}` (destinations: {}; or slack, webhook, files)",
                 if known.is_empty() {
@@ -245,16 +250,22 @@ pub fn select<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a Destin
     Ok(chosen)
 }
 
-/// Delivers every report to every selected destination that wants it, then the alerts that
-/// fire on those reports to their destinations (among the selected ones). A failing destination
-/// is logged with the report, counted, and the others still run.
+/// A report (or a fired alert's rows) and the destinations it goes to.
+#[derive(Debug)]
+pub struct Parcel<'a> {
+    /// What is sent.
+    pub report: &'a Report,
+    /// Where it goes.
+    pub to: Vec<&'a Destination>,
+}
+
+/// Delivers each parcel to each of its destinations. A failing destination is logged with the
+/// report, counted, and the others still run.
 pub async fn deliver_all(
-    config: &Config,
     store: &Store,
-    reports: &[Report],
+    parcels: &[Parcel<'_>],
     day: NaiveDate,
     force: bool,
-    destinations: &[&Destination],
 ) -> Delivered {
     let mut round = Round {
         client: http::client(),
@@ -263,66 +274,12 @@ pub async fn deliver_all(
         force,
         done: Delivered::default(),
     };
-    if let Err(e) = chart::use_font(config.chart_font.as_deref()) {
-        round.done.fail(e);
-        return round.done;
-    }
-    for dest in destinations.iter().copied() {
-        for report in reports.iter().filter(|r| dest.wants(&r.name)) {
-            round.send(dest, report).await;
-        }
-    }
-    for (alert, fired) in alerts(config, reports) {
-        let fired = match fired {
-            Ok(fired) => fired,
-            Err(e) => {
-                round.done.fail(format!("alert {}: {e}", alert.name));
-                continue;
-            }
-        };
-        let targets: Vec<&Destination> = destinations
-            .iter()
-            .copied()
-            .filter(|d| alert.sends_to(d))
-            .collect();
-        if targets.is_empty() {
-            tracing::warn!(
-                "alert {} matched {} rows of {}, but no selected destination takes it: nothing sent",
-                alert.name,
-                fired.rows.len(),
-                alert.report
-            );
-        }
-        for dest in targets {
-            round.send(dest, &fired).await;
+    for parcel in parcels {
+        for dest in &parcel.to {
+            round.send(dest, parcel.report).await;
         }
     }
     round.done
-}
-
-/// The alerts on `reports` that fire, with the report of their matching rows; an alert whose
-/// condition fails is an error. Alerts that do not fire are logged and left out.
-fn alerts<'a>(
-    config: &'a Config,
-    reports: &[Report],
-) -> Vec<(&'a Alert, Result<Report, DeliverError>)> {
-    let mut fired = Vec::new();
-    for alert in config.alerts.values() {
-        let Some(report) = reports.iter().find(|r| r.name == alert.report) else {
-            continue;
-        };
-        match report::alert::evaluate(alert, report) {
-            Ok(Some(matched)) => fired.push((alert, Ok(matched))),
-            Ok(None) => tracing::info!(
-                "alert {}: no row of {} for {} matches; nothing sent",
-                alert.name,
-                report.name,
-                report.last
-            ),
-            Err(e) => fired.push((alert, Err(DeliverError::Alert(e.to_string())))),
-        }
-    }
-    fired
 }
 
 /// One round of deliveries for one report date, and what it did so far.
@@ -387,7 +344,8 @@ impl Round<'_> {
     }
 }
 
-/// Posts a short text (an alert, a recovery note) to a destination that takes alerts. The text
+/// Posts a short text (a run-failure notice, a recovery note) to a destination that takes
+/// notices. The text
 /// is escaped for Slack: an error message may quote data.
 pub async fn notify(dest: &Destination, text: &str) -> Result<(), DeliverError> {
     let client = http::client();
@@ -402,47 +360,31 @@ pub async fn notify(dest: &Destination, text: &str) -> Result<(), DeliverError> 
     dest.target.notify(&client, &message).await
 }
 
-/// What each selected destination would get for `reports` (and the alerts that fire on them),
-/// without contacting anyone or
-/// recording anything: the Slack or webhook JSON payload, and the files by name and size.
-pub fn preview(
-    config: &Config,
-    reports: &[Report],
-    destinations: &[&Destination],
-) -> Result<String, DeliverError> {
-    chart::use_font(config.chart_font.as_deref()).map_err(DeliverError::Chart)?;
+/// What each parcel's destinations would get, without contacting anyone or recording anything:
+/// the Slack or webhook JSON payload, and the files by name and size.
+pub fn preview(parcels: &[Parcel<'_>]) -> Result<String, DeliverError> {
     let mut out = String::new();
-    let mut show = |dest: &Destination, report: &Report| -> Result<(), DeliverError> {
-        out += &format!(
-            "== {} to {} ({})\n",
-            report.name,
-            dest.name,
-            dest.kind_name()
-        );
-        out += &dest.target.preview(report, &dest.name)?;
-        out += "\n";
-        Ok(())
-    };
-    for dest in destinations.iter().copied() {
-        for report in reports.iter().filter(|r| dest.wants(&r.name)) {
-            show(dest, report)?;
-        }
-    }
-    for (alert, fired) in alerts(config, reports) {
-        let fired = fired?;
-        for dest in destinations.iter().copied().filter(|d| alert.sends_to(d)) {
-            show(dest, &fired)?;
+    for parcel in parcels {
+        for dest in &parcel.to {
+            out += &format!(
+                "== {} to {} ({})\n",
+                parcel.report.name,
+                dest.name,
+                dest.kind_name()
+            );
+            out += &dest.target.preview(parcel.report, &dest.name)?;
+            out += "\n";
         }
     }
     Ok(out)
 }
 
-/// Checks a destination without sending anything: the Slack token, its scopes and the channel;
+/// Probes a destination without sending anything: the Slack token, its scopes and the channel;
 /// a webhook's URL; a folder's permissions. Returns what was found, or what is wrong and how to
 /// fix it.
-pub async fn check(dest: &Destination) -> Result<String, DeliverError> {
+pub async fn probe(dest: &Destination) -> Result<String, DeliverError> {
     let client = http::client();
-    dest.target.check(&client).await
+    dest.target.probe(&client).await
 }
 
 /// The report's chart, or `None` (with a note) for reports that have no chart.

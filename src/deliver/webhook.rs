@@ -8,16 +8,17 @@ use reqwest::Client;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{self, Failed};
+use super::http::{self, PostError};
 use super::message::{self, Message};
 use super::{BoxFuture, DeliverError, Job, Target};
-use crate::config::{Checker, Secret};
+use crate::check::Checker;
 use crate::report::Report;
+use crate::secret::Secret;
 
 /// `[[deliver]]` with `kind = "webhook"`, as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct WebhookConfig {
     /// Name in the delivery records (default: `webhook<N>`, N its index).
     pub name: Option<String>,
     /// Reports sent here (default: every report).
@@ -33,7 +34,7 @@ pub struct Config {
     pub timeout: String,
 }
 
-impl Config {
+impl WebhookConfig {
     /// Checks the entry (`key` is `deliver[N]`); returns its default name and the target.
     pub fn check(&self, c: &mut Checker, key: &str, index: usize) -> (String, Arc<dyn Target>) {
         let url = c.interpolate(&format!("{key}.url"), &self.url);
@@ -58,8 +59,8 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// Posts the message. A post whose answer was lost is a [`Failed::Doubt`].
-    async fn send(&self, http: &Client, message: &Message) -> Result<(), Failed> {
+    /// Posts the message. A post whose answer was lost is a [`PostError::MaybePosted`].
+    async fn send(&self, http: &Client, message: &Message) -> Result<(), PostError> {
         let body = body(message);
         let url = self.url.expose();
         let response = http::send_once("webhook", || {
@@ -71,7 +72,7 @@ impl Webhook {
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
-        Err(Failed::Certain(format!(
+        Err(PostError::NotPosted(format!(
             "webhook answered HTTP {status}: {}",
             text.chars().take(200).collect::<String>()
         )))
@@ -95,12 +96,12 @@ impl Webhook {
                 job.record.posting_since = None;
                 Ok(())
             }
-            Err(Failed::Certain(e)) => {
+            Err(PostError::NotPosted(e)) => {
                 job.record.posting_since = None;
                 job.save()?;
                 Err(DeliverError::Refused(e))
             }
-            Err(Failed::Doubt(e)) => Err(DeliverError::Doubt(format!(
+            Err(PostError::MaybePosted(e)) => Err(DeliverError::Doubt(format!(
                 "{e}: the message may have been posted, and a webhook cannot be asked, so tally \
                  does not post it again; look in the channel, and send it again with `tally \
                  deliver --force` if it is not there"
@@ -128,7 +129,7 @@ impl Target for Webhook {
     }
 
     /// A webhook cannot be tried without posting: its URL was checked with the config.
-    fn check<'a>(&'a self, _http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>> {
+    fn probe<'a>(&'a self, _http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>> {
         let host = url::Url::parse(self.url.expose())
             .ok()
             .and_then(|u| u.host_str().map(String::from))

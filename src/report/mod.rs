@@ -1,21 +1,37 @@
-//! Reports over the store: the built-in [`segment_rewards`], [`segment_flow`] and
-//! [`top_rewarded`] reports and custom SQL ([`sql`]), rendered by [`render`] and drawn by
-//! [`chart`]; [`alert`]s look at a report's rows.
+//! Reports over the store (`[reports.NAME]`, [`spec`]): the built-in [`segment_rewards`],
+//! [`segment_flow`] and [`top_rewarded`] reports and custom SQL ([`sql`]), rendered by [`render`]
+//! and drawn by [`chart`]; [`alert`]s look at a report's rows.
 
 pub mod alert;
 pub mod chart;
 pub mod render;
 pub mod segment_flow;
 pub mod segment_rewards;
+pub mod spec;
 pub mod sql;
 pub mod top_rewarded;
 
 use chrono::NaiveDate;
+use indexmap::IndexMap;
 
-use crate::config::{Config, ReportKind, ReportSpec};
-use crate::segment;
+use crate::days::{DayRange, days_before};
+use crate::rollup::Rollup;
+use crate::segment::{self, Segment};
 use crate::store::{Store, StoreError};
 use crate::value::Value;
+pub use spec::{ReportConfig, ReportKind, ReportSpec};
+
+/// What reports read of the config: the rollups and segments they are built from, and how they
+/// are shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Rollups by name.
+    pub rollups: &'a IndexMap<String, Rollup>,
+    /// Segments by name.
+    pub segments: &'a IndexMap<String, Segment>,
+    /// How every report is shown.
+    pub style: &'a render::Style,
+}
 
 /// A report failure.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +100,35 @@ pub enum Body {
     },
 }
 
+/// The days each rollup must hold for `reports` on report date `date`: a segment needs its whole
+/// window before the first report day.
+pub fn required_days<'a>(
+    segments: &IndexMap<String, Segment>,
+    reports: impl IntoIterator<Item = &'a ReportSpec>,
+    date: NaiveDate,
+) -> IndexMap<String, DayRange> {
+    let mut need: IndexMap<String, DayRange> = IndexMap::new();
+    let mut add = |rollup: &str, range: DayRange| {
+        need.entry(rollup.to_string())
+            .and_modify(|r| *r = r.union(range))
+            .or_insert(range);
+    };
+    for report in reports {
+        let (first, last) = report.range(date);
+        let reads = report.reads();
+        for rollup in reads.rollups {
+            add(rollup, DayRange { first, last });
+        }
+        let scored_from = days_before(first, reads.lead_days);
+        for name in reads.segments {
+            let segment = &segments[name];
+            let first = days_before(scored_from, segment.window_days - 1);
+            add(&segment.rollup, DayRange { first, last });
+        }
+    }
+    need
+}
+
 /// The columns of the report `spec` builds: fixed for the built-in kinds; for an sql report,
 /// from preparing its query on `store` (`None` without a store).
 pub fn columns(
@@ -105,7 +150,7 @@ pub fn columns(
 
 /// Computes one report for report date `date` from what the store holds.
 pub fn build(
-    config: &Config,
+    inputs: Inputs<'_>,
     store: &Store,
     spec: &ReportSpec,
     date: NaiveDate,
@@ -117,7 +162,7 @@ pub fn build(
             rewards,
             amount,
         } => {
-            let s = segment_rewards::Spec::new(config, segment, rewards, amount);
+            let s = segment_rewards::Rewarded::new(inputs, segment, rewards, amount);
             let (columns, rows, shares) = segment_rewards::build(store, &s, first, last)?;
             (columns, rows, Body::SegmentRewards(shares))
         }
@@ -126,7 +171,7 @@ pub fn build(
             compare_days,
         } => {
             let (rows, flows) =
-                segment_flow::build(config, store, segment, *compare_days, first, last)?;
+                segment_flow::build(inputs, store, segment, *compare_days, (first, last))?;
             let columns = segment_flow::COLUMNS.map(String::from).to_vec();
             (columns, rows, Body::SegmentFlow(flows))
         }
@@ -138,7 +183,7 @@ pub fn build(
             limit,
             groups,
         } => {
-            let s = segment_rewards::Spec::new(config, segment, rewards, amount);
+            let s = segment_rewards::Rewarded::new(inputs, segment, rewards, amount);
             let rows = top_rewarded::build(store, &s, claims, *limit, groups, first, last)?;
             let columns = top_rewarded::COLUMNS.map(String::from).to_vec();
             (columns, rows, Body::Table)
@@ -146,8 +191,8 @@ pub fn build(
         ReportKind::Sql { sql, segments, .. } => {
             let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
             for name in segments {
-                let seg = &config.segments[name];
-                segment::materialize(store, seg, &config.rollups[&seg.rollup], &days)?;
+                let seg = &inputs.segments[name];
+                segment::materialize(store, seg, &inputs.rollups[&seg.rollup], &days)?;
             }
             let (columns, rows) = sql::run(store, &spec.name, sql, Some((first, last)))?;
             (columns, rows, Body::Table)
@@ -161,8 +206,6 @@ pub fn build(
         columns,
         rows,
         body,
-        style: render::Style {
-            csv_formulas: config.csv_formulas,
-        },
+        style: inputs.style.clone(),
     })
 }

@@ -158,10 +158,12 @@ pub enum CsvFormulas {
 }
 
 /// How a report is shown, beyond its format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Style {
     /// What CSV does with text cells that look like formulas.
     pub csv_formulas: CsvFormulas,
+    /// The chart's font (`[chart] font`), instead of the built-in one.
+    pub font: Option<std::path::PathBuf>,
 }
 
 /// A CSV cell: a text that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,

@@ -4,7 +4,8 @@
 
 use chrono::NaiveDate;
 
-use crate::config::{Config, days_before};
+use super::Inputs;
+use crate::days::days_before;
 use crate::segment::{self, Scored};
 use crate::store::{Store, StoreError};
 use crate::value::{Value, share};
@@ -67,15 +68,14 @@ impl<'a> Square<'a> {
 
 /// Builds the report's rows (of [`COLUMNS`]) for the days `first..=last`.
 pub fn build(
-    config: &Config,
+    inputs: Inputs<'_>,
     store: &Store,
     segment: &str,
     compare_days: u32,
-    first: NaiveDate,
-    last: NaiveDate,
+    (first, last): (NaiveDate, NaiveDate),
 ) -> Result<(Vec<Vec<Value>>, Vec<Flow>), StoreError> {
-    let seg = &config.segments[segment];
-    let rollup = &config.rollups[&seg.rollup];
+    let seg = &inputs.segments[segment];
+    let rollup = &inputs.rollups[&seg.rollup];
     let report_days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
     let groups = seg.groups.len();
     // counts[report day][from][to], with index `groups` for inactive.

@@ -4,9 +4,11 @@
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
-use crate::config::{Config, Rollup, days_before};
+use super::Inputs;
+use crate::days::days_before;
 use crate::exact::Exact;
-use crate::segment::{self, Scored};
+use crate::rollup::Rollup;
+use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
 use crate::value::{Value, parse_decimal, plain, share};
 
@@ -15,10 +17,11 @@ pub const COLUMNS: [&str; 8] = [
     "day", "segment", "users", "active", "actions", "rewarded", "rewards", "share",
 ];
 
-/// Inputs of the report, resolved from the config.
-pub struct Spec<'a> {
-    /// The segment's config.
-    pub segment: &'a crate::config::Segment,
+/// What a report of rewards by segment reads: the segment, the rollup it scores, and the rewards
+/// rollup with its measure that is summed (`segment_rewards`, `top_rewarded`).
+pub struct Rewarded<'a> {
+    /// The segment.
+    pub segment: &'a Segment,
     /// The rollup the segment scores.
     pub activity: &'a Rollup,
     /// The rewards rollup.
@@ -27,14 +30,14 @@ pub struct Spec<'a> {
     pub amount: &'a str,
 }
 
-impl<'a> Spec<'a> {
+impl<'a> Rewarded<'a> {
     /// Resolves names (already checked by the config) to their definitions.
-    pub fn new(config: &'a Config, segment: &str, rewards: &str, amount: &'a str) -> Spec<'a> {
-        let segment = &config.segments[segment];
-        Spec {
+    pub fn new(inputs: Inputs<'a>, segment: &str, rewards: &str, amount: &'a str) -> Rewarded<'a> {
+        let segment = &inputs.segments[segment];
+        Rewarded {
             segment,
-            activity: &config.rollups[&segment.rollup],
-            rewards: &config.rollups[rewards],
+            activity: &inputs.rollups[&segment.rollup],
+            rewards: &inputs.rollups[rewards],
             amount,
         }
     }
@@ -74,7 +77,7 @@ struct Line {
 /// slices) are read from the store; only the other days are scored.
 pub fn build(
     store: &Store,
-    spec: &Spec,
+    spec: &Rewarded,
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<Built, StoreError> {
@@ -153,7 +156,7 @@ pub fn build(
     ))
 }
 
-impl Spec<'_> {
+impl Rewarded<'_> {
     /// The cache's name for this report's lines: reports with the same inputs share them.
     fn cache_key(&self) -> String {
         format!(
@@ -298,7 +301,7 @@ impl DayTally {
     }
 
     /// The day's lines: one per group, then the inactive group; and the scale of its amounts.
-    fn lines(self, spec: &Spec, day: NaiveDate) -> (Vec<Line>, i64) {
+    fn lines(self, spec: &Rewarded, day: NaiveDate) -> (Vec<Line>, i64) {
         let mut lines: Vec<Line> = spec
             .segment
             .groups

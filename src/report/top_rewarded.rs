@@ -9,11 +9,11 @@ use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
 use crate::exact::Exact;
-use crate::segment::{self, Scored};
+use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
 use crate::value::{Value, div_half_even};
 
-use super::segment_rewards::Spec;
+use super::segment_rewards::Rewarded;
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 7] = [
@@ -60,7 +60,7 @@ impl PartialOrd for Line {
 /// those in `groups` (all when empty).
 pub fn build(
     store: &Store,
-    spec: &Spec,
+    spec: &Rewarded,
     claims: &str,
     limit: usize,
     groups: &[String],
@@ -72,46 +72,12 @@ pub fn build(
     let mut best: BinaryHeap<Reverse<Line>> = BinaryHeap::with_capacity(limit + 1);
     let sums = [(rewards, amount), (rewards, claims)];
     segment::merge(store, seg, activity, (&days, Scored::Last), &sums, |user| {
-        let add = |values: &[Option<BigDecimal>]| {
-            values
-                .iter()
-                .flatten()
-                .fold(None, |sum: Option<BigDecimal>, v| {
-                    Some(sum.unwrap_or_default() + v)
-                })
-        };
-        let Some(taken) = add(&user.sums[0]) else {
+        let Some(line) = line(seg, user) else {
             return Ok(());
         };
-        let group = user
-            .members
-            .last()
-            .and_then(|m| m.as_ref())
-            .and_then(|m| m.group)
-            .map_or(seg.inactive.as_str(), |g| seg.groups[g].name.as_str());
-        if !groups.is_empty() && !groups.iter().any(|g| g == group) {
+        if !groups.is_empty() && !groups.contains(&line.group) {
             return Ok(());
         }
-        let line = Line {
-            rewards: taken,
-            user: user.name.to_string(),
-            group: group.to_string(),
-            claims: add(&user.sums[1]).unwrap_or_default(),
-            actions: user
-                .today
-                .iter()
-                .flatten()
-                .fold(Exact::default(), |sum, t| sum.add(&t.unweighted))
-                .to_big(),
-            // A day counts when its actions add up to more than nothing (a rollup row whose
-            // score measure is 0 or NULL is not an action).
-            active_days: user
-                .today
-                .iter()
-                .flatten()
-                .filter(|t| t.unweighted > Exact::default())
-                .count() as i64,
-        };
         if best.len() < limit {
             best.push(Reverse(line));
         } else if best.peek().is_some_and(|Reverse(worst)| line > *worst) {
@@ -122,14 +88,59 @@ pub fn build(
     })?;
     // Best first (`into_sorted_vec` of the reversed lines is ascending in them).
     let lines: Vec<Line> = best.into_sorted_vec().into_iter().map(|r| r.0).collect();
-    // Every amount at the largest scale among them, as the other reports show money.
+    Ok(rows(lines))
+}
+
+/// A user's line: what they took over the days, with their group on the last day; `None` for a
+/// user who took nothing.
+fn line(seg: &Segment, user: &segment::User) -> Option<Line> {
+    let add = |values: &[Option<BigDecimal>]| {
+        values
+            .iter()
+            .flatten()
+            .fold(None, |sum: Option<BigDecimal>, v| {
+                Some(sum.unwrap_or_default() + v)
+            })
+    };
+    let taken = add(&user.sums[0])?;
+    let group = user
+        .members
+        .last()
+        .and_then(|m| m.as_ref())
+        .and_then(|m| m.group)
+        .map_or(seg.inactive.as_str(), |g| seg.groups[g].name.as_str());
+    Some(Line {
+        rewards: taken,
+        user: user.name.to_string(),
+        group: group.to_string(),
+        claims: add(&user.sums[1]).unwrap_or_default(),
+        actions: user
+            .today
+            .iter()
+            .flatten()
+            .fold(Exact::default(), |sum, t| sum.add(&t.unweighted))
+            .to_big(),
+        // A day counts when its actions add up to more than nothing (a rollup row whose score
+        // measure is 0 or NULL is not an action).
+        active_days: user
+            .today
+            .iter()
+            .flatten()
+            .filter(|t| t.unweighted > Exact::default())
+            .count() as i64,
+    })
+}
+
+/// The lines as rows, every amount at the largest scale among them, as the other reports show
+/// money.
+fn rows(lines: Vec<Line>) -> Vec<Vec<Value>> {
     let scale = lines
         .iter()
         .map(|l| l.rewards.fractional_digit_count())
         .max()
         .unwrap_or(0)
         .max(0);
-    let rows = lines
+    lines
         .into_iter()
         .map(|l| {
             let per_action = if l.actions.is_zero() {
@@ -147,6 +158,5 @@ pub fn build(
                 per_action,
             ]
         })
-        .collect();
-    Ok(rows)
+        .collect()
 }

@@ -1,6 +1,6 @@
 //! The schedule: when runs are due (`[schedule] cron` in the config's time zone), and the daemon
-//! loop that runs them, catches up missed times once, retries failures and sends alerts. Time
-//! comes from a [`Clock`], so tests drive the loop without sleeping.
+//! loop that runs them, catches up missed times once, retries failures and sends run-failure
+//! notices. Time comes from a [`Clock`], so tests drive the loop without sleeping.
 
 mod clock;
 pub mod pipeline;
@@ -15,7 +15,7 @@ use croner::Cron;
 
 pub use clock::{Clock, SystemClock};
 
-use crate::config::days_before;
+use crate::days::days_before;
 use crate::run::Trigger;
 
 /// A run later than this after its scheduled time counts as a catch-up.
@@ -75,7 +75,7 @@ impl Schedule {
 
 /// Runs the pipeline for the daemon.
 pub trait Runner {
-    /// Runs for `date`; the error is a message for the log and the alert.
+    /// Runs for `date`; the error is a message for the log and the notice.
     fn run(
         &mut self,
         date: NaiveDate,
@@ -85,8 +85,8 @@ pub trait Runner {
     fn last_success(&mut self) -> Option<DateTime<Utc>>;
 }
 
-/// Sends alerts when scheduled runs fail, and the note when they work again.
-pub trait Alerter {
+/// Sends a notice when scheduled runs fail, and the note when they work again.
+pub trait Notices {
     /// A failure streak started.
     fn failed(&mut self, text: &str) -> impl Future<Output = ()>;
     /// The failure streak ended.
@@ -94,14 +94,14 @@ pub trait Alerter {
 }
 
 /// The daemon's loop.
-pub struct Daemon<C, R, A> {
+pub struct Daemon<C, R, N> {
     schedule: Schedule,
     retries: u32,
     retry_delay: Duration,
     clock: C,
     runner: R,
-    alerter: A,
-    /// True while runs fail (an alert was sent and no run worked since).
+    notices: N,
+    /// True while runs fail (a notice was sent and no run worked since).
     failing: bool,
     /// The scheduled time last handled, so a failed time is not run again and again.
     handled: Option<DateTime<Utc>>,
@@ -120,14 +120,14 @@ pub enum Tick {
     Stop,
 }
 
-impl<C: Clock, R: Runner, A: Alerter> Daemon<C, R, A> {
-    /// A daemon; `failing` says whether the last scheduled run failed (an alert is out).
+impl<C: Clock, R: Runner, N: Notices> Daemon<C, R, N> {
+    /// A daemon; `failing` says whether the last scheduled run failed (a notice is out).
     pub fn new(
         schedule: Schedule,
         (retries, retry_delay): (u32, Duration),
         clock: C,
         runner: R,
-        alerter: A,
+        notices: N,
         failing: bool,
     ) -> Self {
         Daemon {
@@ -136,7 +136,7 @@ impl<C: Clock, R: Runner, A: Alerter> Daemon<C, R, A> {
             retry_delay,
             clock,
             runner,
-            alerter,
+            notices,
             failing,
             handled: None,
             started: None,
@@ -204,7 +204,7 @@ impl<C: Clock, R: Runner, A: Alerter> Daemon<C, R, A> {
                     if self.failing {
                         self.failing = false;
                         let text = format!("tally recovered: the run for {date} succeeded.");
-                        self.alerter.recovered(&text).await;
+                        self.notices.recovered(&text).await;
                     }
                     return;
                 }
@@ -227,7 +227,7 @@ impl<C: Clock, R: Runner, A: Alerter> Daemon<C, R, A> {
                 "tally failed: the run for {date} failed after {} attempt(s): {error}\nNext try: {next}.",
                 self.retries + 1
             );
-            self.alerter.failed(&text).await;
+            self.notices.failed(&text).await;
         }
     }
 }

@@ -1,13 +1,15 @@
-//! The daemon's real runner (the pipeline of `tally run`) and alerter (a Slack or webhook
-//! destination), with the failure streak kept in the store so restarts do not repeat alerts.
+//! The daemon's real runner (the pipeline of `tally run`) and notifier (run-failure notices to a
+//! Slack or webhook destination), with the failure streak kept in the store so restarts do not
+//! repeat notices.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Alerter, Runner};
-use crate::config::{Config, Destination};
+use super::{Notices, Runner};
+use crate::config::Config;
 use crate::deliver;
-use crate::error::mask_secrets;
+use crate::deliver::Destination;
 use crate::run::{self, Options, Trigger};
+use crate::secret::mask_secrets;
 use crate::store::Store;
 
 /// `_tally_meta` key that is set while scheduled runs fail.
@@ -53,19 +55,20 @@ impl Runner for PipelineRunner<'_> {
     }
 }
 
-/// Posts alerts to the `[schedule] alert` destination, or only logs them without one.
+/// Posts run-failure notices to the `[schedule] notify` destination, or only logs them without
+/// one.
 pub struct Notifier<'a> {
     config: &'a Config,
     destination: Option<&'a Destination>,
 }
 
 impl<'a> Notifier<'a> {
-    /// A notifier for the config's alert destination.
+    /// A notifier for the config's notice destination.
     pub fn new(config: &'a Config) -> Self {
         let destination = config
             .schedule
             .as_ref()
-            .and_then(|s| s.alert.as_ref())
+            .and_then(|s| s.notify.as_ref())
             .and_then(|name| config.destinations.iter().find(|d| &d.name == name));
         Notifier {
             config,
@@ -86,7 +89,7 @@ impl<'a> Notifier<'a> {
             && let Err(e) = deliver::notify(dest, text).await
         {
             tracing::error!(
-                "sending the alert to {}: {}",
+                "sending the notice to {}: {}",
                 dest.name,
                 mask_secrets(&e.to_string())
             );
@@ -99,7 +102,7 @@ impl<'a> Notifier<'a> {
     }
 }
 
-impl Alerter for Notifier<'_> {
+impl Notices for Notifier<'_> {
     async fn failed(&mut self, text: &str) {
         self.send(text, true).await;
     }

@@ -52,11 +52,11 @@ impl Runner for FakeRunner {
 }
 
 #[derive(Default)]
-struct FakeAlerter {
+struct FakeNotices {
     texts: Rc<RefCell<Vec<String>>>,
 }
 
-impl Alerter for FakeAlerter {
+impl Notices for FakeNotices {
     async fn failed(&mut self, text: &str) {
         self.texts.borrow_mut().push(text.to_string());
     }
@@ -69,10 +69,10 @@ impl Alerter for FakeAlerter {
 type Calls = Rc<RefCell<Vec<(NaiveDate, Trigger)>>>;
 
 struct Setup {
-    daemon: Daemon<FakeClock, FakeRunner, FakeAlerter>,
+    daemon: Daemon<FakeClock, FakeRunner, FakeNotices>,
     clock: FakeClock,
     calls: Calls,
-    alerts: Rc<RefCell<Vec<String>>>,
+    notices: Rc<RefCell<Vec<String>>>,
 }
 
 fn setup(
@@ -92,22 +92,22 @@ fn setup(
         calls: calls.clone(),
         last_success: last_success.map(at),
     };
-    let alerter = FakeAlerter::default();
-    let alerts = alerter.texts.clone();
+    let notices = FakeNotices::default();
+    let sent = notices.texts.clone();
     let schedule = Schedule::new("0 9 * * *", Tz::UTC).unwrap();
     let daemon = Daemon::new(
         schedule,
         (retries, Duration::from_secs(600)),
         clock.clone(),
         runner,
-        alerter,
+        notices,
         false,
     );
     Setup {
         daemon,
         clock,
         calls,
-        alerts,
+        notices: sent,
     }
 }
 
@@ -222,11 +222,11 @@ async fn a_failed_run_is_retried_then_succeeds() {
         ]
     );
     assert_eq!(*s.clock.sleeps.borrow(), [at("2026-11-10T09:10:00Z")]);
-    assert!(s.alerts.borrow().is_empty());
+    assert!(s.notices.borrow().is_empty());
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn one_alert_per_failure_streak_and_a_recovery_note() {
+async fn one_notice_per_failure_streak_and_a_recovery_note() {
     let fail = || Err::<(), String>("source `chain`: connecting: refused".into());
     let results = vec![fail(), fail(), fail(), fail(), Ok(())];
     let mut s = setup(
@@ -235,19 +235,19 @@ async fn one_alert_per_failure_streak_and_a_recovery_note() {
         results,
         1,
     );
-    assert_eq!(s.daemon.tick().await, Tick::Ran); // 2 attempts fail: alert
+    assert_eq!(s.daemon.tick().await, Tick::Ran); // 2 attempts fail: a notice
     assert_eq!(s.daemon.tick().await, Tick::Slept); // the failed time is not run again
-    assert_eq!(s.daemon.tick().await, Tick::Ran); // 2 attempts fail: no new alert
+    assert_eq!(s.daemon.tick().await, Tick::Ran); // 2 attempts fail: no new notice
     assert_eq!(s.daemon.tick().await, Tick::Slept);
     assert_eq!(s.daemon.tick().await, Tick::Ran); // works: recovery note
     assert_eq!(s.calls.borrow().len(), 5);
-    let alerts = s.alerts.borrow();
-    assert_eq!(alerts.len(), 2, "{alerts:?}");
-    assert!(alerts[0].contains("failed after 2 attempt(s)") && alerts[0].contains("refused"));
+    let notices = s.notices.borrow();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices[0].contains("failed after 2 attempt(s)") && notices[0].contains("refused"));
     assert!(
-        alerts[0].contains("Next try: 2026-11-11 09:00 UTC"),
+        notices[0].contains("Next try: 2026-11-11 09:00 UTC"),
         "{}",
-        alerts[0]
+        notices[0]
     );
-    assert!(alerts[1].contains("recovered") && alerts[1].contains("2026-11-11"));
+    assert!(notices[1].contains("recovered") && notices[1].contains("2026-11-11"));
 }

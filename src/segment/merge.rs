@@ -7,9 +7,11 @@ use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 
 use super::Member;
+use super::Segment;
 use super::runs::{self, UserDay};
-use crate::config::{Rollup, Segment, days_before};
+use crate::days::days_before;
 use crate::exact::Exact;
+use crate::rollup::Rollup;
 use crate::store::{RunReader, Store, StoreError};
 
 /// Most report days one merge should be asked about: it holds a chunk of each of their runs, and
@@ -151,51 +153,8 @@ impl<'a> Pass<'a> {
         let mut sums: Vec<Vec<Option<BigDecimal>>> = vec![vec![None; n]; self.sums.len()];
         let mut members: Vec<Option<Member>> = vec![None; n];
         let mut today: Vec<Option<UserDay>> = vec![None; n];
-        let damaged = |what: &str| StoreError::Data(format!("a run of {what} is damaged"));
-        loop {
-            // The smallest user at the head of any run.
-            for r in self
-                .activity
-                .iter_mut()
-                .chain(self.sums.iter_mut().flatten())
-            {
-                r.fill()?;
-            }
-            let mut next: Option<&str> = None;
-            for r in self.activity.iter().chain(self.sums.iter().flatten()) {
-                if let Some((u, _)) = r.peek()?
-                    && next.is_none_or(|n| u < n)
-                {
-                    next = Some(u);
-                }
-            }
-            let Some(next) = next else { break };
-            user.clear();
-            user.push_str(next);
-            for (slot, r) in activity.iter_mut().zip(self.activity.iter_mut()) {
-                *slot = match r.peek()? {
-                    Some((u, bytes)) if u == user => {
-                        let t = UserDay::decode(bytes).ok_or_else(|| damaged("partial scores"))?;
-                        r.advance();
-                        Some(t)
-                    }
-                    _ => None,
-                };
-            }
-            for (slot, r) in sums
-                .iter_mut()
-                .flatten()
-                .zip(self.sums.iter_mut().flatten())
-            {
-                *slot = match r.peek()? {
-                    Some((u, bytes)) if u == user => {
-                        let s = runs::decode_sum(bytes).ok_or_else(|| damaged("sums"))?;
-                        r.advance();
-                        Some(s)
-                    }
-                    _ => None,
-                };
-            }
+        while self.next_user(&mut user)? {
+            self.take(&user, &mut activity, &mut sums)?;
             for (j, window) in self.windows.iter().enumerate() {
                 today[j] = activity[self.own[j]].clone();
                 let Some(window) = window else { continue };
@@ -218,6 +177,67 @@ impl<'a> Pass<'a> {
                 sums: &sums,
             };
             each(&view)?;
+        }
+        Ok(())
+    }
+
+    /// Puts the smallest user at the head of any run into `user`; false when every run is done.
+    fn next_user(&mut self, user: &mut String) -> Result<bool, StoreError> {
+        for r in self
+            .activity
+            .iter_mut()
+            .chain(self.sums.iter_mut().flatten())
+        {
+            r.fill()?;
+        }
+        let mut next: Option<&str> = None;
+        for r in self.activity.iter().chain(self.sums.iter().flatten()) {
+            if let Some((u, _)) = r.peek()?
+                && next.is_none_or(|n| u < n)
+            {
+                next = Some(u);
+            }
+        }
+        let Some(next) = next else {
+            return Ok(false);
+        };
+        user.clear();
+        user.push_str(next);
+        Ok(true)
+    }
+
+    /// Takes `user`'s entries off the head of each run: partial scores into `activity`, sums
+    /// into `sums` (`None` where a run has none for the user).
+    fn take(
+        &mut self,
+        user: &str,
+        activity: &mut [Option<UserDay>],
+        sums: &mut [Vec<Option<BigDecimal>>],
+    ) -> Result<(), StoreError> {
+        let damaged = |what: &str| StoreError::Data(format!("a run of {what} is damaged"));
+        for (slot, r) in activity.iter_mut().zip(self.activity.iter_mut()) {
+            *slot = match r.peek()? {
+                Some((u, bytes)) if u == user => {
+                    let t = UserDay::decode(bytes).ok_or_else(|| damaged("partial scores"))?;
+                    r.advance();
+                    Some(t)
+                }
+                _ => None,
+            };
+        }
+        for (slot, r) in sums
+            .iter_mut()
+            .flatten()
+            .zip(self.sums.iter_mut().flatten())
+        {
+            *slot = match r.peek()? {
+                Some((u, bytes)) if u == user => {
+                    let s = runs::decode_sum(bytes).ok_or_else(|| damaged("sums"))?;
+                    r.advance();
+                    Some(s)
+                }
+                _ => None,
+            };
         }
         Ok(())
     }

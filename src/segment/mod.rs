@@ -1,5 +1,6 @@
-//! Segments: each user's weighted score over a trailing window, and the group it puts them in.
-//! Scores are exact decimals; the store's `<segment>` table shows them for custom SQL.
+//! Segments: each user's weighted score over a trailing window, and the group it puts them in
+//! (`[segments.NAME]`, [`spec`]). Scores are exact decimals; the store's `<segment>` table shows
+//! them for custom SQL.
 //!
 //! Scoring never holds users in memory: each day's partial scores are a sorted run in the store
 //! ([`runs`]), and the days of a window are merged user by user ([`merge`]), so memory grows
@@ -7,15 +8,17 @@
 
 mod merge;
 mod runs;
+pub mod spec;
 
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 
-use crate::config::{Rollup, Segment};
 use crate::exact::Exact;
+use crate::rollup::Rollup;
 use crate::store::{Store, StoreError};
 pub use merge::{PASS_DAYS, Scored, User, merge};
 pub use runs::UserDay;
+pub use spec::{Group, Segment, SegmentConfig};
 
 /// A user's place in a segment on one day.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,8 +9,9 @@ use chrono::NaiveDate;
 use foldhash::HashMap;
 use rusqlite::types::ValueRef;
 
-use crate::config::{Rollup, Segment};
+use super::Segment;
 use crate::exact::Exact;
+use crate::rollup::Rollup;
 use crate::store::{Store, StoreError};
 use crate::value::Value;
 
@@ -69,21 +70,7 @@ pub fn ensure_partials(
 ) -> Result<(), StoreError> {
     let day = day.to_string();
     let name = partials_name(segment);
-    let mut weights: Vec<String> = segment
-        .weights
-        .iter()
-        .map(|(k, w)| format!("{k}={w}"))
-        .collect();
-    weights.sort();
-    let version = format!(
-        "format={FORMAT};{};by={:?};score={};weights={};default={};slices={}",
-        rollup.fingerprint(),
-        segment.by,
-        segment.score,
-        weights.join(","),
-        segment.default_weight,
-        store.slices_version(&rollup.name, &day, &day)?
-    );
+    let version = partials_version(store, segment, rollup, &day)?;
     if store.run_is_current(&name, &day, &version)? {
         return Ok(());
     }
@@ -111,19 +98,12 @@ pub fn ensure_partials(
                 .and_then(|k| weights.get(k.as_str())),
         }
         .unwrap_or(&default_weight);
-        let score = match row.get_ref(2).map_err(fail)? {
-            ValueRef::Integer(n) => Exact::int(n),
-            ValueRef::Null => Exact::default(),
-            other => Value::from_sqlite(other, true)
-                .to_decimal()
-                .map(|d| Exact::from_big(&d))
-                .ok_or_else(|| {
-                    StoreError::Data(format!(
-                        "segment `{}`, {day}: the score measure `{}` of user `{user}` is not a number",
-                        segment.name, segment.score
-                    ))
-                })?,
-        };
+        let score = score(row.get_ref(2).map_err(fail)?).ok_or_else(|| {
+            StoreError::Data(format!(
+                "segment `{}`, {day}: the score measure `{}` of user `{user}` is not a number",
+                segment.name, segment.score
+            ))
+        })?;
         if current.as_ref().is_some_and(|(u, _)| u != user) {
             let (u, t) = current.take().expect("checked above");
             bytes.clear();
@@ -142,6 +122,42 @@ pub fn ensure_partials(
         run.push(&u, &bytes)?;
     }
     run.commit()
+}
+
+/// What the partial scores of `day` are computed from: the rollup's definition, the segment's
+/// scoring and the day's slices; when it changes, they are computed again.
+fn partials_version(
+    store: &Store,
+    segment: &Segment,
+    rollup: &Rollup,
+    day: &str,
+) -> Result<String, StoreError> {
+    let mut weights: Vec<String> = segment
+        .weights
+        .iter()
+        .map(|(k, w)| format!("{k}={w}"))
+        .collect();
+    weights.sort();
+    Ok(format!(
+        "format={FORMAT};{};by={:?};score={};weights={};default={};slices={}",
+        rollup.fingerprint(),
+        segment.by,
+        segment.score,
+        weights.join(","),
+        segment.default_weight,
+        store.slices_version(&rollup.name, day, day)?
+    ))
+}
+
+/// A score measure's value: integers read in place, NULL as 0; `None` when it is not a number.
+fn score(value: ValueRef<'_>) -> Option<Exact> {
+    match value {
+        ValueRef::Integer(n) => Some(Exact::int(n)),
+        ValueRef::Null => Some(Exact::default()),
+        other => Value::from_sqlite(other, true)
+            .to_decimal()
+            .map(|d| Exact::from_big(&d)),
+    }
 }
 
 /// Makes sure the run of per-user sums of `measure` of `rollup` on `day` is current. Users whose

@@ -8,16 +8,19 @@ pub mod functions;
 mod mysql;
 mod postgres;
 pub mod query;
+pub mod spec;
 mod sqlite;
 pub mod tls;
+mod url;
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{LoadLimit, Rollup, SourceSpec};
+use crate::rollup::Rollup;
 use crate::value::Value;
+pub use spec::{LoadLimit, SourceConfig, SourceSpec};
 
 /// A source failure, with the source's name and what tally was doing.
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +143,7 @@ pub trait RowSink {
 }
 
 /// Hands `row` to `sink`, flushing a full batch.
-pub async fn deliver(sink: &mut dyn RowSink, row: Vec<Value>) -> Result<(), SinkClosed> {
+pub async fn push_row(sink: &mut dyn RowSink, row: Vec<Value>) -> Result<(), SinkClosed> {
     if sink.push(row) {
         sink.flush().await?;
     }
@@ -324,7 +327,7 @@ pub trait Session {
 
     /// Checks that the rollup's table and columns exist (by preparing its slice query) and
     /// tells how the time column is read.
-    fn check<'a>(&'a mut self, rollup: &'a Rollup)
+    fn probe<'a>(&'a mut self, rollup: &'a Rollup)
     -> BoxFuture<'a, Result<TableInfo, SourceError>>;
 
     /// How the source would run the slice query for `range`.
@@ -360,7 +363,7 @@ macro_rules! forward_session {
 
             fn load<'a>(
                 &'a mut self,
-                limits: &'a [$crate::config::LoadLimit],
+                limits: &'a [$crate::source::LoadLimit],
             ) -> $crate::source::BoxFuture<'a, Result<Vec<u64>, $crate::source::SourceError>> {
                 Box::pin(<$session>::load(self, limits))
             }
@@ -378,19 +381,19 @@ macro_rules! forward_session {
                 <$session>::canceller(self)
             }
 
-            fn check<'a>(
+            fn probe<'a>(
                 &'a mut self,
-                rollup: &'a $crate::config::Rollup,
+                rollup: &'a $crate::rollup::Rollup,
             ) -> $crate::source::BoxFuture<
                 'a,
                 Result<$crate::source::TableInfo, $crate::source::SourceError>,
             > {
-                Box::pin(<$session>::check(self, rollup))
+                Box::pin(<$session>::probe(self, rollup))
             }
 
             fn explain<'a>(
                 &'a mut self,
-                rollup: &'a $crate::config::Rollup,
+                rollup: &'a $crate::rollup::Rollup,
                 range: $crate::source::Range,
             ) -> $crate::source::BoxFuture<
                 'a,
@@ -401,7 +404,7 @@ macro_rules! forward_session {
 
             fn pull<'a>(
                 &'a mut self,
-                rollup: &'a $crate::config::Rollup,
+                rollup: &'a $crate::rollup::Rollup,
                 range: $crate::source::Range,
                 sink: &'a mut dyn $crate::source::RowSink,
             ) -> $crate::source::BoxFuture<'a, Result<u64, $crate::source::PullError>> {
@@ -458,20 +461,20 @@ pub fn schemes() -> String {
 /// An open connection to one source, whatever its database: every call is bounded in time.
 pub struct Source {
     session: Box<dyn Session>,
-    errors: Errors,
+    calls: Calls,
 }
 
 impl Source {
     /// Connects and opens a read-only session with the statement timeout, within the source's
     /// `connect_timeout` (TCP, TLS handshake, login and session setup together).
     pub async fn connect(spec: &SourceSpec) -> Result<Source, SourceError> {
-        let errors = Errors::new(spec);
+        let calls = Calls::new(spec);
         match tokio::time::timeout(spec.connect_timeout, spec.driver.connect(spec)).await {
             Ok(session) => Ok(Source {
                 session: session?,
-                errors,
+                calls,
             }),
-            Err(_) => Err(errors.at(
+            Err(_) => Err(calls.at(
                 "connecting",
                 format!(
                     "no answer within connect_timeout ({}): the server accepted no connection, or \
@@ -485,25 +488,25 @@ impl Source {
     /// How the connection is encrypted.
     pub async fn encryption(&mut self) -> Result<Encryption, SourceError> {
         let run = self.session.encryption();
-        self.errors.bounded("reading the TLS status", run).await
+        self.calls.bounded("reading the TLS status", run).await
     }
 
     /// The current value of each load figure in `limits`.
     pub async fn load(&mut self, limits: &[LoadLimit]) -> Result<Vec<u64>, SourceError> {
         let run = self.session.load(limits);
-        self.errors.bounded("reading the load", run).await
+        self.calls.bounded("reading the load", run).await
     }
 
     /// The replica lag.
     pub async fn lag(&mut self) -> Result<Lag, SourceError> {
         let run = self.session.lag();
-        self.errors.bounded("reading the replica lag", run).await
+        self.calls.bounded("reading the replica lag", run).await
     }
 
     /// Checks that the rollup's table and columns exist by preparing its slice query.
-    pub async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
-        let run = self.session.check(rollup);
-        self.errors
+    pub async fn probe(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
+        let run = self.session.probe(rollup);
+        self.calls
             .bounded(&format!("rollup `{}`", rollup.name), run)
             .await
     }
@@ -516,7 +519,7 @@ impl Source {
         end: DateTime<Utc>,
     ) -> Result<Explain, SourceError> {
         let run = self.session.explain(rollup, Range { start, end });
-        self.errors
+        self.calls
             .bounded(&format!("rollup `{}`", rollup.name), run)
             .await
     }
@@ -537,7 +540,7 @@ impl Source {
             && let Some(cancel) = self.canceller()
         {
             cancel
-                .cancel(&self.errors.source_name, self.errors.connect_timeout)
+                .cancel(&self.calls.source_name, self.calls.connect_timeout)
                 .await;
         }
         result
@@ -549,9 +552,10 @@ impl Source {
     }
 }
 
-/// Builds [`SourceError`]s for one source.
+/// How one source's calls are bounded in time and named in errors: every [`SourceError`] of a
+/// session is built here, and every query it sends is bounded here.
 #[derive(Debug, Clone)]
-struct Errors {
+struct Calls {
     source_name: String,
     /// How long a slice query may be silent before tally gives up on it (see [`row_timeout`]).
     row_timeout: Option<Duration>,
@@ -560,9 +564,9 @@ struct Errors {
     connect_timeout: Duration,
 }
 
-impl Errors {
-    fn new(spec: &SourceSpec) -> Errors {
-        Errors {
+impl Calls {
+    fn new(spec: &SourceSpec) -> Calls {
+        Calls {
             source_name: spec.name.clone(),
             row_timeout: row_timeout(spec),
             connect_timeout: spec.connect_timeout,

@@ -13,12 +13,14 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Row, SslOpts};
 
 use super::query::{Quote, SliceSql, standard};
+use super::tls::{Tls, TlsMode};
 use super::{
-    BoxFuture, Canceller, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag,
-    LoadFigures, PullError, Range, RowSink, Session, SourceError, TableInfo, chain, deliver,
-    io_error, io_is_transient, tls,
+    BoxFuture, Calls, Canceller, Capabilities, Driver, Encryption, Explain, Failure, Lag,
+    LoadFigures, PullError, Range, RowSink, Session, SourceError, TableInfo, chain, io_error,
+    io_is_transient, push_row, tls,
 };
-use crate::config::{LoadLimit, Rollup, SourceSpec, Tls, TlsMode};
+use super::{LoadLimit, SourceSpec};
+use crate::rollup::Rollup;
 use crate::value::Value;
 
 /// MariaDB's `max_statement_time` and MySQL's `max_execution_time` errors.
@@ -198,7 +200,7 @@ const TLS_NAMES: tls::Names = tls::Names {
 pub struct Mysql {
     conn: Conn,
     timezone: Tz,
-    pub(super) errors: Errors,
+    pub(super) calls: Calls,
     flavor: Flavor,
     /// The statement timeout (zero: none).
     timeout: Duration,
@@ -219,12 +221,12 @@ enum TimeColumn {
 impl Mysql {
     /// Connects (with TLS as `ssl-mode` asks). Nothing is set on the session.
     async fn connect(spec: &SourceSpec) -> Result<Mysql, SourceError> {
-        let errors = Errors::new(spec);
+        let calls = Calls::new(spec);
         let url = match spec.url.expose().strip_prefix("mariadb://") {
             Some(rest) => format!("mysql://{rest}"),
             None => spec.url.expose().to_string(),
         };
-        let opts = Opts::from_url(&url).map_err(|e| errors.at("reading the URL", e))?;
+        let opts = Opts::from_url(&url).map_err(|e| calls.at("reading the URL", e))?;
         let host = opts.ip_or_hostname().to_string();
         // mysql_async moves a connection to 127.0.0.1 onto the server's unix socket, where it
         // drops TLS: a network source stays on the network unless its URL asks otherwise.
@@ -232,18 +234,18 @@ impl Mysql {
         if !url.contains("prefer_socket=") {
             builder = builder.prefer_socket(false);
         }
-        let fail = |e: &mysql_async::Error| connect_error(&errors, &spec.tls, &host, e);
-        let mut conn =
-            match Conn::new(builder.clone().ssl_opts(ssl_opts(&errors, &spec.tls)?)).await {
-                Ok(conn) => conn,
-                // PREFERRED: a server without TLS gets a plain connection, as the MySQL client does.
-                Err(mysql_async::Error::Driver(
-                    mysql_async::DriverError::NoClientSslFlagFromServer,
-                )) if spec.tls.mode == TlsMode::Prefer => Conn::new(builder.ssl_opts(None))
-                    .await
-                    .map_err(|e| fail(&e))?,
-                Err(e) => return Err(fail(&e)),
-            };
+        let fail = |e: &mysql_async::Error| connect_error(&calls, &spec.tls, &host, e);
+        let mut conn = match Conn::new(builder.clone().ssl_opts(ssl_opts(&calls, &spec.tls)?)).await
+        {
+            Ok(conn) => conn,
+            // PREFERRED: a server without TLS gets a plain connection, as the MySQL client does.
+            Err(mysql_async::Error::Driver(
+                mysql_async::DriverError::NoClientSslFlagFromServer,
+            )) if spec.tls.mode == TlsMode::Prefer => Conn::new(builder.ssl_opts(None))
+                .await
+                .map_err(|e| fail(&e))?,
+            Err(e) => return Err(fail(&e)),
+        };
         let version: String = conn
             .query_first("SELECT VERSION()")
             .await
@@ -258,7 +260,7 @@ impl Mysql {
             opts: conn.opts().clone(),
             conn,
             timezone: spec.timezone,
-            errors,
+            calls,
             flavor,
             timeout: spec.statement_timeout,
             zones: HashMap::new(),
@@ -271,7 +273,7 @@ impl Mysql {
             .conn
             .query("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
             .await
-            .map_err(|e| self.errors.at("reading the TLS status", message(&e)))?;
+            .map_err(|e| self.calls.at("reading the TLS status", message(&e)))?;
         let get = |name: &str| {
             rows.iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -302,7 +304,7 @@ impl Mysql {
             ))
             .await
             .map_err(|e| {
-                self.errors
+                self.calls
                     .failed("reading the load", message(&e), failure(&e))
             })?;
         limits
@@ -314,11 +316,11 @@ impl Mysql {
                     .map(|(_, v)| v.trim());
                 match value.map(str::parse::<f64>) {
                     Some(Ok(v)) => Ok(v.max(0.0) as u64),
-                    Some(Err(_)) => Err(self.errors.at(
+                    Some(Err(_)) => Err(self.calls.at(
                         "reading the load",
                         format!("max_load: status variable `{}` is not a number", l.name),
                     )),
-                    None => Err(self.errors.at(
+                    None => Err(self.calls.at(
                         "reading the load",
                         format!(
                             "max_load: the server has no status variable `{}` (see SHOW GLOBAL STATUS)",
@@ -348,11 +350,9 @@ impl Mysql {
                 )));
             }
             Err(e) => {
-                return Err(self.errors.failed(
-                    "reading the replica lag",
-                    message(&e),
-                    failure(&e),
-                ));
+                return Err(self
+                    .calls
+                    .failed("reading the replica lag", message(&e), failure(&e)));
             }
         };
         let Some(row) = rows.first() else {
@@ -381,7 +381,7 @@ impl Mysql {
                 .query_first("SELECT @@read_only")
                 .await
                 .map_err(|e| {
-                    self.errors
+                    self.calls
                         .failed("reading the replica lag", message(&e), failure(&e))
                 })?;
             if read_only == Some(0) {
@@ -396,7 +396,7 @@ impl Mysql {
     }
 
     /// Checks the table, the time column's type, and the slice query (by explaining it).
-    async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
+    async fn probe(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
         let column = self.time_column(rollup).await?;
         let now = Utc::now();
         self.explain(
@@ -420,7 +420,7 @@ impl Mysql {
             [table] => ("DATABASE()".to_string(), text(table)),
             _ => unreachable!("config checks table names"),
         };
-        let errors = self.errors.clone();
+        let calls = self.calls.clone();
         let lookup = async {
             self.conn
                 .query_first(format!(
@@ -430,27 +430,27 @@ impl Mysql {
                 ))
                 .await
                 .map_err(|e| {
-                    errors.failed(
+                    calls.failed(
                         format!("rollup `{}`", rollup.name),
                         message(&e),
                         failure(&e),
                     )
                 })
         };
-        let found: Option<String> = errors
+        let found: Option<String> = calls
             .bounded(&format!("rollup `{}`", rollup.name), lookup)
             .await?;
         match found.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("timestamp") => Ok(TimeColumn::Utc),
             Some("datetime") => Ok(TimeColumn::Naive),
-            Some(other) => Err(self.errors.rollup(
+            Some(other) => Err(self.calls.rollup(
                 rollup,
                 format!(
                     "time column `{}` is {other}; use a DATETIME or TIMESTAMP column",
                     rollup.time
                 ),
             )),
-            None => Err(self.errors.rollup(
+            None => Err(self.calls.rollup(
                 rollup,
                 format!(
                     "table `{}` has no column `{}` (or the table does not exist)",
@@ -524,9 +524,9 @@ impl Mysql {
         let zone = self.zone(rollup).await?;
         let bound = |t: DateTime<Utc>| datetime(t.with_timezone(&zone).naive_local());
         let sql = self.limited(&slice_sql(rollup, (&bound(start), &bound(end))));
-        let errors = self.errors.clone();
+        let calls = self.calls.clone();
         let fail = |e: mysql_async::Error| {
-            errors.failed(
+            calls.failed(
                 format!("rollup `{}`", rollup.name),
                 message(&e),
                 failure(&e),
@@ -538,19 +538,19 @@ impl Mysql {
         }
         let streamed = async {
             for statement in setup {
-                errors
+                calls
                     .answer(rollup, self.conn.query_drop(statement))
                     .await?
                     .map_err(fail)?;
             }
-            let mut result = errors
+            let mut result = calls
                 .answer(rollup, self.conn.query_iter(sql.as_str()))
                 .await?
                 .map_err(fail)?;
             let mut rows = 0;
-            while let Some(row) = errors.answer(rollup, result.next()).await?.map_err(fail)? {
-                let values = read_row(row, rollup).map_err(|m| errors.rollup(rollup, m))?;
-                deliver(sink, values).await?;
+            while let Some(row) = calls.answer(rollup, result.next()).await?.map_err(fail)? {
+                let values = read_row(row, rollup).map_err(|m| calls.rollup(rollup, m))?;
+                push_row(sink, values).await?;
                 rows += 1;
             }
             Ok(rows)
@@ -564,7 +564,7 @@ impl Mysql {
         for statement in end {
             let ended = self.conn.query_drop(statement);
             if !matches!(
-                tokio::time::timeout(errors.connect_timeout, ended).await,
+                tokio::time::timeout(calls.connect_timeout, ended).await,
                 Ok(Ok(()))
             ) {
                 break;
@@ -609,14 +609,14 @@ impl Mysql {
 
 impl Mysql {
     fn query_error(&self, rollup: &Rollup, e: &mysql_async::Error) -> SourceError {
-        self.errors
+        self.calls
             .failed(format!("rollup `{}`", rollup.name), message(e), failure(e))
     }
 }
 
 /// mysql_async's options for the TLS mode. The CA file, or else the system's CAs, replaces the
 /// driver's built-in Mozilla list, as with PostgreSQL sources.
-fn ssl_opts(errors: &Errors, tls: &Tls) -> Result<Option<SslOpts>, SourceError> {
+fn ssl_opts(calls: &Calls, tls: &Tls) -> Result<Option<SslOpts>, SourceError> {
     let opts = SslOpts::default();
     let opts = match tls.mode {
         TlsMode::Disable => return Ok(None),
@@ -625,7 +625,7 @@ fn ssl_opts(errors: &Errors, tls: &Tls) -> Result<Option<SslOpts>, SourceError> 
             let roots = match &tls.ca {
                 Some(file) => vec![file.clone().into()],
                 None => tls::system_roots()
-                    .map_err(|m| errors.at("setting up TLS", m))?
+                    .map_err(|m| calls.at("setting up TLS", m))?
                     .into_iter()
                     .map(|der| der.to_vec().into())
                     .collect(),
@@ -645,7 +645,7 @@ fn ssl_opts(errors: &Errors, tls: &Tls) -> Result<Option<SslOpts>, SourceError> 
 }
 
 /// A failed connection, in words that say what to do about TLS when TLS is the problem.
-fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &mysql_async::Error) -> SourceError {
+fn connect_error(calls: &Calls, tls: &Tls, host: &str, e: &mysql_async::Error) -> SourceError {
     if let Some(words) = tls::explain(e, tls, host, TLS_NAMES) {
         let upstream = if tls.mode == TlsMode::VerifyCa && words.contains("is for") {
             " (with MySQL sources, VERIFY_CA also checks the name: a limitation of the \
@@ -653,7 +653,7 @@ fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &mysql_async::Error)
         } else {
             ""
         };
-        return errors.at("connecting", format!("{words}{upstream}"));
+        return calls.at("connecting", format!("{words}{upstream}"));
     }
     let text = message(e);
     let hint = match e {
@@ -667,7 +667,7 @@ fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &mysql_async::Error)
         }
         _ => "",
     };
-    errors.failed("connecting", format!("{text}{hint}"), failure(e))
+    calls.failed("connecting", format!("{text}{hint}"), failure(e))
 }
 
 /// Whether a reconnect may cure `e`: a broken or closed connection, a server going down, a

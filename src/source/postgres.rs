@@ -16,12 +16,14 @@ use tokio_postgres::{Client, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::query::{Quote, SliceSql, standard};
+use super::tls::{Tls, TlsMode};
 use super::{
-    BoxFuture, Canceller, Capabilities, Driver, Encryption, Errors, Explain, Failure, Lag,
-    LoadFigures, PullError, Range, RowSink, Session, SourceError, TableInfo, chain, deliver,
-    io_error, io_is_transient, tls,
+    BoxFuture, Calls, Canceller, Capabilities, Driver, Encryption, Explain, Failure, Lag,
+    LoadFigures, PullError, Range, RowSink, Session, SourceError, TableInfo, chain, io_error,
+    io_is_transient, push_row, tls,
 };
-use crate::config::{LoadLimit, Rollup, SourceSpec, Tls, TlsMode};
+use super::{LoadLimit, SourceSpec};
+use crate::rollup::Rollup;
 use crate::value::Value;
 
 /// The PostgreSQL driver.
@@ -139,7 +141,7 @@ const TLS_NAMES: tls::Names = tls::Names {
 pub struct Postgres {
     client: Client,
     timezone: Tz,
-    pub(super) errors: Errors,
+    pub(super) calls: Calls,
     /// `SET LOCAL statement_timeout` of every transaction, in milliseconds (0: none).
     timeout_ms: u128,
     /// What sends a cancel request for the running query.
@@ -152,12 +154,12 @@ impl Postgres {
     /// Connects (with TLS as `sslmode` asks). Nothing is set on the session: each query runs in a
     /// read-only transaction of its own that carries the statement timeout.
     async fn connect(spec: &SourceSpec) -> Result<Postgres, SourceError> {
-        let errors = Errors::new(spec);
+        let calls = Calls::new(spec);
         let mut config: tokio_postgres::Config = spec
             .url
             .expose()
             .parse()
-            .map_err(|e| errors.at("reading the URL", chain(&e)))?;
+            .map_err(|e| calls.at("reading the URL", chain(&e)))?;
         config.ssl_mode(match spec.tls.mode {
             TlsMode::Disable => SslMode::Disable,
             TlsMode::Prefer => SslMode::Prefer,
@@ -171,12 +173,12 @@ impl Postgres {
             Some(Host::Tcp(h)) => h.clone(),
             _ => String::new(),
         };
-        let rustls = tls::client_config(&spec.tls).map_err(|m| errors.at("setting up TLS", m))?;
+        let rustls = tls::client_config(&spec.tls).map_err(|m| calls.at("setting up TLS", m))?;
         let tls = MakeRustlsConnect::new(rustls);
         let (client, connection) = config
             .connect(tls.clone())
             .await
-            .map_err(|e| connect_error(&errors, &spec.tls, &host, &e))?;
+            .map_err(|e| connect_error(&calls, &spec.tls, &host, &e))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("postgres connection closed: {e}");
@@ -185,7 +187,7 @@ impl Postgres {
         Ok(Postgres {
             client,
             timezone: spec.timezone,
-            errors,
+            calls,
             timeout_ms: spec.statement_timeout.as_millis(),
             tls,
             time_types: HashMap::new(),
@@ -206,7 +208,7 @@ impl Postgres {
     /// or silent; a new one starts clean.
     async fn end(&self) {
         let rollback = self.client.batch_execute("ROLLBACK");
-        let _ = tokio::time::timeout(self.errors.connect_timeout, rollback).await;
+        let _ = tokio::time::timeout(self.calls.connect_timeout, rollback).await;
     }
 
     /// One of tally's small queries (an unnamed statement) in a transaction of its own.
@@ -229,7 +231,7 @@ impl Postgres {
                 &[],
             )
             .await
-            .map_err(|e| self.errors.at("reading pg_stat_ssl", db_message(&e)))?;
+            .map_err(|e| self.calls.at("reading pg_stat_ssl", db_message(&e)))?;
         let row = rows.first();
         Ok(Encryption {
             version: row.and_then(|r| r.get(0)),
@@ -245,7 +247,7 @@ impl Postgres {
                 &[],
             )
             .await
-            .map_err(|e| self.errors.failed("reading the load", db_message(&e), failure(&e)))?;
+            .map_err(|e| self.calls.failed("reading the load", db_message(&e), failure(&e)))?;
         let active = rows.first().map_or(0, |r| r.get::<_, i64>(0)).max(0) as u64;
         Ok(vec![active; limits.len()])
     }
@@ -264,7 +266,7 @@ impl Postgres {
             )
             .await
             .map_err(|e| {
-                self.errors
+                self.calls
                     .failed("reading the replica lag", db_message(&e), failure(&e))
             })?;
         let Some(row) = rows.first() else {
@@ -280,7 +282,7 @@ impl Postgres {
     }
 
     /// Checks the table, its time column's type, and the slice query (by planning it).
-    async fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
+    async fn probe(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
         let ty = self.time_type(rollup).await?;
         let time_column = if ty == Type::TIMESTAMPTZ {
             "timestamptz".to_string()
@@ -314,11 +316,11 @@ impl Postgres {
                 .map_err(|e| self.query_error(rollup, &e))
         };
         let rows = self
-            .errors
+            .calls
             .bounded(&format!("rollup `{}`", rollup.name), found)
             .await?;
         let Some(row) = rows.first() else {
-            return Err(self.errors.rollup(
+            return Err(self.calls.rollup(
                 rollup,
                 format!("table {table} has no column `{}`", rollup.time),
             ));
@@ -327,7 +329,7 @@ impl Postgres {
         let ty = match Type::from_oid(oid) {
             Some(t) if t == Type::TIMESTAMPTZ || t == Type::TIMESTAMP => t,
             Some(t) if t == Type::DATE => {
-                return Err(self.errors.rollup(
+                return Err(self.calls.rollup(
                     rollup,
                     format!(
                         "time column `{}` is a date; it needs a time of day (timestamp or timestamptz)",
@@ -336,7 +338,7 @@ impl Postgres {
                 ));
             }
             other => {
-                return Err(self.errors.rollup(
+                return Err(self.calls.rollup(
                     rollup,
                     format!(
                         "time column `{}` has type {}; use a timestamp or timestamptz column",
@@ -362,9 +364,8 @@ impl Postgres {
             .map_err(|e| self.query_error(rollup, &e))?;
         let row = rows
             .first()
-            .ok_or_else(|| self.errors.rollup(rollup, "EXPLAIN returned no plan"))?;
-        let config: serde_json::Value =
-            row.try_get(0).map_err(|e| self.errors.rollup(rollup, e))?;
+            .ok_or_else(|| self.calls.rollup(rollup, "EXPLAIN returned no plan"))?;
+        let config: serde_json::Value = row.try_get(0).map_err(|e| self.calls.rollup(rollup, e))?;
         let table = rollup.table.last().expect("a table name");
         let mut scans = Vec::new();
         scan_nodes(&config[0]["Plan"], &mut scans);
@@ -393,7 +394,7 @@ impl Postgres {
     ) -> Result<u64, PullError> {
         let ty = self.time_type(rollup).await?;
         let begun = async { self.begin().await.map_err(|e| self.query_error(rollup, &e)) };
-        self.errors
+        self.calls
             .bounded("starting a read-only transaction", begun)
             .await?;
         let result = self.stream(rollup, &ty, range, sink).await;
@@ -412,14 +413,14 @@ impl Postgres {
         let params = [(a.as_ref(), ty.clone()), (b.as_ref(), ty.clone())];
         let sql = slice_sql(rollup);
         let stream = self
-            .errors
+            .calls
             .answer(rollup, self.client.query_typed_raw(&sql, params))
             .await?
             .map_err(|e| self.query_error(rollup, &e))?;
         pin_mut!(stream);
         let mut rows = 0;
         while let Some(row) = self
-            .errors
+            .calls
             .answer(rollup, stream.try_next())
             .await?
             .map_err(|e| self.query_error(rollup, &e))?
@@ -427,8 +428,8 @@ impl Postgres {
             let values = (0..row.len())
                 .map(|i| value(&row, i).map_err(|m| format!("{}: {m}", rollup.column(i))))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|m| self.errors.rollup(rollup, m))?;
-            deliver(sink, values).await?;
+                .map_err(|m| self.calls.rollup(rollup, m))?;
+            push_row(sink, values).await?;
             rows += 1;
         }
         Ok(rows)
@@ -457,7 +458,7 @@ impl Postgres {
     }
 
     fn query_error(&self, rollup: &Rollup, e: &tokio_postgres::Error) -> SourceError {
-        self.errors.failed(
+        self.calls.failed(
             format!("rollup `{}`", rollup.name),
             db_message(e),
             failure(e),
@@ -466,9 +467,9 @@ impl Postgres {
 }
 
 /// A failed connection, in words that say what to do about TLS when TLS is the problem.
-fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &tokio_postgres::Error) -> SourceError {
+fn connect_error(calls: &Calls, tls: &Tls, host: &str, e: &tokio_postgres::Error) -> SourceError {
     if let Some(words) = tls::explain(e, tls, host, TLS_NAMES) {
-        return errors.at("connecting", words);
+        return calls.at("connecting", words);
     }
     let message = db_message(e);
     let hint = if message.contains("unsupported startup parameter") {
@@ -483,7 +484,7 @@ fn connect_error(errors: &Errors, tls: &Tls, host: &str, e: &tokio_postgres::Err
     } else {
         ""
     };
-    errors.failed("connecting", format!("{message}{hint}"), failure(e))
+    calls.failed("connecting", format!("{message}{hint}"), failure(e))
 }
 
 /// Whether a reconnect may cure `e`: connection exceptions (class 08), shutdowns (57P01-57P03),

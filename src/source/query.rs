@@ -1,7 +1,7 @@
 //! The one query tally sends: an aggregate over one time slice. Each driver writes it in its
 //! dialect through [`SliceSql`].
 
-use crate::config::{Agg, Measure, Rollup};
+use crate::rollup::{Agg, Measure, Rollup};
 
 /// How a database quotes identifiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub fn standard(m: &Measure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Dimension, Measure};
+    use crate::rollup::{Dimension, Measure};
     use std::time::Duration;
 
     fn rollup() -> Rollup {

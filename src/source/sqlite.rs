@@ -11,12 +11,13 @@ use chrono_tz::Tz;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags};
 
+use super::SourceSpec;
 use super::query::{Quote, SliceSql};
 use super::{
-    BoxFuture, Capabilities, Driver, Errors, Explain, Failure, PullError, Range, RowSink, Session,
-    SourceError, TableInfo, deliver,
+    BoxFuture, Calls, Capabilities, Driver, Explain, Failure, PullError, Range, RowSink, Session,
+    SourceError, TableInfo, push_row,
 };
-use crate::config::{Agg, Measure, Rollup, SourceSpec};
+use crate::rollup::{Agg, Measure, Rollup};
 use crate::value::Value;
 
 /// The SQLite driver.
@@ -86,11 +87,11 @@ fn slice_sql(rollup: &Rollup, decimal: &[String]) -> String {
 }
 
 impl Session for Sqlite {
-    fn check<'a>(
+    fn probe<'a>(
         &'a mut self,
         rollup: &'a Rollup,
     ) -> BoxFuture<'a, Result<TableInfo, SourceError>> {
-        Box::pin(async move { self.check(rollup) })
+        Box::pin(async move { self.probe(rollup) })
     }
 
     fn explain<'a>(
@@ -119,7 +120,7 @@ pub struct Sqlite {
     /// Milliseconds since `epoch` at which the running statement must stop (0: none).
     deadline: Arc<AtomicU64>,
     epoch: Instant,
-    pub(super) errors: Errors,
+    pub(super) calls: Calls,
     /// How each rollup's time column is stored, sampled once per session.
     formats: HashMap<String, TimeFormat>,
     /// Each rollup's slice query, built once per session.
@@ -138,17 +139,17 @@ enum TimeFormat {
 impl Sqlite {
     /// Opens the file read-only; a missing file is an error (never created).
     fn open(spec: &SourceSpec) -> Result<Sqlite, SourceError> {
-        let errors = Errors::new(spec);
+        let calls = Calls::new(spec);
         let path = spec.path.as_ref().expect("sqlite sources have a path");
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| errors.at(format!("opening {}", path.display()), e))?;
+        .map_err(|e| calls.at(format!("opening {}", path.display()), e))?;
         conn.execute_batch("PRAGMA query_only = ON")
-            .map_err(|e| errors.at("opening a read-only session", e))?;
+            .map_err(|e| calls.at("opening a read-only session", e))?;
         crate::value::register_exact_sum(&conn)
-            .map_err(|e| errors.at("registering tally_sum", e))?;
+            .map_err(|e| calls.at("registering tally_sum", e))?;
         let deadline = Arc::new(AtomicU64::new(0));
         let epoch = Instant::now();
         let watch = Arc::clone(&deadline);
@@ -159,14 +160,14 @@ impl Sqlite {
                 d != 0 && epoch.elapsed().as_millis() as u64 > d
             }),
         )
-        .map_err(|e| errors.at("setting the statement timeout", e))?;
+        .map_err(|e| calls.at("setting the statement timeout", e))?;
         Ok(Sqlite {
             conn,
             timezone: spec.timezone,
             timeout: spec.statement_timeout,
             deadline,
             epoch,
-            errors,
+            calls,
             formats: HashMap::new(),
             queries: HashMap::new(),
         })
@@ -186,7 +187,7 @@ impl Sqlite {
             _ => unreachable!("config checks table names"),
         };
         let sql = format!("PRAGMA {schema}table_info({})", q.ident(table));
-        let fail = |e| self.errors.rollup(rollup, e);
+        let fail = |e| self.calls.rollup(rollup, e);
         let numeric: Vec<String> = {
             let mut stmt = self.conn.prepare(&sql).map_err(fail)?;
             let columns = stmt
@@ -220,11 +221,11 @@ impl Sqlite {
     }
 
     /// Prepares the slice query and looks at how the time column is stored.
-    fn check(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
+    fn probe(&mut self, rollup: &Rollup) -> Result<TableInfo, SourceError> {
         let sql = self.query(rollup)?;
         self.conn
             .prepare(&sql)
-            .map_err(|e| self.errors.rollup(rollup, e))?;
+            .map_err(|e| self.calls.rollup(rollup, e))?;
         let time_column = match self.time_format(rollup)? {
             TimeFormat::Epoch => "unix seconds".to_string(),
             TimeFormat::Text(_) => format!("ISO-8601 text in {}", self.timezone),
@@ -245,7 +246,7 @@ impl Sqlite {
             .map(Some)
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(self.errors.rollup(rollup, e)),
+                e => Err(self.calls.rollup(rollup, e)),
             })?;
         Ok(match sample {
             Some(SqlValue::Integer(_) | SqlValue::Real(_)) => TimeFormat::Epoch,
@@ -258,7 +259,7 @@ impl Sqlite {
     /// `SEARCH <table> USING INDEX` reads the slice's range.
     fn explain(&mut self, rollup: &Rollup) -> Result<Explain, SourceError> {
         let sql = format!("EXPLAIN QUERY PLAN {}", self.query(rollup)?);
-        let fail = |e| self.errors.rollup(rollup, e);
+        let fail = |e| self.calls.rollup(rollup, e);
         let mut stmt = self.conn.prepare(&sql).map_err(fail)?;
         let details: Vec<String> = stmt
             .query_map([SqlValue::Null, SqlValue::Null], |r| r.get(3))
@@ -335,7 +336,7 @@ impl Sqlite {
                 } else {
                     Failure::Permanent
                 };
-            self.errors
+            self.calls
                 .failed(format!("rollup `{}`", rollup.name), e, failure)
         };
         let mut stmt = self.conn.prepare_cached(sql).map_err(fail)?;
@@ -348,7 +349,7 @@ impl Sqlite {
                 .map(|(i, is_sum)| Ok(Value::from_sqlite(row.get_ref(i)?, *is_sum)))
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(fail)?;
-            deliver(sink, values).await?;
+            push_row(sink, values).await?;
             rows += 1;
         }
         Ok(rows)

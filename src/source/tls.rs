@@ -1,7 +1,8 @@
-//! TLS to database servers with rustls (ring): the client configuration for each mode, the
-//! trusted roots (a CA file, or the system's), and plain words for the usual handshake failures.
+//! TLS to database servers with rustls (ring): the settings a source URL asks for ([`Tls`]) and
+//! their checks, the client configuration for each mode, the trusted roots (a CA file, or the
+//! system's), and plain words for the usual handshake failures.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -13,7 +14,57 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use crate::config::{Tls, TlsMode};
+use crate::check::Checker;
+
+/// How a connection to a source is encrypted and verified (libpq's `sslmode`, MySQL's
+/// `ssl-mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// The mode.
+    pub mode: TlsMode,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    pub ca: Option<PathBuf>,
+    /// PEM file of a client certificate (with `key`).
+    pub cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    pub key: Option<PathBuf>,
+}
+
+impl Tls {
+    /// No TLS (SQLite files, and the default of nothing).
+    pub fn none() -> Tls {
+        Tls {
+            mode: TlsMode::Disable,
+            ca: None,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
+/// Whether TLS is used and what is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Never TLS (`disable`, `DISABLED`).
+    Disable,
+    /// TLS when the server offers it, without verifying its certificate (`prefer`, `PREFERRED`).
+    Prefer,
+    /// TLS or fail, without verifying the certificate (`require`, `REQUIRED`).
+    Require,
+    /// TLS, with a certificate signed by a trusted CA, whatever name it carries (`verify-ca`,
+    /// `VERIFY_CA`).
+    VerifyCa,
+    /// TLS, with a trusted certificate for the host connected to (`verify-full`,
+    /// `VERIFY_IDENTITY`).
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// True when the server's certificate chain is checked.
+    pub fn verifies(self) -> bool {
+        matches!(self, TlsMode::VerifyCa | TlsMode::VerifyFull)
+    }
+}
 
 /// What a source URL's TLS parameters ask for, read by the source's driver. The config check
 /// then applies the rules every driver shares (a CA file without a mode verifies) and checks
@@ -331,6 +382,67 @@ fn certificate_error(error: &(dyn std::error::Error + 'static)) -> Option<Certif
         next = e.source();
     }
     None
+}
+
+/// The TLS settings a driver read from the URL, with the rules every driver shares: a CA file
+/// makes `require` verify the CA, as libpq does, and so it does when no mode is given; with
+/// `prefer` it would be ignored, which is refused. The files must exist.
+pub fn settings(c: &mut Checker, key: &str, request: Request) -> Tls {
+    for problem in &request.problems {
+        c.issue(key, problem.clone());
+    }
+    let [ca_name, cert_name, key_name] = request.names;
+    let ca = request.ca.as_deref().map(|p| pem_file(c, key, ca_name, p));
+    let mode = match (request.mode, &ca) {
+        (TlsMode::Require, Some(_)) => TlsMode::VerifyCa,
+        (TlsMode::Prefer, Some(_)) if !request.explicit => TlsMode::VerifyCa,
+        (TlsMode::Prefer, Some(_)) => {
+            c.issue(
+                key,
+                "a CA file is given with a mode that does not verify (prefer / PREFERRED): choose verify-ca or verify-full (VERIFY_CA, VERIFY_IDENTITY), or drop the CA file",
+            );
+            TlsMode::Prefer
+        }
+        (mode, _) => mode,
+    };
+    if request.cert.is_some() != request.key.is_some() {
+        c.issue(
+            key,
+            format!("a client certificate needs both {cert_name} and {key_name}"),
+        );
+    }
+    let cert = request
+        .cert
+        .as_deref()
+        .map(|p| pem_file(c, key, cert_name, p));
+    let private_key = request
+        .key
+        .as_deref()
+        .map(|p| pem_file(c, key, key_name, p));
+    if mode == TlsMode::Disable && (ca.is_some() || cert.is_some()) {
+        c.issue(
+            key,
+            "certificate files are given but TLS is disabled: remove them or choose a TLS mode",
+        );
+    }
+    Tls {
+        mode,
+        ca,
+        cert,
+        key: private_key,
+    }
+}
+
+/// A PEM file named in the URL, relative to the config file's folder; it must exist.
+fn pem_file(c: &mut Checker, key: &str, param: &str, path: &str) -> PathBuf {
+    let file = c.path(path);
+    if !file.is_file() {
+        c.issue(
+            key,
+            format!("{param}: file {} does not exist", file.display()),
+        );
+    }
+    file
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use rusqlite::{CachedStatement, Connection, OptionalExtension, params, params_fr
 use super::digest::Digest;
 use super::slices::{instant, pulled_instant};
 use super::{Store, StoreError, literal, quote};
-use crate::config::{Agg, Rollup};
+use crate::rollup::{Agg, Rollup};
 use crate::value::Value;
 
 /// Name of the table of per-slice rows of a rollup with sub-day slices.
@@ -183,55 +183,25 @@ impl Store {
         let cols = columns(rollup).join(", ");
         let sep = if cols.is_empty() { "" } else { ", " };
         let width = columns(rollup).len() + 1;
-        let again = || -> rusqlite::Result<bool> {
-            self.conn
-                .prepare_cached(
-                    "SELECT 1 FROM _tally_slices WHERE rollup = ?1 AND start = ?2 AND end = ?3",
-                )?
-                .exists(params![rollup.name, instant(start), instant(end)])
-        };
-        let staged = match again() {
-            Ok(again) => pieces || again,
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(self.err(ctx(), e));
-            }
-        };
-        let staging = if rollup.slice_hours < 24 {
-            Some(slice_table(rollup))
-        } else if staged {
-            Some(quote(&format!("_tally_{}_pieces", rollup.name)))
-        } else {
-            None
-        };
-        let (into, head) = match &staging {
-            Some(table) => (
-                format!("{table} (slice, day, user{sep}{cols})"),
-                vec![Value::Text(instant(start)), Value::Text(day.clone())],
-            ),
-            None => (
-                format!("{} (day, user{sep}{cols})", quote(&rollup.name)),
-                vec![Value::Text(day.clone())],
-            ),
-        };
-        let row = format!("({})", placeholders(head.len() + width));
-        let chunk = CHUNK.min(MAX_PARAMS / (head.len() + width)).max(1);
-        let insert = |rows: usize| {
-            format!(
-                "INSERT INTO {into} VALUES {}",
-                vec![row.as_str(); rows].join(", ")
-            )
-        };
         let prepared = self
-            .clear_slice(rollup, staging.as_deref(), &day, start, &cols)
-            .and_then(|()| {
-                Ok((
-                    self.conn.prepare_cached(&insert(1))?,
-                    self.conn.prepare_cached(&insert(chunk))?,
-                ))
+            .staging(rollup, (start, end), pieces)
+            .and_then(|staging| {
+                let (into, head) = match &staging {
+                    Some(table) => (
+                        format!("{table} (slice, day, user{sep}{cols})"),
+                        vec![Value::Text(instant(start)), Value::Text(day.clone())],
+                    ),
+                    None => (
+                        format!("{} (day, user{sep}{cols})", quote(&rollup.name)),
+                        vec![Value::Text(day.clone())],
+                    ),
+                };
+                self.clear_slice(rollup, staging.as_deref(), &day, start, &cols)?;
+                let (insert_one, insert_chunk, chunk) = self.inserts(&into, head.len() + width)?;
+                Ok((staging, head, insert_one, insert_chunk, chunk))
             });
-        let (insert_one, insert_chunk) = match prepared {
-            Ok(stmts) => stmts,
+        let (staging, head, insert_one, insert_chunk, chunk) = match prepared {
+            Ok(prepared) => prepared,
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 return Err(self.err(ctx(), e));
@@ -252,6 +222,52 @@ impl Store {
             piece_mark: None,
             done: false,
         })
+    }
+
+    /// Where the slice's rows gather before they are added up into the day: the rollup's slice
+    /// table for sub-day slices, a temporary table for a slice that comes in pieces or again;
+    /// `None` when they go straight into the day.
+    fn staging(
+        &self,
+        rollup: &Rollup,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        pieces: bool,
+    ) -> rusqlite::Result<Option<String>> {
+        let again = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM _tally_slices WHERE rollup = ?1 AND start = ?2 AND end = ?3",
+            )?
+            .exists(params![rollup.name, instant(start), instant(end)])?;
+        Ok(if rollup.slice_hours < 24 {
+            Some(slice_table(rollup))
+        } else if pieces || again {
+            Some(quote(&format!("_tally_{}_pieces", rollup.name)))
+        } else {
+            None
+        })
+    }
+
+    /// The prepared inserts of one row and of a chunk of rows of `width` values into `into`,
+    /// and the chunk's length.
+    fn inserts<'s>(
+        &'s self,
+        into: &str,
+        width: usize,
+    ) -> rusqlite::Result<(CachedStatement<'s>, CachedStatement<'s>, usize)> {
+        let row = format!("({})", placeholders(width));
+        let chunk = CHUNK.min(MAX_PARAMS / width).max(1);
+        let insert = |rows: usize| {
+            format!(
+                "INSERT INTO {into} VALUES {}",
+                vec![row.as_str(); rows].join(", ")
+            )
+        };
+        Ok((
+            self.conn.prepare_cached(&insert(1))?,
+            self.conn.prepare_cached(&insert(chunk))?,
+            chunk,
+        ))
     }
 
     /// Deletes the slice's old rows, or empties the temporary table its pieces gather in.
@@ -589,30 +605,41 @@ fn merge(agg: Agg, a: &Value, b: &Value) -> Value {
 mod tests {
     use super::*;
 
-    const CONFIG: &str = r#"
-store = "store.sqlite"
-[sources.s]
-url = "sqlite://src.sqlite"
-[rollups.r]
-source = "s"
-table = "t"
-time = "at"
-user = "who"
-dimensions = { kind = "kind" }
-measures = { n = "count(*)" }
-"#;
+    /// A rollup of `count(*)` per user and `kind`, in daily slices.
+    fn rollup() -> Rollup {
+        Rollup {
+            name: "r".into(),
+            source: "s".into(),
+            table: vec!["t".into()],
+            time: "at".into(),
+            user: "who".into(),
+            dimensions: vec![crate::rollup::Dimension {
+                name: "kind".into(),
+                expr: "kind".into(),
+            }],
+            measures: vec![crate::rollup::Measure {
+                name: "n".into(),
+                agg: Agg::Count,
+                arg: "*".into(),
+            }],
+            filter: None,
+            slice_hours: 24,
+            lookback: std::time::Duration::ZERO,
+            keep_days: 90,
+            day_zone: chrono_tz::UTC,
+            source_zone: chrono_tz::UTC,
+            allow_full_scan: false,
+        }
+    }
 
     #[test]
     fn rows_go_in_by_chunks_and_one_by_one_with_users_as_text() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("src.sqlite"), b"").unwrap();
-        std::fs::write(dir.path().join("tally.toml"), CONFIG).unwrap();
-        let config = crate::config::load(&dir.path().join("tally.toml"), None).unwrap();
-        let rollup = &config.rollups["r"];
+        let rollup = &rollup();
         let mut store = Store::open(&dir.path().join("store.sqlite")).unwrap();
         store.ensure_rollup(rollup).unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 6, 10).unwrap();
-        let start = crate::sync::slice::day_start(chrono_tz::UTC, day);
+        let start = crate::days::day_start(chrono_tz::UTC, day);
         let end = start + chrono::TimeDelta::days(1);
         // 70 rows: two chunks of 32, then 6 one by one; integer users are stored as text.
         let rows: Vec<Vec<Value>> = (0..70)

@@ -21,7 +21,8 @@ use super::pace::Pacer;
 use super::retry::{self, TRIES};
 use super::throttle::Throttle;
 use super::{HOUR, Planned, Slice, SyncError, halves};
-use crate::config::{Rollup, SourceSpec};
+use crate::rollup::Rollup;
+use crate::source::SourceSpec;
 use crate::source::{BoxFuture, Canceller, PullError, RowSink, SinkClosed, Source, SourceError};
 use crate::value::Value;
 
@@ -63,22 +64,22 @@ pub(super) enum Msg {
 pub(super) struct Stop;
 
 /// One connection's end of its channel to the writer; gathers rows into batches.
-pub(super) struct Out {
+pub(super) struct Outbox {
     tx: mpsc::Sender<Msg>,
     batch: Vec<Vec<Value>>,
     /// A piece has started and nothing of it is sent yet: its `PieceStart` goes with its first
     /// rows, so that the store's transaction does not wait while the source computes the piece.
     piece_pending: bool,
-    /// How long sending waited for the writer since [`Out::take_waited`].
+    /// How long sending waited for the writer since [`Outbox::take_waited`].
     waited: Duration,
     /// When the current query's first row arrived.
     first_row: Option<Instant>,
 }
 
-impl Out {
+impl Outbox {
     /// Wraps the sending end of a channel made with capacity [`AHEAD`].
-    pub(super) fn new(tx: mpsc::Sender<Msg>) -> Out {
-        Out {
+    pub(super) fn new(tx: mpsc::Sender<Msg>) -> Outbox {
+        Outbox {
             tx,
             batch: Vec::with_capacity(BATCH),
             piece_pending: false,
@@ -144,7 +145,7 @@ impl Out {
     }
 }
 
-impl RowSink for Out {
+impl RowSink for Outbox {
     fn push(&mut self, row: Vec<Value>) -> bool {
         if self.first_row.is_none() {
             self.first_row = Some(Instant::now());
@@ -154,7 +155,7 @@ impl RowSink for Out {
     }
 
     fn flush(&mut self) -> BoxFuture<'_, Result<(), SinkClosed>> {
-        Box::pin(async { Out::flush(self).await.map_err(|Stop| SinkClosed) })
+        Box::pin(async { Outbox::flush(self).await.map_err(|Stop| SinkClosed) })
     }
 }
 
@@ -310,7 +311,7 @@ impl Drop for Busy {
 pub(super) async fn fetch_all<'a>(
     worker: &mut Worker<'_>,
     work: impl Iterator<Item = &'a (&'a Rollup, &'a Planned)>,
-    mut out: Out,
+    mut out: Outbox,
 ) {
     for (rollup, planned) in work {
         if fetch(worker, rollup, &planned.slice, &mut out)
@@ -344,7 +345,7 @@ async fn fetch(
     worker: &mut Worker<'_>,
     rollup: &Rollup,
     slice: &Slice,
-    out: &mut Out,
+    out: &mut Outbox,
 ) -> Result<(), Stop> {
     let mut attempt = 1;
     let spec = worker.link.spec;
@@ -403,7 +404,7 @@ async fn attempt_slice(
     worker: &mut Worker<'_>,
     rollup: &Rollup,
     slice: &Slice,
-    out: &mut Out,
+    out: &mut Outbox,
     budget: &mut Budget,
 ) -> Result<(), Attempt> {
     let (start, end) = (slice.start, slice.end);
@@ -457,7 +458,7 @@ async fn query(
     worker: &mut Worker<'_>,
     rollup: &Rollup,
     (a, b): (DateTime<Utc>, DateTime<Utc>),
-    out: &mut Out,
+    out: &mut Outbox,
     budget: &mut Budget,
 ) -> Result<u64, Attempt> {
     let failed = |e| Attempt::Failed(e, String::new());

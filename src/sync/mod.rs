@@ -20,10 +20,14 @@ use indexmap::IndexMap;
 use futures_util::future::{Either, join_all, select};
 use tokio::sync::mpsc;
 
-use crate::config::{Config, DayRange, Rollup, SourceSpec, days_before};
+use chrono_tz::Tz;
+
+use crate::days::{DayRange, days_before};
+use crate::rollup::Rollup;
+use crate::source::SourceSpec;
 use crate::source::{Source, SourceError};
 use crate::store::{Store, StoreError};
-use fetch::{Link, Out, Running, Worker};
+use fetch::{Link, Outbox, Running, Worker};
 use pace::Pacer;
 pub use progress::Progress;
 pub use slice::Slice;
@@ -147,21 +151,32 @@ pub struct Pulled {
     pub rows: u64,
 }
 
+/// What a sync reads of the config: the zone of its days, the sources and the rollups.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The zone of days: slices never cross its midnight.
+    pub timezone: Tz,
+    /// Sources by name.
+    pub sources: &'a IndexMap<String, SourceSpec>,
+    /// Rollups by name.
+    pub rollups: &'a IndexMap<String, Rollup>,
+}
+
 /// Decides which slices of `ranges` to pull: slices not in the store, slices whose end lies
 /// within `lookback` of the newest slice end, slices pulled before they were complete, and every
 /// slice with `refresh`. Slices that start after `now`, and days that `keep` would prune right
 /// away, are never pulled.
 pub fn plan_slices(
-    config: &Config,
+    scope: Scope<'_>,
     store: &Store,
     ranges: &IndexMap<String, DayRange>,
     refresh: bool,
     now: DateTime<Utc>,
 ) -> Result<Vec<Planned>, StoreError> {
-    let today = now.with_timezone(&config.timezone).date_naive();
+    let today = now.with_timezone(&scope.timezone).date_naive();
     let mut planned = Vec::new();
     for (name, range) in ranges {
-        let rollup = &config.rollups[name];
+        let rollup = &scope.rollups[name];
         let horizon = days_before(today, rollup.keep_days);
         if range.first < horizon {
             tracing::warn!(
@@ -172,7 +187,7 @@ pub fn plan_slices(
         let slices: Vec<Slice> = range
             .days()
             .filter(|day| *day >= horizon)
-            .flat_map(|day| slice::day_slices(config.timezone, day, rollup.slice_hours))
+            .flat_map(|day| slice::day_slices(scope.timezone, day, rollup.slice_hours))
             .filter(|s| s.start < now)
             .collect();
         let current = store.rollup_is_current(rollup)?;
@@ -220,14 +235,14 @@ pub fn plan_slices(
 /// (counted back from `today`). A source with `parallel = N` runs its slice queries on N
 /// connections at once while the store writes the slices in order, one transaction each.
 pub async fn pull(
-    config: &Config,
+    scope: Scope<'_>,
     store: &mut Store,
     planned: &[Planned],
     today: NaiveDate,
     progress: &Progress,
 ) -> Result<IndexMap<String, Pulled>, SyncError> {
     // Every rollup gets its tables, so reports work even when nothing needed pulling.
-    for (name, rollup) in &config.rollups {
+    for (name, rollup) in scope.rollups {
         if store.ensure_rollup(rollup)? {
             tracing::warn!("rollup `{name}` changed since its rows were pulled; pulling it again");
         }
@@ -235,7 +250,7 @@ pub async fn pull(
     let mut pulled: IndexMap<String, Pulled> = IndexMap::new();
     let mut by_source: IndexMap<&str, Vec<(&Rollup, &Planned)>> = IndexMap::new();
     for p in planned {
-        let rollup = &config.rollups[&p.rollup];
+        let rollup = &scope.rollups[&p.rollup];
         pulled.entry(p.rollup.clone()).or_default();
         by_source
             .entry(rollup.source.as_str())
@@ -249,7 +264,7 @@ pub async fn pull(
     let mut fetches = Vec::new();
     let mut first_id = 0;
     for (source, work) in &by_source {
-        let spec = &config.sources[*source];
+        let spec = &scope.sources[*source];
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..connections(spec, work.len()))
             .map(|_| mpsc::channel(fetch::AHEAD))
             .unzip();
@@ -282,23 +297,34 @@ pub async fn pull(
         .iter_mut()
         .filter_map(|lane| Some((lane.source.to_string(), lane.failed.take()?)))
         .collect();
-    for rollup in config.rollups.values() {
+    let sources: Vec<&str> = by_source.keys().copied().collect();
+    finish(scope, store, today, &sources, failed)?;
+    Ok(pulled)
+}
+
+/// After the slices: prunes what `keep` lets go in the rollups of the sources that worked, and
+/// fails naming each source that did not (and those whose slices are in the store anyway).
+fn finish(
+    scope: Scope<'_>,
+    store: &Store,
+    today: NaiveDate,
+    sources: &[&str],
+    failed: Vec<(String, SyncError)>,
+) -> Result<(), SyncError> {
+    for rollup in scope.rollups.values() {
         if !failed.iter().any(|(source, _)| *source == rollup.source) {
             store.prune(rollup, days_before(today, rollup.keep_days))?;
         }
     }
-    if !failed.is_empty() {
-        let pulled_sources = by_source
-            .keys()
-            .filter(|s| !failed.iter().any(|(f, _)| f == *s))
-            .map(|s| s.to_string())
-            .collect();
-        return Err(SyncError::Sources {
-            failed,
-            pulled: pulled_sources,
-        });
+    if failed.is_empty() {
+        return Ok(());
     }
-    Ok(pulled)
+    let pulled = sources
+        .iter()
+        .filter(|s| !failed.iter().any(|(f, _)| f == *s))
+        .map(|s| s.to_string())
+        .collect();
+    Err(SyncError::Sources { failed, pulled })
 }
 
 /// How many connections a source's slices get: `parallel`, at most one per slice, and one for
@@ -347,7 +373,7 @@ async fn fetch_source(
             .zip(senders)
             .enumerate()
             .map(|(i, (worker, tx))| {
-                fetch::fetch_all(worker, work.iter().skip(i).step_by(n), Out::new(tx))
+                fetch::fetch_all(worker, work.iter().skip(i).step_by(n), Outbox::new(tx))
             }),
     )
     .await;

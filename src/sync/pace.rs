@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use crate::config::{AUTO_PAUSE_MAX, AUTO_PAUSE_SHARE, Pause, SourceSpec};
+use crate::source::SourceSpec;
+use crate::source::spec::{AUTO_PAUSE_MAX, AUTO_PAUSE_SHARE, Pause};
 
 /// The pace of one source's queries.
 #[derive(Debug)]

@@ -1,8 +1,10 @@
 //! Slices: half-open `[start, end)` time ranges that never cross a local midnight, so each
 //! belongs to exactly one day of the configured zone.
 
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
+
+use crate::days::day_start;
 
 /// One slice of one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,18 +15,6 @@ pub struct Slice {
     pub start: DateTime<Utc>,
     /// Exclusive end.
     pub end: DateTime<Utc>,
-}
-
-/// The instant a local day starts. Where midnight does not exist (a DST gap at midnight), the
-/// day starts at the first instant after the gap.
-pub fn day_start(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
-    let mut local = day.and_time(NaiveTime::MIN);
-    loop {
-        if let Some(t) = tz.from_local_datetime(&local).earliest() {
-            return t.with_timezone(&Utc);
-        }
-        local += TimeDelta::minutes(15);
-    }
 }
 
 /// The slices of `day`: consecutive `hours`-long ranges from the day's start, the last one cut

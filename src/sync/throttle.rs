@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::{LoadLimit, SourceSpec};
 use crate::source::{Lag, Source, SourceError};
+use crate::source::{LoadLimit, SourceSpec};
 
 /// Read the load at most this often.
 const EVERY: Duration = Duration::from_secs(1);

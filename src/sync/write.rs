@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::fetch::Msg;
 use super::{Planned, Progress, Pulled, Slice, SyncError};
-use crate::config::Rollup;
+use crate::rollup::Rollup;
 use crate::store::{SliceWriter, Store, StoreError};
 
 /// One source's slices as the writer sees them: slice `i` arrives on `channels[i % channels.len()]`.

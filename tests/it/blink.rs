@@ -10,31 +10,16 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 
 use crate::private::{PrivateMy, PrivatePg};
-use crate::support::{PgDb, Workspace, block_on, output};
+use crate::support::{PgDb, Workspace, block_on, one_rollup, output};
+
+/// A one-rollup config in hourly slices, 60 ms apart.
+fn config(url: &str, extra_source: &str) -> String {
+    let source = format!("pause = \"60ms\"\n{extra_source}");
+    one_rollup(url, &source, "slice = \"1h\"\nallow_full_scan = true")
+}
 
 /// Three days in one-hour slices (72 slice queries), with a short pause so that the sync lasts
 /// a few seconds.
-fn config(url: &str, extra_source: &str) -> String {
-    format!(
-        r#"
-store = "store.sqlite"
-[sources.db]
-url = "{url}"
-pause = "60ms"
-{extra_source}
-[rollups.activity]
-source = "db"
-table = "actions"
-time = "block_time"
-user = "signer"
-measures = {{ n = "count(*)" }}
-slice = "1h"
-keep = "3650d"
-allow_full_scan = true
-"#
-    )
-}
-
 const SYNC: [&str; 5] = ["sync", "--from", "2026-06-10", "--to", "2026-06-12"];
 
 const ROWS: &str = "SELECT day, user, n FROM activity ORDER BY day, user";

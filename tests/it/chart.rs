@@ -53,6 +53,9 @@ fn the_chart_has_bars_a_share_line_and_a_legend() {
     }
 }
 
+/// The group names are Hangul, which the built-in font has no glyphs for: it draws the same
+/// empty box for every character. With `[chart] font`, the first characters of the legend's two
+/// labels (헤 and 라) are drawn as two different glyphs in ink.
 #[test]
 fn a_configured_font_draws_hangul_labels() {
     let font = concat!(
@@ -65,10 +68,30 @@ fn a_configured_font_draws_hangul_labels() {
         "",
     );
     let without = small_segment_rewards_named(["헤비", "라이트"], "", "");
-    let (a, b) = (chart(&with_font), chart(&without));
-    assert_ne!(a, b, "the Hangul font changes the drawn labels");
-    let dir = std::env::temp_dir().join("tally-chart-hangul.png");
-    std::fs::write(&dir, &a).unwrap();
+    // The first character of each label: dark pixels in the glyph's cell, by position.
+    let glyphs = |png: &[u8]| {
+        let img = image::load_from_memory(png).unwrap();
+        [63, 83].map(|top| {
+            (163..179)
+                .flat_map(|x| (top..top + 18).map(move |y| (x, y)))
+                .filter(|(x, y)| img.get_pixel(*x, *y).0[..3].iter().all(|c| *c < 110))
+                .collect::<Vec<(u32, u32)>>()
+        })
+    };
+    let [heavy, light] = glyphs(&chart(&with_font));
+    assert!(
+        heavy.len() > 25 && light.len() > 25,
+        "drawn in ink: {} and {} dark pixels",
+        heavy.len(),
+        light.len()
+    );
+    assert_ne!(heavy, light, "two characters, two glyphs");
+    let [first, second] = glyphs(&chart(&without));
+    let shifted: Vec<(u32, u32)> = second.iter().map(|(x, y)| (*x, y - 20)).collect();
+    assert_eq!(
+        first, shifted,
+        "the built-in font draws one box for every character"
+    );
 }
 
 #[test]

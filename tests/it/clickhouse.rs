@@ -7,7 +7,9 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::cross::{self, Action};
-use crate::support::{ChDb, MyDb, PgDb, Workspace, ch_admin_url, ch_exec_on, output, tls_dir};
+use crate::support::{
+    ChDb, MyDb, PgDb, Workspace, ch_admin_url, ch_exec_on, one_rollup, output, tls_dir,
+};
 
 /// The fixture's actions in ClickHouse: `DateTime('UTC')` instants, or naive wall-clock times
 /// in `zone` (read by the server in its own zone, as it wrote them).
@@ -102,26 +104,6 @@ fn late_clickhouse_rows_within_the_lookback_are_pulled_again() {
     cross::check(&ws, &actions, &rewards);
 }
 
-fn config(url: &str, extra_source: &str, extra_rollup: &str) -> String {
-    format!(
-        r#"
-store = "store.sqlite"
-[sources.db]
-url = "{url}"
-pause = "0s"
-{extra_source}
-[rollups.activity]
-source = "db"
-table = "actions"
-time = "block_time"
-user = "signer"
-measures = {{ n = "count(*)" }}
-keep = "3650d"
-{extra_rollup}
-"#
-    )
-}
-
 const SYNC_ONE_DAY: [&str; 5] = ["sync", "--from", "2026-06-10", "--to", "2026-06-10"];
 
 #[test]
@@ -137,7 +119,7 @@ fn a_clickhouse_slice_that_times_out_is_split_down_to_one_hour() {
     );
     // 20 ms per row: a day of 144 rows takes 2.9 s, over the 2 s timeout; half a day does not.
     // (ClickHouse sleeps at most 3 s per block of rows.)
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &db.url,
         "statement_timeout = \"2s\"\nallow_functions = [\"sleepEachRow\"]",
         "filter = \"sleepEachRow(0.02) = 0\"",
@@ -167,7 +149,7 @@ fn a_clickhouse_table_not_ordered_by_time_is_refused_with_the_order_it_needs() {
            ORDER BY (signer, block_time);\n\
          INSERT INTO actions SELECT 'u', toDateTime(1781049600 + number * 3600) FROM system.numbers LIMIT 24",
     );
-    let ws = Workspace::new(&config(&db.url, "", ""));
+    let ws = Workspace::new(&one_rollup(&db.url, "", ""));
     let fix = "ORDER BY (block_time, signer)";
     let (code, text) = output(&ws, &["check"]);
     assert_eq!(code, 1, "{text}");
@@ -183,7 +165,7 @@ fn a_clickhouse_table_not_ordered_by_time_is_refused_with_the_order_it_needs() {
     );
     assert_eq!(ws.query("SELECT count(*) FROM _tally_slices"), ["0"]);
     // Allowed, it reads the whole table (force_primary_key stays off).
-    let ws = Workspace::new(&config(&db.url, "", "allow_full_scan = true"));
+    let ws = Workspace::new(&one_rollup(&db.url, "", "allow_full_scan = true"));
     ws.ok(&SYNC_ONE_DAY);
     assert_eq!(ws.query("SELECT sum(n) FROM activity"), ["24"]);
 }
@@ -199,7 +181,7 @@ fn clickhouse_sums_are_exact_and_an_overflow_is_refused() {
            ('b', 1781049602, 1, '-1.5', 1)",
     );
     let rollup = "measures = { n = \"count(*)\", wei = \"sum(wei)\", amount = \"sum(amount)\", price = \"sum(price)\" }";
-    let text = config(&db.url, "", "").replace("measures = { n = \"count(*)\" }", rollup);
+    let text = one_rollup(&db.url, "", "").replace("measures = { n = \"count(*)\" }", rollup);
     let ws = Workspace::new(
         &text
             .replace("table = \"actions\"", "table = \"rewards\"")
@@ -243,7 +225,7 @@ fn clickhouse_over_https_is_verified_with_the_ca() {
             db.name
         )
     };
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &https("localhost", &format!("sslrootcert={}", ca.display())),
         "",
         "",
@@ -254,7 +236,7 @@ fn clickhouse_over_https_is_verified_with_the_ca() {
     ws.ok(&SYNC_ONE_DAY);
     assert_eq!(ws.query("SELECT sum(n) FROM activity"), ["1"]);
     // Without the test CA, the system's CAs do not know the server's certificate.
-    let ws = Workspace::new(&config(&https("localhost", "sslmode=strict"), "", ""));
+    let ws = Workspace::new(&one_rollup(&https("localhost", "sslmode=strict"), "", ""));
     let (code, text) = output(&ws, &["check"]);
     assert_eq!(code, 1, "{text}");
     assert!(
@@ -274,7 +256,7 @@ fn a_signal_kills_the_running_query_on_clickhouse() {
          INSERT INTO actions SELECT 'u', toDateTime(1781049600 + number % 80000) FROM system.numbers LIMIT 200000",
     );
     // 2 s per block of 1,000 rows, 200 blocks: the query would run for minutes.
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &format!("{}?max_block_size=1000", db.url),
         "statement_timeout = \"600s\"\nallow_functions = [\"sleepEachRow\"]",
         "filter = \"sleepEachRow(0.002) = 0\"",

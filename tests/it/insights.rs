@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::Value as Json;
 
 use crate::cross::{self, Action, Reward, ZONE};
-use crate::slack::{SlackServer, TOKEN};
+use crate::support::slack_server::{SlackServer, TOKEN};
 use crate::support::{MyDb, PgDb, Workspace};
 
 const GROUPS: [&str; 4] = ["whale", "heavy", "light", "inactive"];

@@ -7,26 +7,12 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 
-use crate::support::{MyDb, PgDb, Workspace, block_on, output};
+use crate::support::{MyDb, PgDb, Workspace, block_on, one_rollup, output};
 
+/// A one-rollup config with `max_load` and `max_load_wait`.
 fn config(url: &str, max_load: &str, wait: &str) -> String {
-    format!(
-        r#"
-store = "store.sqlite"
-[sources.db]
-url = "{url}"
-max_load = "{max_load}"
-max_load_wait = "{wait}"
-[rollups.activity]
-source = "db"
-table = "actions"
-time = "block_time"
-user = "signer"
-measures = {{ n = "count(*)" }}
-keep = "3650d"
-allow_full_scan = true
-"#
-    )
+    let source = format!("pause = \"auto\"\nmax_load = \"{max_load}\"\nmax_load_wait = \"{wait}\"");
+    one_rollup(url, &source, "allow_full_scan = true")
 }
 
 const SYNC: [&str; 5] = ["sync", "--from", "2026-06-10", "--to", "2026-06-11"];

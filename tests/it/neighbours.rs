@@ -4,31 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{MyDb, PgDb, Workspace, output, unique};
-
-fn config(url: &str, extra_source: &str, extra_rollup: &str) -> String {
-    format!(
-        r#"
-store = "store.sqlite"
-[sources.db]
-url = "{url}"
-pause = "0s"
-{extra_source}
-[rollups.activity]
-source = "db"
-table = "actions"
-time = "block_time"
-user = "signer"
-measures = {{ n = "count(*)" }}
-keep = "3650d"
-{extra_rollup}
-"#
-    )
-}
-
-fn sync_day(day: &str) -> [&str; 5] {
-    ["sync", "--from", day, "--to", day]
-}
+use crate::support::{MyDb, PgDb, Workspace, one_rollup, output, sync_day, unique};
 
 const PG_ACTIONS: &str = "CREATE TABLE actions (signer text, block_time timestamptz);
      INSERT INTO actions SELECT 'u' || (i % 5), timestamptz '2026-06-10 00:00Z' + i * interval '30 minutes'
@@ -45,7 +21,7 @@ fn pooled_postgres_sessions_leave_the_server_connection_as_they_found_it() {
     db.exec(PG_ACTIONS);
     db.exec("CREATE TABLE app (n int)");
     let pooled = db.pooled_url();
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &pooled,
         "statement_timeout = \"7s\"",
         "allow_full_scan = true",
@@ -85,7 +61,7 @@ fn mariadb_sessions_set_nothing_on_the_connection() {
     db.admin_rows(&format!("CREATE USER '{user}'@'%'"));
     db.admin_rows(&format!("GRANT ALL ON {}.* TO '{user}'@'%'", db.name()));
     let url = crate::support::with_user(&db.url, &user);
-    let ws = Workspace::new(&config(&url, "statement_timeout = \"9s\"", ""));
+    let ws = Workspace::new(&one_rollup(&url, "statement_timeout = \"9s\"", ""));
     db.admin_rows("SET GLOBAL log_output = 'TABLE'");
     db.admin_rows("SET GLOBAL general_log = 1");
     ws.ok(&["check"]);
@@ -151,7 +127,7 @@ fn functions_off_the_list_are_refused_by_name() {
             "randomblob",
         ),
     ] {
-        let ws = Workspace::new(&config(url, "", &format!("filter = \"{filter}\"")));
+        let ws = Workspace::new(&one_rollup(url, "", &format!("filter = \"{filter}\"")));
         for args in [&["check"][..], &sync_day("2026-06-10")[..]] {
             let (code, text) = output(&ws, args);
             assert_eq!(code, 2, "{filter}: {text}");
@@ -170,7 +146,7 @@ fn functions_off_the_list_are_refused_by_name() {
 /// the file is left byte for byte as it was: no WAL, no table dropped.
 #[test]
 fn a_foreign_sqlite_file_is_never_adopted() {
-    let ws = Workspace::new(&config("sqlite://src.sqlite", "", ""));
+    let ws = Workspace::new(&one_rollup("sqlite://src.sqlite", "", ""));
     let src = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
     src.execute_batch(
         "CREATE TABLE actions (signer TEXT, block_time TEXT);
@@ -212,7 +188,7 @@ fn a_foreign_sqlite_file_is_never_adopted() {
 /// to make room: the sync stops and names it.
 #[test]
 fn a_table_tally_did_not_create_is_never_dropped() {
-    let ws = Workspace::new(&config("sqlite://src.sqlite", "", ""));
+    let ws = Workspace::new(&one_rollup("sqlite://src.sqlite", "", ""));
     let src = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
     src.execute_batch(
         "CREATE TABLE actions (signer TEXT, block_time TEXT);
@@ -244,7 +220,7 @@ fn slow_pg_source() -> (PgDb, Workspace) {
     let db = PgDb::new();
     db.exec(PG_ACTIONS);
     // 144 rows at 0.2 s each: the one slice query would run for half a minute.
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &db.url,
         "statement_timeout = \"60s\"\nallow_functions = [\"pg_sleep\"]",
         "filter = \"pg_sleep(0.2) IS NOT NULL\"\nallow_full_scan = true",
@@ -299,7 +275,7 @@ fn a_signal_cancels_the_running_query_on_mariadb() {
          INSERT INTO actions VALUES ('a', '2026-06-10 01:00:00'), ('b', '2026-06-10 02:00:00'),
            ('c', '2026-06-10 03:00:00'), ('d', '2026-06-10 04:00:00')",
     );
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &db.url,
         "statement_timeout = \"60s\"\nallow_functions = [\"sleep\"]",
         "filter = \"SLEEP(8) = 0\"\nallow_full_scan = true",
@@ -334,7 +310,7 @@ fn a_signal_cancels_the_running_query_on_mariadb() {
 fn a_slice_gives_up_after_max_slice_time() {
     let db = PgDb::new();
     db.exec(PG_ACTIONS);
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &db.url,
         "statement_timeout = \"2s\"\nmax_slice_time = \"3s\"\nallow_functions = [\"pg_sleep\"]",
         "filter = \"pg_sleep(0.2) IS NOT NULL\"\nallow_full_scan = true",
@@ -358,7 +334,7 @@ fn a_slice_gives_up_after_max_slice_time() {
         ("\"0s\"", "out of range"),
         ("\"30d\"", "out of range"),
     ] {
-        let bad = Workspace::new(&config(
+        let bad = Workspace::new(&one_rollup(
             &db.url,
             &format!("statement_timeout = \"2s\"\nmax_slice_time = {value}"),
             "",
@@ -377,7 +353,7 @@ fn a_slice_gives_up_after_max_slice_time() {
 /// whose message names the holder's pid.
 #[test]
 fn one_lock_per_store_file_however_it_is_reached() {
-    let ws = Workspace::new(&config("sqlite://src.sqlite", "", ""));
+    let ws = Workspace::new(&one_rollup("sqlite://src.sqlite", "", ""));
     let real = ws.path().join("store.sqlite");
     let lock = tally::store::RunLock::acquire(&real, false).unwrap();
     let same = |path: &std::path::Path| {

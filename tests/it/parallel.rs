@@ -1,36 +1,23 @@
 //! `parallel = N`: a source's slice queries run on N connections at once, while the store still
 //! writes one whole slice per transaction, in order.
 
-use crate::support::{DIGITS, MyDb, PgDb, Workspace, pg_admin_exec, unique};
+use crate::support::{DIGITS, MyDb, PgDb, Workspace, one_rollup, pg_admin_exec, unique};
 
 /// Six days in 6-hour slices (24 slices) of `signer`, `kind` actions; `conn` is a dimension that
 /// records which connection pulled each row.
-fn config(url: &str, parallel: usize, conn: &str, extra_rollup: &str) -> String {
-    format!(
-        r#"
-store = "store.sqlite"
-[sources.db]
-url = "{url}"
-pause = "0s"
-parallel = {parallel}
-# The session's id tells the connections apart (the user's call: not on tally's list).
-allow_functions = ["pg_backend_pid", "connection_id"]
-[rollups.activity]
-source = "db"
-table = "actions"
-time = "block_time"
-user = "signer"
-dimensions = {{ kind = "kind", conn = "{conn}" }}
-measures = {{ n = "count(*)" }}
-slice = "6h"
-keep = "3650d"
-allow_full_scan = true
-{extra_rollup}
-"#
-    )
-}
-
 const SYNC: [&str; 5] = ["sync", "--from", "2026-06-10", "--to", "2026-06-15"];
+
+/// A one-rollup config on `parallel` connections, with the session's id (`conn`, an expression)
+/// as a dimension to tell the connections apart.
+fn config(url: &str, parallel: usize, conn: &str, extra_rollup: &str) -> String {
+    // The session's id is the user's call: not on tally's list of functions.
+    let source =
+        format!("parallel = {parallel}\nallow_functions = [\"pg_backend_pid\", \"connection_id\"]");
+    let rollup = format!(
+        "dimensions = {{ kind = \"kind\", conn = \"{conn}\" }}\nslice = \"6h\"\nallow_full_scan = true\n{extra_rollup}"
+    );
+    one_rollup(url, &source, &rollup)
+}
 
 /// The store's rows with the connection left out, for comparing runs.
 const TOTALS: &str =

@@ -4,27 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{DIGITS, MyDb, PgDb, Workspace, output};
-
-fn config(url: &str, extra_source: &str, extra_rollup: &str) -> String {
-    format!(
-        r#"
-store = "store.sqlite"
-[sources.db]
-url = "{url}"
-pause = "0s"
-{extra_source}
-[rollups.activity]
-source = "db"
-table = "actions"
-time = "block_time"
-user = "signer"
-measures = {{ n = "count(*)" }}
-keep = "3650d"
-{extra_rollup}
-"#
-    )
-}
+use crate::support::{DIGITS, MyDb, PgDb, Workspace, one_rollup, output};
 
 const SYNC_ONE_DAY: [&str; 5] = ["sync", "--from", "2026-06-10", "--to", "2026-06-10"];
 
@@ -74,7 +54,7 @@ fn explain_finds_full_scans_on_postgres() {
            FROM generate_series(0, 100000) AS i;
          ANALYZE actions;",
     );
-    let ws = Workspace::new(&config(&db.url, "", ""));
+    let ws = Workspace::new(&one_rollup(&db.url, "", ""));
     check_full_scan_then_index(
         &ws,
         "Seq Scan on actions",
@@ -93,7 +73,7 @@ fn explain_finds_full_scans_on_mariadb() {
                  FROM {DIGITS} a, {DIGITS} b, {DIGITS} c, {DIGITS} e, {DIGITS} f) AS t;
          ANALYZE TABLE actions"
     ));
-    let ws = Workspace::new(&config(&db.url, "", ""));
+    let ws = Workspace::new(&one_rollup(&db.url, "", ""));
     check_full_scan_then_index(
         &ws,
         "type ALL on actions",
@@ -116,14 +96,14 @@ fn source_sessions_are_read_only() {
     // A function tally does not know is refused by name; allowed by the user (wrongly), its
     // write (nextval) still fails in the read-only transaction of the slice query.
     let rollup = "filter = \"bump()\"\nallow_full_scan = true";
-    let ws = Workspace::new(&config(&pg.url, "", rollup));
+    let ws = Workspace::new(&one_rollup(&pg.url, "", rollup));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);
     assert_eq!(code, 2, "{text}");
     assert!(
         text.contains("rollups.activity.filter") && text.contains("`bump`"),
         "{text}"
     );
-    let ws = Workspace::new(&config(&pg.url, "allow_functions = [\"bump\"]", rollup));
+    let ws = Workspace::new(&one_rollup(&pg.url, "allow_functions = [\"bump\"]", rollup));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("read-only transaction"), "{text}");
@@ -135,7 +115,7 @@ fn source_sessions_are_read_only() {
          CREATE FUNCTION bump() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO probe VALUES (1); RETURN 1; END;
          INSERT INTO actions VALUES ('a', '2026-06-10 12:00:00')",
     );
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &my.url,
         "allow_functions = [\"bump\"]",
         "filter = \"bump() = 1\"\nallow_full_scan = true",
@@ -152,7 +132,7 @@ fn source_sessions_are_read_only() {
 #[test]
 fn a_filter_cannot_turn_writes_back_on_for_later_slices() {
     let attack = "CASE WHEN current_setting('transaction_read_only') = 'on' THEN set_config('default_transaction_read_only','off',false) IS NOT NULL ELSE nextval('s') > 0 END";
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         "postgres://u@127.0.0.1/x",
         "",
         &format!("filter = \"{attack}\""),
@@ -174,7 +154,7 @@ fn a_filter_cannot_turn_writes_back_on_for_later_slices() {
     );
     let hidden =
         "CASE WHEN current_setting('transaction_read_only') = 'on' THEN unlock() ELSE bump() END";
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &pg.url,
         "allow_functions = [\"current_setting\", \"unlock\", \"bump\"]",
         &format!("filter = \"{hidden}\"\nslice = \"1h\"\nallow_full_scan = true"),
@@ -213,7 +193,7 @@ fn a_slice_that_times_out_is_split_down_to_one_hour() {
     // 15 ms per row: a day of 144 rows takes 2.2 s, over the 1.6 s timeout; half a day (1.1 s) does not.
     let filter = "filter = \"pg_sleep(0.015 + 0 * extract(epoch FROM block_time)) IS NOT NULL\"";
     let source = "statement_timeout = \"1600ms\"\nallow_functions = [\"pg_sleep\"]";
-    let ws = Workspace::new(&config(&db.url, source, filter));
+    let ws = Workspace::new(&one_rollup(&db.url, source, filter));
     let (code, text) = output(&ws, &SYNC_ONE_DAY);
     assert_eq!(code, 0, "{text}");
     assert!(
@@ -273,7 +253,7 @@ fn memory_stays_flat_for_a_two_million_row_slice() {
          CREATE INDEX ON actions (block_time);",
     );
     // Every row is its own user: the slice query returns 2,000,000 aggregated rows.
-    let ws = Workspace::new(&config(&db.url, "", "allow_full_scan = true"));
+    let ws = Workspace::new(&one_rollup(&db.url, "", "allow_full_scan = true"));
     let (ok, peak_kb) = peak_rss_kb(ws.command(&SYNC_ONE_DAY));
     assert!(ok);
     assert_eq!(
@@ -293,7 +273,7 @@ fn a_mysql_filter_with_an_escaped_quote_runs() {
         "CREATE TABLE actions (signer VARCHAR(16), block_time DATETIME, INDEX (block_time));
          INSERT INTO actions VALUES ('O\\'Brien', '2026-06-10 12:00:00'), ('Smith', '2026-06-10 13:00:00')",
     );
-    let ws = Workspace::new(&config(
+    let ws = Workspace::new(&one_rollup(
         &my.url,
         "",
         "filter = \"signer <> 'O\\\\'Brien'\"\nallow_full_scan = true",

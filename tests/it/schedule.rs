@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tally::schedule::pipeline::{Notifier, PipelineRunner};
 use tally::schedule::{Clock, Daemon, Schedule, Tick};
 
-use crate::slack::{SlackServer, TOKEN};
+use crate::support::slack_server::{SlackServer, TOKEN};
 use crate::support::{PgDb, Workspace, block_on, small_segment_rewards};
 
 fn slow_config(url: &str) -> String {
@@ -173,7 +173,7 @@ attach = []
 cron = "0 9 * * *"
 retries = 1
 retry_delay = "1m"
-alert = "slack"
+notify = "slack"
 "#,
         server.url
     );
@@ -281,4 +281,30 @@ fn a_missed_time_is_recorded_as_a_catch_up() {
         text.contains("schedule.cron") && text.contains("never fires"),
         "{text}"
     );
+}
+
+/// `[schedule] alert`, the old name of `notify`, still loads, with a warning naming the new key;
+/// both at once is an error.
+#[test]
+fn the_old_alert_key_still_loads_with_a_warning() {
+    let extra = "[[deliver]]\nkind = \"webhook\"\nurl = \"https://hooks.example.com/in\"\n\
+                 [schedule]\ncron = \"0 9 * * *\"\nalert = \"webhook\"\n";
+    let ws = small_segment_rewards(extra, "");
+    let (code, text) = crate::support::output(&ws, &["status"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("schedule.alert") && text.contains("schedule.notify"),
+        "{text}"
+    );
+    let plan = tally::config::load(&ws.config(), None).unwrap();
+    assert_eq!(
+        plan.schedule.unwrap().notify.as_deref(),
+        Some("webhook0"),
+        "the notices go where `alert` said"
+    );
+    let both = std::fs::read_to_string(ws.config()).unwrap() + "notify = \"webhook\"\n";
+    std::fs::write(ws.config(), both).unwrap();
+    let (code, text) = crate::support::output(&ws, &["status"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("keep `notify` only"), "{text}");
 }

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use mysql_async::prelude::Queryable;
 
+pub mod slack_server;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Runs a future to completion on a fresh runtime (tests are synchronous).
@@ -386,6 +388,38 @@ impl Workspace {
             .map(String::from)
             .collect()
     }
+}
+
+/// A config with one source `db` at `url` and one rollup `activity`: `count(*)` of `actions` per
+/// `signer`, cut on `block_time`, kept ten years. `source` and `rollup` are more lines for each
+/// table; the source pauses `0s` between queries unless `source` sets `pause`.
+pub fn one_rollup(url: &str, source: &str, rollup: &str) -> String {
+    let pause = if source.contains("pause =") {
+        ""
+    } else {
+        "pause = \"0s\"\n"
+    };
+    format!(
+        r#"
+store = "store.sqlite"
+[sources.db]
+url = "{url}"
+{pause}{source}
+[rollups.activity]
+source = "db"
+table = "actions"
+time = "block_time"
+user = "signer"
+measures = {{ n = "count(*)" }}
+keep = "3650d"
+{rollup}
+"#
+    )
+}
+
+/// `sync --from DAY --to DAY`.
+pub fn sync_day(day: &str) -> [&str; 5] {
+    ["sync", "--from", day, "--to", day]
 }
 
 /// A small SQLite source with 10 days of activity and rewards (6 users), synced for 2026-11-10,

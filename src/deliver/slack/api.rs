@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Client;
 use serde_json::{Value as Json, json};
 
-use crate::deliver::http::{self, Failed};
+use crate::deliver::http::{self, PostError};
 use crate::deliver::message::Message;
 
 /// The `event_type` of the metadata tally attaches to its messages.
@@ -34,7 +34,7 @@ pub enum Lookup {
     /// The token lacks the scope that reads the channel's history.
     NoScope(String),
     /// Anything else.
-    Failed(String),
+    PostError(String),
 }
 
 impl<'a> Api<'a> {
@@ -111,32 +111,32 @@ impl<'a> Api<'a> {
         }
     }
 
-    /// Posts a message without metadata (alerts); returns its `ts`.
-    pub async fn post(&self, message: &Message) -> Result<String, Failed> {
+    /// Posts a message without metadata (run-failure notices); returns its `ts`.
+    pub async fn post(&self, message: &Message) -> Result<String, PostError> {
         self.post_with(message, None).await
     }
 
     /// Posts the message, with `payload` as its metadata (event type [`EVENT_TYPE`]); returns
     /// its `ts`. Never posts twice by itself: a post whose answer is lost is a
-    /// [`Failed::Doubt`].
+    /// [`PostError::MaybePosted`].
     pub async fn post_with(
         &self,
         message: &Message,
         payload: Option<&Json>,
-    ) -> Result<String, Failed> {
+    ) -> Result<String, PostError> {
         let body = Body::Json(post_body(self.channel, message, payload));
         let method = "chat.postMessage";
         let response = http::send_once(method, || self.request(method, &body)).await?;
         let status = response.status();
         let answer: Json = response.json().await.map_err(|e| {
-            Failed::Doubt(format!(
+            PostError::MaybePosted(format!(
                 "{method}: HTTP {status}, not a Slack API answer: {}",
                 e.without_url()
             ))
         })?;
         if answer["ok"] != json!(true) {
             let error = answer["error"].as_str().unwrap_or("unknown_error");
-            return Err(Failed::Certain(format!(
+            return Err(PostError::NotPosted(format!(
                 "{method}: {}",
                 self.explain(error, &answer)
             )));
@@ -144,7 +144,7 @@ impl<'a> Api<'a> {
         answer["ts"]
             .as_str()
             .map(String::from)
-            .ok_or_else(|| Failed::Doubt(format!("{method}: the answer has no ts")))
+            .ok_or_else(|| PostError::MaybePosted(format!("{method}: the answer has no ts")))
     }
 
     /// Looks for tally's message with `payload` in the channel's history since `since` (a
@@ -169,11 +169,11 @@ impl<'a> Api<'a> {
             let method = "conversations.history";
             let response = http::send(method, || self.request(method, &Body::Form(form.clone())))
                 .await
-                .map_err(Lookup::Failed)?;
+                .map_err(Lookup::PostError)?;
             let answer: Json = response
                 .json()
                 .await
-                .map_err(|e| Lookup::Failed(format!("{method}: {}", e.without_url())))?;
+                .map_err(|e| Lookup::PostError(format!("{method}: {}", e.without_url())))?;
             if answer["ok"] != json!(true) {
                 let error = answer["error"].as_str().unwrap_or("unknown_error");
                 return Err(if error == "missing_scope" {
@@ -184,7 +184,7 @@ impl<'a> Api<'a> {
                             .to_string(),
                     )
                 } else {
-                    Lookup::Failed(format!("{method}: {}", self.explain(error, &answer)))
+                    Lookup::PostError(format!("{method}: {}", self.explain(error, &answer)))
                 });
             }
             let found = answer["messages"].as_array().and_then(|messages| {
@@ -210,7 +210,7 @@ impl<'a> Api<'a> {
     /// Checks the token and the channel without posting: `auth.test` (the token, and its scopes
     /// from the `x-oauth-scopes` header), then `conversations.info` (the channel exists and the
     /// bot is a member). Returns what was found, or what is wrong and how to fix it.
-    pub async fn check(&self, uploads: bool) -> Result<String, String> {
+    pub async fn probe(&self, uploads: bool) -> Result<String, String> {
         let method = "auth.test";
         let response = http::send(method, || self.request(method, &Body::Form(vec![]))).await?;
         let scopes: Vec<String> = response

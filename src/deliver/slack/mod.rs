@@ -14,9 +14,10 @@ use serde_json::json;
 
 use super::message::{self, Message};
 use super::{BoxFuture, DeliverError, Job, Target, chart_of};
-use crate::config::{Checker, Secret};
+use crate::check::Checker;
 use crate::report::Report;
 use crate::report::render::{self, Format};
+use crate::secret::Secret;
 use api::Api;
 
 /// A file posted in the message's thread.
@@ -32,7 +33,7 @@ pub enum Attachment {
 /// `[[deliver]]` with `kind = "slack"`, as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct SlackConfig {
     /// Name in the delivery records (default: `slack:<channel>`).
     pub name: Option<String>,
     /// Reports sent here (default: every report).
@@ -64,7 +65,7 @@ fn default_api_url() -> String {
     "https://slack.com/api".into()
 }
 
-impl Config {
+impl SlackConfig {
     /// Checks the entry (`key` is `deliver[N]`); returns its default name and the target.
     pub fn check(&self, c: &mut Checker, key: &str, _index: usize) -> (String, Arc<dyn Target>) {
         let token = c.interpolate(&format!("{key}.token"), &self.token);
@@ -196,10 +197,10 @@ impl Target for Slack {
         Ok(out)
     }
 
-    fn check<'a>(&'a self, http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>> {
+    fn probe<'a>(&'a self, http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>> {
         Box::pin(async move {
             self.api(http)
-                .check(!self.attach.is_empty())
+                .probe(!self.attach.is_empty())
                 .await
                 .map_err(DeliverError::Refused)
         })

@@ -10,7 +10,7 @@ use serde_json::{Value as Json, json};
 
 use super::api::{Api, Lookup};
 use crate::deliver::DeliverError;
-use crate::deliver::http::Failed;
+use crate::deliver::http::PostError;
 use crate::deliver::message;
 use crate::store::Delivery;
 
@@ -96,12 +96,12 @@ impl Post<'_> {
             let payload = self.payload(since);
             let doubt = match self.api.post_with(message, Some(&payload)).await {
                 Ok(ts) => return self.posted(ts, record, save),
-                Err(Failed::Certain(e)) => {
+                Err(PostError::NotPosted(e)) => {
                     record.posting_since = None;
                     save(record)?;
                     return Err(DeliverError::Refused(e));
                 }
-                Err(Failed::Doubt(e)) => e,
+                Err(PostError::MaybePosted(e)) => e,
             };
             tracing::warn!(
                 "{doubt}: the message may have been posted; looking for it in the channel"
@@ -161,7 +161,7 @@ impl Post<'_> {
                  tally can check next time, and send it again with `tally deliver --force` if it \
                  is not there"
             ),
-            Lookup::Failed(m) => format!(
+            Lookup::PostError(m) => format!(
                 "{what}: the message may have been posted, and looking for it failed ({m}), so \
                  tally does not post again now; the next run looks again"
             ),

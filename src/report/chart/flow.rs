@@ -6,10 +6,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{FAMILY, PALETTE, SIZE};
-use crate::deliver::message::number;
 use crate::report::Report;
 use crate::report::segment_flow::{Flow, Square};
-use crate::value::Value;
+use crate::value::{Value, number};
 
 /// `name` on one line (control characters as spaces), cut to `max` characters with an ellipsis.
 fn fit(name: &str, max: usize) -> String {
@@ -35,11 +34,6 @@ pub(super) fn draw(
     let square = Square::of(flows, report.last);
     let (since, names) = (square.since, &square.names);
     let title = format!("{}: {since} → {}", report.title, report.last);
-    fn centered(size: u32, color: &'static RGBColor) -> TextStyle<'static> {
-        TextStyle::from((FAMILY, size).into_font())
-            .color(color)
-            .pos(Pos::new(HPos::Center, VPos::Center))
-    }
     let (w, h) = (SIZE.0 as i32, SIZE.1 as i32);
     root.draw(&Text::new(title, (w / 2, 30), centered(30, &BLACK)))?;
     let n = names.len().max(1) as i32;
@@ -57,7 +51,6 @@ pub(super) fn draw(
         (grid_left - 160, top - 60),
         centered(20, &BLACK),
     ))?;
-    let base = PALETTE[0];
     // Labels shrink with the cells and are cut to fit (about 0.55 em a character).
     let label_size = (side as u32 / 4).clamp(10, 20);
     let fits = |width: i32| (width as f64 / (f64::from(label_size) * 0.55)) as usize;
@@ -77,34 +70,52 @@ pub(super) fn draw(
                     centered(label_size, &BLACK),
                 ))?;
             }
-            let Some(cell) = square.cell(from, to) else {
-                continue;
-            };
-            // A picture: floating point is fine, the exact shares are in the CSV.
-            let share = (cell.share.to_f64().unwrap_or(0.0) / 100.0).clamp(0.0, 1.0);
-            let mix = |full: u8| (255.0 - (255.0 - f64::from(full)) * share).round() as u8;
-            let fill = RGBColor(mix(base.0), mix(base.1), mix(base.2));
-            let corners = [(x0, y0), (x0 + side, y0 + side)];
-            root.draw(&Rectangle::new(corners, fill.filled()))?;
-            root.draw(&Rectangle::new(corners, RGBColor(120, 120, 120)))?;
-            let ink: &'static RGBColor = if share > 0.55 { &WHITE } else { &BLACK };
-            // The share goes when the cell is too small for both.
-            let count = number(&Value::Int(cell.users));
-            let size = (side as u32 / 7).clamp(8, 22);
-            let both = format!("{count} ({}%)", Value::Dec(cell.share.clone()));
-            let room = (f64::from(side) / (f64::from(size) * 0.6)) as usize;
-            let label = if both.chars().count() <= room {
-                both
-            } else {
-                count
-            };
-            root.draw(&Text::new(
-                label,
-                (x0 + side / 2, y0 + side / 2),
-                centered(size, ink),
-            ))?;
+            if let Some(cell) = square.cell(from, to) {
+                draw_cell(&root, cell, (x0, y0), side)?;
+            }
         }
     }
     root.present()?;
+    Ok(())
+}
+
+/// Text of `size` in `color`, centered on its position.
+fn centered(size: u32, color: &'static RGBColor) -> TextStyle<'static> {
+    TextStyle::from((FAMILY, size).into_font())
+        .color(color)
+        .pos(Pos::new(HPos::Center, VPos::Center))
+}
+
+/// One cell of the square at `(x0, y0)`, `side` pixels wide: shaded by its share of its from
+/// group, with its count and share (the count alone when both do not fit).
+fn draw_cell(
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    cell: &Flow,
+    (x0, y0): (i32, i32),
+    side: i32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let base = PALETTE[0];
+    // A picture: floating point is fine, the exact shares are in the CSV.
+    let share = (cell.share.to_f64().unwrap_or(0.0) / 100.0).clamp(0.0, 1.0);
+    let mix = |full: u8| (255.0 - (255.0 - f64::from(full)) * share).round() as u8;
+    let fill = RGBColor(mix(base.0), mix(base.1), mix(base.2));
+    let corners = [(x0, y0), (x0 + side, y0 + side)];
+    root.draw(&Rectangle::new(corners, fill.filled()))?;
+    root.draw(&Rectangle::new(corners, RGBColor(120, 120, 120)))?;
+    let ink: &'static RGBColor = if share > 0.55 { &WHITE } else { &BLACK };
+    let count = number(&Value::Int(cell.users));
+    let size = (side as u32 / 7).clamp(8, 22);
+    let both = format!("{count} ({}%)", Value::Dec(cell.share.clone()));
+    let room = (f64::from(side) / (f64::from(size) * 0.6)) as usize;
+    let label = if both.chars().count() <= room {
+        both
+    } else {
+        count
+    };
+    root.draw(&Text::new(
+        label,
+        (x0 + side / 2, y0 + side / 2),
+        centered(size, ink),
+    ))?;
     Ok(())
 }

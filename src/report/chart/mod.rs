@@ -4,24 +4,25 @@
 
 mod flow;
 
-use std::path::Path;
-use std::sync::Once;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use image::ImageEncoder;
+use plotters::chart::DualCoordChartContext;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use bigdecimal::ToPrimitive;
 
+use super::ReportKind;
 use super::segment_rewards::Share;
 use super::{Body, Report};
-use crate::config::ReportKind;
 
 /// Width and height in pixels: 16:9, sharp at Slack's preview size.
 pub const SIZE: (u32, u32) = (1200, 675);
 const FAMILY: &str = "sans-serif";
 static DEFAULT_FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
-static REGISTER_DEFAULT: Once = Once::new();
 
 /// Colors of the groups in config order; the inactive group (last) is grey.
 const PALETTE: [RGBColor; 6] = [
@@ -34,14 +35,18 @@ const PALETTE: [RGBColor; 6] = [
 ];
 const INACTIVE: RGBColor = RGBColor(160, 160, 160);
 
-/// Makes the chart font available: the built-in one, replaced by `font` when given. Call once
-/// per process before [`png`]; the font stays loaded for the life of the process.
-pub fn use_font(font: Option<&Path>) -> Result<(), String> {
-    REGISTER_DEFAULT.call_once(|| {
-        if register_font(FAMILY, FontStyle::Normal, DEFAULT_FONT).is_err() {
-            unreachable!("the built-in font is a valid TrueType font");
-        }
-    });
+/// Makes the chart's font available: the built-in one, or `font` (`[chart] font`) when given.
+/// plotters keeps fonts for the whole process: a font file is read once.
+fn use_font(font: Option<&Path>) -> Result<(), String> {
+    /// The font registered last: `None` before the first chart, `Some(None)` for the built-in.
+    static LOADED: Mutex<Option<Option<PathBuf>>> = Mutex::new(None);
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if loaded.as_ref().is_some_and(|l| l.as_deref() == font) {
+        return Ok(());
+    }
+    if font.is_none() && register_font(FAMILY, FontStyle::Normal, DEFAULT_FONT).is_err() {
+        unreachable!("the built-in font is a valid TrueType font");
+    }
     if let Some(path) = font {
         let bytes =
             std::fs::read(path).map_err(|e| format!("chart.font {}: {e}", path.display()))?;
@@ -54,6 +59,7 @@ pub fn use_font(font: Option<&Path>) -> Result<(), String> {
             )
         })?;
     }
+    *loaded = Some(font.map(Path::to_path_buf));
     Ok(())
 }
 
@@ -126,7 +132,7 @@ fn series(shares: &[Share]) -> Series {
 
 /// Draws the chart of a segment_rewards or segment_flow report as PNG bytes.
 pub fn png(report: &Report) -> Result<Vec<u8>, String> {
-    use_font(None)?;
+    use_font(report.style.font.as_deref())?;
     let (w, h) = SIZE;
     let mut pixels = vec![0u8; (w * h * 3) as usize];
     let drawn = match &report.body {
@@ -142,7 +148,17 @@ pub fn png(report: &Report) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Result<(), Box<dyn std::error::Error>> {
+/// A chart of days (x) with an amount on the left axis and a percentage on the right.
+type DayChart<'a, 'b> = DualCoordChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+>;
+
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Drawn {
     let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let n = s.days.len().max(1);
@@ -160,6 +176,28 @@ fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Result<(), Box<dyn st
         .right_y_label_area_size(80)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top)?
         .set_secondary_coord(-0.5f64..(n as f64 - 0.5), 0f64..100f64);
+    axes(&mut chart, s)?;
+    bars(&mut chart, s)?;
+    let first = s.groups.first().map_or("", String::as_str);
+    let share = s.top_share.iter().enumerate().map(|(d, v)| (d as f64, *v));
+    chart
+        .draw_secondary_series(LineSeries::new(share.clone(), BLACK.stroke_width(3)))?
+        .label(format!("{first} share (%)"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(3)));
+    chart.draw_secondary_series(share.map(|p| Circle::new(p, 4, BLACK.filled())))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FAMILY, 16))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The days (as `MM-DD`) below, the rewards on the left, the top group's share on the right.
+fn axes(chart: &mut DayChart, s: &Series) -> Drawn {
     let day_label = |x: &f64| {
         let i = x.round();
         let index = i as usize;
@@ -172,7 +210,7 @@ fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Result<(), Box<dyn st
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(n + 1)
+        .x_labels(s.days.len().max(1) + 1)
         .x_label_formatter(&day_label)
         .y_label_formatter(&|v| format!("{v:.0}"))
         .x_desc("day")
@@ -189,6 +227,11 @@ fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Result<(), Box<dyn st
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))
         .draw()?;
+    Ok(())
+}
+
+/// Each day's rewards as a bar stacked by group, the inactive group grey on top.
+fn bars(chart: &mut DayChart, s: &Series) -> Drawn {
     let mut bottom = vec![0.0; s.days.len()];
     for (g, name) in s.groups.iter().enumerate() {
         let color = if g + 1 == s.groups.len() && g > 0 {
@@ -209,22 +252,5 @@ fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Result<(), Box<dyn st
             .label(name.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
-    let share = s.top_share.iter().enumerate().map(|(d, v)| (d as f64, *v));
-    chart
-        .draw_secondary_series(LineSeries::new(share.clone(), BLACK.stroke_width(3)))?
-        .label(format!(
-            "{} share (%)",
-            s.groups.first().map_or("", String::as_str)
-        ))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(3)));
-    chart.draw_secondary_series(share.map(|p| Circle::new(p, 4, BLACK.filled())))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FAMILY, 16))
-        .draw()?;
-    root.present()?;
     Ok(())
 }

@@ -8,8 +8,11 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::Checker;
-use crate::source::{self, Driver, tls};
+use super::tls::Tls;
+use super::url::parse_url;
+use super::{Driver, LoadFigures};
+use crate::check::Checker;
+use crate::secret::Secret;
 
 /// `[sources.NAME]`: one database.
 #[derive(Debug, Deserialize)]
@@ -18,7 +21,7 @@ pub struct SourceConfig {
     /// Connection URL; `${VAR}` is replaced from the environment or the env file.
     pub url: String,
     /// How to read naive DATETIME/TIMESTAMP columns.
-    #[serde(default = "super::file::default_timezone")]
+    #[serde(default = "default_timezone")]
     pub timezone: String,
     /// Time limit of one slice query.
     #[serde(default = "default_statement_timeout")]
@@ -50,6 +53,10 @@ pub struct SourceConfig {
     pub allow_functions: Vec<String>,
 }
 
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
 fn default_statement_timeout() -> String {
     "60s".into()
 }
@@ -76,10 +83,10 @@ pub struct SourceSpec {
     /// The source's name in the config.
     pub name: String,
     /// The database's driver, found by the URL's scheme.
-    pub driver: &'static dyn crate::source::Driver,
+    pub driver: &'static dyn Driver,
     /// The connection URL, without the TLS parameters tally reads itself: a secret, since it
     /// may hold a password (print `display_url`).
-    pub url: super::Secret,
+    pub url: Secret,
     /// The URL with its password replaced by `***`.
     pub display_url: String,
     /// For file sources (`sqlite://PATH`), the file, relative to the config file.
@@ -137,66 +144,13 @@ pub struct LoadLimit {
     pub max: u64,
 }
 
-/// How a connection to a source is encrypted and verified (libpq's `sslmode`, MySQL's
-/// `ssl-mode`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tls {
-    /// The mode.
-    pub mode: TlsMode,
-    /// PEM file of the CA certificates to trust instead of the system's.
-    pub ca: Option<PathBuf>,
-    /// PEM file of a client certificate (with `key`).
-    pub cert: Option<PathBuf>,
-    /// PEM file of the client certificate's private key.
-    pub key: Option<PathBuf>,
-}
-
-impl Tls {
-    /// No TLS (SQLite files, and the default of nothing).
-    pub fn none() -> Tls {
-        Tls {
-            mode: TlsMode::Disable,
-            ca: None,
-            cert: None,
-            key: None,
-        }
-    }
-}
-
-/// Whether TLS is used and what is verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Never TLS (`disable`, `DISABLED`).
-    Disable,
-    /// TLS when the server offers it, without verifying its certificate (`prefer`, `PREFERRED`).
-    Prefer,
-    /// TLS or fail, without verifying the certificate (`require`, `REQUIRED`).
-    Require,
-    /// TLS, with a certificate signed by a trusted CA, whatever name it carries (`verify-ca`,
-    /// `VERIFY_CA`).
-    VerifyCa,
-    /// TLS, with a trusted certificate for the host connected to (`verify-full`,
-    /// `VERIFY_IDENTITY`).
-    VerifyFull,
-}
-
-impl TlsMode {
-    /// True when the server's certificate chain is checked.
-    pub fn verifies(self) -> bool {
-        matches!(self, TlsMode::VerifyCa | TlsMode::VerifyFull)
-    }
-}
-
 /// The most connections a source may use at once.
 pub const MAX_PARALLEL: usize = 16;
 
 /// Checks one source.
-pub(super) fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
+pub fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
     let key = format!("sources.{name}");
-    let url = c.env.interpolate(&s.url).unwrap_or_else(|e| {
-        c.issue(format!("{key}.url"), e);
-        String::new()
-    });
+    let url = c.interpolate(&format!("{key}.url"), &s.url);
     let parsed = parse_url(c, &key, &url);
     let k = |field: &str| format!("{key}.{field}");
     let statement_timeout = c.duration_in(
@@ -247,7 +201,7 @@ pub(super) fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec
     SourceSpec {
         name: name.to_string(),
         driver: parsed.driver,
-        url: super::Secret::new(parsed.url),
+        url: Secret::new(parsed.url),
         display_url: parsed.display,
         path: parsed.path,
         tls: parsed.tls,
@@ -373,7 +327,7 @@ fn load_limits(
     c: &mut Checker,
     key: &str,
     driver: &dyn Driver,
-    figures: source::LoadFigures,
+    figures: LoadFigures,
     text: &str,
 ) -> Vec<LoadLimit> {
     let text = text.trim();
@@ -439,212 +393,4 @@ fn parallel(c: &mut Checker, key: &str, n: i64) -> usize {
             1
         }
     }
-}
-
-/// A source URL, taken apart.
-struct ParsedUrl {
-    driver: &'static dyn Driver,
-    /// What the driver gets: the URL without the TLS parameters.
-    url: String,
-    display: String,
-    path: Option<PathBuf>,
-    tls: Tls,
-}
-
-impl ParsedUrl {
-    /// What a URL that could not be read stands for while the other checks go on.
-    fn broken() -> ParsedUrl {
-        ParsedUrl {
-            driver: source::driver_for("postgres").expect("the PostgreSQL driver"),
-            url: String::new(),
-            display: String::new(),
-            path: None,
-            tls: Tls::none(),
-        }
-    }
-}
-
-fn parse_url(c: &mut Checker, key: &str, url: &str) -> ParsedUrl {
-    let url_key = format!("{key}.url");
-    if url.trim().is_empty() {
-        if c.issues.iter().all(|i| i.key != url_key) {
-            c.issue(url_key, "is empty");
-        }
-        return ParsedUrl::broken();
-    }
-    let scheme = url.split_once("://").map_or("", |(s, _)| s);
-    let Some(driver) = source::driver_for(&scheme.to_ascii_lowercase()) else {
-        c.issue(
-            url_key,
-            format!(
-                "unsupported scheme `{scheme}://` (use {})",
-                source::schemes()
-            ),
-        );
-        return ParsedUrl::broken();
-    };
-    if driver.capabilities().file {
-        return file_url(c, &url_key, driver, url, scheme);
-    }
-    let parsed = match url::Url::parse(url) {
-        Ok(u) => u,
-        Err(e) => {
-            c.issue(url_key, format!("not a valid URL: {e}"));
-            return ParsedUrl::broken();
-        }
-    };
-    let display = display_url(&parsed);
-    let names = driver.tls_params();
-    // The query is taken apart by hand, segment by segment: the TLS parameters come out, and the
-    // others go to the driver byte for byte (re-encoding would turn `%20` into `+`, which
-    // tokio-postgres reads as a plus).
-    let mut tls_pairs = Vec::new();
-    let mut rest = Vec::new();
-    for segment in parsed
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|s| !s.is_empty())
-    {
-        let (k, v) = segment.split_once('=').unwrap_or((segment, ""));
-        let decode = |t: &str| {
-            percent_encoding::percent_decode_str(t)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        if names.contains(&decode(k).as_str()) {
-            tls_pairs.push((decode(k), decode(v)));
-        } else {
-            rest.push(segment);
-        }
-    }
-    let tls = tls_settings(c, &url_key, driver.tls(&tls_pairs));
-    let mut driver_url = parsed.clone();
-    driver_url.set_query((!rest.is_empty()).then(|| rest.join("&")).as_deref());
-    ParsedUrl {
-        driver,
-        url: driver_url.to_string(),
-        display,
-        path: None,
-        tls,
-    }
-}
-
-/// `scheme://PATH` of a file source, relative to the config file. A file is read in place: no
-/// TLS parameters.
-fn file_url(
-    c: &mut Checker,
-    key: &str,
-    driver: &'static dyn Driver,
-    url: &str,
-    scheme: &str,
-) -> ParsedUrl {
-    let path = &url[scheme.len() + 3..];
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    if path.is_empty() {
-        c.issue(key, format!("{scheme}:// needs a file path"));
-    }
-    let tls_names = ["ssl", "tls", "secure"];
-    if query.split('&').any(|p| {
-        let name = p.split('=').next().unwrap_or("").to_ascii_lowercase();
-        tls_names.iter().any(|t| name.contains(t))
-    }) {
-        c.issue(
-            key,
-            format!("a {scheme}:// file is read in place: it has no TLS settings"),
-        );
-    }
-    ParsedUrl {
-        driver,
-        url: url.to_string(),
-        display: url.to_string(),
-        path: Some(super::relative_to(c.config_path, path)),
-        tls: Tls::none(),
-    }
-}
-
-/// The URL with its password, and any password parameter, replaced by `***`; both are added to
-/// the secrets that are never printed.
-fn display_url(parsed: &url::Url) -> String {
-    let mut display = parsed.clone();
-    if let Some(password) = parsed.password() {
-        super::secret::remember(password);
-        let _ = display.set_password(Some("***"));
-    }
-    // libpq-style URLs may carry the password as a query parameter.
-    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
-    if pairs.iter().any(|(k, _)| k.contains("password")) {
-        let mut masked = display.query_pairs_mut();
-        masked.clear();
-        for (k, v) in &pairs {
-            if k.contains("password") {
-                super::secret::remember(v);
-                masked.append_pair(k, "***");
-            } else {
-                masked.append_pair(k, v);
-            }
-        }
-    }
-    display.to_string()
-}
-
-/// The TLS settings a driver read from the URL, with the rules every driver shares: a CA file
-/// makes `require` verify the CA, as libpq does, and so it does when no mode is given; with
-/// `prefer` it would be ignored, which is refused. The files must exist.
-fn tls_settings(c: &mut Checker, key: &str, request: tls::Request) -> Tls {
-    for problem in &request.problems {
-        c.issue(key, problem.clone());
-    }
-    let [ca_name, cert_name, key_name] = request.names;
-    let ca = request.ca.as_deref().map(|p| pem_file(c, key, ca_name, p));
-    let mode = match (request.mode, &ca) {
-        (TlsMode::Require, Some(_)) => TlsMode::VerifyCa,
-        (TlsMode::Prefer, Some(_)) if !request.explicit => TlsMode::VerifyCa,
-        (TlsMode::Prefer, Some(_)) => {
-            c.issue(
-                key,
-                "a CA file is given with a mode that does not verify (prefer / PREFERRED): choose verify-ca or verify-full (VERIFY_CA, VERIFY_IDENTITY), or drop the CA file",
-            );
-            TlsMode::Prefer
-        }
-        (mode, _) => mode,
-    };
-    if request.cert.is_some() != request.key.is_some() {
-        c.issue(
-            key,
-            format!("a client certificate needs both {cert_name} and {key_name}"),
-        );
-    }
-    let cert = request
-        .cert
-        .as_deref()
-        .map(|p| pem_file(c, key, cert_name, p));
-    let private_key = request
-        .key
-        .as_deref()
-        .map(|p| pem_file(c, key, key_name, p));
-    if mode == TlsMode::Disable && (ca.is_some() || cert.is_some()) {
-        c.issue(
-            key,
-            "certificate files are given but TLS is disabled: remove them or choose a TLS mode",
-        );
-    }
-    Tls {
-        mode,
-        ca,
-        cert,
-        key: private_key,
-    }
-}
-
-/// A PEM file named in the URL, relative to the config file's folder; it must exist.
-fn pem_file(c: &mut Checker, key: &str, param: &str, path: &str) -> PathBuf {
-    let file = super::relative_to(c.config_path, path);
-    if !file.is_file() {
-        c.issue(
-            key,
-            format!("{param}: file {} does not exist", file.display()),
-        );
-    }
-    file
 }

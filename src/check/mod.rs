@@ -1,25 +1,103 @@
-//! [`Checker`]: what every stage's checks report through. It collects every problem with its
-//! dotted key instead of stopping at the first, and holds the helpers that read durations,
-//! counts, zones, names, decimals and SQL expressions.
+//! Checking what was written: [`Checker`], which every stage's checks report through. It collects
+//! every problem with its dotted key instead of stopping at the first, and holds the helpers that
+//! read durations, counts, zones, names, paths, decimals and SQL expressions ([`sql`]), with
+//! `${VAR}` filled in from the environment ([`env`]).
 
-use std::path::Path;
+pub mod env;
+pub mod sql;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Issue;
-use super::env::Env;
-use super::sql::Fragments;
-use crate::value::{MAX_DIGITS, parse_decimal};
 use bigdecimal::{BigDecimal, Zero};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 
+use crate::value::{MAX_DIGITS, parse_decimal};
+use env::Env;
+use sql::Fragments;
+
+/// One problem in the config, with the key it concerns.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    /// Dotted key, like `rollups.activity.slice`.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// A destination as the checks of other parts see it (an alert's `to`, `[schedule] notify`): its
+/// name and kind, not its type.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    /// The destination's name.
+    pub name: &'a str,
+    /// Its kind: `slack`, `webhook`, `files`.
+    pub kind: &'a str,
+    /// Whether it takes run-failure notices.
+    pub notices: bool,
+}
+
+impl<'a> Recipient<'a> {
+    /// The destination named `wanted`, or else the first of the kind `wanted`.
+    pub fn find(all: &[Recipient<'a>], wanted: &str) -> Option<Recipient<'a>> {
+        all.iter()
+            .find(|d| d.name == wanted)
+            .or_else(|| all.iter().find(|d| d.kind == wanted))
+            .copied()
+    }
+}
+
 /// Collects issues while the config is checked: every check of every stage reports through it, each
 /// problem with its dotted key.
 pub struct Checker<'a> {
-    pub(super) issues: Vec<Issue>,
-    pub(super) env: &'a Env,
+    issues: Vec<Issue>,
+    warnings: Vec<Issue>,
+    env: &'a Env,
     /// The config file: relative paths are relative to its folder.
     pub config_path: &'a Path,
+}
+
+impl<'a> Checker<'a> {
+    /// A checker for the config file at `config_path`, filling `${VAR}` from `env`.
+    pub fn new(env: &'a Env, config_path: &'a Path) -> Checker<'a> {
+        Checker {
+            issues: Vec::new(),
+            warnings: Vec::new(),
+            env,
+            config_path,
+        }
+    }
+
+    /// Every problem recorded, then every warning.
+    pub fn finish(self) -> (Vec<Issue>, Vec<Issue>) {
+        (self.issues, self.warnings)
+    }
+
+    /// Records something that works but is probably not what was meant, with `key`.
+    pub fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Issue {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    /// True when `key` has a problem already.
+    pub fn has_issue(&self, key: &str) -> bool {
+        self.issues.iter().any(|i| i.key == key)
+    }
+
+    /// `path` as written in the config, relative to the config file's folder.
+    pub fn path(&self, path: &str) -> PathBuf {
+        relative_to(self.config_path, path)
+    }
 }
 
 impl Checker<'_> {
@@ -162,7 +240,7 @@ impl Checker<'_> {
     /// Checks an SQL expression that tally puts into its slice query (user, dimensions,
     /// filter) by the source's rules, and returns it as it will be sent.
     pub fn expression(&mut self, key: &str, sql: &str, rules: &Fragments) -> String {
-        super::sql::expression(sql, rules).unwrap_or_else(|problem| {
+        sql::expression(sql, rules).unwrap_or_else(|problem| {
             self.issue(key, format!("`{sql}` {problem}"));
             sql.to_string()
         })
@@ -199,11 +277,24 @@ impl Checker<'_> {
 }
 
 /// The names of a table's entries, for messages: `a, b`, or `none defined`.
-pub(super) fn names<V>(map: &IndexMap<String, V>) -> String {
+pub fn names<V>(map: &IndexMap<String, V>) -> String {
     let v: Vec<&str> = map.keys().map(String::as_str).collect();
     if v.is_empty() {
         "none defined".into()
     } else {
         v.join(", ")
+    }
+}
+
+/// Resolves `path` relative to the directory of the config file.
+pub fn relative_to(config_path: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        config_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(p)
     }
 }

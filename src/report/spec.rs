@@ -9,10 +9,10 @@ use chrono::NaiveDate;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::checker::names;
-use super::rollup::Rollup;
-use super::segment::Segment;
-use super::{Checker, days_before};
+use crate::check::{Checker, names};
+use crate::days::days_before;
+use crate::rollup::{Agg, Rollup};
+use crate::segment::Segment;
 
 /// `[reports.NAME]`: a built-in report (`segment_rewards`, `segment_flow`, `top_rewarded`) or
 /// custom SQL.
@@ -115,6 +115,53 @@ impl ReportSpec {
     pub fn range(&self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
         (days_before(date, self.days.saturating_sub(1)), date)
     }
+
+    /// What the report reads besides its own days.
+    pub fn reads(&self) -> Reads<'_> {
+        fn one(s: &str) -> Vec<&str> {
+            vec![s]
+        }
+        match &self.kind {
+            ReportKind::SegmentRewards {
+                segment, rewards, ..
+            }
+            | ReportKind::TopRewarded {
+                segment, rewards, ..
+            } => Reads {
+                rollups: one(rewards),
+                segments: one(segment),
+                lead_days: 0,
+            },
+            // Each day's groups are compared with those `compare` days before.
+            ReportKind::SegmentFlow {
+                segment,
+                compare_days,
+            } => Reads {
+                rollups: vec![],
+                segments: one(segment),
+                lead_days: *compare_days,
+            },
+            ReportKind::Sql {
+                rollups, segments, ..
+            } => Reads {
+                rollups: rollups.iter().map(String::as_str).collect(),
+                segments: segments.iter().map(String::as_str).collect(),
+                lead_days: 0,
+            },
+        }
+    }
+}
+
+/// What a report reads: rollups on its own days, and segments scored from `lead_days` before its
+/// first day (each segment's rollup also over its window before that).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reads<'a> {
+    /// Rollups read on the report's days.
+    pub rollups: Vec<&'a str>,
+    /// Segments scored.
+    pub segments: Vec<&'a str>,
+    /// Days before the first report day from which the segments are scored.
+    pub lead_days: u32,
 }
 
 /// The keys each kind takes besides `kind`, `title` and `days`.
@@ -128,7 +175,8 @@ const KEYS: [(&str, &[&str]); 4] = [
     ("sql", &["sql"]),
 ];
 
-pub(super) fn check(
+/// Checks one report against the rollups and segments it may read.
+pub fn check(
     c: &mut Checker,
     name: &str,
     r: &ReportConfig,
@@ -145,47 +193,75 @@ pub(super) fn check(
         }
         .into()
     });
-    let default_days = if kind_name == "segment_flow" { 1 } else { 7 };
+    let days = days(c, &key, &kind_name, r.days);
+    foreign_keys(c, &key, &kind_name, r);
+    let kind = kind(c, &key, &kind_name, r, (rollups, segments));
+    ReportSpec {
+        name: name.to_string(),
+        title: r.title.clone().unwrap_or_else(|| name.replace('_', " ")),
+        days,
+        kind,
+    }
+}
+
+/// `days`: 1 to the most a kind covers, by default 1 for segment_flow and 7 for the others.
+fn days(c: &mut Checker, key: &str, kind: &str, days: Option<u32>) -> u32 {
+    let default_days = if kind == "segment_flow" { 1 } else { 7 };
     // A top_rewarded report adds its days up in one merge pass.
-    let max_days = if kind_name == "top_rewarded" {
+    let max_days = if kind == "top_rewarded" {
         MAX_TOP_DAYS
     } else {
         MAX_REPORT_DAYS
     };
-    let days = c.count(
+    c.count(
         &format!("{key}.days"),
-        r.days.unwrap_or(default_days),
+        days.unwrap_or(default_days),
         1,
         max_days,
-    );
-    if let Some((_, allowed)) = KEYS.iter().find(|(k, _)| *k == kind_name) {
-        let given = [
-            ("segment", r.segment.is_some()),
-            ("rewards", r.rewards.is_some()),
-            ("amount", r.amount.is_some()),
-            ("compare", r.compare.is_some()),
-            ("limit", r.limit.is_some()),
-            ("groups", r.groups.is_some()),
-            ("sql", r.sql.is_some()),
-        ];
-        for (field, _) in given.iter().filter(|(f, set)| *set && !allowed.contains(f)) {
-            let takes: Vec<&str> = KEYS
-                .iter()
-                .filter(|(_, keys)| keys.contains(field))
-                .map(|(k, _)| *k)
-                .collect();
-            c.issue(
-                format!("{key}.{field}"),
-                format!(
-                    "not a key of kind = \"{kind_name}\" (only of {})",
-                    takes.join(", ")
-                ),
-            );
-        }
+    )
+}
+
+/// The keys that are given and belong to other kinds: each is an issue naming who takes it.
+fn foreign_keys(c: &mut Checker, key: &str, kind: &str, r: &ReportConfig) {
+    let Some((_, allowed)) = KEYS.iter().find(|(k, _)| *k == kind) else {
+        return;
+    };
+    let given = [
+        ("segment", r.segment.is_some()),
+        ("rewards", r.rewards.is_some()),
+        ("amount", r.amount.is_some()),
+        ("compare", r.compare.is_some()),
+        ("limit", r.limit.is_some()),
+        ("groups", r.groups.is_some()),
+        ("sql", r.sql.is_some()),
+    ];
+    for (field, _) in given.iter().filter(|(f, set)| *set && !allowed.contains(f)) {
+        let takes: Vec<&str> = KEYS
+            .iter()
+            .filter(|(_, keys)| keys.contains(field))
+            .map(|(k, _)| *k)
+            .collect();
+        c.issue(
+            format!("{key}.{field}"),
+            format!(
+                "not a key of kind = \"{kind}\" (only of {})",
+                takes.join(", ")
+            ),
+        );
     }
-    let kind = match kind_name.as_str() {
+}
+
+/// What the report computes, by kind, checked against what it reads.
+fn kind(
+    c: &mut Checker,
+    key: &str,
+    kind: &str,
+    r: &ReportConfig,
+    (rollups, segments): (&IndexMap<String, Rollup>, &IndexMap<String, Segment>),
+) -> ReportKind {
+    match kind {
         "segment_rewards" => {
-            let (segment, rewards, amount) = rewarded(c, &key, &kind_name, r, rollups, segments);
+            let (segment, rewards, amount) = rewarded(c, key, kind, r, rollups, segments);
             ReportKind::SegmentRewards {
                 segment,
                 rewards,
@@ -193,7 +269,7 @@ pub(super) fn check(
             }
         }
         "segment_flow" => {
-            let segment = segment_of(c, &key, &kind_name, r, segments);
+            let segment = segment_of(c, key, kind, r, segments);
             let compare_days = c.whole_days(
                 &format!("{key}.compare"),
                 r.compare.as_deref().unwrap_or("7d"),
@@ -204,21 +280,8 @@ pub(super) fn check(
                 compare_days,
             }
         }
-        "top_rewarded" => top_rewarded(c, &key, r, rollups, segments),
-        "sql" => {
-            if let Some(problem) = r.sql.as_deref().and_then(super::sql::writes) {
-                c.issue(format!("{key}.sql"), problem);
-            }
-            let sql = r.sql.clone().unwrap_or_else(|| {
-                c.issue(format!("{key}.sql"), "a sql report needs `sql`");
-                String::new()
-            });
-            ReportKind::Sql {
-                rollups: mentioned(&sql, rollups.keys()),
-                segments: mentioned(&sql, segments.keys()),
-                sql,
-            }
-        }
+        "top_rewarded" => top_rewarded(c, key, r, rollups, segments),
+        "sql" => sql(c, key, r, rollups, segments),
         other => {
             c.issue(
                 format!("{key}.kind"),
@@ -232,12 +295,28 @@ pub(super) fn check(
                 segments: vec![],
             }
         }
-    };
-    ReportSpec {
-        name: name.to_string(),
-        title: r.title.clone().unwrap_or_else(|| name.replace('_', " ")),
-        days,
-        kind,
+    }
+}
+
+/// `kind = "sql"`: a query that only reads, and the rollups and segments it names.
+fn sql(
+    c: &mut Checker,
+    key: &str,
+    r: &ReportConfig,
+    rollups: &IndexMap<String, Rollup>,
+    segments: &IndexMap<String, Segment>,
+) -> ReportKind {
+    if let Some(problem) = r.sql.as_deref().and_then(crate::check::sql::writes) {
+        c.issue(format!("{key}.sql"), problem);
+    }
+    let sql = r.sql.clone().unwrap_or_else(|| {
+        c.issue(format!("{key}.sql"), "a sql report needs `sql`");
+        String::new()
+    });
+    ReportKind::Sql {
+        rollups: mentioned(&sql, rollups.keys()),
+        segments: mentioned(&sql, segments.keys()),
+        sql,
     }
 }
 
@@ -316,7 +395,7 @@ fn top_rewarded(
         Some(rollup) => match rollup
             .measures
             .iter()
-            .find(|m| m.agg == crate::config::Agg::Count && m.arg == "*")
+            .find(|m| m.agg == Agg::Count && m.arg == "*")
         {
             Some(m) => m.name.clone(),
             None => {

@@ -6,9 +6,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use sqlparser::dialect::SQLiteDialect;
 
-use super::report::ReportSpec;
-use super::{Checker, sql};
-use crate::deliver::Destination;
+use crate::check::{Checker, Recipient, sql};
+use crate::report::ReportSpec;
 
 /// `[alerts.NAME]`: a condition on a report's rows that sends the matching rows.
 #[derive(Debug, Deserialize)]
@@ -49,19 +48,20 @@ impl Alert {
         format!("alerts.{}", self.name)
     }
 
-    /// True when the alert goes to `dest` (every destination when `to` is not given).
-    pub fn sends_to(&self, dest: &Destination) -> bool {
-        self.to.is_empty() || self.to.contains(&dest.name)
+    /// True when the alert goes to the destination named `destination` (every destination when
+    /// `to` is not given).
+    pub fn sends_to(&self, destination: &str) -> bool {
+        self.to.is_empty() || self.to.iter().any(|t| t == destination)
     }
 }
 
-/// Checks `[alerts.NAME]`.
-pub(super) fn check(
+/// Checks `[alerts.NAME]` against the reports and the destinations (by name and kind).
+pub fn check(
     c: &mut Checker,
     name: &str,
     a: &AlertConfig,
     reports: &IndexMap<String, ReportSpec>,
-    destinations: &[Destination],
+    destinations: &[Recipient],
 ) -> Alert {
     let key = format!("alerts.{name}");
     c.name(&key, name);
@@ -91,17 +91,11 @@ pub(super) fn check(
         c.issue(format!("{key}.when"), format!("`{}` {problem}", a.when));
         String::new()
     });
-    let to = a
-        .to
-        .iter()
-        .flatten()
-        .filter_map(|wanted| {
-            let found = destinations
-                .iter()
-                .find(|d| &d.name == wanted)
-                .or_else(|| destinations.iter().find(|d| d.kind_name() == wanted));
-            match found {
-                Some(d) => Some(d.name.clone()),
+    let to =
+        a.to.iter()
+            .flatten()
+            .filter_map(|wanted| match Recipient::find(destinations, wanted) {
+                Some(d) => Some(d.name.to_string()),
                 None => {
                     c.issue(
                         format!("{key}.to"),
@@ -109,9 +103,8 @@ pub(super) fn check(
                     );
                     None
                 }
-            }
-        })
-        .collect();
+            })
+            .collect();
     Alert {
         name: name.to_string(),
         report: a.report.clone(),

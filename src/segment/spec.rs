@@ -7,9 +7,8 @@ use bigdecimal::{BigDecimal, Zero};
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::Checker;
-use super::checker::names;
-use super::rollup::Rollup;
+use crate::check::{Checker, names};
+use crate::rollup::Rollup;
 
 /// `[segments.NAME]`: a weighted score and the groups it assigns.
 #[derive(Debug, Deserialize)]
@@ -105,7 +104,8 @@ impl Segment {
     }
 }
 
-pub(super) fn check(
+/// Checks one segment against the rollups it may score.
+pub fn check(
     c: &mut Checker,
     name: &str,
     s: &SegmentConfig,

@@ -1,12 +1,14 @@
-//! `[rollups.NAME]`: as written ([`RollupConfig`]), checked ([`Rollup`]), and the checks between
-//! them. A rollup's SQL fragments are read in its source's dialect ([`super::sql`]).
+//! What to pull: `[rollups.NAME]` as written ([`RollupConfig`]), checked ([`Rollup`]), and the
+//! checks between them. A rollup's SQL fragments are read by its source's rules
+//! ([`crate::check::sql`]). Sources build its slice query, the store keeps its rows, the sync
+//! pulls it and segments score it.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::Checker;
-use super::file::File;
-use super::sql::Fragments;
+use crate::check::Checker;
+pub use crate::check::sql::Agg;
+use crate::check::sql::Fragments;
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -61,19 +63,6 @@ pub const MAX_KEEP_DAYS: u32 = 36_500;
 
 /// The longest `lookback`.
 pub const MAX_LOOKBACK_DAYS: u32 = 3_650;
-
-/// An aggregate function allowed in a measure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Agg {
-    /// `count(*)` or `count(x)`.
-    Count,
-    /// `sum(x)`.
-    Sum,
-    /// `min(x)`.
-    Min,
-    /// `max(x)`.
-    Max,
-}
 
 /// A named measure of a rollup.
 #[derive(Debug, Clone)]
@@ -176,23 +165,24 @@ impl Rollup {
     }
 }
 
-pub(super) fn check(
+/// Checks one rollup. `sources` are the names of the sources; `rules` are its source's (how
+/// its SQL is read, and what it may call).
+pub fn check(
     c: &mut Checker,
     name: &str,
     r: &RollupConfig,
-    config: &File,
+    sources: &[&str],
     rules: &Fragments,
 ) -> Rollup {
     let key = format!("rollups.{name}");
     c.name(&key, name);
-    if !config.sources.contains_key(&r.source) {
-        let known: Vec<&str> = config.sources.keys().map(String::as_str).collect();
+    if !sources.contains(&r.source.as_str()) {
         c.issue(
             format!("{key}.source"),
             format!(
                 "unknown source `{}` (sources: {})",
                 r.source,
-                known.join(", ")
+                sources.join(", ")
             ),
         );
     }
@@ -206,6 +196,44 @@ pub(super) fn check(
     if r.time.trim().is_empty() || r.time.contains(['"', '`']) {
         c.issue(format!("{key}.time"), "must be a column name");
     }
+    let (dimensions, measures) = columns(c, &key, r, rules);
+    let user = c.expression(&format!("{key}.user"), &r.user, rules);
+    let filter = r
+        .filter
+        .as_ref()
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| c.expression(&format!("{key}.filter"), f, rules));
+    Rollup {
+        name: name.to_string(),
+        source: r.source.clone(),
+        table,
+        time: r.time.trim().to_string(),
+        user,
+        dimensions,
+        measures,
+        filter,
+        slice_hours: slice_hours(c, &key, &r.slice),
+        lookback: c.duration_in(
+            &format!("{key}.lookback"),
+            &r.lookback,
+            Duration::ZERO,
+            Duration::from_secs(u64::from(MAX_LOOKBACK_DAYS) * 86_400),
+        ),
+        keep_days: c.whole_days(&format!("{key}.keep"), &r.keep, MAX_KEEP_DAYS),
+        day_zone: Tz::UTC,
+        source_zone: Tz::UTC,
+        allow_full_scan: r.allow_full_scan,
+    }
+}
+
+/// The dimensions and measures, whose names are the store table's columns: distinct (ignoring
+/// case), and none of them `day` or `user`.
+fn columns(
+    c: &mut Checker,
+    key: &str,
+    r: &RollupConfig,
+    rules: &Fragments,
+) -> (Vec<Dimension>, Vec<Measure>) {
     let mut seen = HashSet::from(["day".to_string(), "user".to_string()]);
     let mut column = |c: &mut Checker, k: String, n: &str| {
         c.name(&k, n);
@@ -239,51 +267,24 @@ pub(super) fn check(
             measure(c, &k, n, expr, rules)
         })
         .collect();
-    let slice = c.duration(&format!("{key}.slice"), &r.slice).as_secs();
-    let slice_hours =
-        if slice > 0 && slice.is_multiple_of(3600) && 24u64.is_multiple_of(slice / 3600) {
-            (slice / 3600) as u32
-        } else {
-            c.issue(
-                format!("{key}.slice"),
-                format!(
-                    "`{}` must be \"1d\" or whole hours that divide 24 (\"12h\", \"6h\", \"1h\")",
-                    r.slice
-                ),
-            );
-            24
-        };
-    let user = c.expression(&format!("{key}.user"), &r.user, rules);
-    let filter = r
-        .filter
-        .as_ref()
-        .filter(|f| !f.trim().is_empty())
-        .map(|f| c.expression(&format!("{key}.filter"), f, rules));
-    Rollup {
-        name: name.to_string(),
-        source: r.source.clone(),
-        table,
-        time: r.time.trim().to_string(),
-        user,
-        dimensions,
-        measures,
-        filter,
-        slice_hours,
-        lookback: c.duration_in(
-            &format!("{key}.lookback"),
-            &r.lookback,
-            Duration::ZERO,
-            Duration::from_secs(u64::from(MAX_LOOKBACK_DAYS) * 86_400),
-        ),
-        keep_days: c.whole_days(&format!("{key}.keep"), &r.keep, MAX_KEEP_DAYS),
-        day_zone: Tz::UTC,
-        source_zone: Tz::UTC,
-        allow_full_scan: r.allow_full_scan,
+    (dimensions, measures)
+}
+
+/// `slice`: `1d`, or whole hours that divide 24.
+fn slice_hours(c: &mut Checker, key: &str, text: &str) -> u32 {
+    let slice = c.duration(&format!("{key}.slice"), text).as_secs();
+    if slice > 0 && slice.is_multiple_of(3600) && 24u64.is_multiple_of(slice / 3600) {
+        return (slice / 3600) as u32;
     }
+    c.issue(
+        format!("{key}.slice"),
+        format!("`{text}` must be \"1d\" or whole hours that divide 24 (\"12h\", \"6h\", \"1h\")"),
+    );
+    24
 }
 
 fn measure(c: &mut Checker, key: &str, name: &str, expr: &str, rules: &Fragments) -> Measure {
-    let (agg, arg) = super::sql::measure(expr, rules).unwrap_or_else(|problem| {
+    let (agg, arg) = crate::check::sql::measure(expr, rules).unwrap_or_else(|problem| {
         c.issue(key, format!("`{expr}`: {problem}"));
         (Agg::Count, "*".into())
     });

@@ -1,14 +1,43 @@
-//! Alerts on a report's rows: the report's rows for its date go into a temporary SQLite table
-//! named `report` (numeric columns typed as numbers), and the alert's condition selects the rows
-//! that are sent.
+//! Alerts on a report's rows (`[alerts.NAME]`, [`spec`]): the report's rows for its date go into
+//! a temporary SQLite table named `report` (numeric columns typed as numbers), and the alert's
+//! condition selects the rows that are sent. Alerts are evaluated here, where reports are built;
+//! delivering them is the destinations' job.
+
+pub mod spec;
 
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
-use super::{Body, Report, ReportError};
-use crate::config::Alert;
+use crate::report::{Body, Report, ReportError};
 use crate::store::read_only;
 use crate::value::Value;
+pub use spec::{Alert, AlertConfig};
+
+/// The alerts on `reports` that fire, each with the report of its matching rows; an alert whose
+/// condition fails comes with its error. Alerts whose report is not among `reports`, or that
+/// match no row, are left out (logged).
+pub fn fire<'a>(
+    alerts: impl IntoIterator<Item = &'a Alert>,
+    reports: &[Report],
+) -> Vec<(&'a Alert, Result<Report, ReportError>)> {
+    let mut fired = Vec::new();
+    for alert in alerts {
+        let Some(report) = reports.iter().find(|r| r.name == alert.report) else {
+            continue;
+        };
+        match evaluate(alert, report) {
+            Ok(Some(matched)) => fired.push((alert, Ok(matched))),
+            Ok(None) => tracing::info!(
+                "alert {}: no row of {} for {} matches; nothing sent",
+                alert.name,
+                report.name,
+                report.last
+            ),
+            Err(e) => fired.push((alert, Err(e))),
+        }
+    }
+    fired
+}
 
 /// The rows of `report` that match `alert`, as a report of their own (named
 /// [`Alert::report_name`]); `None` when no row matches.
@@ -57,7 +86,7 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
             report: report.name.clone(),
             condition: alert.when.clone(),
         },
-        style: report.style,
+        style: report.style.clone(),
     }))
 }
 

@@ -1,0 +1,92 @@
+//! `tally run` and `tally deliver`, and the dry run of both: what goes where, for real or shown.
+
+use chrono::NaiveDate;
+
+use super::args::{DeliverArgs, RunArgs, Selection};
+use super::{emit, nothing_synced, synced, usage};
+use crate::config::Config;
+use crate::deliver::{self, Destination};
+use crate::error::Error;
+use crate::report::ReportSpec;
+use crate::run::{self, Trigger};
+use crate::store::Store;
+
+/// `tally run`: sync, render, deliver and record; with `--dry-run`, what it would send, from the
+/// store as it is.
+pub async fn run(config: &Config, a: &RunArgs, quiet: bool) -> Result<bool, Error> {
+    let day = run::report_date(config, a.date.date);
+    if a.select.dry_run {
+        let (specs, destinations) = selection(config, &a.select)?;
+        if !Store::exists(&config.store) {
+            return Err(nothing_synced(config, "run --dry-run"));
+        }
+        tracing::info!(
+            "dry run: no sync (the sources are not contacted); the reports are built from the store as it is"
+        );
+        return dry_run(config, &specs, &destinations, day);
+    }
+    let options = run::Options {
+        force: a.force,
+        quiet,
+        print: true,
+        wait: a.wait,
+        reports: a.select.reports.clone(),
+        destinations: a.select.destinations.clone(),
+    };
+    Ok(run::run(config, day, Trigger::Manual, options).await?.ok())
+}
+
+/// `tally deliver`: the reports from the store, without syncing, and the alerts that fire.
+pub async fn deliver(config: &Config, a: &DeliverArgs) -> Result<bool, Error> {
+    let day = run::report_date(config, a.date.date);
+    let (specs, destinations) = selection(config, &a.select)?;
+    if !Store::exists(&config.store) {
+        return Err(nothing_synced(config, "deliver"));
+    }
+    if a.select.dry_run {
+        return dry_run(config, &specs, &destinations, day);
+    }
+    let store = Store::open_locked(&config.store, false)?;
+    synced(config, &store, &specs, "deliver")?;
+    let reports = run::build_all(config, &store, &specs, day)?;
+    let (fired, failures) = run::fire_alerts(config, &reports);
+    let parcels = run::parcels(&reports, &fired, &destinations);
+    let mut delivered = deliver::deliver_all(&store, &parcels, day, a.force).await;
+    for failure in failures {
+        delivered.fail(failure);
+    }
+    Ok(delivered.ok())
+}
+
+/// The reports and destinations `select` names (all of them when it names none).
+fn selection<'a>(
+    config: &'a Config,
+    select: &Selection,
+) -> Result<(Vec<&'a ReportSpec>, Vec<&'a Destination>), Error> {
+    let specs = config.select_reports(&select.reports).map_err(usage)?;
+    let destinations =
+        deliver::select(&config.destinations, &select.destinations).map_err(usage)?;
+    Ok((specs, destinations))
+}
+
+/// Builds the reports from the store as it is and prints what each destination would get.
+/// Contacts nobody and records nothing (no delivery, no run, no file; only the store's caches
+/// of computed days may fill).
+fn dry_run(
+    config: &Config,
+    specs: &[&ReportSpec],
+    destinations: &[&Destination],
+    day: NaiveDate,
+) -> Result<bool, Error> {
+    let store = Store::open_locked(&config.store, false)?;
+    synced(config, &store, specs, "dry run")?;
+    let reports = run::build_all(config, &store, specs, day)?;
+    let (fired, failures) = run::fire_alerts(config, &reports);
+    if let Some(failure) = failures.first() {
+        return Err(Error::Runtime(failure.clone()));
+    }
+    let parcels = run::parcels(&reports, &fired, destinations);
+    let text = deliver::preview(&parcels)?;
+    emit(text.as_bytes(), None)?;
+    Ok(true)
+}
