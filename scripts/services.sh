@@ -141,8 +141,15 @@ mariadb_tls() {
   fi
   if [ "$(my_sql "SELECT @@have_ssl")" != YES ]; then
     log "restarting MariaDB with TLS"
-    mariadb-admin -u root shutdown
-    wait_for "MariaDB to stop" bash -c "! pgrep -x mariadbd"
+    # Wait for this server to stop (its own pid, then its port), not for every mariadbd on the
+    # machine: another instance on another port would never stop.
+    local pid
+    pid=$(cat "$(my_sql "SELECT @@pid_file")" 2>/dev/null || true)
+    mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -u root shutdown
+    if [ -n "$pid" ]; then
+      wait_for "MariaDB (pid $pid) to stop" bash -c "! kill -0 $pid 2>/dev/null"
+    fi
+    wait_for "MariaDB to free port 3306" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null"
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
     wait_for MariaDB my_ready
     [ "$(my_sql "SELECT @@have_ssl")" = YES ] || { log "MariaDB did not turn TLS on (see /var/log/mysql/error.log)"; return 1; }
