@@ -124,11 +124,14 @@ impl Store {
         }
         sql.push_str(&format!(
             "INSERT OR REPLACE INTO _tally_rollups (name, fingerprint, created_at)
-             VALUES ({}, {}, {});
+             VALUES ({lit}, {}, {});
+             INSERT OR IGNORE INTO _tally_tables (name, kind)
+             VALUES ({lit}, 'rollup'), ({}, 'view');
              COMMIT;",
-            literal(&rollup.name),
             literal(&fingerprint),
             literal(&instant(Utc::now())),
+            literal(&bi_name(rollup)),
+            lit = literal(&rollup.name),
         ));
         if let Err(e) = self.conn.execute_batch(&sql) {
             let _ = self.conn.execute_batch("ROLLBACK");

@@ -216,6 +216,31 @@ fn a_table_tally_did_not_create_is_never_dropped() {
     assert_eq!(ws.query("SELECT note FROM rewards"), ["keep me"]);
 }
 
+/// A rollup whose definition changes is rebuilt in a store this tally created: its own table
+/// and view are recorded as its own (they were not, and the second sync refused them as
+/// someone else's).
+#[test]
+fn a_changed_rollup_is_rebuilt_in_a_new_store() {
+    let ws = Workspace::new(&one_rollup("sqlite://src.sqlite", "", ""));
+    let src = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
+    src.execute_batch(
+        "CREATE TABLE actions (signer TEXT, block_time TEXT);
+         CREATE INDEX actions_t ON actions (block_time);
+         INSERT INTO actions VALUES ('A', '2026-06-10 10:00:00'), ('a', '2026-06-10 11:00:00');",
+    )
+    .unwrap();
+    drop(src);
+    ws.ok(&sync_day("2026-06-10"));
+    assert_eq!(ws.query("SELECT count(*) FROM activity"), ["2"]);
+    let changed = std::fs::read_to_string(ws.config())
+        .unwrap()
+        .replace("user = \"signer\"", "user = \"lower(signer)\"");
+    std::fs::write(ws.config(), changed).unwrap();
+    ws.ok(&sync_day("2026-06-10"));
+    assert_eq!(ws.query("SELECT user, n FROM activity"), ["a,2"]);
+    ws.ok(&sync_day("2026-06-10"));
+}
+
 fn slow_pg_source() -> (PgDb, Workspace) {
     let db = PgDb::new();
     db.exec(PG_ACTIONS);
