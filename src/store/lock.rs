@@ -63,6 +63,25 @@ impl RunLock {
     }
 }
 
+/// A shared hold on the same lock, for a reader that reads the store file as immutable: no run
+/// can start (and change the file under it) while it reads. Fails, naming the holder, while a
+/// run holds the lock.
+pub fn shared(store: &Path) -> Result<RunLock, StoreError> {
+    let io = |source| StoreError::Io {
+        path: store.to_path_buf(),
+        source,
+    };
+    let file = File::open(store).map_err(io)?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(RunLock { _file: file }),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: store.to_path_buf(),
+            holder: holder(&file.metadata().map_err(io)?),
+        }),
+        Err(TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
 /// Refuses a store file with more than one hard link.
 pub(super) fn single_link(store: &Path, links: u64) -> Result<(), StoreError> {
     if links > 1 {

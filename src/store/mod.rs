@@ -42,7 +42,7 @@ pub enum StoreError {
     /// Another tally process holds the run lock.
     #[error(
         "another tally command (pid {holder}) is running on the store {path} (reached by this \
-         path or another one); wait for it to finish, or use `tally run --wait`"
+         path or another one); try again when it has finished (`tally run --wait` waits for it)"
     )]
     Locked {
         /// The store file.
@@ -115,8 +115,11 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    /// The run lock, when this store was opened for a run: declared after `conn`, so that the
-    /// connection closes before the lock's descriptor does (see [`lock`]).
+    /// Read as immutable (see [`Store::inspect`]): so are its readers.
+    immutable: bool,
+    /// The run lock, when this store was opened for a run (or held shared while it is read as
+    /// immutable): declared after `conn`, so that the connection closes before the lock's
+    /// descriptor does (see [`lock`]).
     _lock: Option<RunLock>,
 }
 
@@ -141,6 +144,8 @@ impl Store {
         }
         if let Ok(meta) = std::fs::metadata(path) {
             lock::single_link(path, std::os::unix::fs::MetadataExt::nlink(&meta))?;
+            // Before a connection that could write leaves a `-wal` and `-shm` beside it.
+            refuse_foreign_at_rest(path, meta.len())?;
         }
         let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
             path: path.to_path_buf(),
@@ -150,6 +155,7 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            immutable: false,
             _lock: None,
         };
         store
@@ -189,11 +195,23 @@ impl Store {
     /// Opens the store only to look at it (`plan`, `status`, `history`, `query`): an existing
     /// file read-only (so it works in a read-only folder, or as another user), or an empty store
     /// in memory when there is none yet, so that looking never creates or changes a file.
+    ///
+    /// A WAL store at rest has no `-shm` file, and a plain read-only connection would create
+    /// one (and a `-wal`) owned by whoever reads. A user who cannot write the store must not
+    /// leave those behind, since the owner's next run could not write them: such a user reads
+    /// the file as immutable, holding the run lock shared so that no run changes it meanwhile.
     pub fn inspect(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
             return Store::open(Path::new(":memory:"));
         }
-        let conn = open_read_only(path).map_err(|source| StoreError::Sqlite {
+        if let Ok(meta) = std::fs::metadata(path) {
+            lock::single_link(path, std::os::unix::fs::MetadataExt::nlink(&meta))?;
+            refuse_foreign_at_rest(path, meta.len())?;
+        }
+        let shm = PathBuf::from(format!("{}-shm", path.display()));
+        let immutable = !shm.exists() && !writable(path);
+        let lock = immutable.then(|| lock::shared(path)).transpose()?;
+        let conn = open_read_only(path, immutable).map_err(|source| StoreError::Sqlite {
             path: path.to_path_buf(),
             context: "opening read-only".into(),
             source,
@@ -201,11 +219,9 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
-            _lock: None,
+            immutable,
+            _lock: lock,
         };
-        if let Ok(meta) = std::fs::metadata(path) {
-            lock::single_link(path, std::os::unix::fs::MetadataExt::nlink(&meta))?;
-        }
         store.refuse_foreign()?;
         let found =
             schema::version(&store.conn).map_err(|e| store.err("reading the schema version", e))?;
@@ -218,39 +234,9 @@ impl Store {
         Ok(store)
     }
 
-    /// Fails unless the file is new, empty, or a tally store (it has `_tally_meta`): tally never
-    /// adopts someone else's SQLite file, whose tables could share a rollup's name.
+    /// Fails unless the file is new, empty, or a tally store (see [`refuse_foreign`]).
     fn refuse_foreign(&self) -> Result<(), StoreError> {
-        let foreign = |what: String| StoreError::Foreign {
-            path: self.path.clone(),
-            what,
-        };
-        let names = self
-            .conn
-            .prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
-            .and_then(|mut s| {
-                s.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            });
-        let names = match names {
-            Ok(names) => names,
-            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
-                return Err(foreign("not a SQLite database".into()));
-            }
-            Err(e) => return Err(self.err("reading the store's tables", e)),
-        };
-        if names.is_empty() || names.iter().any(|n| n == "_tally_meta") {
-            return Ok(());
-        }
-        let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
-        let more = match names.len() - shown.len() {
-            0 => String::new(),
-            n => format!(" and {n} more"),
-        };
-        Err(foreign(format!(
-            "a SQLite database with other tables ({}{more})",
-            shown.join(", ")
-        )))
+        refuse_foreign(&self.conn, &self.path)
     }
 
     /// True when the store file exists (commands that only read it do not create it).
@@ -273,7 +259,7 @@ impl Store {
     /// it refuses to attach files, set pragmas or reach outside the database ([`read_only`]).
     pub fn reader(&self) -> Result<Connection, StoreError> {
         let ctx = "opening a read-only connection";
-        let mut conn = open_read_only(&self.path).map_err(|e| self.err(ctx, e))?;
+        let mut conn = open_read_only(&self.path, self.immutable).map_err(|e| self.err(ctx, e))?;
         conn.execute_batch("PRAGMA query_only = ON")
             .map_err(|e| self.err(ctx, e))?;
         crate::value::register_exact_sum(&conn)
@@ -297,10 +283,104 @@ impl Store {
     }
 }
 
-/// A read-only connection. A WAL-mode store needs its `-shm` file to be read; a user who cannot
-/// create it (another user, a read-only folder) reads the store as immutable instead, which is
-/// safe while no `-wal` file shows a writer at work (and refused, with why, when one does).
-fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+/// Fails unless the database is new, empty, or a tally store (it has `_tally_meta`): tally
+/// never adopts someone else's SQLite file, whose tables could share a rollup's name.
+fn refuse_foreign(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let foreign = |what: String| StoreError::Foreign {
+        path: path.to_path_buf(),
+        what,
+    };
+    let names = conn
+        .prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        });
+    let names = match names {
+        Ok(names) => names,
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            return Err(foreign("not a SQLite database".into()));
+        }
+        Err(source) => {
+            return Err(StoreError::Sqlite {
+                path: path.to_path_buf(),
+                context: "reading the store's tables".into(),
+                source,
+            });
+        }
+    };
+    if names.is_empty() || names.iter().any(|n| n == "_tally_meta") {
+        return Ok(());
+    }
+    let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+    let more = match names.len() - shown.len() {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Err(foreign(format!(
+        "a SQLite database with other tables ({}{more})",
+        shown.join(", ")
+    )))
+}
+
+/// [`refuse_foreign`] for a file that is there, read without changing anything beside it: a
+/// file that is not empty and does not start with SQLite's header is refused (SQLite itself
+/// takes a file shorter than a page for an empty database), and a database at rest (no `-wal`)
+/// is read as immutable.
+fn refuse_foreign_at_rest(path: &Path, len: u64) -> Result<(), StoreError> {
+    use std::io::Read;
+    if len == 0 {
+        return Ok(());
+    }
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header));
+    if read.is_err() || &header != b"SQLite format 3\0" {
+        return Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+            what: "not a SQLite database".into(),
+        });
+    }
+    if PathBuf::from(format!("{}-wal", path.display())).exists() {
+        // In use: reading it as immutable could race a checkpoint, and there is nothing left
+        // to spare; the check on the real connection follows.
+        return Ok(());
+    }
+    let conn = open_read_only(path, true).map_err(|source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        context: "opening read-only".into(),
+        source,
+    })?;
+    refuse_foreign(&conn, path)
+}
+
+/// Whether this process may write the file (opening it for writing changes nothing).
+fn writable(path: &Path) -> bool {
+    std::fs::OpenOptions::new().write(true).open(path).is_ok()
+}
+
+/// A read-only connection; with `immutable`, one that creates no file beside the store (see
+/// [`Store::inspect`]). A WAL-mode store needs its `-shm` file to be read; a user who cannot
+/// create it (a read-only folder) reads the store as immutable too, which is safe while no
+/// `-wal` file shows a writer at work (and refused, with why, when one does).
+fn open_read_only(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+    let open_immutable = || {
+        let uri = format!(
+            "file:{}?immutable=1",
+            percent_encoding::utf8_percent_encode(
+                &path.display().to_string(),
+                percent_encoding::NON_ALPHANUMERIC
+            )
+            .to_string()
+            .replace("%2F", "/")
+        );
+        Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )
+    };
+    if immutable {
+        return open_immutable();
+    }
     let plain = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(|c| {
         c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
             .map(|()| c)
@@ -319,19 +399,7 @@ fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
                     ),
                 ));
             }
-            let uri = format!(
-                "file:{}?immutable=1",
-                percent_encoding::utf8_percent_encode(
-                    &path.display().to_string(),
-                    percent_encoding::NON_ALPHANUMERIC
-                )
-                .to_string()
-                .replace("%2F", "/")
-            );
-            Connection::open_with_flags(
-                uri,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
-            )
+            open_immutable()
         }
         Err(e) => Err(e),
     }

@@ -383,20 +383,29 @@ fn looking_at_a_store_works_read_only_as_another_user() {
         for dir in [bin_dir.path(), ws.path()] {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        for args in looks {
-            let out = std::process::Command::new("runuser")
-                .args(["-u", "nobody", "--"])
-                .arg(&bin)
-                .arg("-c")
-                .arg(ws.config())
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{args:?} as nobody: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        // Then in a folder anyone may write (a shared, sticky folder): nobody's looks leave no
+        // `-shm` or `-wal` of theirs beside the store, which the owner's next run could not
+        // write.
+        for mode in [0o755, 0o1777] {
+            std::fs::set_permissions(ws.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+            for args in looks {
+                let out = std::process::Command::new("runuser")
+                    .args(["-u", "nobody", "--"])
+                    .arg(&bin)
+                    .arg("-c")
+                    .arg(ws.config())
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{args:?} as nobody in a folder of mode {mode:o}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            for beside in ["store.sqlite-shm", "store.sqlite-wal"] {
+                assert!(!ws.path().join(beside).exists(), "{beside} left by nobody");
+            }
         }
     }
     for args in looks {

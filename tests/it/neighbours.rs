@@ -156,9 +156,12 @@ fn a_foreign_sqlite_file_is_never_adopted() {
     .unwrap();
     drop(src);
     let theirs = ws.path().join("store.sqlite");
+    // Their database is in WAL mode, as most applications' are: refusing it leaves no -wal or
+    // -shm file beside it.
     let conn = rusqlite::Connection::open(&theirs).unwrap();
     conn.execute_batch(
-        "CREATE TABLE activity (id INTEGER, what TEXT); INSERT INTO activity VALUES (1, 'mine');
+        "PRAGMA journal_mode = WAL;
+         CREATE TABLE activity (id INTEGER, what TEXT); INSERT INTO activity VALUES (1, 'mine');
          CREATE TABLE invoices (n INTEGER);",
     )
     .unwrap();
@@ -175,13 +178,23 @@ fn a_foreign_sqlite_file_is_never_adopted() {
         );
     }
     assert_eq!(std::fs::read(&theirs).unwrap(), before);
-    assert!(!ws.path().join("store.sqlite-wal").exists());
+    for beside in [
+        "store.sqlite-wal",
+        "store.sqlite-shm",
+        "store.sqlite-journal",
+    ] {
+        assert!(!ws.path().join(beside).exists(), "{beside} was left");
+    }
 
-    // Not a database at all: refused the same way.
-    std::fs::write(&theirs, "just some text, not SQLite\n".repeat(100)).unwrap();
-    let (code, text) = output(&ws, &sync_day("2026-06-10"));
-    assert_eq!(code, 2, "{text}");
-    assert!(text.contains("not a SQLite database"), "{text}");
+    // Not a database at all, however short: refused the same way, and left as it was (SQLite
+    // alone takes a file shorter than a page for an empty database).
+    for text in ["just some text, not SQLite\n".repeat(100), "\n".into()] {
+        std::fs::write(&theirs, &text).unwrap();
+        let (code, out) = output(&ws, &sync_day("2026-06-10"));
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("not a SQLite database"), "{out}");
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), text);
+    }
 }
 
 /// In tally's own store, a table that someone else made under a rollup's name is not dropped
