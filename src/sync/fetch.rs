@@ -362,8 +362,8 @@ async fn fetch(
                 let limit = humantime::format_duration(budget.limit.unwrap_or_default());
                 let message = format!(
                     "source `{}`: gave up after max_slice_time ({limit}) of queries on the source, \
-                     with {attempt} tr{} and any halving; the query in flight was cancelled on the \
-                     server (raise max_slice_time, add an index, or use smaller slices)",
+                     with {attempt} tr{} and any halving, and asked the server to cancel the query in \
+                     flight (raise max_slice_time, add an index, or use smaller slices)",
                     spec.name,
                     if attempt == 1 { "y" } else { "ies" },
                 );

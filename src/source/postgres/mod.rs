@@ -15,6 +15,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+mod cancel;
+
 use super::query::{Quote, SliceSql, standard};
 use super::tls::{Tls, TlsMode};
 use super::{
@@ -144,8 +146,10 @@ pub struct Postgres {
     pub(super) calls: Calls,
     /// `SET LOCAL statement_timeout` of every transaction, in milliseconds (0: none).
     timeout_ms: u128,
-    /// What sends a cancel request for the running query.
+    /// What a cancel request for the running query goes through: the TLS setup and where the
+    /// session connected.
     tls: MakeRustlsConnect,
+    address: Option<cancel::Address>,
     /// Each rollup's time column type, looked up once per session.
     time_types: HashMap<String, Type>,
 }
@@ -173,6 +177,10 @@ impl Postgres {
             Some(Host::Tcp(h)) => h.clone(),
             _ => String::new(),
         };
+        let address = config.get_hosts().first().map(|host| cancel::Address {
+            host: host.clone(),
+            port: config.get_ports().first().copied().unwrap_or(5432),
+        });
         let rustls = tls::client_config(&spec.tls).map_err(|m| calls.at("setting up TLS", m))?;
         let tls = MakeRustlsConnect::new(rustls);
         let (client, connection) = config
@@ -190,6 +198,7 @@ impl Postgres {
             calls,
             timeout_ms: spec.statement_timeout.as_millis(),
             tls,
+            address,
             time_types: HashMap::new(),
         })
     }
@@ -450,10 +459,10 @@ impl Postgres {
     /// on to the server connection the query runs on).
     fn canceller(&self) -> Option<Canceller> {
         let token = self.client.cancel_token();
-        let tls = self.tls.clone();
+        let (tls, address) = (self.tls.clone(), self.address.clone()?);
         Some(Canceller::new(move || {
-            let (token, tls) = (token.clone(), tls.clone());
-            Box::pin(async move { token.cancel_query(tls).await.map_err(|e| chain(&e)) })
+            let (token, tls, address) = (token.clone(), tls.clone(), address.clone());
+            Box::pin(async move { cancel::cancel(&token, &tls, &address).await })
         }))
     }
 
