@@ -1,6 +1,6 @@
 //! Writing: the store's single writer takes each slice's rows from the connection that fetched
-//! it ([`super::fetch`]), each source's slices in the planned order, and commits the slice with
-//! its checkpoint in one transaction.
+//! it ([`super::fetch`]), each connection's slices in the planned order, and commits the slice
+//! with its checkpoint in one transaction.
 
 use futures_util::future::select_all;
 use indexmap::IndexMap;
@@ -11,16 +11,20 @@ use super::{Planned, Progress, Pulled, Slice, SyncError};
 use crate::rollup::Rollup;
 use crate::store::{SliceWriter, Store, StoreError};
 
-/// One source's slices as the writer sees them: slice `i` arrives on `channels[i % channels.len()]`.
+/// One source's slices as the writer sees them: slice `i` arrives on `channels[i % n]`, for `n`
+/// connections. The writer takes whichever connection's next slice arrives first, not the
+/// source's slices in order: behind a connection pooler with fewer server connections than
+/// `parallel` (or a pool the application keeps busy), a connection that waits for the writer
+/// holds a server connection, and must not wait for a slice whose connection waits for that one.
 pub(super) struct Lane<'a> {
     /// The source's name.
     pub(super) source: &'a str,
     work: &'a [(&'a Rollup, &'a Planned)],
     channels: Vec<mpsc::Receiver<Msg>>,
-    /// The next slice to write.
-    next: usize,
-    /// The next slice comes in pieces (its whole query timed out).
-    pieces: bool,
+    /// For each connection, the next of its slices to write.
+    next: Vec<usize>,
+    /// For each connection, whether its next slice comes in pieces (its whole query timed out).
+    pieces: Vec<bool>,
     /// Why the source failed, if it did.
     pub(super) failed: Option<SyncError>,
 }
@@ -32,28 +36,38 @@ impl<'a> Lane<'a> {
         work: &'a [(&'a Rollup, &'a Planned)],
         channels: Vec<mpsc::Receiver<Msg>>,
     ) -> Lane<'a> {
+        let n = channels.len();
         Lane {
             source,
             work,
             channels,
-            next: 0,
-            pieces: false,
+            next: (0..n).collect(),
+            pieces: vec![false; n],
             failed: None,
         }
     }
 
     fn done(&self) -> bool {
-        self.failed.is_some() || self.next == self.work.len()
+        self.failed.is_some() || self.next.iter().all(|&i| i >= self.work.len())
     }
 
-    /// The first message of the next slice.
-    async fn first(&mut self) -> Option<Msg> {
-        let n = self.channels.len();
-        self.channels[self.next % n].recv().await
+    /// The first message of the next slice of whichever connection sends first, with that
+    /// connection's number (`None`: the connection stopped).
+    async fn first(&mut self) -> (usize, Option<Msg>) {
+        let len = self.work.len();
+        let waiting: Vec<_> = self
+            .channels
+            .iter_mut()
+            .enumerate()
+            .filter(|(c, _)| self.next[*c] < len)
+            .map(|(c, channel)| Box::pin(async move { (c, channel.recv().await) }))
+            .collect();
+        // Receiving is cancel-safe: the channels that lost keep their messages.
+        select_all(waiting).await.0
     }
 }
 
-/// Writes every source's slices, each source's in order, one slice at a time: the next slice
+/// Writes every source's slices, each connection's in order, one slice at a time: the next slice
 /// written is one whose first rows have arrived, taking the sources in turn, so that their
 /// queries overlap and none waits behind another. A slice that restarts or splits gives the
 /// writer back until its rows come. A source that fails is set aside (its connections stop) and
@@ -87,26 +101,26 @@ pub(super) async fn write_lanes(
             return Ok(());
         }
         // Receiving is cancel-safe: the lanes that lost keep their messages.
-        let ((k, first), _, rest) = select_all(waiting).await;
+        let ((k, (c, first)), _, rest) = select_all(waiting).await;
         drop(rest);
         let started = std::time::Instant::now();
         let i = (turn % count + k) % count;
         turn = i + 1;
         let lane = &mut lanes[i];
-        let (rollup, planned) = lane.work[lane.next];
+        let (rollup, planned) = lane.work[lane.next[c]];
         let n = lane.channels.len();
-        let channel = &mut lane.channels[lane.next % n];
+        let channel = &mut lane.channels[c];
         let slice = &planned.slice;
-        match write(store, rollup, slice, lane.pieces, first, channel).await {
+        match write(store, rollup, slice, lane.pieces[c], first, channel).await {
             Ok(Written::Slice { rows, changed }) => {
-                lane.next += 1;
-                lane.pieces = false;
+                lane.next[c] += n;
+                lane.pieces[c] = false;
                 let totals = pulled.entry(rollup.name.clone()).or_default();
                 totals.slices += 1;
                 totals.rows += rows;
                 progress.slice(&rollup.name, planned, rows, changed, started.elapsed());
             }
-            Ok(Written::Again { pieces }) => lane.pieces = pieces,
+            Ok(Written::Again { pieces }) => lane.pieces[c] = pieces,
             // Name the slice that the store failed on.
             Err(SyncError::Store(e)) => return Err(SyncError::slice(rollup, slice, e.to_string())),
             Err(e) => {

@@ -47,6 +47,33 @@ fn pooled_postgres_sessions_leave_the_server_connection_as_they_found_it() {
     );
 }
 
+/// `parallel = 4` through a pool of one server connection: each day's 20,000 rows are more
+/// than a connection may send ahead of the store, so a connection that got the server first
+/// waits for the writer while holding it. The writer takes that connection's slice instead of
+/// waiting for an earlier day whose connection waits for the pool (which never came), so the
+/// sync finishes, exactly.
+#[test]
+fn parallel_connections_through_a_small_pool_do_not_wait_for_each_other() {
+    let db = PgDb::new();
+    db.exec(
+        "CREATE TABLE actions (signer text, block_time timestamptz);
+         INSERT INTO actions SELECT 'u' || i, timestamptz '2026-06-10 00:00Z' + (i % 8) * interval '1 day'
+           FROM generate_series(0, 159999) AS i;
+         CREATE INDEX ON actions (block_time);",
+    );
+    let ws = Workspace::new(&one_rollup(
+        &db.pooled_url(),
+        "parallel = 4\nstatement_timeout = \"20s\"\nconnect_timeout = \"5s\"",
+        "",
+    ));
+    let (code, text) = output(&ws, &["sync", "--from", "2026-06-10", "--to", "2026-06-17"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        ws.query("SELECT count(DISTINCT day), count(*), sum(n) FROM activity"),
+        ["8,160000,160000"]
+    );
+}
+
 /// MariaDB: everything tally sends is a text-protocol statement (no prepared statement stays on
 /// the connection), and what it sets, it sets for one statement (`SET STATEMENT ... FOR`),
 /// as the server's general log shows.
