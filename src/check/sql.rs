@@ -7,10 +7,14 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::Statement;
 use sqlparser::ast::{
-    BinaryOperator, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArguments, InTarget, Value, visit_expressions,
+    ArrayElemTypeDef, BinaryOperator, DataType, DuplicateTreatment, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArguments, InTarget, ObjectNamePart, Value, visit_expressions,
 };
-use sqlparser::dialect::{Dialect, SQLiteDialect};
+use sqlparser::dialect::{
+    ClickHouseDialect, Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect,
+};
+use sqlparser::keywords::Keyword;
+use sqlparser::tokenizer::Tokenizer;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
@@ -124,6 +128,9 @@ impl Fragments<'_> {
 
 /// Parses `sql` as exactly one expression in the source's dialect.
 fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Expr, String> {
+    if dialect.is::<MySqlDialect>() {
+        mysql_binary(sql, dialect)?;
+    }
     let mut parser = Parser::new(dialect)
         .try_with_sql(sql)
         .map_err(|e| format!("cannot be read as SQL: {e}"))?;
@@ -136,6 +143,34 @@ fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Expr, String> {
             "must be one SQL expression, but `{other}` follows `{expr}`"
         )),
     }
+}
+
+/// Refuses MySQL's `BINARY x` operator: sqlparser reads `BINARY a = b` as `CAST(a = b AS
+/// BINARY)`, where MySQL reads `(BINARY a) = b`, so what was sent would not mean what was
+/// written. `CAST(x AS BINARY)`, `CONVERT(x USING binary)` and `COLLATE binary` are fine.
+fn mysql_binary(sql: &str, dialect: &dyn Dialect) -> Result<(), String> {
+    let Ok(tokens) = Tokenizer::new(dialect, sql).tokenize() else {
+        return Ok(()); // the parser says what is wrong
+    };
+    let mut previous: Option<&Token> = None;
+    for token in tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))) {
+        if let Token::Word(w) = token
+            && w.keyword == Keyword::BINARY
+            && w.quote_style.is_none()
+            && !matches!(previous, Some(Token::Word(p)) if matches!(
+                p.keyword,
+                Keyword::AS | Keyword::USING | Keyword::COLLATE | Keyword::SET
+            ))
+        {
+            return Err(
+                "uses the BINARY operator, which tally's SQL reader takes differently from \
+                 MySQL: write CAST(x AS BINARY) around the value, or a COLLATE clause"
+                    .to_string(),
+            );
+        }
+        previous = Some(token);
+    }
+    Ok(())
 }
 
 /// The last part of a function's name, lower case (`pg_catalog.count` is `count`).
@@ -162,44 +197,24 @@ fn full_name(f: &Function) -> String {
 }
 
 /// What a `user`, dimension or `filter` expression must not contain: aggregates, window
-/// functions, subqueries, assignments, and functions that are not on the source's list.
-fn plain(expr: &Expr, rules: &Fragments) -> Result<(), String> {
+/// functions, subqueries, assignments, functions that are not on the source's list, and the
+/// ways around that list (quoted function names, operators and types of the database's users,
+/// PostgreSQL's `t.f` calls); `text` is the fragment as written.
+fn plain(expr: &Expr, rules: &Fragments, text: &str) -> Result<(), String> {
     let mut refused: Vec<String> = Vec::new();
     let found = visit_expressions(expr, |e| {
-        let problem = match e {
-            Expr::Subquery(_)
-            | Expr::Exists { .. }
-            | Expr::In {
-                target: InTarget::Subquery(_) | InTarget::Table { .. },
-                ..
-            } => Some("a subquery (it could read outside the slice's time range)".to_string()),
-            Expr::BinaryOp {
-                op: BinaryOperator::Assignment,
-                ..
-            } => Some("an assignment (`:=` changes the session)".to_string()),
-            Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => Some(format!(
-                "the parameter `{}` (nothing is bound to it: write the value)",
-                v.value
-            )),
-            Expr::Function(f) if f.over.is_some() => {
-                Some(format!("the window function `{}`", f.name))
+        if let Expr::Function(f) = e
+            && f.over.is_none()
+            && !AGGREGATES.contains(&name(f).as_str())
+            && !quoted(f)
+            && !rules.allows(&full_name(f))
+        {
+            if !refused.contains(&f.name.to_string()) {
+                refused.push(f.name.to_string());
             }
-            Expr::Function(f) if AGGREGATES.contains(&name(f).as_str()) => Some(format!(
-                "the aggregate `{}` (aggregates belong in measures)",
-                f.name
-            )),
-            Expr::Function(f) if !rules.allows(&full_name(f)) => {
-                if !refused.contains(&f.name.to_string()) {
-                    refused.push(f.name.to_string());
-                }
-                None
-            }
-            Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)) => {
-                Some("a subquery (it could read outside the slice's time range)".to_string())
-            }
-            _ => None,
-        };
-        match problem {
+            return ControlFlow::Continue(());
+        }
+        match refusal(e).or_else(|| dialect_refusal(e, rules, text)) {
             Some(p) => ControlFlow::Break(p),
             None => ControlFlow::Continue(()),
         }
@@ -227,13 +242,135 @@ fn plain(expr: &Expr, rules: &Fragments) -> Result<(), String> {
     ))
 }
 
+/// Why `e` may not be part of a fragment in any database.
+fn refusal(e: &Expr) -> Option<String> {
+    const SUBQUERY: &str = "a subquery (it could read outside the slice's time range)";
+    match e {
+        Expr::Subquery(_)
+        | Expr::Exists { .. }
+        | Expr::In {
+            target: InTarget::Subquery(_) | InTarget::Table { .. },
+            ..
+        } => Some(SUBQUERY.to_string()),
+        Expr::BinaryOp {
+            op: BinaryOperator::Assignment,
+            ..
+        } => Some("an assignment (`:=` changes the session)".to_string()),
+        Expr::BinaryOp {
+            op: op @ (BinaryOperator::Custom(_) | BinaryOperator::PGCustomBinaryOperator(_)),
+            ..
+        } => Some(format!(
+            "the operator `{op}` (an operator beyond SQL's own can call a function of the \
+             database's users)"
+        )),
+        Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => Some(format!(
+            "the parameter `{}` (nothing is bound to it: write the value)",
+            v.value
+        )),
+        Expr::Function(f) if f.over.is_some() => Some(format!("the window function `{}`", f.name)),
+        Expr::Function(f) if AGGREGATES.contains(&name(f).as_str()) => Some(format!(
+            "the aggregate `{}` (aggregates belong in measures)",
+            f.name
+        )),
+        Expr::Function(f) if quoted(f) => Some(format!(
+            "the quoted function name `{}` (write function names unquoted: a quoted name can \
+             reach a function of the database's users)",
+            f.name
+        )),
+        Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)) => {
+            Some(SUBQUERY.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Why `e` may not be part of a fragment in the rules' dialect: PostgreSQL reads `t.f` as the
+/// call `f(t)` and runs a domain's checks on a cast, ClickHouse reads a name on the right of
+/// `IN` as a table and knows its types by their exact spelling.
+fn dialect_refusal(e: &Expr, rules: &Fragments, text: &str) -> Option<String> {
+    let postgres = rules.dialect.is::<PostgreSqlDialect>();
+    let clickhouse = rules.dialect.is::<ClickHouseDialect>();
+    match e {
+        Expr::CompoundIdentifier(_) | Expr::CompoundFieldAccess { .. } if postgres => Some(format!(
+            "the qualified name `{e}` (write the column's name alone: PostgreSQL reads `t.f` as \
+             a call of a function f(t) when t has no column f)"
+        )),
+        Expr::Cast { data_type, .. } if postgres => postgres_type(data_type),
+        Expr::Cast { data_type, .. } if clickhouse => {
+            let squeeze = |t: &str| t.split_whitespace().collect::<String>();
+            (!squeeze(text).contains(&squeeze(&data_type.to_string()))).then(|| {
+                format!(
+                    "a cast to `{data_type}` in other letters than written (ClickHouse's type \
+                     names are case-sensitive): use a conversion function, like toString(x) or \
+                     toDecimal128(x, 2)"
+                )
+            })
+        }
+        Expr::In {
+            target: InTarget::List(items),
+            ..
+        } if clickhouse
+            && items
+                .iter()
+                .any(|i| matches!(i, Expr::Identifier(_) | Expr::CompoundIdentifier(_))) =>
+        {
+            Some(
+                "a name in an IN list (ClickHouse reads `x IN (t)` as the table t): write \
+                 the values"
+                    .to_string(),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// PostgreSQL's own types, as sqlparser leaves them unnamed (`DataType::Custom`).
+const POSTGRES_TYPES: &[&str] = &[
+    "int2", "int4", "int8", "float4", "float8", "bool", "bpchar", "name", "oid", "citext",
+    "timestamptz", "timetz", "inet", "cidr", "macaddr", "macaddr8", "money", "varbit", "xml",
+    "serial", "bigserial", "regclass", "regtype", "tsvector", "tsquery",
+];
+
+/// Why a cast to `ty` is refused on PostgreSQL: a type that is not the database's own (a domain
+/// runs its CHECK, which may call any function).
+fn postgres_type(ty: &DataType) -> Option<String> {
+    match ty {
+        DataType::Custom(name, _) => {
+            let known = match name.0.as_slice() {
+                [ObjectNamePart::Identifier(id)] if id.quote_style.is_none() => {
+                    POSTGRES_TYPES.contains(&id.value.to_ascii_lowercase().as_str())
+                }
+                _ => false,
+            };
+            (!known).then(|| {
+                format!(
+                    "a cast to `{name}`, which is not one of PostgreSQL's own types (a domain \
+                     runs its checks, which can call any function)"
+                )
+            })
+        }
+        DataType::Array(ArrayElemTypeDef::SquareBracket(inner, _))
+        | DataType::Array(ArrayElemTypeDef::AngleBracket(inner))
+        | DataType::Array(ArrayElemTypeDef::Parenthesis(inner)) => postgres_type(inner),
+        _ => None,
+    }
+}
+
+/// True when a part of the function's name is quoted.
+fn quoted(f: &Function) -> bool {
+    f.name
+        .0
+        .iter()
+        .any(|p| matches!(p, ObjectNamePart::Identifier(id) if id.quote_style.is_some()))
+}
+
 /// Checks a `user`, dimension or `filter` expression (or an alert's condition) and returns it as
 /// it will be sent. The printed text must read back as itself: sqlparser prints a bracketed name
 /// holding a `]` without doubling it, and the database would then end the name early and read
 /// the rest as more SQL.
 pub fn expression(sql: &str, rules: &Fragments) -> Result<String, String> {
     let expr = parse(sql, rules.dialect)?;
-    plain(&expr, rules)?;
+    plain(&expr, rules, sql)?;
     let printed = expr.to_string();
     match parse(&printed, rules.dialect) {
         Ok(again) if again.to_string() == printed => Ok(printed),
@@ -312,7 +449,7 @@ pub fn measure(sql: &str, rules: &Fragments) -> Result<(Agg, String), String> {
     let arg = match arg {
         FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if agg == Agg::Count => "*".to_string(),
         FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => {
-            plain(e, rules).map_err(|p| format!("the argument of `{expr}` {p}"))?;
+            plain(e, rules, sql).map_err(|p| format!("the argument of `{expr}` {p}"))?;
             e.to_string()
         }
         _ => return Err(format!("{RULE}; `{expr}` has an argument tally cannot use")),
@@ -323,8 +460,6 @@ pub fn measure(sql: &str, rules: &Fragments) -> Result<(Agg, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 
     /// A list like the drivers' (theirs are tested in `crate::source::functions`).
     const LIST: &str = "coalesce\ncount\ndate_trunc\nifnull\njson_extract\nlower\nmax\nmin\nnow\nnullif\nsum\ntrim\n";
@@ -341,6 +476,59 @@ mod tests {
         allowed: &[],
         source: Some("chain"),
     };
+    const CH: &Fragments = &Fragments {
+        dialect: &ClickHouseDialect {},
+        builtin: Some("tostring\nlower\n"),
+        allowed: &[],
+        source: Some("events"),
+    };
+
+    /// The ways around the list of functions that an adversarial pass found, each refused:
+    /// a quoted name that PostgreSQL calls as another function, an operator or a domain of the
+    /// database's users, PostgreSQL's `t.f` call, ClickHouse's `IN (table)`, MySQL's BINARY
+    /// (sent as a cast of the whole comparison), and ClickHouse casts sent in other letters.
+    #[test]
+    fn ways_around_the_list_are_refused() {
+        let refused = [
+            (PG, "\"LOWER\"(signer)", "quoted function name"),
+            (MY, "`lower`(signer)", "quoted function name"),
+            (PG, "signer ~~~ 'u1'", "operator `~~~`"),
+            (PG, "signer::checked_text IS NOT NULL", "cast to `checked_text`"),
+            (PG, "CAST(signer AS \"text\") = 'a'", "cast to `\"text\"`"),
+            (PG, "signer::checked_text[] IS NOT NULL", "cast to `checked_text`"),
+            (PG, "actions.evil_attr", "qualified name `actions.evil_attr`"),
+            (PG, "(actions).evil_attr", "qualified name"),
+            (CH, "n IN (system.numbers)", "IN list"),
+            (CH, "n IN system.one", "IN list"),
+            (CH, "n IN (a, 1)", "IN list"),
+            (CH, "CAST(n AS String)", "case-sensitive"),
+            (CH, "CAST(n AS Nullable(String)) = 'a'", "case-sensitive"),
+            (MY, "BINARY signer = 'A'", "BINARY operator"),
+            (MY, "lower(BINARY signer)", "BINARY operator"),
+        ];
+        for (rules, sql, why) in refused {
+            let e = expression(sql, rules).unwrap_err();
+            assert!(e.contains(why), "{sql}: {e}");
+        }
+        let fine = [
+            (PG, "signer::int8 + x::timestamptz::date", "signer::INT8 + x::TIMESTAMPTZ::DATE"),
+            (PG, "x::int[] IS NULL", "x::INT[] IS NULL"),
+            (PG, "lower(signer) IN ('a', 'b')", "lower(signer) IN ('a', 'b')"),
+            (CH, "n IN (1, 2)", "n IN (1, 2)"),
+            (CH, "CAST(x AS DECIMAL(38, 2)) > 0", "CAST(x AS DECIMAL(38,2)) > 0"),
+            (CH, "toString(n)", "toString(n)"),
+            (CH, "a.b = 1", "a.b = 1"),
+            (MY, "CAST(signer AS BINARY) = 'A'", "CAST(signer AS BINARY) = 'A'"),
+            (MY, "signer = 'A' COLLATE binary", "signer = 'A' COLLATE binary"),
+            (MY, "a.signer = 'A'", "a.signer = 'A'"),
+        ];
+        for (rules, sql, sent) in fine {
+            assert_eq!(expression(sql, rules).unwrap(), sent, "{sql}");
+        }
+        // In a measure's argument too.
+        let e = measure("sum(\"LOWER\"(x))", PG).unwrap_err();
+        assert!(e.contains("quoted function name"), "{e}");
+    }
 
     #[test]
     fn expressions_are_sent_as_checked() {
