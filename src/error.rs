@@ -59,7 +59,7 @@ impl Error {
         }
         match self {
             Error::Config(_) => 2,
-            Error::Sync(SyncError::Interrupted) => 130,
+            Error::Sync(SyncError::Interrupted) | Error::Report(ReportError::Interrupted(_)) => 130,
             _ => 1,
         }
     }

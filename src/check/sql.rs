@@ -14,9 +14,9 @@ use sqlparser::dialect::{
     ClickHouseDialect, Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect,
 };
 use sqlparser::keywords::Keyword;
-use sqlparser::tokenizer::Tokenizer;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
+use sqlparser::tokenizer::Tokenizer;
 
 /// An aggregate function allowed in a measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,10 +291,12 @@ fn dialect_refusal(e: &Expr, rules: &Fragments, text: &str) -> Option<String> {
     let postgres = rules.dialect.is::<PostgreSqlDialect>();
     let clickhouse = rules.dialect.is::<ClickHouseDialect>();
     match e {
-        Expr::CompoundIdentifier(_) | Expr::CompoundFieldAccess { .. } if postgres => Some(format!(
-            "the qualified name `{e}` (write the column's name alone: PostgreSQL reads `t.f` as \
+        Expr::CompoundIdentifier(_) | Expr::CompoundFieldAccess { .. } if postgres => {
+            Some(format!(
+                "the qualified name `{e}` (write the column's name alone: PostgreSQL reads `t.f` as \
              a call of a function f(t) when t has no column f)"
-        )),
+            ))
+        }
         Expr::Cast { data_type, .. } if postgres => postgres_type(data_type),
         Expr::Cast { data_type, .. } if clickhouse => {
             let squeeze = |t: &str| t.split_whitespace().collect::<String>();
@@ -326,9 +328,31 @@ fn dialect_refusal(e: &Expr, rules: &Fragments, text: &str) -> Option<String> {
 
 /// PostgreSQL's own types, as sqlparser leaves them unnamed (`DataType::Custom`).
 const POSTGRES_TYPES: &[&str] = &[
-    "int2", "int4", "int8", "float4", "float8", "bool", "bpchar", "name", "oid", "citext",
-    "timestamptz", "timetz", "inet", "cidr", "macaddr", "macaddr8", "money", "varbit", "xml",
-    "serial", "bigserial", "regclass", "regtype", "tsvector", "tsquery",
+    "int2",
+    "int4",
+    "int8",
+    "float4",
+    "float8",
+    "bool",
+    "bpchar",
+    "name",
+    "oid",
+    "citext",
+    "timestamptz",
+    "timetz",
+    "inet",
+    "cidr",
+    "macaddr",
+    "macaddr8",
+    "money",
+    "varbit",
+    "xml",
+    "serial",
+    "bigserial",
+    "regclass",
+    "regtype",
+    "tsvector",
+    "tsquery",
 ];
 
 /// Why a cast to `ty` is refused on PostgreSQL: a type that is not the database's own (a domain
@@ -493,10 +517,22 @@ mod tests {
             (PG, "\"LOWER\"(signer)", "quoted function name"),
             (MY, "`lower`(signer)", "quoted function name"),
             (PG, "signer ~~~ 'u1'", "operator `~~~`"),
-            (PG, "signer::checked_text IS NOT NULL", "cast to `checked_text`"),
+            (
+                PG,
+                "signer::checked_text IS NOT NULL",
+                "cast to `checked_text`",
+            ),
             (PG, "CAST(signer AS \"text\") = 'a'", "cast to `\"text\"`"),
-            (PG, "signer::checked_text[] IS NOT NULL", "cast to `checked_text`"),
-            (PG, "actions.evil_attr", "qualified name `actions.evil_attr`"),
+            (
+                PG,
+                "signer::checked_text[] IS NOT NULL",
+                "cast to `checked_text`",
+            ),
+            (
+                PG,
+                "actions.evil_attr",
+                "qualified name `actions.evil_attr`",
+            ),
             (PG, "(actions).evil_attr", "qualified name"),
             (CH, "n IN (system.numbers)", "IN list"),
             (CH, "n IN system.one", "IN list"),
@@ -511,15 +547,35 @@ mod tests {
             assert!(e.contains(why), "{sql}: {e}");
         }
         let fine = [
-            (PG, "signer::int8 + x::timestamptz::date", "signer::INT8 + x::TIMESTAMPTZ::DATE"),
+            (
+                PG,
+                "signer::int8 + x::timestamptz::date",
+                "signer::INT8 + x::TIMESTAMPTZ::DATE",
+            ),
             (PG, "x::int[] IS NULL", "x::INT[] IS NULL"),
-            (PG, "lower(signer) IN ('a', 'b')", "lower(signer) IN ('a', 'b')"),
+            (
+                PG,
+                "lower(signer) IN ('a', 'b')",
+                "lower(signer) IN ('a', 'b')",
+            ),
             (CH, "n IN (1, 2)", "n IN (1, 2)"),
-            (CH, "CAST(x AS DECIMAL(38, 2)) > 0", "CAST(x AS DECIMAL(38,2)) > 0"),
+            (
+                CH,
+                "CAST(x AS DECIMAL(38, 2)) > 0",
+                "CAST(x AS DECIMAL(38,2)) > 0",
+            ),
             (CH, "toString(n)", "toString(n)"),
             (CH, "a.b = 1", "a.b = 1"),
-            (MY, "CAST(signer AS BINARY) = 'A'", "CAST(signer AS BINARY) = 'A'"),
-            (MY, "signer = 'A' COLLATE binary", "signer = 'A' COLLATE binary"),
+            (
+                MY,
+                "CAST(signer AS BINARY) = 'A'",
+                "CAST(signer AS BINARY) = 'A'",
+            ),
+            (
+                MY,
+                "signer = 'A' COLLATE binary",
+                "signer = 'A' COLLATE binary",
+            ),
             (MY, "a.signer = 'A'", "a.signer = 'A'"),
         ];
         for (rules, sql, sent) in fine {

@@ -50,6 +50,9 @@ pub enum ReportError {
         /// SQLite's message.
         message: String,
     },
+    /// A signal interrupted the report's SQL.
+    #[error("stopped by a signal while the SQL of `{0}` ran")]
+    Interrupted(String),
     /// The report's SQL failed.
     #[error("{}{message}", if report == "query" { "query: ".to_string() } else { format!("report `{report}`: ") })]
     Sql {

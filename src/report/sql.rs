@@ -14,9 +14,14 @@ pub fn run(
     sql: &str,
     range: Option<(NaiveDate, NaiveDate)>,
 ) -> Result<(Vec<String>, Vec<Vec<Value>>), ReportError> {
-    let fail = |e: rusqlite::Error| ReportError::Sql {
-        report: report.to_string(),
-        message: e.to_string(),
+    let fail = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::OperationInterrupted) => {
+            ReportError::Interrupted(report.to_string())
+        }
+        _ => ReportError::Sql {
+            report: report.to_string(),
+            message: e.to_string(),
+        },
     };
     let conn = store.reader()?;
     let mut stmt = prepare(&conn, report, sql)?;

@@ -212,7 +212,9 @@ impl Canceller {
     /// (the server's own statement timeout still ends the query).
     pub async fn cancel(&self, source: &str, limit: Duration) {
         match tokio::time::timeout(limit, (self.0)()).await {
-            Ok(Ok(())) => tracing::debug!("source `{source}`: asked the server to cancel the query"),
+            Ok(Ok(())) => {
+                tracing::debug!("source `{source}`: asked the server to cancel the query")
+            }
             Ok(Err(e)) => tracing::warn!("source `{source}`: cancelling the running query: {e}"),
             Err(_) => tracing::warn!(
                 "source `{source}`: cancelling the running query: no answer within {}",

@@ -256,7 +256,8 @@ impl Store {
     }
 
     /// Opens a read-only connection to the store, for user SQL (`tally query`, custom reports):
-    /// it refuses to attach files, set pragmas or reach outside the database ([`read_only`]).
+    /// it refuses to attach files, set pragmas or reach outside the database ([`read_only`]),
+    /// and a signal interrupts what it runs.
     pub fn reader(&self) -> Result<Connection, StoreError> {
         let ctx = "opening a read-only connection";
         let mut conn = open_read_only(&self.path, self.immutable).map_err(|e| self.err(ctx, e))?;
@@ -265,6 +266,9 @@ impl Store {
         crate::value::register_exact_sum(&conn)
             .map_err(|e| self.err("registering tally_sum", e))?;
         read_only::guard(&mut conn).map_err(|e| self.err(ctx, e))?;
+        // A signal interrupts the statement (SQLITE_INTERRUPT), however long it would run.
+        conn.progress_handler(1000, Some(crate::shutdown::requested))
+            .map_err(|e| self.err(ctx, e))?;
         Ok(conn)
     }
 

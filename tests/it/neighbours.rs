@@ -476,6 +476,46 @@ fn one_lock_per_store_file_however_it_is_reached() {
     );
 }
 
+/// SQL over the store that would never end (a recursive query without a stop) gives way to
+/// SIGTERM, in `tally query` and in an `sql` report: the command stops with 130 and the run lock
+/// is free for the next one (it ignored the signal and held the lock until killed).
+#[test]
+fn a_signal_stops_sql_over_the_store_that_never_ends() {
+    const ENDLESS: &str =
+        "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r";
+    let extra = format!("[reports.endless]\nkind = \"sql\"\nsql = \"{ENDLESS}\"\n");
+    let ws = crate::support::small_segment_rewards(&extra, "");
+    for args in [
+        &["query", ENDLESS][..],
+        &["report", "endless", "--date", "2026-11-10"][..],
+    ] {
+        let mut child = ws.command(args).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{args:?} ended by itself"
+        );
+        let term = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let started = Instant::now();
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                child.kill().unwrap();
+                panic!("{args:?} ignored SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(code, Some(130), "{args:?}");
+    }
+    ws.ok(&sync_day("2026-11-10"));
+}
+
 /// `sql` reports and `tally query` only read: statements that would write, attach a file, set a
 /// pragma or reach outside the store are refused before they run, and nothing changes.
 #[test]
