@@ -20,7 +20,7 @@ use crate::sync::slice::day_slices;
 
 /// One thing checked.
 struct Finding {
-    /// `config`, `source`, `rollup`, `alert` or `destination`.
+    /// `config`, `store`, `source`, `rollup`, `report`, `alert` or `destination`.
     what: &'static str,
     name: String,
     /// `None` when it was not checked (its source failed).
@@ -93,6 +93,7 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
         text: "read and checked".into(),
         details: vec![],
     });
+    store(config, &mut out);
     for spec in config.sources.values() {
         tokio::select! {
             () = probe_source(config, spec, &mut out) => {}
@@ -119,6 +120,26 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
         });
     }
     Ok(out.finish())
+}
+
+/// Looks at the store file without changing it: not there yet, a tally store, or a file tally
+/// will refuse (someone else's database, a second hard link, a newer tally's store).
+fn store(config: &Config, out: &mut Findings) {
+    let (ok, text) = if !Store::exists(&config.store) {
+        (true, "not there yet: the first sync creates it".to_string())
+    } else {
+        match Store::inspect(&config.store) {
+            Ok(_) => (true, "a tally store".to_string()),
+            Err(e) => (false, e.to_string()),
+        }
+    };
+    out.add(Finding {
+        what: "store",
+        name: config.store.display().to_string(),
+        ok: Some(ok),
+        text,
+        details: vec![],
+    });
 }
 
 /// Prepares each sql report on the store (nothing runs): a table that is not there, or a

@@ -78,6 +78,16 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
         );
     }
     let (store, output_dir) = (c.path(&file.store), c.path(&file.output.dir));
+    if store.is_dir() {
+        c.issue(
+            "store",
+            format!(
+                "`{}` is a folder: name the SQLite file inside it, like \"{}/store.sqlite\"",
+                file.store,
+                file.store.trim_end_matches('/')
+            ),
+        );
+    }
     let (issues, warnings) = c.finish();
     if !issues.is_empty() {
         return Err(issues);

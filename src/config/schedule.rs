@@ -57,6 +57,17 @@ pub(super) fn check(
     s: &ScheduleConfig,
     destinations: &[Recipient],
 ) -> ScheduleSpec {
+    if s.cron.split_whitespace().count() > 6 {
+        c.issue(
+            "schedule.cron",
+            format!(
+                "`{}` has {} fields: use 5 like \"0 9 * * *\", or 6 with seconds first (a year \
+                 field would stop the daily report after that year)",
+                s.cron,
+                s.cron.split_whitespace().count()
+            ),
+        );
+    }
     let cron = croner::Cron::from_str(&s.cron).unwrap_or_else(|e| {
         c.issue(
             "schedule.cron",

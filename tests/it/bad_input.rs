@@ -357,6 +357,26 @@ fn looking_at_a_missing_store_creates_nothing() {
     );
 }
 
+/// A `store` that names a folder is a config error naming the key, for every command (it was
+/// "Is a directory (os error 21)" from sync and "disk I/O error" from query).
+#[test]
+fn a_store_that_is_a_folder_is_a_config_error() {
+    let ws = crate::support::small_segment_rewards("", "");
+    std::fs::create_dir(ws.path().join("data")).unwrap();
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    let config = config.replace("store = \"store.sqlite\"", "store = \"data\"");
+    std::fs::write(ws.config(), config).unwrap();
+    for args in [&["sync"][..], &["query", "SELECT 1"][..], &["check"][..]] {
+        let out = ws.run(args);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        assert!(
+            text.contains("store") && text.contains("is a folder"),
+            "{args:?}: {text}"
+        );
+    }
+}
+
 /// `status`, `history`, `query` and `plan` only read: they work as another user on a store in a
 /// folder that user cannot write to, and change nothing.
 #[test]

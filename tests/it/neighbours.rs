@@ -194,6 +194,12 @@ fn a_foreign_sqlite_file_is_never_adopted() {
     .unwrap();
     drop(conn);
     let before = std::fs::read(&theirs).unwrap();
+    let (code, text) = output(&ws, &["check"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("store.sqlite: FAILED") && text.contains("not a tally store"),
+        "{text}"
+    );
     for args in [&sync_day("2026-06-10")[..], &["query", "SELECT 1"][..]] {
         let (code, text) = output(&ws, args);
         assert_eq!(code, 2, "{args:?}: {text}");

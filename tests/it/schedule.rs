@@ -281,6 +281,14 @@ fn a_missed_time_is_recorded_as_a_catch_up() {
         text.contains("schedule.cron") && text.contains("never fires"),
         "{text}"
     );
+    // A year field: it would fire daily until then, and never after.
+    std::fs::write(ws.config(), config.replace("0 9 * * *", "0 0 9 * * * 2030")).unwrap();
+    let (code, text) = crate::support::output(&ws, &["check"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("schedule.cron") && text.contains("7 fields"),
+        "{text}"
+    );
 }
 
 /// `[schedule] alert`, the old name of `notify`, still loads, with a warning naming the new key;
