@@ -25,7 +25,10 @@ pub(super) struct Lane<'a> {
     next: Vec<usize>,
     /// For each connection, whether its next slice comes in pieces (its whole query timed out).
     pieces: Vec<bool>,
-    /// Why the source failed, if it did.
+    /// The source's earliest failed slice and why: the slices before it on the other
+    /// connections are still written, so what is kept is every slice up to the failure.
+    failing: Option<(usize, SyncError)>,
+    /// Why the source failed, once nothing before its failed slice is left to write.
     pub(super) failed: Option<SyncError>,
 }
 
@@ -43,23 +46,57 @@ impl<'a> Lane<'a> {
             channels,
             next: (0..n).collect(),
             pieces: vec![false; n],
+            failing: None,
             failed: None,
         }
     }
 
+    /// Where the slices to write end: at the earliest failed slice, or at the last one.
+    fn limit(&self) -> usize {
+        self.failing.as_ref().map_or(self.work.len(), |(at, _)| *at)
+    }
+
     fn done(&self) -> bool {
-        self.failed.is_some() || self.next.iter().all(|&i| i >= self.work.len())
+        self.failed.is_some() || self.next.iter().all(|&i| i >= self.limit())
+    }
+
+    /// Connection `c`'s slice failed with `e`: nothing more is taken from it, and the source is
+    /// set aside once the slices before the earliest failure are written.
+    fn fail(&mut self, c: usize, e: SyncError) {
+        let at = self.next[c];
+        self.next[c] = usize::MAX;
+        if self
+            .failing
+            .as_ref()
+            .is_none_or(|(earliest, _)| at < *earliest)
+        {
+            self.failing = Some((at, e));
+        }
+        self.settle();
+    }
+
+    /// Sets the source aside when its failure is all that is left.
+    fn settle(&mut self) {
+        if self.failing.is_some()
+            && self.next.iter().all(|&i| i >= self.limit())
+            && let Some((_, e)) = self.failing.take()
+        {
+            tracing::error!("source `{}`: {e}", self.source);
+            self.failed = Some(e);
+            // Its connections stop when their channels close.
+            self.channels.clear();
+        }
     }
 
     /// The first message of the next slice of whichever connection sends first, with that
     /// connection's number (`None`: the connection stopped).
     async fn first(&mut self) -> (usize, Option<Msg>) {
-        let len = self.work.len();
+        let limit = self.limit();
         let waiting: Vec<_> = self
             .channels
             .iter_mut()
             .enumerate()
-            .filter(|(c, _)| self.next[*c] < len)
+            .filter(|(c, _)| self.next[*c] < limit)
             .map(|(c, channel)| Box::pin(async move { (c, channel.recv().await) }))
             .collect();
         // Receiving is cancel-safe: the channels that lost keep their messages.
@@ -70,8 +107,9 @@ impl<'a> Lane<'a> {
 /// Writes every source's slices, each connection's in order, one slice at a time: the next slice
 /// written is one whose first rows have arrived, taking the sources in turn, so that their
 /// queries overlap and none waits behind another. A slice that restarts or splits gives the
-/// writer back until its rows come. A source that fails is set aside (its connections stop) and
-/// the others go on; a store failure stops everything. Stops between two slices when a signal
+/// writer back until its rows come. A source that fails is set aside (its connections stop) once
+/// its slices before the failed one are written, and the others go on; a store failure stops
+/// everything. Stops between two slices when a signal
 /// asks.
 pub(super) async fn write_lanes(
     store: &Store,
@@ -119,16 +157,12 @@ pub(super) async fn write_lanes(
                 totals.slices += 1;
                 totals.rows += rows;
                 progress.slice(&rollup.name, planned, rows, changed, started.elapsed());
+                lane.settle();
             }
             Ok(Written::Again { pieces }) => lane.pieces[c] = pieces,
             // Name the slice that the store failed on.
             Err(SyncError::Store(e)) => return Err(SyncError::slice(rollup, slice, e.to_string())),
-            Err(e) => {
-                tracing::error!("source `{}`: {e}", lane.source);
-                lane.failed = Some(e);
-                // Its connections stop when their channels close.
-                lane.channels.clear();
-            }
+            Err(e) => lane.fail(c, e),
         }
     }
 }
