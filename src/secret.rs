@@ -22,6 +22,12 @@ impl Secret {
         Secret(value)
     }
 
+    /// Wraps `value` without remembering it whole: for a source URL whose secret parts (its
+    /// password) are remembered on their own, so that its host and database can be shown.
+    pub fn with_parts_remembered(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
     /// The value, for the one place that sends it (a driver, an HTTP header).
     pub fn expose(&self) -> &str {
         &self.0

@@ -9,6 +9,16 @@ pub const PLACEHOLDER: &str = "<fill in";
 /// How an issue about a placeholder starts.
 pub const LEFT: &str = "still to fill in:";
 
+/// True when `text` is one `${VAR}` and nothing else: a value that is a secret as a whole.
+pub fn is_reference(text: &str) -> bool {
+    let text = text.trim();
+    text.strip_prefix("${")
+        .and_then(|t| t.strip_suffix('}'))
+        .is_some_and(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
 /// Variables available to `${VAR}`: the process environment wins over the env file.
 #[derive(Debug, Default)]
 pub struct Env {

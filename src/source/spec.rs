@@ -198,11 +198,18 @@ pub fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
         .enumerate()
         .filter_map(|(i, f)| function_name(c, &format!("{key}.allow_functions[{i}]"), f))
         .collect();
+    // A URL that is one `${VAR}` is a secret as a whole; in any other, its password is (and
+    // was remembered on its own), so that the host, port and database can be seen.
+    let (url, display_url) = if crate::check::env::is_reference(&s.url) {
+        (Secret::new(parsed.url), "***".to_string())
+    } else {
+        (Secret::with_parts_remembered(parsed.url), parsed.display)
+    };
     SourceSpec {
         name: name.to_string(),
         driver: parsed.driver,
-        url: Secret::new(parsed.url),
-        display_url: parsed.display,
+        url,
+        display_url,
         path: parsed.path,
         tls: parsed.tls,
         timezone: c.tz(&k("timezone"), &s.timezone),

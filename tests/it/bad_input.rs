@@ -138,7 +138,24 @@ fn unreachable_database_is_a_runtime_error_without_the_password() {
     let (code, text) = check(GOOD);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("source chain"), "{text}");
-    assert!(text.contains("***"), "the redacted URL is shown: {text}");
+    // Only the password is masked: a wrong host, port or database can be seen.
+    assert!(
+        text.contains("postgres://tally:***@127.0.0.1:1/chain"),
+        "the URL is shown with its password masked: {text}"
+    );
+    // A URL that is one ${VAR} is a secret as a whole.
+    let ws = Workspace::new(&GOOD.replace(
+        "url = \"postgres://tally:hunter2secret@127.0.0.1:1/chain\"",
+        "url = \"${CHAIN_URL}\"",
+    ));
+    let out = ws
+        .command(&["check"])
+        .env("CHAIN_URL", "postgres://tally:hunter2secret@127.0.0.1:1/chain")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("source chain: FAILED (***"), "{text}");
+    assert!(!text.contains("hunter2secret") && !text.contains("127.0.0.1:1/chain"), "{text}");
     let ws = Workspace::new(GOOD);
     let out = ws.run(&["sync", "--date", "2026-11-01"]);
     let err = String::from_utf8_lossy(&out.stderr);
