@@ -147,15 +147,16 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
             .find(|r| r.name == name)
             .expect("the demo has these reports");
         if name != "rewards_by_segment" {
-            println!();
+            crate::stdout::line("").map_err(Error::stdout)?;
         }
-        print!("{}", render::render(report, render::Format::Table));
+        crate::stdout::write(render::render(report, render::Format::Table).as_bytes())
+            .map_err(Error::stdout)?;
     }
-    println!(
+    crate::stdout::line(&format!(
         "\nThe demo is in {dir}. Try:\n  tally -c {cfg} report\n  tally -c {cfg} query \"SELECT * FROM engagement ORDER BY score DESC LIMIT 5\"",
         dir = dir.display(),
         cfg = config_path.display()
-    );
+    )).map_err(Error::stdout)?;
     Ok(true)
 }
 

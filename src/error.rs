@@ -64,6 +64,20 @@ impl Error {
         }
     }
 
+    /// An error writing to standard output.
+    pub fn stdout(source: std::io::Error) -> Error {
+        Error::Io {
+            context: "writing to standard output".into(),
+            source,
+        }
+    }
+
+    /// True when standard output was closed by its reader (`| head`): the command ends there,
+    /// quietly and successfully.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();

@@ -4,7 +4,7 @@
 //! The modules are layers, each importing only the ones below it (see `docs/architecture.md`):
 //!
 //! - the ground: plain values ([`value`], [`exact`], [`days`]), [`secret`]s and their masking,
-//!   the checks of what was written ([`check`]), [`shutdown`];
+//!   the checks of what was written ([`check`]), [`shutdown`], [`stdout`];
 //! - the stages, each with its part of the config beside its code: what to pull ([`rollup`]),
 //!   the databases ([`source`]), the local [`store`], [`sync`], [`segment`]s, [`report`]s and
 //!   alerts, and the destinations that [`deliver`] them;
@@ -27,6 +27,7 @@ pub mod secret;
 pub mod segment;
 pub mod shutdown;
 pub mod source;
+pub mod stdout;
 pub mod store;
 pub mod sync;
 pub mod value;

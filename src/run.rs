@@ -244,7 +244,8 @@ async fn steps(
             tracing::info!("wrote {}", path.display());
         }
         if opts.print {
-            println!("{}", render::render(report, render::Format::Table));
+            crate::stdout::line(&render::render(report, render::Format::Table))
+                .map_err(Error::stdout)?;
         }
     }
     let (fired, failures) = fire_alerts(config, &reports);

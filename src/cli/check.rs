@@ -34,6 +34,8 @@ struct Finding {
 struct Findings {
     format: InfoFormat,
     found: Vec<Finding>,
+    /// Standard output failed (its reader left): nothing more is printed.
+    closed: Option<std::io::Error>,
 }
 
 impl Findings {
@@ -43,21 +45,25 @@ impl Findings {
         for (_, line) in &mut f.details {
             *line = mask_secrets(line);
         }
-        if self.format == InfoFormat::Text {
+        if self.format == InfoFormat::Text && self.closed.is_none() {
             let state = match f.ok {
                 Some(true) => "ok",
                 Some(false) => "FAILED",
                 None => "not checked",
             };
-            println!("{} {}: {state} ({})", f.what, f.name, f.text);
+            let mut text = format!("{} {}: {state} ({})", f.what, f.name, f.text);
             for (_, line) in &f.details {
-                println!("  {line}");
+                text.push_str(&format!("\n  {line}"));
             }
+            self.closed = crate::stdout::line(&text).err();
         }
         self.found.push(f);
     }
 
-    fn finish(self) -> bool {
+    fn finish(self) -> Result<bool, Error> {
+        if let Some(e) = self.closed {
+            return Err(Error::stdout(e));
+        }
         let ok = self.found.iter().all(|f| f.ok != Some(false));
         if self.format == InfoFormat::Json {
             let checks: Vec<Json> = self
@@ -73,9 +79,10 @@ impl Findings {
                 })
                 .collect();
             let doc = json!({"ok": ok, "checks": checks});
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            crate::stdout::line(&serde_json::to_string_pretty(&doc).unwrap_or_default())
+                .map_err(Error::stdout)?;
         }
-        ok
+        Ok(ok)
     }
 }
 
@@ -85,6 +92,7 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
     let mut out = Findings {
         format,
         found: Vec::new(),
+        closed: None,
     };
     out.add(Finding {
         what: "config",
@@ -119,7 +127,7 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
             details: vec![],
         });
     }
-    Ok(out.finish())
+    out.finish()
 }
 
 /// Looks at the store file without changing it: not there yet, a tally store, or a file tally

@@ -101,23 +101,25 @@ pub fn run(dir: &Path) -> Result<bool, Error> {
             Ok(mut file) => {
                 file.write_all(text.as_bytes())
                     .map_err(Error::io(format!("writing {}", path.display())))?;
-                println!("wrote {}", path.display());
+                crate::stdout::line(&format!("wrote {}", path.display())).map_err(Error::stdout)?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                println!(
+                crate::stdout::line(&format!(
                     "kept {} (it exists; tally init never overwrites)",
                     path.display()
-                );
+                ))
+                .map_err(Error::stdout)?;
             }
             Err(e) => return Err(Error::io(format!("writing {}", path.display()))(e)),
         }
     }
-    println!(
+    crate::stdout::line(&format!(
         "\nNext: replace each <fill in: ...> in {} and {}, then run\n  tally -c {} check",
         config.display(),
         env.display(),
         config.display()
-    );
+    ))
+    .map_err(Error::stdout)?;
     Ok(true)
 }
 
@@ -129,7 +131,9 @@ pub fn completions(shell: Shell) -> Result<bool, Error> {
         Shell::Fish => clap_complete::Shell::Fish,
     };
     let mut command = <super::Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut command, "tally", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "tally", &mut script);
+    emit(&script, None)?;
     Ok(true)
 }
 

@@ -11,7 +11,6 @@ mod report;
 mod status;
 mod sync;
 
-use std::io::Write;
 use std::path::Path;
 
 pub use args::{Cli, Command};
@@ -51,9 +50,7 @@ fn emit(bytes: &[u8], output: Option<&Path>) -> Result<(), Error> {
         Some(path) => {
             std::fs::write(path, bytes).map_err(Error::io(format!("writing {}", path.display())))
         }
-        None => std::io::stdout()
-            .write_all(bytes)
-            .map_err(Error::io("writing to standard output")),
+        None => crate::stdout::write(bytes).map_err(Error::stdout),
     }
 }
 

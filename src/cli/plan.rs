@@ -23,12 +23,13 @@ pub fn run(config: &Config, a: &PlanArgs) -> Result<bool, Error> {
     match a.format {
         InfoFormat::Json => {
             let doc = json!({"report_date": day.to_string(), "rollups": json_rollups(config, &ranges, &planned)});
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            crate::stdout::line(&serde_json::to_string_pretty(&doc).unwrap_or_default())
+                .map_err(Error::stdout)?;
         }
         InfoFormat::Text => {
-            println!("report date {day}");
+            crate::stdout::line(&format!("report date {day}")).map_err(Error::stdout)?;
             for (name, range) in &ranges {
-                print_rollup(config, name, range, &planned);
+                print_rollup(config, name, range, &planned)?;
             }
         }
     }
@@ -69,30 +70,39 @@ fn json_rollups(
         .collect()
 }
 
-fn print_rollup(config: &Config, name: &str, range: &DayRange, planned: &[Planned]) {
+fn print_rollup(
+    config: &Config,
+    name: &str,
+    range: &DayRange,
+    planned: &[Planned],
+) -> Result<(), Error> {
     let rollup = &config.rollups[name];
     let source = &config.sources[&rollup.source];
     let mine: Vec<&Planned> = planned.iter().filter(|p| p.rollup == name).collect();
-    println!(
+    crate::stdout::line(&format!(
         "\nrollup {name} (source {}): days {} to {}, {} slice(s) to pull",
         source.name,
         range.first,
         range.last,
         mine.len()
-    );
-    println!("  sql: {}", source.driver.slice_sql(rollup));
+    ))
+    .map_err(Error::stdout)?;
+    crate::stdout::line(&format!("  sql: {}", source.driver.slice_sql(rollup)))
+        .map_err(Error::stdout)?;
     let local = |t: chrono::DateTime<Utc>| {
         t.with_timezone(&config.timezone)
             .format("%Y-%m-%d %H:%M %Z")
             .to_string()
     };
     for p in mine {
-        println!(
+        crate::stdout::line(&format!(
             "  {} [{}, {}) {}",
             p.slice.day,
             local(p.slice.start),
             local(p.slice.end),
             p.reason.as_str()
-        );
+        ))
+        .map_err(Error::stdout)?;
     }
+    Ok(())
 }

@@ -46,8 +46,8 @@ pub fn history(config: &Config, limit: u32, format: InfoFormat) -> Result<bool, 
     ];
     let report = table(&columns, rows);
     match format {
-        InfoFormat::Text => println!("{}", render::table(&report)),
-        InfoFormat::Json => println!("{}", json_rows(&report)),
+        InfoFormat::Text => crate::stdout::line(&render::table(&report)).map_err(Error::stdout)?,
+        InfoFormat::Json => crate::stdout::line(&json_rows(&report)).map_err(Error::stdout)?,
     }
     Ok(true)
 }
@@ -108,13 +108,13 @@ pub fn status(config: &Config, format: InfoFormat) -> Result<bool, Error> {
         rollups,
     };
     match format {
-        InfoFormat::Json => print_json(config, &status),
-        InfoFormat::Text => print_text(config, status),
+        InfoFormat::Json => print_json(config, &status)?,
+        InfoFormat::Text => print_text(config, status)?,
     }
     Ok(true)
 }
 
-fn print_json(config: &Config, s: &Status) {
+fn print_json(config: &Config, s: &Status) -> Result<(), Error> {
     let doc = json!({
         "store": config.store.display().to_string(),
         "store_exists": Store::exists(&config.store),
@@ -137,26 +137,31 @@ fn print_json(config: &Config, s: &Status) {
             "newest_final_day": day.map(|d| d.to_string()),
         })).collect::<Vec<_>>(),
     });
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    crate::stdout::line(&serde_json::to_string_pretty(&doc).unwrap_or_default())
+        .map_err(Error::stdout)?;
+    Ok(())
 }
 
-fn print_text(config: &Config, s: Status) {
+fn print_text(config: &Config, s: Status) -> Result<(), Error> {
     if !Store::exists(&config.store) {
-        println!(
+        crate::stdout::line(&format!(
             "store: none yet at {} (nothing has run)",
             config.store.display()
-        );
+        ))
+        .map_err(Error::stdout)?;
     }
     match s.next {
-        Some((cron, next)) => println!(
+        Some((cron, next)) => crate::stdout::line(&format!(
             "schedule: `{cron}` in {}; next run {}",
             config.timezone,
             next.unwrap_or_else(|| "none".into())
-        ),
-        None => println!("schedule: none (add [schedule] cron to run `tally daemon`)"),
+        ))
+        .map_err(Error::stdout)?,
+        None => crate::stdout::line("schedule: none (add [schedule] cron to run `tally daemon`)")
+            .map_err(Error::stdout)?,
     }
     match s.last {
-        Some(r) => println!(
+        Some(r) => crate::stdout::line(&format!(
             "last run: #{} {} ({}) for {}, started {}{}",
             r.id,
             r.status,
@@ -164,8 +169,9 @@ fn print_text(config: &Config, s: Status) {
             r.report_date,
             r.started_at,
             r.error.map(|e| format!(": {e}")).unwrap_or_default()
-        ),
-        None => println!("last run: none"),
+        ))
+        .map_err(Error::stdout)?,
+        None => crate::stdout::line("last run: none").map_err(Error::stdout)?,
     }
     let rows = s
         .rollups
@@ -177,10 +183,12 @@ fn print_text(config: &Config, s: Status) {
             ]
         })
         .collect();
-    println!(
-        "{}",
-        render::table(&table(&["rollup", "newest final day"], rows))
-    );
+    crate::stdout::line(&render::table(&table(
+        &["rollup", "newest final day"],
+        rows,
+    )))
+    .map_err(Error::stdout)?;
+    Ok(())
 }
 
 fn table(columns: &[&str], rows: Vec<Vec<Value>>) -> Report {

@@ -150,12 +150,18 @@ fn unreachable_database_is_a_runtime_error_without_the_password() {
     ));
     let out = ws
         .command(&["check"])
-        .env("CHAIN_URL", "postgres://tally:hunter2secret@127.0.0.1:1/chain")
+        .env(
+            "CHAIN_URL",
+            "postgres://tally:hunter2secret@127.0.0.1:1/chain",
+        )
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("source chain: FAILED (***"), "{text}");
-    assert!(!text.contains("hunter2secret") && !text.contains("127.0.0.1:1/chain"), "{text}");
+    assert!(
+        !text.contains("hunter2secret") && !text.contains("127.0.0.1:1/chain"),
+        "{text}"
+    );
     let ws = Workspace::new(GOOD);
     let out = ws.run(&["sync", "--date", "2026-11-01"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -463,4 +469,32 @@ fn mysql_errors_are_said_once() {
     assert_eq!(code, 1, "{text}");
     assert!(text.to_lowercase().contains("refused"), "{text}");
     assert!(text.matches("Input/output error").count() <= 1, "{text}");
+}
+
+/// A reader that stops early (`tally query ... | head -1`) ends the command quietly and
+/// successfully, as other command-line tools do (it printed "Broken pipe" and exited 1, and
+/// `println!` panicked with 101 elsewhere).
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    let ws = crate::support::small_segment_rewards("", "");
+    let many = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r WHERE x < 300000) \
+                SELECT x, 'a longer text cell to fill the pipe' FROM r";
+    for format in ["table", "csv", "json"] {
+        let mut child = ws
+            .command(&["query", "--format", format, many])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is gone now.
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{format}: {err}");
+        assert!(err.is_empty(), "{format}: {err}");
+    }
 }
