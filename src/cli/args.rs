@@ -51,7 +51,8 @@ pub enum LogFormat {
 pub enum ReportFormat {
     /// A table for the terminal.
     Table,
-    /// A Markdown table.
+    /// A Markdown table (`md` also works).
+    #[value(alias = "md")]
     Markdown,
     /// CSV with a header row.
     Csv,

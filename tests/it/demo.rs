@@ -31,6 +31,13 @@ fn demo_prints_the_report_and_reruns_are_idempotent() {
         rows.starts_with("action,actions\nhack_and_slash22,"),
         "{rows}"
     );
+    // `md` is `markdown`.
+    let md = ws.ok(&["report", "top_actions", "--no-sync", "--format", "md"]);
+    assert_eq!(
+        md,
+        ws.ok(&["report", "top_actions", "--no-sync", "--format", "markdown"])
+    );
+    assert!(md.contains("| action"), "{md}");
     ws.ok(&["-q", "sync", "--refresh"]);
     assert_eq!(
         dump(&ws),
