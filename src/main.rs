@@ -28,7 +28,10 @@ fn main() -> ExitCode {
         .with_writer(|| tally::secret::MaskedStderr)
         .with_ansi(colour)
         .with_target(false);
+    // Under systemd, journald stamps each line with its time: text lines leave theirs out.
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     match cli.log_format {
+        LogFormat::Text if journald => logs.without_time().init(),
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }

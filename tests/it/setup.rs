@@ -117,6 +117,35 @@ fn piped_logs_have_no_colour_codes_and_json_logs_have_fields() {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["fields"]["day"], "2026-11-09");
     assert!(v["fields"]["duration_ms"].is_u64(), "{line}");
+
+    // Under systemd (JOURNAL_STREAM set), text lines leave the time to journald; the packaged
+    // unit writes text lines.
+    let out = ws
+        .command(&[
+            "sync",
+            "--from",
+            "2026-11-09",
+            "--to",
+            "2026-11-09",
+            "--refresh",
+        ])
+        .env("JOURNAL_STREAM", "8:12345")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log
+        .lines()
+        .find(|l| l.contains("pulled"))
+        .expect("a pulled line");
+    assert!(line.trim_start().starts_with("INFO"), "{line}");
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/tally.service"))
+            .unwrap();
+    let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert!(
+        exec.ends_with(" daemon") && !exec.contains("json"),
+        "{exec}"
+    );
 }
 
 #[test]
