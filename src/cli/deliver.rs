@@ -9,7 +9,10 @@ use crate::deliver::{self, Destination};
 use crate::error::Error;
 use crate::report::ReportSpec;
 use crate::run::{self, Trigger};
+use crate::schedule::pipeline::Notifier;
+use crate::secret::mask_secrets;
 use crate::store::Store;
+use crate::sync::SyncError;
 
 /// `tally run`: sync, render, deliver and record; with `--dry-run`, what it would send, from the
 /// store as it is.
@@ -33,7 +36,21 @@ pub async fn run(config: &Config, a: &RunArgs, quiet: bool) -> Result<bool, Erro
         reports: a.select.reports.clone(),
         destinations: a.select.destinations.clone(),
     };
-    Ok(run::run(config, day, Trigger::Manual, options).await?.ok())
+    let result = run::run(config, day, Trigger::Manual, options).await;
+    // From cron too, a failure reaches `[schedule] notify`, once per streak, as the daemon's do.
+    let mut notifier = Notifier::new(config);
+    if notifier.has_destination() {
+        let outcome = match &result {
+            Ok(delivered) if delivered.ok() => Some(Ok(())),
+            Ok(delivered) => Some(Err(mask_secrets(&delivered.failure_text()))),
+            Err(Error::Sync(SyncError::Interrupted)) => None,
+            Err(e) => Some(Err(mask_secrets(&e.to_string()))),
+        };
+        if let Some(outcome) = outcome {
+            notifier.after_manual_run(day, outcome).await;
+        }
+    }
+    Ok(result?.ok())
 }
 
 /// `tally deliver`: the reports from the store, without syncing, and the alerts that fire.

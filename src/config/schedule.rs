@@ -28,6 +28,39 @@ pub struct ScheduleConfig {
     pub alert: Option<String>,
 }
 
+/// The first number of the pattern outside its field's range, named by the field (croner says
+/// only "Number out of bounds").
+fn out_of_range(pattern: &str) -> Option<String> {
+    const FIELDS: [(&str, u32, u32); 6] = [
+        ("second", 0, 59),
+        ("minute", 0, 59),
+        ("hour", 0, 23),
+        ("day-of-month", 1, 31),
+        ("month", 1, 12),
+        ("day-of-week", 0, 7),
+    ];
+    let fields: Vec<&str> = pattern.split_whitespace().collect();
+    let named = match fields.len() {
+        5 => &FIELDS[1..],
+        6 => &FIELDS[..],
+        _ => return None,
+    };
+    for (field, &(name, min, max)) in fields.iter().zip(named) {
+        for part in field.split(',') {
+            // The range before a `/step` (and before `#n` of a weekday) holds the values.
+            let base = part.split(['/', '#']).next().unwrap_or("");
+            for number in base.split('-').filter_map(|n| n.parse::<u32>().ok()) {
+                if number < min || number > max {
+                    return Some(format!(
+                        "the {name} field's {number} is out of range: use {min} to {max}"
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
 fn default_retries() -> u32 {
     2
 }
@@ -68,14 +101,13 @@ pub(super) fn check(
             ),
         );
     }
-    let cron = croner::Cron::from_str(&s.cron).unwrap_or_else(|e| {
-        c.issue(
-            "schedule.cron",
-            format!(
-                "`{}`: {e} (use 5 fields like \"0 9 * * *\", or 6 with seconds first)",
-                s.cron
-            ),
-        );
+    let parsed = match out_of_range(&s.cron) {
+        Some(problem) => Err(problem),
+        None => croner::Cron::from_str(&s.cron)
+            .map_err(|e| format!("{e} (use 5 fields like \"0 9 * * *\", or 6 with seconds first)")),
+    };
+    let cron = parsed.unwrap_or_else(|problem| {
+        c.issue("schedule.cron", format!("`{}`: {problem}", s.cron));
         croner::Cron::from_str("0 0 * * *").expect("a valid pattern")
     });
     if cron
@@ -136,5 +168,29 @@ pub(super) fn check(
             Duration::from_secs(24 * 3600),
         ),
         notify,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::out_of_range;
+
+    #[test]
+    fn a_number_out_of_range_names_its_field() {
+        let said = |p| out_of_range(p).unwrap_or_default();
+        assert!(said("0 25 * * *").contains("hour field's 25"));
+        assert!(said("61 9 * * *").contains("minute field's 61"));
+        assert!(said("0 9 32 * *").contains("day-of-month field's 32"));
+        assert!(said("0 9 * 13 *").contains("month field's 13"));
+        assert!(said("0 9 * * 1-8").contains("day-of-week field's 8"));
+        assert!(said("60 0 9 * * *").contains("second field's 60"));
+        for fine in [
+            "0 9 * * *",
+            "*/15 0-23 1,15 1-12 0-7",
+            "0 9 * * 5#2",
+            "0 0 9 * * MON",
+        ] {
+            assert_eq!(out_of_range(fine), None, "{fine}");
+        }
     }
 }

@@ -219,12 +219,21 @@ impl<C: Clock, R: Runner, N: Notices> Daemon<C, R, N> {
         }
         if !self.failing {
             self.failing = true;
-            let next = self
-                .schedule
-                .next_after(self.clock.now())
-                .map_or("none".into(), |t| self.schedule.local(t));
+            // The failed date is not run again by itself: the next run is the next scheduled
+            // time, for its own date.
+            let next = self.schedule.next_after(self.clock.now()).map_or(
+                "none (the schedule has no next time)".into(),
+                |t| {
+                    format!(
+                        "{}, for {}",
+                        self.schedule.local(t),
+                        self.schedule.report_date(t)
+                    )
+                },
+            );
             let text = format!(
-                "tally failed: the run for {date} failed after {} attempt(s): {error}\nNext try: {next}.",
+                "tally failed: the run for {date} failed after {} attempt(s): {error}\nNext run: \
+                 {next}. To deliver {date} once this is fixed: tally run --date {date}",
                 self.retries + 1
             );
             self.notices.failed(&text).await;

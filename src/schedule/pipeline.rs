@@ -76,6 +76,30 @@ impl<'a> Notifier<'a> {
         }
     }
 
+    /// True when `[schedule] notify` names a destination.
+    pub fn has_destination(&self) -> bool {
+        self.destination.is_some()
+    }
+
+    /// After a manual run (`tally run`, from cron): the failure notice when a streak starts,
+    /// the recovery note when one ends; the streak is the daemon's, shared through the store.
+    pub async fn after_manual_run(&mut self, date: NaiveDate, outcome: Result<(), String>) {
+        match outcome {
+            Err(error) if !self.failing() => {
+                let text = format!(
+                    "tally failed: the run for {date} failed: {error}\nTo deliver it once this \
+                     is fixed: tally run --date {date}"
+                );
+                self.failed(&text).await;
+            }
+            Ok(()) if self.failing() => {
+                let text = format!("tally recovered: the run for {date} succeeded.");
+                self.recovered(&text).await;
+            }
+            _ => {}
+        }
+    }
+
     /// True when the store says a failure streak is going on.
     pub fn failing(&self) -> bool {
         Store::open(&self.config.store)

@@ -245,7 +245,8 @@ async fn one_notice_per_failure_streak_and_a_recovery_note() {
     assert_eq!(notices.len(), 2, "{notices:?}");
     assert!(notices[0].contains("failed after 2 attempt(s)") && notices[0].contains("refused"));
     assert!(
-        notices[0].contains("Next try: 2026-11-11 09:00 UTC"),
+        notices[0].contains("Next run: 2026-11-11 09:00 UTC, for 2026-11-10.")
+            && notices[0].contains("tally run --date 2026-11-09"),
         "{}",
         notices[0]
     );

@@ -36,6 +36,18 @@ pub struct SourceError {
     pub failure: Failure,
 }
 
+impl SourceError {
+    /// The error as part of a message that already names the source and the rollup (a
+    /// failed slice): what was being done, unless that is the rollup, and the driver's message.
+    pub fn within_rollup(&self, rollup: &str) -> String {
+        if self.context == format!("rollup `{rollup}`") {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.context, self.message)
+        }
+    }
+}
+
 /// What kind of failure a [`SourceError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {

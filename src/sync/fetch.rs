@@ -361,10 +361,9 @@ async fn fetch(
             Err(Attempt::OutOfTime) => {
                 let limit = humantime::format_duration(budget.limit.unwrap_or_default());
                 let message = format!(
-                    "source `{}`: gave up after max_slice_time ({limit}) of queries on the source, \
-                     with {attempt} tr{} and any halving, and asked the server to cancel the query in \
+                    "gave up after max_slice_time ({limit}) of queries on the source, with \
+                     {attempt} tr{} and any halving, and asked the server to cancel the query in \
                      flight (raise max_slice_time, add an index, or use smaller slices)",
-                    spec.name,
                     if attempt == 1 { "y" } else { "ies" },
                 );
                 return out.fail(SyncError::slice(rollup, slice, message)).await;
@@ -393,7 +392,11 @@ async fn fetch(
             String::new()
         };
         return out
-            .fail(SyncError::slice(rollup, slice, format!("{e}{note}{tries}")))
+            .fail(SyncError::slice(
+                rollup,
+                slice,
+                format!("{}{note}{tries}", e.within_rollup(&rollup.name)),
+            ))
             .await;
     }
 }

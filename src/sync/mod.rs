@@ -83,7 +83,11 @@ pub enum SyncError {
 fn failed_sources(failed: &[(String, SyncError)], pulled: &[String]) -> String {
     let mut text = failed
         .iter()
-        .map(|(name, e)| format!("source `{name}` failed: {e}"))
+        .map(|(name, e)| match e {
+            // Its own text starts with the source's name.
+            SyncError::Source(e) => format!("source `{name}` failed: {}: {}", e.context, e.message),
+            e => format!("source `{name}` failed: {e}"),
+        })
         .collect::<Vec<_>>()
         .join("\n");
     if !pulled.is_empty() {

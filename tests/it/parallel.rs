@@ -90,6 +90,10 @@ fn a_failing_slice_stops_the_sync_and_keeps_the_whole_slices_before_it() {
             && text.contains("division by zero"),
         "{text}"
     );
+    // Each line names the source and the rollup once.
+    let error = text.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert_eq!(error.matches("source `").count(), 1, "{error}");
+    assert_eq!(error.matches("rollup `").count(), 1, "{error}");
     // The two days before it are in, whole; nothing of the failing day or after it.
     assert_eq!(
         ws.query("SELECT day, count(*), sum(n) FROM activity GROUP BY day ORDER BY day"),

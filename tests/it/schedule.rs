@@ -219,7 +219,9 @@ notify = "slack"
         alerts[0]
     );
     assert!(
-        alerts[0].contains("src.sqlite") && alerts[0].contains("Next try: 2026-11-13 09:00 UTC"),
+        alerts[0].contains("src.sqlite")
+            && alerts[0].contains("Next run: 2026-11-13 09:00 UTC, for 2026-11-12.")
+            && alerts[0].contains("tally run --date 2026-11-11"),
         "{}",
         alerts[0]
     );
@@ -249,6 +251,52 @@ notify = "slack"
         history.contains("retry") && history.contains("failed") && history.contains("ok"),
         "{history}"
     );
+}
+
+/// `tally run` from cron sends the daemon's notices to `[schedule] notify`: one when a failure
+/// streak starts (not one per failed run), and the recovery note when a run works again; the
+/// streak is the same one the daemon keeps.
+#[test]
+fn tally_run_sends_failure_and_recovery_notices_too() {
+    let server = SlackServer::start();
+    let extra = format!(
+        "[[deliver]]\nkind = \"slack\"\ntoken = \"${{SLACK_BOT_TOKEN}}\"\nchannel = \"C0TEST\"\n\
+         api_url = \"{}\"\nattach = []\n\n[schedule]\ncron = \"0 9 * * *\"\nnotify = \"slack\"\n",
+        server.url
+    );
+    let ws = small_segment_rewards(&extra, &format!("SLACK_BOT_TOKEN={TOKEN}\n"));
+    let texts = || -> Vec<String> {
+        let s = server.state.lock().unwrap();
+        s.messages
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let source = ws.path().join("src.sqlite");
+    let hidden = ws.path().join("src.sqlite.away");
+    std::fs::rename(&source, &hidden).unwrap();
+    for day in ["2026-11-11", "2026-11-12"] {
+        let (code, text) = crate::support::output(&ws, &["run", "--date", day]);
+        assert_eq!(code, 1, "{text}");
+    }
+    let sent = texts();
+    assert_eq!(sent.len(), 1, "one notice for the streak: {sent:?}");
+    assert!(
+        sent[0].contains("tally failed: the run for 2026-11-11 failed")
+            && sent[0].contains("src.sqlite")
+            && sent[0].contains("tally run --date 2026-11-11"),
+        "{}",
+        sent[0]
+    );
+    std::fs::rename(&hidden, &source).unwrap();
+    ws.ok(&["run", "--date", "2026-11-10"]);
+    ws.ok(&["run", "--date", "2026-11-10"]);
+    let sent = texts();
+    let recovered: Vec<&String> = sent
+        .iter()
+        .filter(|t| t.contains("tally recovered: the run for 2026-11-10 succeeded"))
+        .collect();
+    assert_eq!(recovered.len(), 1, "{sent:?}");
 }
 
 /// A daemon started a minute after a scheduled time (it was killed, or deployed) runs that time
