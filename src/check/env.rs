@@ -19,6 +19,16 @@ pub fn is_reference(text: &str) -> bool {
         })
 }
 
+/// Why `${VAR}` could not be filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// The variable is not set, or still holds a `<fill in: ...>` placeholder: only the commands
+    /// that use the value need it.
+    Missing(String),
+    /// The reference itself is wrong (`${` unclosed, a bad name): always an error.
+    Malformed(String),
+}
+
 /// Variables available to `${VAR}`: the process environment wins over the env file.
 #[derive(Debug, Default)]
 pub struct Env {
@@ -59,33 +69,46 @@ impl Env {
             .or_else(|| self.from_file.get(name).cloned())
     }
 
-    /// Replaces every `${VAR}` in `text`. The error names the variable and where it was looked for.
+    /// Replaces every `${VAR}` in `text`. The error names the variable and where it was looked
+    /// for.
     pub fn interpolate(&self, text: &str) -> Result<String, String> {
+        self.resolve(text).map_err(|e| match e {
+            Unresolved::Missing(m) | Unresolved::Malformed(m) => m,
+        })
+    }
+
+    /// [`Env::interpolate`], telling a variable that is not set (or still a placeholder) from a
+    /// reference written wrong.
+    pub fn resolve(&self, text: &str) -> Result<String, Unresolved> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(at) = rest.find("${") {
             out.push_str(&rest[..at]);
             let after = &rest[at + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| "unclosed `${` (expected `${NAME}`)".to_string())?;
+            let end = after.find('}').ok_or_else(|| {
+                Unresolved::Malformed("unclosed `${` (expected `${NAME}`)".to_string())
+            })?;
             let name = &after[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("`${{{name}}}` is not a valid variable name"));
+                return Err(Unresolved::Malformed(format!(
+                    "`${{{name}}}` is not a valid variable name"
+                )));
             }
             let value = self.get(name).ok_or_else(|| {
                 let place = match &self.file {
                     Some(f) => format!("the environment or {}", f.display()),
                     None => "the environment (no env file was found)".to_string(),
                 };
-                format!("variable {name} is not set in {place}")
+                Unresolved::Missing(format!("variable {name} is not set in {place}"))
             })?;
             if value.contains(PLACEHOLDER) {
                 let place = self
                     .file
                     .as_ref()
                     .map_or("the environment".to_string(), |f| f.display().to_string());
-                return Err(format!("{LEFT} set {name} in {place} ({value})"));
+                return Err(Unresolved::Missing(format!(
+                    "{LEFT} set {name} in {place} ({value})"
+                )));
             }
             out.push_str(&value);
             rest = &after[end + 1..];

@@ -55,11 +55,28 @@ impl<'a> Recipient<'a> {
     }
 }
 
+/// What a [`Checker`] found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The problems: the config cannot be used.
+    pub issues: Vec<Issue>,
+    /// What works but is probably not what was meant.
+    pub warnings: Vec<Issue>,
+    /// Problems of one part (`sources.NAME`, `deliver[N]`), each with its part: only the
+    /// commands that use the part fail on them.
+    pub deferred: Vec<(String, Issue)>,
+}
+
 /// Collects issues while the config is checked: every check of every stage reports through it, each
 /// problem with its dotted key.
 pub struct Checker<'a> {
     issues: Vec<Issue>,
     warnings: Vec<Issue>,
+    /// Problems that only the commands using a part (`sources.NAME`, `deliver[N]`) meet: a
+    /// `${VAR}` of that part is not set. Each with its part.
+    deferred: Vec<(String, Issue)>,
+    /// While set, every issue is deferred to this part ([`Checker::deferring`]).
+    deferring: Option<String>,
     env: &'a Env,
     /// The config file: relative paths are relative to its folder.
     pub config_path: &'a Path,
@@ -71,14 +88,29 @@ impl<'a> Checker<'a> {
         Checker {
             issues: Vec::new(),
             warnings: Vec::new(),
+            deferred: Vec::new(),
+            deferring: None,
             env,
             config_path,
         }
     }
 
-    /// Every problem recorded, then every warning.
-    pub fn finish(self) -> (Vec<Issue>, Vec<Issue>) {
-        (self.issues, self.warnings)
+    /// Every problem recorded, every warning, and the problems deferred to a part.
+    pub fn finish(self) -> Checked {
+        Checked {
+            issues: self.issues,
+            warnings: self.warnings,
+            deferred: self.deferred,
+        }
+    }
+
+    /// Runs `check` with every issue it records deferred to `part` (the checks of a rollup
+    /// whose source's URL waits for a `${VAR}`: its dialect is not known yet).
+    pub fn deferring<T>(&mut self, part: &str, check: impl FnOnce(&mut Self) -> T) -> T {
+        let outer = self.deferring.replace(part.to_string());
+        let result = check(self);
+        self.deferring = outer;
+        result
     }
 
     /// Records something that works but is probably not what was meant, with `key`.
@@ -103,10 +135,14 @@ impl<'a> Checker<'a> {
 impl Checker<'_> {
     /// Records a problem with `key`.
     pub fn issue(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.issues.push(Issue {
+        let issue = Issue {
             key: key.into(),
             message: message.into(),
-        });
+        };
+        match &self.deferring {
+            Some(part) => self.deferred.push((part.clone(), issue)),
+            None => self.issues.push(issue),
+        }
     }
 
     pub fn tz(&mut self, key: &str, value: &str) -> Tz {
@@ -194,13 +230,26 @@ impl Checker<'_> {
         n
     }
 
-    /// `text` with `${VAR}` replaced; a variable that is not set (or still a placeholder) is an
-    /// issue, and the text is then empty.
-    pub fn interpolate(&mut self, key: &str, text: &str) -> String {
-        self.env.interpolate(text).unwrap_or_else(|e| {
-            self.issue(key, e);
-            String::new()
-        })
+    /// `text` with `${VAR}` replaced, for a value of `part` (`sources.NAME`, `deliver[N]`) that
+    /// only the commands using that part need: a variable that is not set (or still a
+    /// placeholder) is deferred to `part`, and `None` returned; a reference written wrong is an
+    /// issue now.
+    pub fn interpolate_for(&mut self, part: &str, key: &str, text: &str) -> Option<String> {
+        match self.env.resolve(text) {
+            Ok(value) => Some(value),
+            Err(env::Unresolved::Missing(message)) => {
+                let issue = Issue {
+                    key: key.to_string(),
+                    message,
+                };
+                self.deferred.push((part.to_string(), issue));
+                None
+            }
+            Err(env::Unresolved::Malformed(message)) => {
+                self.issue(key, message);
+                None
+            }
+        }
     }
 
     /// An `http://` or `https://` URL (a Slack API base or a webhook).

@@ -15,7 +15,7 @@ use std::path::Path;
 
 pub use args::{Cli, Command};
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, Needs};
 use crate::error::Error;
 use crate::report::ReportSpec;
 use crate::store::Store;
@@ -25,23 +25,41 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
     match &cli.command {
         Command::Demo(a) => crate::demo::run(&a.dir, cli.quiet).await,
         Command::Init(a) => init::run(&a.dir),
-        Command::Check(a) => check::run(&load(cli)?, a.format).await,
-        Command::Plan(a) => plan::run(&load(cli)?, a),
-        Command::Sync(a) => sync::run(&load(cli)?, a, cli.quiet).await,
-        Command::Report(a) => report::run(&load(cli)?, a, cli.quiet).await,
-        Command::Run(a) => deliver::run(&load(cli)?, a, cli.quiet).await,
-        Command::Deliver(a) => deliver::deliver(&load(cli)?, a).await,
-        Command::Daemon => daemon::run(&load(cli)?, cli.quiet).await,
-        Command::History(a) => status::history(&load(cli)?, a.limit, a.format),
-        Command::Status(a) => status::status(&load(cli)?, a.format),
-        Command::Query(a) => report::query(&load(cli)?, a),
+        Command::Check(a) => check::run(&load(cli, Needs::ALL)?, a.format).await,
+        Command::Plan(a) => plan::run(&load(cli, Needs::SOURCES)?, a),
+        Command::Sync(a) => sync::run(&load(cli, Needs::SOURCES)?, a, cli.quiet).await,
+        Command::Report(a) => {
+            let needs = if a.no_sync {
+                Needs::STORE
+            } else {
+                Needs::SOURCES
+            };
+            report::run(&load(cli, needs)?, a, cli.quiet).await
+        }
+        Command::Run(a) => {
+            let needs = if a.select.dry_run {
+                Needs::DESTINATIONS
+            } else {
+                Needs::ALL
+            };
+            deliver::run(&load(cli, needs)?, a, cli.quiet).await
+        }
+        Command::Deliver(a) => deliver::deliver(&load(cli, Needs::DESTINATIONS)?, a).await,
+        Command::Daemon => daemon::run(&load(cli, Needs::ALL)?, cli.quiet).await,
+        Command::History(a) => status::history(&load(cli, Needs::STORE)?, a.limit, a.format),
+        Command::Status(a) => status::status(&load(cli, Needs::STORE)?, a.format),
+        Command::Query(a) => report::query(&load(cli, Needs::STORE)?, a),
         Command::Completions { shell } => init::completions(*shell),
         Command::Man => init::man(),
     }
 }
 
-fn load(cli: &Cli) -> Result<Config, Error> {
-    Ok(config::load(&cli.config, cli.env_file.as_deref())?)
+/// Loads the config for a command that uses `needs`: a `${VAR}` that is not set fails only the
+/// commands that use its source or destination.
+fn load(cli: &Cli, needs: Needs) -> Result<Config, Error> {
+    let config = config::load(&cli.config, cli.env_file.as_deref())?;
+    config.require(needs)?;
+    Ok(config)
 }
 
 /// Writes `bytes` to `output`, or to standard output.

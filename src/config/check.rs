@@ -71,26 +71,12 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
         })
         .collect();
     let style = style(&mut c, &file);
-    if file.store.trim().is_empty() {
-        c.issue(
-            "store",
-            "is empty: name the SQLite file, like \".tally/store.sqlite\"",
-        );
-    }
-    let (store, output_dir) = (c.path(&file.store), c.path(&file.output.dir));
-    if store.is_dir() {
-        c.issue(
-            "store",
-            format!(
-                "`{}` is a folder: name the SQLite file inside it, like \"{}/store.sqlite\"",
-                file.store,
-                file.store.trim_end_matches('/')
-            ),
-        );
-    }
-    let (issues, warnings) = c.finish();
-    if !issues.is_empty() {
-        return Err(issues);
+    let (store, output_dir) = (store(&mut c, &file.store), c.path(&file.output.dir));
+    let checked = c.finish();
+    if !checked.issues.is_empty() {
+        // The file has to be fixed anyway: list what waits for a variable too.
+        let deferred = checked.deferred.into_iter().map(|(_, issue)| issue);
+        return Err(checked.issues.into_iter().chain(deferred).collect());
     }
     Ok(Config {
         config_path: config_path.to_path_buf(),
@@ -105,8 +91,30 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
         destinations,
         schedule,
         alerts,
-        warnings,
+        warnings: checked.warnings,
+        deferred: checked.deferred,
     })
+}
+
+/// The store's path, relative to the config file: not empty, not a folder.
+fn store(c: &mut Checker, written: &str) -> std::path::PathBuf {
+    if written.trim().is_empty() {
+        c.issue(
+            "store",
+            "is empty: name the SQLite file, like \".tally/store.sqlite\"",
+        );
+    }
+    let store = c.path(written);
+    if store.is_dir() {
+        c.issue(
+            "store",
+            format!(
+                "`{written}` is a folder: name the SQLite file inside it, like \"{}/store.sqlite\"",
+                written.trim_end_matches('/')
+            ),
+        );
+    }
+    store
 }
 
 /// Checks each rollup by its source's rules (its dialect and functions; standard SQL when the
@@ -122,17 +130,27 @@ fn rollups(
         .iter()
         .map(|(name, r)| {
             let source = sources.get(&r.source);
-            let dialect: Box<dyn Dialect> = source.map_or_else(
+            // A source whose URL waits for a `${VAR}` and hides its scheme: its rollups are read
+            // as standard SQL, and what that finds is deferred with the URL, to the commands
+            // that reach the source.
+            let hidden = source.filter(|s| !s.driver_known);
+            let known = source.filter(|s| s.driver_known);
+            let dialect: Box<dyn Dialect> = known.map_or_else(
                 || Box::new(GenericDialect {}) as Box<dyn Dialect>,
                 |s| s.driver.dialect(),
             );
             let rules = Fragments {
                 dialect: dialect.as_ref(),
-                builtin: source.map(|s| s.driver.functions()),
+                builtin: known.map(|s| s.driver.functions()),
                 allowed: source.map_or(&[], |s| &s.allow_functions),
                 source: Some(&r.source),
             };
-            let mut rollup = rollup::check(c, name, r, &names, &rules);
+            let mut rollup = match hidden {
+                Some(s) => c.deferring(&format!("sources.{}", s.name), |c| {
+                    rollup::check(c, name, r, &names, &rules)
+                }),
+                None => rollup::check(c, name, r, &names, &rules),
+            };
             rollup.day_zone = timezone;
             rollup.source_zone = source.map_or(Tz::UTC, |s| s.timezone);
             (name.clone(), rollup)

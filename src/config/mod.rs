@@ -185,9 +185,66 @@ pub struct Config {
     /// What works but is probably not what was meant: logged when the config is loaded, and
     /// printed by `tally check`.
     pub warnings: Vec<Issue>,
+    /// Problems of a source or destination whose `${VAR}` is not set, each with its part
+    /// (`sources.NAME`, `deliver[N]`): [`Config::require`] raises them for the commands that
+    /// use the part.
+    pub deferred: Vec<(String, Issue)>,
+}
+
+/// The parts of the config a command uses, beyond the store: only these need their `${VAR}`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Needs {
+    /// It reaches the sources (or shows their SQL).
+    pub sources: bool,
+    /// It delivers, or shows what it would deliver.
+    pub destinations: bool,
+}
+
+impl Needs {
+    /// The store alone: `query`, `history`, `status`, `report --no-sync`.
+    pub const STORE: Needs = Needs {
+        sources: false,
+        destinations: false,
+    };
+    /// The sources: `sync`, `plan`, `report`.
+    pub const SOURCES: Needs = Needs {
+        sources: true,
+        destinations: false,
+    };
+    /// The destinations: `deliver`, `run --dry-run`.
+    pub const DESTINATIONS: Needs = Needs {
+        sources: false,
+        destinations: true,
+    };
+    /// Everything: `run`, `check`, `daemon`.
+    pub const ALL: Needs = Needs {
+        sources: true,
+        destinations: true,
+    };
 }
 
 impl Config {
+    /// Fails, listing every problem, when a part the command `needs` waits for a `${VAR}` that
+    /// is not set.
+    pub fn require(&self, needs: Needs) -> Result<(), ConfigError> {
+        let issues: Vec<Issue> = self
+            .deferred
+            .iter()
+            .filter(|(part, _)| {
+                (needs.sources && part.starts_with("sources."))
+                    || (needs.destinations && part.starts_with("deliver["))
+            })
+            .map(|(_, issue)| issue.clone())
+            .collect();
+        if issues.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            path: self.config_path.clone(),
+            issues,
+        })
+    }
+
     /// What a sync reads: the zone of days, the sources and the rollups.
     pub fn sync_scope(&self) -> sync::Scope<'_> {
         sync::Scope {

@@ -37,7 +37,10 @@ pub struct WebhookConfig {
 impl WebhookConfig {
     /// Checks the entry (`key` is `deliver[N]`); returns its default name and the target.
     pub fn check(&self, c: &mut Checker, key: &str, index: usize) -> (String, Arc<dyn Target>) {
-        let url = c.interpolate(&format!("{key}.url"), &self.url);
+        // Only the commands that deliver need it (see `Checker::interpolate_for`).
+        let url = c
+            .interpolate_for(key, &format!("{key}.url"), &self.url)
+            .unwrap_or_default();
         if !url.is_empty() {
             c.http_url(&format!("{key}.url"), &url);
         }

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::tls::Tls;
-use super::url::parse_url;
+use super::url::{ParsedUrl, parse_url};
 use super::{Driver, LoadFigures};
 use crate::check::Checker;
 use crate::secret::Secret;
@@ -89,6 +89,12 @@ pub struct SourceSpec {
     pub url: Secret,
     /// The URL with its password replaced by `***`.
     pub display_url: String,
+    /// The URL waits for a `${VAR}` that is not set: commands that reach the source refuse to
+    /// run ([`crate::check::Checked::deferred`]).
+    pub waiting: bool,
+    /// `driver` is the one the URL names; false while a waiting URL hides its scheme, and the
+    /// rollups' SQL cannot be read in its dialect yet.
+    pub driver_known: bool,
     /// For file sources (`sqlite://PATH`), the file, relative to the config file.
     pub path: Option<PathBuf>,
     /// How the connection is encrypted and verified.
@@ -150,8 +156,13 @@ pub const MAX_PARALLEL: usize = 16;
 /// Checks one source.
 pub fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
     let key = format!("sources.{name}");
-    let url = c.interpolate(&format!("{key}.url"), &s.url);
-    let parsed = parse_url(c, &key, &url);
+    // Only the commands that reach the source need the URL (see `Checker::interpolate_for`).
+    let url = c.interpolate_for(&key, &format!("{key}.url"), &s.url);
+    let waiting = url.is_none();
+    let parsed = match &url {
+        Some(url) => parse_url(c, &key, url),
+        None => ParsedUrl::waiting(&s.url),
+    };
     let k = |field: &str| format!("{key}.{field}");
     let statement_timeout = c.duration_in(
         &k("statement_timeout"),
@@ -200,7 +211,9 @@ pub fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
         .collect();
     // A URL that is one `${VAR}` is a secret as a whole; in any other, its password is (and
     // was remembered on its own), so that the host, port and database can be seen.
-    let (url, display_url) = if crate::check::env::is_reference(&s.url) {
+    let (url, display_url) = if waiting {
+        (Secret::default(), parsed.display)
+    } else if crate::check::env::is_reference(&s.url) {
         (Secret::new(parsed.url), "***".to_string())
     } else {
         (Secret::with_parts_remembered(parsed.url), parsed.display)
@@ -210,6 +223,8 @@ pub fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
         driver: parsed.driver,
         url,
         display_url,
+        waiting,
+        driver_known: parsed.driver_known,
         path: parsed.path,
         tls: parsed.tls,
         timezone: c.tz(&k("timezone"), &s.timezone),

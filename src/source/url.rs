@@ -19,6 +19,8 @@ pub(super) struct ParsedUrl {
     pub path: Option<PathBuf>,
     /// The TLS settings.
     pub tls: Tls,
+    /// The driver is the one the URL names (not a stand-in while its scheme is not known).
+    pub driver_known: bool,
 }
 
 impl ParsedUrl {
@@ -30,6 +32,22 @@ impl ParsedUrl {
             display: String::new(),
             path: None,
             tls: Tls::none(),
+            driver_known: false,
+        }
+    }
+
+    /// A URL that waits for a `${VAR}` that is not set: its driver when the scheme is written
+    /// before the first `${` (`postgres://tally:${PW}@db/chain`), else a stand-in.
+    pub(super) fn waiting(written: &str) -> ParsedUrl {
+        let before = written.split("${").next().unwrap_or("");
+        let driver = before
+            .split_once("://")
+            .and_then(|(scheme, _)| driver_for(&scheme.to_ascii_lowercase()));
+        ParsedUrl {
+            display: "***".to_string(),
+            driver_known: driver.is_some(),
+            driver: driver.unwrap_or(ParsedUrl::broken().driver),
+            ..ParsedUrl::broken()
         }
     }
 }
@@ -94,6 +112,7 @@ pub(super) fn parse_url(c: &mut Checker, key: &str, url: &str) -> ParsedUrl {
         display,
         path: None,
         tls,
+        driver_known: true,
     }
 }
 
@@ -127,6 +146,7 @@ fn file_url(
         display: url.to_string(),
         path: Some(c.path(path)),
         tls: Tls::none(),
+        driver_known: true,
     }
 }
 

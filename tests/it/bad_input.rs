@@ -498,3 +498,50 @@ fn a_closed_pipe_ends_the_command_quietly() {
         assert!(err.is_empty(), "{format}: {err}");
     }
 }
+
+/// A `${VAR}` that is not set fails only the commands that use its source or destination:
+/// `query`, `history`, `status` and `report --no-sync` read the store alone and work; `sync`,
+/// `report` and `plan` name the source's variable, `deliver` the destination's, `check` both.
+#[test]
+fn an_unset_variable_fails_only_the_commands_that_use_it() {
+    let extra =
+        "[[deliver]]\nkind = \"slack\"\ntoken = \"${SLACK_BOT_TOKEN}\"\nchannel = \"C0TEST\"\n";
+    let ws = crate::support::small_segment_rewards(extra, "SLACK_BOT_TOKEN=xoxb-1\n");
+    std::fs::write(ws.path().join(".env"), "").unwrap();
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    // The source's URL hides its scheme: its rollups' SQL waits with it.
+    let config = config.replace("url = \"sqlite://src.sqlite\"", "url = \"${SRC_URL}\"");
+    std::fs::write(ws.config(), config).unwrap();
+    let reads: [&[&str]; 4] = [
+        &["query", "SELECT count(*) FROM activity"],
+        &["history"],
+        &["status"],
+        &["report", "--no-sync", "--date", "2026-11-10"],
+    ];
+    for args in reads {
+        ws.ok(args);
+    }
+    let needs: [(&[&str], &[&str]); 6] = [
+        (&["sync", "--date", "2026-11-10"], &["SRC_URL"]),
+        (&["plan", "--date", "2026-11-10"], &["SRC_URL"]),
+        (&["report", "--date", "2026-11-10"], &["SRC_URL"]),
+        (&["deliver", "--date", "2026-11-10"], &["SLACK_BOT_TOKEN"]),
+        (
+            &["run", "--date", "2026-11-10"],
+            &["SRC_URL", "SLACK_BOT_TOKEN"],
+        ),
+        (&["check"], &["SRC_URL", "SLACK_BOT_TOKEN"]),
+    ];
+    for (args, names) in needs {
+        let out = ws.run(args);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        for name in ["SRC_URL", "SLACK_BOT_TOKEN"] {
+            assert_eq!(
+                text.contains(name),
+                names.contains(&name),
+                "{args:?}: {text}"
+            );
+        }
+    }
+}

@@ -68,11 +68,14 @@ fn default_api_url() -> String {
 impl SlackConfig {
     /// Checks the entry (`key` is `deliver[N]`); returns its default name and the target.
     pub fn check(&self, c: &mut Checker, key: &str, _index: usize) -> (String, Arc<dyn Target>) {
-        let token = c.interpolate(&format!("{key}.token"), &self.token);
-        let channel = c.interpolate(&format!("{key}.channel"), &self.channel);
+        // Only the commands that deliver need these (see `Checker::interpolate_for`).
+        let token = c.interpolate_for(key, &format!("{key}.token"), &self.token);
+        let channel = c
+            .interpolate_for(key, &format!("{key}.channel"), &self.channel)
+            .unwrap_or_else(|| self.channel.clone());
         c.http_url(&format!("{key}.api_url"), &self.api_url);
         let slack = Slack {
-            token: Secret::new(token),
+            token: Secret::new(token.unwrap_or_default()),
             channel: channel.clone(),
             api_url: self.api_url.trim_end_matches('/').to_string(),
             attach: self.attach.clone(),
