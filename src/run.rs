@@ -122,10 +122,12 @@ pub fn build_all(
     day: NaiveDate,
 ) -> Result<Vec<Report>, Error> {
     let inputs = config.report_inputs();
-    specs
+    let reports = specs
         .iter()
         .map(|s| report::build(inputs, store, s, day).map_err(Error::from))
-        .collect()
+        .collect::<Result<Vec<Report>, Error>>()?;
+    report::segment_tables(inputs, store, specs.iter().copied(), day)?;
+    Ok(reports)
 }
 
 /// The alerts that fire on `reports`, each with the report of its matching rows; and what

@@ -164,12 +164,26 @@ fn shared_names(
     rollups: &IndexMap<String, Rollup>,
     segments: &IndexMap<String, Segment>,
 ) {
-    for name in rollups.keys() {
+    let tables = rollups
+        .keys()
+        .map(|n| ("rollup", "rollups", n))
+        .chain(segments.keys().map(|n| ("segment", "segments", n)));
+    for (kind, table, name) in tables {
         let view = format!("{name}_bi");
-        if rollups.contains_key(&view) || segments.contains_key(&view) {
+        let taken = if rollups.contains_key(&view) {
+            Some("rollups")
+        } else if segments.contains_key(&view) {
+            Some("segments")
+        } else {
+            None
+        };
+        if let Some(section) = taken {
             c.issue(
-                format!("rollups.{view}"),
-                format!("`{view}` is the name of rollup `{name}`'s view for BI tools; choose another name"),
+                format!("{section}.{view}"),
+                format!(
+                    "`{view}` is the name of {kind} `{name}`'s view for BI tools \
+                     ({table}.{name}); choose another name"
+                ),
             );
         }
     }

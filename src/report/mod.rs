@@ -132,6 +132,41 @@ pub fn required_days<'a>(
     need
 }
 
+/// Brings each segment the reports read up to date in its `<segment>` table (and `_bi` view),
+/// for the days the reports score: what custom SQL and BI tools read. Only days whose inputs
+/// changed are written again.
+pub fn segment_tables<'a>(
+    inputs: Inputs<'_>,
+    store: &Store,
+    reports: impl IntoIterator<Item = &'a ReportSpec>,
+    date: NaiveDate,
+) -> Result<(), ReportError> {
+    let mut days: IndexMap<&str, DayRange> = IndexMap::new();
+    for report in reports {
+        let (first, last) = report.range(date);
+        let reads = report.reads();
+        let range = DayRange {
+            first: days_before(first, reads.lead_days),
+            last,
+        };
+        for name in reads.segments {
+            days.entry(name)
+                .and_modify(|r| *r = r.union(range))
+                .or_insert(range);
+        }
+    }
+    for (name, range) in days {
+        let segment = &inputs.segments[name];
+        let list: Vec<NaiveDate> = range
+            .first
+            .iter_days()
+            .take_while(|d| *d <= range.last)
+            .collect();
+        segment::refresh(store, segment, &inputs.rollups[&segment.rollup], &list)?;
+    }
+    Ok(())
+}
+
 /// The columns of the report `spec` builds: fixed for the built-in kinds; for an sql report,
 /// from preparing its query on `store` (`None` without a store).
 pub fn columns(
@@ -195,7 +230,7 @@ pub fn build(
             let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
             for name in segments {
                 let seg = &inputs.segments[name];
-                segment::materialize(store, seg, &inputs.rollups[&seg.rollup], &days)?;
+                segment::refresh(store, seg, &inputs.rollups[&seg.rollup], &days)?;
             }
             let (columns, rows) = sql::run(store, &spec.name, sql, Some((first, last)))?;
             (columns, rows, Body::Table)

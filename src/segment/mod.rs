@@ -38,6 +38,76 @@ impl Member {
     }
 }
 
+/// Writes the days of `days` into the `<segment>` table whose inputs changed since they were
+/// written (the rollup's slices in their window, the scoring, the groups), or that were never
+/// written: a daily run writes about one new day, not the whole report's.
+pub fn refresh(
+    store: &Store,
+    segment: &Segment,
+    rollup: &Rollup,
+    days: &[NaiveDate],
+) -> Result<(), StoreError> {
+    let key = format!("table:{}", segment.name);
+    let there = store.has_table(&segment.name)?;
+    let mut stale = Vec::new();
+    for day in days {
+        let version = table_version(store, segment, rollup, *day)?;
+        let current = there
+            && store
+                .report_day(&key, &day.to_string(), &version)?
+                .is_some();
+        if !current {
+            stale.push((*day, version));
+        }
+    }
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let stale_days: Vec<NaiveDate> = stale.iter().map(|(d, _)| *d).collect();
+    materialize(store, segment, rollup, &stale_days)?;
+    for (day, version) in stale {
+        store.keep_report_day(&key, &day.to_string(), &version, "")?;
+    }
+    Ok(())
+}
+
+/// What a day of the `<segment>` table is computed from: the rollup, the scoring, the groups and
+/// the digests of the slices of the window that ends on `day`, hashed.
+fn table_version(
+    store: &Store,
+    segment: &Segment,
+    rollup: &Rollup,
+    day: NaiveDate,
+) -> Result<String, StoreError> {
+    use std::hash::BuildHasher;
+    let first = crate::days::days_before(day, segment.window_days - 1);
+    let slices = store.slices_version(&rollup.name, &first.to_string(), &day.to_string())?;
+    let mut weights: Vec<String> = segment
+        .weights
+        .iter()
+        .map(|(k, w)| format!("{k}={w}"))
+        .collect();
+    weights.sort();
+    let groups: Vec<String> = segment
+        .groups
+        .iter()
+        .map(|g| format!("{}>={}", g.name, g.min_score))
+        .collect();
+    let text = format!(
+        "{};by={:?};score={};weights={};default={};window={};groups={};{slices}",
+        rollup.fingerprint(),
+        segment.by,
+        segment.score,
+        weights.join(","),
+        segment.default_weight,
+        segment.window_days,
+        groups.join(","),
+    );
+    let [a, b] = [0x7365_676d_656e_7431_u64, 0x7461_626c_6576_6572]
+        .map(|seed| foldhash::quality::FixedState::with_seed(seed).hash_one(&text));
+    Ok(format!("{a:016x}{b:016x}"))
+}
+
 /// Computes the segment for each day and stores it in the `<segment>` table
 /// (`day, user, score, segment`), replacing those days, as the users stream by.
 pub fn materialize(

@@ -13,18 +13,25 @@ impl Store {
         days: &[String],
     ) -> Result<SegmentWriter<'a>, StoreError> {
         let ctx = || format!("storing segment `{segment}`");
+        let view = format!("{segment}_bi");
         self.claim(segment, "segment")?;
+        self.claim(&view, "view")?;
         let table = quote(segment);
         let tx = self
             .conn
             .unchecked_transaction()
             .map_err(|e| self.err(ctx(), e))?;
+        // The view is the table as it is (its score is REAL already): every table of tally's has
+        // a `_bi` name for BI tools.
         tx.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {table} (day TEXT NOT NULL, user TEXT NOT NULL, score REAL NOT NULL, segment TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS {} ON {table} (day, segment);
-             INSERT OR IGNORE INTO _tally_tables (name, kind) VALUES ({}, 'segment');",
+             CREATE VIEW IF NOT EXISTS {} AS SELECT day, user, score, segment FROM {table};
+             INSERT OR IGNORE INTO _tally_tables (name, kind) VALUES ({}, 'segment'), ({}, 'view');",
             quote(&format!("{segment}_day")),
+            quote(&view),
             literal(segment),
+            literal(&view),
         ))
         .map_err(|e| self.err(ctx(), e))?;
         for day in days {

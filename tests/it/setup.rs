@@ -238,6 +238,42 @@ fn query_reads_sql_from_a_file_or_standard_input() {
     assert!(text.contains("query: no such table: nowhere"), "{text}");
 }
 
+/// After a run, the segment a report reads has its per-user table and `_bi` view in the store
+/// for the days the report scores, without an SQL report naming it; a second run writes no day
+/// again, and a change of the groups writes them all.
+#[test]
+fn every_segment_a_report_reads_has_its_table_after_a_run() {
+    let ws = small_segment_rewards("", "");
+    ws.ok(&["-q", "run", "--date", "2026-11-10"]);
+    // The 3-day window over users u0..u5 with 1, 3, 5, 7, 9, 11 actions a day: heavy from 7.
+    let days =
+        ws.query("SELECT day, count(*), sum(segment = 'heavy') FROM engagement GROUP BY day");
+    assert_eq!(days.len(), 8, "{days:?}");
+    assert_eq!(days.last().unwrap(), "2026-11-10,6,3", "{days:?}");
+    assert_eq!(
+        ws.query("SELECT count(*) FROM engagement_bi"),
+        ws.query("SELECT count(*) FROM engagement")
+    );
+    let u5 =
+        ws.query("SELECT score, segment FROM engagement WHERE day = '2026-11-10' AND user = 'u5'");
+    assert_eq!(u5, ["11,heavy"]);
+    let last_row = || ws.query("SELECT max(rowid) FROM engagement");
+    let before = last_row();
+    ws.ok(&["-q", "run", "--date", "2026-11-10"]);
+    assert_eq!(last_row(), before, "an unchanged day is not written again");
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(
+        ws.config(),
+        config.replace("min_score = 7", "min_score = 10"),
+    )
+    .unwrap();
+    ws.ok(&["-q", "run", "--date", "2026-11-10"]);
+    assert_eq!(
+        ws.query("SELECT sum(segment = 'heavy') FROM engagement WHERE day = '2026-11-10'"),
+        ["1"]
+    );
+}
+
 #[test]
 fn store_columns_are_typed_and_each_rollup_has_a_bi_view() {
     let ws = small_segment_rewards("", "");
