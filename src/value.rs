@@ -329,6 +329,25 @@ impl Acc {
     }
 }
 
+/// A number rounded to `places` decimals, half to even (as shares are), for people: exact
+/// decimals and numeric text become decimals with exactly `places` decimals, floats too (through
+/// their shortest decimal form); integers and other values stay as they are.
+pub fn rounded(v: &Value, places: u32) -> Value {
+    let exact = match v {
+        Value::Dec(d) => d.clone(),
+        Value::Float(f) if f.is_finite() => match parse_decimal(&f.to_string()) {
+            Some(d) => d,
+            None => return v.clone(),
+        },
+        Value::Text(t) => match parse_decimal(t) {
+            Some(d) if d.fractional_digit_count() > 0 => d,
+            _ => return v.clone(),
+        },
+        _ => return v.clone(),
+    };
+    Value::Dec(exact.with_scale_round(i64::from(places), bigdecimal::RoundingMode::HalfEven))
+}
+
 /// A number as people read it (Slack, charts): thousands separators, decimals at their scale;
 /// other values as they are.
 pub fn number(v: &Value) -> String {

@@ -209,6 +209,7 @@ fn style(c: &mut Checker, file: &File) -> Style {
     Style {
         csv_formulas: file.output.csv_formulas,
         font,
+        rounding: None,
     }
 }
 

@@ -9,7 +9,7 @@
 use serde_json::{Value as Json, json};
 
 use crate::report::segment_flow::{Flow, Square};
-use crate::report::{Body, Report};
+use crate::report::{Body, Report, render};
 use crate::value::{Value, number, plain};
 
 /// Most columns a table block holds.
@@ -158,7 +158,11 @@ fn table(report: &Report, rows: usize, cols: usize) -> Json {
     )];
     for row in report.rows.iter().take(rows) {
         out.push(Json::Array(
-            row[..cols].iter().map(|v| cell(&number(v))).collect(),
+            row[..cols]
+                .iter()
+                .enumerate()
+                .map(|(i, v)| cell(&number(&render::shown(report, i, v))))
+                .collect(),
         ));
     }
     let settings: Vec<Json> = numeric
@@ -211,9 +215,10 @@ fn summary(report: &Report) -> Option<String> {
         .map(|s| {
             let now = &s.share;
             let change = match share(week_before, &s.group) {
-                Some(before) if now > before => format!(" ▲{}", plain(&(now - before))),
-                Some(before) if now < before => format!(" ▼{}", plain(&(before - now))),
-                Some(_) => " ▶0.0".to_string(),
+                // Changes of a share are percentage points, not percent.
+                Some(before) if now > before => format!(" ▲{} pp", plain(&(now - before))),
+                Some(before) if now < before => format!(" ▼{} pp", plain(&(before - now))),
+                Some(_) => " ▶0.0 pp".to_string(),
                 None => String::new(),
             };
             format!("*{}* {}%{change}", escape(&s.group), plain(now))

@@ -132,6 +132,38 @@ pub fn required_days<'a>(
     need
 }
 
+/// The columns that `decimals` rounds: a built-in report's amounts (`rewards`,
+/// `rewards_per_action`); in an sql report, every column of numbers that are not all whole.
+fn amounts(kind: &ReportKind, columns: &[String], rows: &[Vec<Value>]) -> Vec<usize> {
+    let named = |names: &[&str]| -> Vec<usize> {
+        (0..columns.len())
+            .filter(|&i| names.contains(&columns[i].as_str()))
+            .collect()
+    };
+    match kind {
+        ReportKind::SegmentRewards { .. } => named(&["rewards"]),
+        ReportKind::TopRewarded { .. } => named(&["rewards", "rewards_per_action"]),
+        ReportKind::SegmentFlow { .. } => Vec::new(),
+        ReportKind::Sql { .. } => (0..columns.len())
+            .filter(|&i| {
+                let cells = rows.iter().map(|r| &r[i]).filter(|v| **v != Value::Null);
+                let fraction = |v: &Value| match v {
+                    Value::Dec(d) => d.fractional_digit_count() > 0,
+                    Value::Float(_) => true,
+                    Value::Text(t) => crate::value::parse_decimal(t)
+                        .is_some_and(|d| d.fractional_digit_count() > 0),
+                    _ => false,
+                };
+                let numeric = |v: &Value| {
+                    v.is_numeric()
+                        || matches!(v, Value::Text(t) if crate::value::parse_decimal(t).is_some())
+                };
+                cells.clone().all(numeric) && cells.clone().any(fraction)
+            })
+            .collect(),
+    }
+}
+
 /// Brings each segment the reports read up to date in its `<segment>` table (and `_bi` view),
 /// for the days the reports score: what custom SQL and BI tools read. Only days whose inputs
 /// changed are written again.
@@ -236,6 +268,10 @@ pub fn build(
             (columns, rows, Body::Table)
         }
     };
+    let rounding = spec.decimals.map(|places| render::Rounding {
+        places,
+        columns: amounts(&spec.kind, &columns, &rows),
+    });
     Ok(Report {
         name: spec.name.clone(),
         title: spec.title.clone(),
@@ -244,6 +280,9 @@ pub fn build(
         columns,
         rows,
         body,
-        style: inputs.style.clone(),
+        style: render::Style {
+            rounding,
+            ..inputs.style.clone()
+        },
     })
 }

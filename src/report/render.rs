@@ -78,7 +78,11 @@ pub fn table(report: &Report) -> String {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(&report.columns);
     for row in &report.rows {
-        t.add_row(row.iter().map(|v| v.to_string()));
+        t.add_row(
+            row.iter()
+                .enumerate()
+                .map(|(i, v)| shown(report, i, v).to_string()),
+        );
     }
     for (i, numeric) in numeric_columns(report).into_iter().enumerate() {
         if let Some(col) = t.column_mut(i).filter(|_| numeric) {
@@ -100,7 +104,12 @@ fn markdown(report: &Report) -> String {
     let cells: Vec<Vec<String>> = report
         .rows
         .iter()
-        .map(|r| r.iter().map(|v| markdown_cell(&v.to_string())).collect())
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(i, v)| markdown_cell(&shown(report, i, v).to_string()))
+                .collect()
+        })
         .collect();
     let headers: Vec<String> = report.columns.iter().map(|c| markdown_cell(c)).collect();
     let widths: Vec<usize> = headers
@@ -164,6 +173,28 @@ pub struct Style {
     pub csv_formulas: CsvFormulas,
     /// The chart's font (`[chart] font`), instead of the built-in one.
     pub font: Option<std::path::PathBuf>,
+    /// The report's `decimals`: how amounts are shown in text, Markdown and Slack.
+    pub rounding: Option<Rounding>,
+}
+
+/// Amounts shown with a fixed number of decimals (`decimals`); CSV and JSON stay exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rounding {
+    /// Decimal places.
+    pub places: u32,
+    /// The columns that hold amounts (by index).
+    pub columns: Vec<usize>,
+}
+
+/// Cell `column` of a row as people read it: an amount rounded to the report's `decimals`,
+/// anything else as it is.
+pub fn shown<'v>(report: &Report, column: usize, v: &'v Value) -> std::borrow::Cow<'v, Value> {
+    match &report.style.rounding {
+        Some(r) if r.columns.contains(&column) => {
+            std::borrow::Cow::Owned(crate::value::rounded(v, r.places))
+        }
+        _ => std::borrow::Cow::Borrowed(v),
+    }
 }
 
 /// A CSV cell: a text that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,

@@ -41,7 +41,13 @@ pub struct ReportConfig {
     pub groups: Option<Vec<String>>,
     /// sql: the query, with `:start` and `:end`.
     pub sql: Option<String>,
+    /// Decimal places of amounts and per-action values in text, Markdown and Slack (CSV and
+    /// JSON stay exact): segment_rewards, top_rewarded, sql.
+    pub decimals: Option<i64>,
 }
+
+/// The most `decimals`.
+pub const MAX_DECIMALS: i64 = 18;
 
 /// The most days a report covers.
 pub const MAX_REPORT_DAYS: u32 = 3_660;
@@ -108,6 +114,8 @@ pub struct ReportSpec {
     pub days: u32,
     /// What it computes.
     pub kind: ReportKind,
+    /// Decimal places amounts are shown with in text, Markdown and Slack; `None`: as computed.
+    pub decimals: Option<u32>,
 }
 
 impl ReportSpec {
@@ -166,13 +174,18 @@ pub struct Reads<'a> {
 
 /// The keys each kind takes besides `kind`, `title` and `days`.
 const KEYS: [(&str, &[&str]); 4] = [
-    ("segment_rewards", &["segment", "rewards", "amount"]),
+    (
+        "segment_rewards",
+        &["segment", "rewards", "amount", "decimals"],
+    ),
     ("segment_flow", &["segment", "compare"]),
     (
         "top_rewarded",
-        &["segment", "rewards", "amount", "limit", "groups"],
+        &[
+            "segment", "rewards", "amount", "limit", "groups", "decimals",
+        ],
     ),
-    ("sql", &["sql"]),
+    ("sql", &["sql", "decimals"]),
 ];
 
 /// Checks one report against the rollups and segments it may read.
@@ -196,11 +209,15 @@ pub fn check(
     let days = days(c, &key, &kind_name, r.days);
     foreign_keys(c, &key, &kind_name, r);
     let kind = kind(c, &key, &kind_name, r, (rollups, segments));
+    let decimals = r
+        .decimals
+        .map(|d| c.count(&format!("{key}.decimals"), d, 0, MAX_DECIMALS) as u32);
     ReportSpec {
         name: name.to_string(),
         title: r.title.clone().unwrap_or_else(|| name.replace('_', " ")),
         days,
         kind,
+        decimals,
     }
 }
 
@@ -234,6 +251,7 @@ fn foreign_keys(c: &mut Checker, key: &str, kind: &str, r: &ReportConfig) {
         ("limit", r.limit.is_some()),
         ("groups", r.groups.is_some()),
         ("sql", r.sql.is_some()),
+        ("decimals", r.decimals.is_some()),
     ];
     for (field, _) in given.iter().filter(|(f, set)| *set && !allowed.contains(f)) {
         let takes: Vec<&str> = KEYS

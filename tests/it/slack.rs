@@ -130,6 +130,80 @@ fn message_table_and_csv_upload_in_three_steps() {
     );
 }
 
+/// `decimals` rounds amounts (half to even) in the text table, Markdown and Slack, with
+/// thousands separators in Slack, while the CSV and JSON keep them exact; the summary's changes
+/// are percentage points.
+#[test]
+fn decimals_round_amounts_for_people_and_files_stay_exact() {
+    use rust_decimal::{Decimal, RoundingStrategy};
+    let server = SlackServer::start();
+    let extra = format!(
+        "decimals = 1\n[[deliver]]\nkind = \"slack\"\ntoken = \"${{SLACK_BOT_TOKEN}}\"\n\
+         channel = \"C0TEST\"\napi_url = \"{}\"\nattach = [\"csv\"]\n",
+        server.url
+    );
+    let ws = small_segment_rewards(&extra, &format!("SLACK_BOT_TOKEN={TOKEN}\n"));
+    assert!(deliver(&ws, &[]).status.success());
+    let report = |format: &str| {
+        ws.ok(&[
+            "report",
+            "--no-sync",
+            "--date",
+            "2026-11-10",
+            "--format",
+            format,
+        ])
+    };
+    let csv = report("csv");
+    let exact: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(6).unwrap().to_string())
+        .collect();
+    assert!(
+        exact
+            .iter()
+            .all(|a| a.split('.').nth(1).map(str::len) == Some(2)),
+        "{csv}"
+    );
+    let round = |a: &str| {
+        a.parse::<Decimal>()
+            .unwrap()
+            .round_dp_with_strategy(1, RoundingStrategy::MidpointNearestEven)
+    };
+    let s = server.state.lock().unwrap();
+    let blocks = s.messages[0]["blocks"].as_array().unwrap();
+    let rows = blocks[2]["rows"].as_array().unwrap();
+    for (row, exact) in rows.iter().skip(1).zip(&exact) {
+        let shown = row[6]["text"].as_str().unwrap();
+        let wanted = format!("{:.1}", round(exact));
+        assert_eq!(shown.replace(',', ""), wanted, "{exact}");
+    }
+    let summary = blocks[1]["text"]["text"].as_str().unwrap();
+    let changes: Vec<&str> = summary.split(['▲', '▼', '▶']).skip(1).collect();
+    assert_eq!(changes.len(), 3, "{summary}");
+    for change in changes {
+        let value = change.split(" pp").next().unwrap();
+        assert!(
+            change.starts_with(&format!("{value} pp")) && value.parse::<f64>().is_ok(),
+            "{summary}"
+        );
+    }
+    for format in ["table", "md"] {
+        let text = report(format);
+        for a in &exact {
+            let wanted = format!("{:.1}", round(a));
+            assert!(text.contains(&wanted), "{format}: {wanted} in\n{text}");
+            assert!(
+                !text.contains(a.as_str()),
+                "{format}: {a} is exact in\n{text}"
+            );
+        }
+    }
+    let json: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
+    assert_eq!(json["rows"][0]["rewards"], exact[0].as_str(), "{json}");
+}
+
 #[test]
 fn rerun_does_not_post_again_unless_forced() {
     let server = SlackServer::start();
