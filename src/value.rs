@@ -385,6 +385,23 @@ mod tests {
     }
 
     #[test]
+    fn amounts_are_rounded_half_to_even_for_people() {
+        let r = |v: Value| rounded(&v, 1).to_string();
+        assert_eq!(r(Value::Dec(d("12.25"))), "12.2");
+        assert_eq!(r(Value::Dec(d("12.35"))), "12.4");
+        assert_eq!(r(Value::Dec(d("-12.35"))), "-12.4");
+        assert_eq!(r(Value::Dec(d("7"))), "7.0");
+        assert_eq!(r(Value::Int(7)), "7");
+        assert_eq!(r(Value::Text("1.05".into())), "1.0");
+        assert_eq!(r(Value::Text("u1".into())), "u1");
+        assert_eq!(r(Value::Float(2.675)), "2.7");
+        assert_eq!(
+            rounded(&Value::Dec(d("1000000000000000000.5")), 0).to_string(),
+            "1000000000000000000"
+        );
+    }
+
+    #[test]
     fn decimal_sums_keep_scale_and_exactness() {
         let a = Value::Dec(d("0.10000000"));
         let b = Value::Dec(d("0.20000000"));
