@@ -16,7 +16,7 @@ use crate::sync::SyncError;
 
 /// `tally run`: sync, render, deliver and record; with `--dry-run`, what it would send, from the
 /// store as it is.
-pub async fn run(config: &Config, a: &RunArgs, quiet: bool) -> Result<bool, Error> {
+pub async fn run(config: &Config, a: &RunArgs, quiet: bool, raw: bool) -> Result<bool, Error> {
     let day = run::report_date(config, a.date.date);
     if a.select.dry_run {
         let (specs, destinations) = selection(config, &a.select)?;
@@ -26,7 +26,7 @@ pub async fn run(config: &Config, a: &RunArgs, quiet: bool) -> Result<bool, Erro
         tracing::info!(
             "dry run: no sync (the sources are not contacted); the reports are built from the store as it is"
         );
-        return dry_run(config, &specs, &destinations, day);
+        return dry_run(config, &specs, &destinations, (day, raw));
     }
     let options = run::Options {
         force: a.force,
@@ -54,14 +54,14 @@ pub async fn run(config: &Config, a: &RunArgs, quiet: bool) -> Result<bool, Erro
 }
 
 /// `tally deliver`: the reports from the store, without syncing, and the alerts that fire.
-pub async fn deliver(config: &Config, a: &DeliverArgs) -> Result<bool, Error> {
+pub async fn deliver(config: &Config, a: &DeliverArgs, raw: bool) -> Result<bool, Error> {
     let day = run::report_date(config, a.date.date);
     let (specs, destinations) = selection(config, &a.select)?;
     if !Store::exists(&config.store) {
         return Err(nothing_synced(config, "deliver"));
     }
     if a.select.dry_run {
-        return dry_run(config, &specs, &destinations, day);
+        return dry_run(config, &specs, &destinations, (day, raw));
     }
     let store = Store::open_locked(&config.store, false)?;
     synced(config, &store, &specs, "deliver")?;
@@ -86,14 +86,14 @@ fn selection<'a>(
     Ok((specs, destinations))
 }
 
-/// Builds the reports from the store as it is and prints what each destination would get.
-/// Contacts nobody and records nothing (no delivery, no run, no file; only the store's caches
-/// of computed days may fill).
+/// Builds the reports from the store as it is and prints what each destination would get, as a
+/// person would read it (with `raw`, from `-v`, the payloads too). Contacts nobody and records
+/// nothing (no delivery, no run, no file; only the store's caches of computed days may fill).
 fn dry_run(
     config: &Config,
     specs: &[&ReportSpec],
     destinations: &[&Destination],
-    day: NaiveDate,
+    (day, raw): (NaiveDate, bool),
 ) -> Result<bool, Error> {
     let store = Store::open_locked(&config.store, false)?;
     synced(config, &store, specs, "dry run")?;
@@ -103,7 +103,7 @@ fn dry_run(
         return Err(Error::Runtime(failure.clone()));
     }
     let parcels = run::parcels(&reports, &fired, destinations);
-    let text = deliver::preview(&parcels)?;
+    let text = deliver::preview(&parcels, raw)?;
     emit(text.as_bytes(), None)?;
     Ok(true)
 }

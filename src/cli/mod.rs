@@ -42,9 +42,11 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             } else {
                 Needs::ALL
             };
-            deliver::run(&load(cli, needs)?, a, cli.quiet).await
+            deliver::run(&load(cli, needs)?, a, cli.quiet, cli.verbose > 0).await
         }
-        Command::Deliver(a) => deliver::deliver(&load(cli, Needs::DESTINATIONS)?, a).await,
+        Command::Deliver(a) => {
+            deliver::deliver(&load(cli, Needs::DESTINATIONS)?, a, cli.verbose > 0).await
+        }
         Command::Daemon => daemon::run(&load(cli, Needs::ALL)?, cli.quiet).await,
         Command::History(a) => status::history(&load(cli, Needs::STORE)?, a.limit, a.format),
         Command::Status(a) => status::status(&load(cli, Needs::STORE)?, a.format),

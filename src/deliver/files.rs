@@ -135,7 +135,12 @@ impl Target for Files {
         })
     }
 
-    fn preview(&self, report: &Report, _destination: &str) -> Result<String, DeliverError> {
+    fn preview(
+        &self,
+        report: &Report,
+        _destination: &str,
+        _raw: bool,
+    ) -> Result<String, DeliverError> {
         Ok(self
             .files(report)?
             .iter()

@@ -87,6 +87,98 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
     Message { text, blocks }
 }
 
+/// The message as a person reads it in Slack, for dry runs: the header, the summary without its
+/// bold marks, the table with its columns aligned, and the notes.
+pub fn readable(message: &Message) -> String {
+    let unescape = |t: &str| {
+        t.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let mut out = String::new();
+    for block in &message.blocks {
+        match block["type"].as_str() {
+            Some("header") => {
+                let title = unescape(block["text"]["text"].as_str().unwrap_or(""));
+                out += &format!("{title}\n{}\n", "=".repeat(title.chars().count()));
+            }
+            Some("section") => {
+                out += &format!(
+                    "{}\n",
+                    unbold(&unescape(block["text"]["text"].as_str().unwrap_or("")))
+                );
+            }
+            Some("table") => out += &aligned(block, &unescape),
+            Some("context") => {
+                for element in block["elements"].as_array().into_iter().flatten() {
+                    out += &format!("({})\n", unescape(element["text"].as_str().unwrap_or("")));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// mrkdwn's `*bold*` marks taken out, except inside `code`.
+fn unbold(text: &str) -> String {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 0 {
+                part.replace('*', "")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
+/// A table block as text: each column as wide as its widest cell, aligned as the block says.
+fn aligned(block: &Json, unescape: &dyn Fn(&str) -> String) -> String {
+    let rows: Vec<Vec<String>> = block["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            r.as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| unescape(c["text"].as_str().unwrap_or("").trim()))
+                .collect()
+        })
+        .collect();
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let width = |i: usize| {
+        rows.iter()
+            .filter_map(|r| r.get(i))
+            .map(|c| unicode_width::UnicodeWidthStr::width(c.as_str()))
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..columns).map(width).collect();
+    let right = |i: usize| block["column_settings"][i]["align"] == "right";
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let fill =
+                    " ".repeat(widths[i] - unicode_width::UnicodeWidthStr::width(c.as_str()));
+                if right(i) {
+                    format!("{fill}{c}")
+                } else {
+                    format!("{c}{fill}")
+                }
+            })
+            .collect();
+        out += &format!("{}\n", cells.join("  ").trim_end());
+    }
+    out
+}
+
 /// `text` with Slack's control characters escaped (`&`, `<`, `>`), so that it shows as written
 /// and can never be a mention (`<!channel>`, `<@U123>`) or a link.
 pub fn escape(text: &str) -> String {

@@ -64,8 +64,14 @@ pub trait Target: std::fmt::Debug + Send + Sync {
         job: &'a mut Job<'b>,
     ) -> BoxFuture<'a, Result<(), DeliverError>>;
 
-    /// What it would send for `report`, without contacting anyone.
-    fn preview(&self, report: &Report, destination: &str) -> Result<String, DeliverError>;
+    /// What it would send for `report`, as a person would read it, without contacting anyone;
+    /// with `raw`, the request's payload too.
+    fn preview(
+        &self,
+        report: &Report,
+        destination: &str,
+        raw: bool,
+    ) -> Result<String, DeliverError>;
 
     /// Probes the destination without sending anything; what was found.
     fn probe<'a>(&'a self, http: &'a Client) -> BoxFuture<'a, Result<String, DeliverError>>;
@@ -362,7 +368,7 @@ pub async fn notify(dest: &Destination, text: &str) -> Result<(), DeliverError> 
 
 /// What each parcel's destinations would get, without contacting anyone or recording anything:
 /// the Slack or webhook JSON payload, and the files by name and size.
-pub fn preview(parcels: &[Parcel<'_>]) -> Result<String, DeliverError> {
+pub fn preview(parcels: &[Parcel<'_>], raw: bool) -> Result<String, DeliverError> {
     let mut out = String::new();
     for parcel in parcels {
         for dest in &parcel.to {
@@ -372,7 +378,7 @@ pub fn preview(parcels: &[Parcel<'_>]) -> Result<String, DeliverError> {
                 dest.name,
                 dest.kind_name()
             );
-            out += &dest.target.preview(parcel.report, &dest.name)?;
+            out += &dest.target.preview(parcel.report, &dest.name, raw)?;
             out += "\n";
         }
     }

@@ -125,10 +125,19 @@ impl Target for Webhook {
         Box::pin(self.deliver(job))
     }
 
-    fn preview(&self, report: &Report, _destination: &str) -> Result<String, DeliverError> {
+    fn preview(
+        &self,
+        report: &Report,
+        _destination: &str,
+        raw: bool,
+    ) -> Result<String, DeliverError> {
         let message = message::build(report, self.max_rows, false);
-        let body = serde_json::to_string_pretty(&body(&message)).unwrap_or_default();
-        Ok(format!("POST {body}\n"))
+        let mut out = message::readable(&message);
+        if raw {
+            let body = serde_json::to_string_pretty(&body(&message)).unwrap_or_default();
+            out += &format!("\nPOST {body}\n");
+        }
+        Ok(out)
     }
 
     /// A webhook cannot be tried without posting: its URL was checked with the config.

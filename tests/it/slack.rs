@@ -641,7 +641,7 @@ fn check_tries_the_token_and_the_channel_without_posting() {
 
 /// A dry run prints the Slack payload and the files, contacts nobody and records nothing.
 #[test]
-fn a_dry_run_shows_the_payload_and_sends_nothing() {
+fn a_dry_run_shows_the_message_as_read_and_sends_nothing() {
     let server = SlackServer::start();
     let ws = workspace(&server, "");
     let out = deliver(&ws, &["--dry-run"]);
@@ -651,14 +651,46 @@ fn a_dry_run_shows_the_payload_and_sends_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // As a person reads it: the header, the summary without mrkdwn, the table aligned, the
+    // files that go with it; no JSON.
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.contains(&"Rewards by segment: 2026-11-03 – 2026-11-10"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Share of rewards on 2026-11-10") && !text.contains("*heavy*"),
+        "{text}"
+    );
+    let header = lines
+        .iter()
+        .find(|l| l.starts_with("day "))
+        .expect("the table's header");
+    let first = lines
+        .iter()
+        .find(|l| l.starts_with("2026-11-03"))
+        .expect("a row");
+    // Right-aligned numbers end where their column's header ends.
+    let rewards_end = header.find("rewards").unwrap() + "rewards".len();
+    assert!(
+        first
+            .chars()
+            .nth(rewards_end - 1)
+            .is_some_and(|c| c.is_ascii_digit()),
+        "{header}\n{first}"
+    );
+    assert!(
+        text.contains("rewards_by_segment-2026-11-10.csv (") && text.contains(".png ("),
+        "{text}"
+    );
+    assert!(!text.contains("\"blocks\""), "{text}");
+    // With -v, the payload too.
+    let out = deliver(&ws, &["--dry-run", "-v"]);
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("chat.postMessage")
             && text.contains("\"blocks\"")
             && text.contains("tally_report"),
-        "{text}"
-    );
-    assert!(
-        text.contains("rewards_by_segment-2026-11-10.csv (") && text.contains(".png ("),
         "{text}"
     );
     assert!(server.calls().is_empty(), "{:?}", server.calls());

@@ -175,26 +175,39 @@ impl Target for Slack {
     }
 
     /// The `chat.postMessage` body and the files, by name and size.
-    fn preview(&self, report: &Report, destination: &str) -> Result<String, DeliverError> {
+    fn preview(
+        &self,
+        report: &Report,
+        destination: &str,
+        raw: bool,
+    ) -> Result<String, DeliverError> {
         let csv = self.attach.contains(&Attachment::Csv);
         let message = message::build(report, self.max_rows, csv);
-        let metadata = post::metadata(
-            &report.name,
-            report.last,
-            destination,
-            json!("(the time of the post)"),
-        );
-        let body = api::post_body(&self.channel, &message, Some(&metadata));
         let mut out = format!(
-            "chat.postMessage {}\n",
-            serde_json::to_string_pretty(&body).unwrap_or_default()
+            "to channel {}\n\n{}",
+            self.channel,
+            message::readable(&message)
         );
         for (extension, bytes) in self.uploads(report)? {
             out += &format!(
-                "file {}-{}.{extension} ({} bytes)\n",
+                "\n  └ in the thread: {}-{}.{extension} ({} bytes)",
                 report.name,
                 report.last,
                 bytes.len()
+            );
+        }
+        out.push('\n');
+        if raw {
+            let metadata = post::metadata(
+                &report.name,
+                report.last,
+                destination,
+                json!("(the time of the post)"),
+            );
+            let body = api::post_body(&self.channel, &message, Some(&metadata));
+            out += &format!(
+                "\nchat.postMessage {}\n",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
             );
         }
         Ok(out)
