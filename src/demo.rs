@@ -138,8 +138,7 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
     let specs: Vec<&crate::report::ReportSpec> = config.reports.values().collect();
     let ranges = run::needed(&config, &specs, last)?;
     run::sync_ranges(&config, &mut store, &ranges, false, quiet).await?;
-    // Every report is built, so that each command printed below works as it is printed (the
-    // `engagement` table is written by the report that names it).
+    // Every report is built, so that each command printed below works as it is printed.
     let reports = run::build_all(&config, &store, &specs, last)?;
     for name in ["rewards_by_segment", "segment_moves", "top_earners"] {
         let report = reports
@@ -152,12 +151,40 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
         crate::stdout::write(render::render(report, render::Format::Table).as_bytes())
             .map_err(Error::stdout)?;
     }
+    let charts = charts(&config.output_dir, &reports)?;
     crate::stdout::line(&format!(
-        "\nThe demo is in {dir}. Try:\n  tally -c {cfg} report\n  tally -c {cfg} query \"SELECT * FROM engagement ORDER BY score DESC LIMIT 5\"",
+        "\nThe demo is in {dir}; its charts are {charts}.\n\
+         Next, a config for your own databases (it says what to fill in):\n  tally init my-tally\n\
+         Or look around the demo:\n  tally -c {cfg} report\n  \
+         tally -c {cfg} query \"SELECT * FROM engagement ORDER BY score DESC LIMIT 5\"",
         dir = dir.display(),
+        charts = charts.join(" and "),
         cfg = config_path.display()
-    )).map_err(Error::stdout)?;
+    ))
+    .map_err(Error::stdout)?;
     Ok(true)
+}
+
+/// Writes the PNG chart of each report that has one, as a `files` destination names it
+/// (`<dir>/<report>/<day>.png`); returns their paths.
+fn charts(dir: &Path, reports: &[crate::report::Report]) -> Result<Vec<String>, Error> {
+    let mut written = Vec::new();
+    let drawn = reports.iter().filter(|r| {
+        matches!(
+            r.body,
+            crate::report::Body::SegmentRewards(_) | crate::report::Body::SegmentFlow(_)
+        )
+    });
+    for report in drawn {
+        let png = crate::report::chart::png(report).map_err(crate::report::ReportError::Chart)?;
+        let folder = dir.join(&report.name);
+        std::fs::create_dir_all(&folder)
+            .map_err(Error::io(format!("creating {}", folder.display())))?;
+        let path = folder.join(format!("{}.png", report.last));
+        std::fs::write(&path, png).map_err(Error::io(format!("writing {}", path.display())))?;
+        written.push(path.display().to_string());
+    }
+    Ok(written)
 }
 
 /// Writes the databases, `tally.toml` and `.env` into `dir`, replacing an earlier demo.

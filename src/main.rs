@@ -11,8 +11,11 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo speaks for itself: its sync's lines only with -v.
+    let demo = matches!(cli.command, tally::cli::Command::Demo(_));
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "warn",
+        (false, 0) if demo => "warn",
         (false, 0) => "info",
         (false, 1) => "debug",
         (false, _) => "trace",

@@ -137,12 +137,88 @@ pub fn completions(shell: Shell) -> Result<bool, Error> {
     Ok(true)
 }
 
-/// Prints the man page (roff), generated from the clap definitions.
+/// Prints the man page (roff): the sections generated from the clap definitions, then exit
+/// status, files, examples and where the rest is (only what the package installs).
 pub fn man() -> Result<bool, Error> {
+    let man = clap_mangen::Man::new(<super::Cli as clap::CommandFactory>::command());
     let mut page = Vec::new();
-    clap_mangen::Man::new(<super::Cli as clap::CommandFactory>::command())
-        .render(&mut page)
-        .map_err(Error::io("rendering the man page"))?;
+    let render = |page: &mut Vec<u8>| -> std::io::Result<()> {
+        man.render_title(page)?;
+        man.render_name_section(page)?;
+        man.render_synopsis_section(page)?;
+        man.render_description_section(page)?;
+        man.render_options_section(page)?;
+        man.render_subcommands_section(page)?;
+        page.extend_from_slice(MAN_SECTIONS.as_bytes());
+        man.render_version_section(page)
+    };
+    render(&mut page).map_err(Error::io("rendering the man page"))?;
     emit(&page, None)?;
     Ok(true)
 }
+
+/// The man page's sections that clap does not write.
+const MAN_SECTIONS: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+Success.
+.TP
+\fB1\fR
+A failure at run time: a source, the store or a delivery failed (the message says which).
+.TP
+\fB2\fR
+A usage or configuration error, named by its key; nothing was changed.
+.TP
+\fB130\fR
+Stopped by SIGINT or SIGTERM; every slice committed so far stays in the store.
+.SH FILES
+.TP
+\fItally.toml\fR
+The config, in the current folder unless \fB\-c\fR or \fBTALLY_CONFIG\fR names another.
+Relative paths in it are relative to its folder.
+.TP
+\fI.env\fR
+Beside the config: the values of \fB${VAR}\fR references (source URLs, the Slack token), unless
+\fB\-\-env\-file\fR names another file. Keep it mode 0600.
+.TP
+\fI.tally/store.sqlite\fR
+The store (the \fBstore\fR key), beside the config: one SQLite file, read with
+\fBtally query\fR or \fBsqlite3\fR(1).
+.TP
+\fI/etc/tally/tally.toml\fR, \fI/etc/tally/.env\fR
+With the package: the daemon's config and secrets (see \fI/etc/tally/tally.toml.example\fR).
+.TP
+\fI/var/lib/tally/\fR
+With the package: the daemon's store and reports.
+.TP
+\fI/usr/share/doc/tally/\fR
+With the package: README.md, CHANGELOG.md, and docs/ with guide.md (a real config, step by step),
+config.md (every key), daemon.md, slack.md, sources.md and store.md.
+.SH EXAMPLES
+.TP
+\fBtally demo\fR
+A demo on generated SQLite data: no server, no secret.
+.TP
+\fBtally init my\-tally\fR
+Writes a commented config and a .env for your databases, with what to fill in.
+.TP
+\fBtally \-c my\-tally/tally.toml check\fR
+Checks the config, then connects to every source and destination; sends nothing.
+.TP
+\fBtally run \-\-dry\-run\fR
+What each destination would get for yesterday, from the store as it is.
+.TP
+\fBtally run\fR
+Syncs, builds and delivers yesterday's reports, once (from cron: add \fB\-\-wait\fR).
+.TP
+\fBtally report rewards_by_segment \-\-date 2026\-11\-30 \-\-format csv\fR
+One report for another day, as CSV.
+.TP
+\fBtally query "SELECT day, count(*) FROM engagement GROUP BY day"\fR
+Read\-only SQL over the store.
+.TP
+\fBsudo systemctl enable \-\-now tally\fR
+With the package: the daemon, at every \fB[schedule] cron\fR time.
+.SH "SEE ALSO"
+\fBsystemctl\fR(1), \fBjournalctl\fR(1), \fBcrontab\fR(5), \fBsqlite3\fR(1)
+"#;

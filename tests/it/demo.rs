@@ -9,7 +9,7 @@ fn demo_prints_the_report_and_reruns_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
     let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["-q", "demo", "--dir"])
+        .args(["demo", "--dir"])
         .arg(&demo)
         .output()
         .unwrap();
@@ -21,6 +21,19 @@ fn demo_prints_the_report_and_reruns_are_idempotent() {
     );
     for word in ["heavy", "light", "inactive", "share", "rewards"] {
         assert!(text.contains(word), "{word} missing from:\n{text}");
+    }
+    // Without -v the demo logs nothing, and it writes its charts where it says.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.trim().is_empty(), "{log}");
+    let pngs: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| w.ends_with(".png") || w.ends_with(".png."))
+        .map(|w| w.trim_end_matches('.'))
+        .collect();
+    assert_eq!(pngs.len(), 2, "{text}");
+    for png in pngs {
+        let bytes = std::fs::read(png).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG\r\n"), "{png}");
     }
     let ws = Workspace::existing(dir, demo.join("tally.toml"));
     let dump = |ws: &Workspace| ws.query("SELECT * FROM activity ORDER BY day, user, action");

@@ -74,6 +74,26 @@ fn completions_and_the_man_page_come_from_the_cli() {
         page.starts_with(".ie") || page.contains(".TH tally"),
         "{page}"
     );
+    for section in [
+        ".SH FILES",
+        ".SH EXAMPLES",
+        ".SH \"EXIT STATUS\"",
+        ".SH SUBCOMMANDS",
+    ] {
+        assert!(page.contains(section), "{section} in\n{page}");
+    }
+    // Every page it points to is one the package installs.
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    for word in page.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')') {
+        let name = word.trim_end_matches('.');
+        if name.ends_with(".md") {
+            assert!(
+                manifest.contains(&format!("/{name}\"")),
+                "{name} is not shipped"
+            );
+        }
+    }
 }
 
 #[test]
@@ -302,7 +322,8 @@ fn the_demo_prints_commands_that_work_in_that_order() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("tally "))
         .collect();
-    assert!(commands.len() >= 2, "{text}");
+    assert!(commands.len() >= 3, "{text}");
+    assert!(commands[0].starts_with("init "), "{text}");
     for command in commands {
         let ws = Workspace::existing(
             tempfile::tempdir().unwrap(),
