@@ -1,6 +1,6 @@
 //! `tally history` and `tally status`: what ran, and what will.
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use serde_json::{Value as Json, json};
 
@@ -13,43 +13,124 @@ use crate::schedule::Schedule;
 use crate::store::{RunRecord, Store};
 use crate::value::Value;
 
-/// Prints the newest `limit` runs as a table (or JSON).
+/// Prints the newest `limit` runs: for people, within 100 columns with times in the config's
+/// zone; as JSON, every field as the store keeps it.
 pub fn history(config: &Config, limit: u32, format: InfoFormat) -> Result<bool, Error> {
     let store = Store::inspect(&config.store)?;
-    let rows = store
-        .runs(limit)?
-        .into_iter()
-        .map(|r| {
-            vec![
-                Value::Int(r.id),
-                Value::Text(r.started_at),
-                Value::Text(r.finished_at.unwrap_or_default()),
-                Value::Text(r.status),
-                Value::Text(r.trigger),
-                Value::Text(r.report_date),
-                Value::Text(r.pulled),
-                Value::Text(r.deliveries),
-                Value::Text(r.error.unwrap_or_default()),
-            ]
-        })
-        .collect();
-    let columns = [
-        "id",
-        "started",
-        "finished",
-        "status",
-        "trigger",
-        "date",
-        "pulled",
-        "deliveries",
-        "error",
-    ];
-    let report = table(&columns, rows);
-    match format {
-        InfoFormat::Text => crate::stdout::line(&render::table(&report)).map_err(Error::stdout)?,
-        InfoFormat::Json => crate::stdout::line(&json_rows(&report)).map_err(Error::stdout)?,
-    }
+    let runs = store.runs(limit)?;
+    let text = match format {
+        InfoFormat::Json => json_rows(&table(&RAW_COLUMNS, runs.into_iter().map(raw).collect())),
+        InfoFormat::Text => {
+            let rows = runs.into_iter().map(|r| compact(config, r)).collect();
+            render::table_within(&table(&COMPACT_COLUMNS, rows), 100)
+        }
+    };
+    crate::stdout::line(&text).map_err(Error::stdout)?;
     Ok(true)
+}
+
+/// The columns of the run history as the store keeps it.
+const RAW_COLUMNS: [&str; 9] = [
+    "id",
+    "started",
+    "finished",
+    "status",
+    "trigger",
+    "date",
+    "pulled",
+    "deliveries",
+    "error",
+];
+
+/// The columns of the run history for people.
+const COMPACT_COLUMNS: [&str; 9] = [
+    "id",
+    "started",
+    "took",
+    "status",
+    "trigger",
+    "date",
+    "pulled",
+    "delivered",
+    "error",
+];
+
+fn raw(r: RunRecord) -> Vec<Value> {
+    vec![
+        Value::Int(r.id),
+        Value::Text(r.started_at),
+        Value::Text(r.finished_at.unwrap_or_default()),
+        Value::Text(r.status),
+        Value::Text(r.trigger),
+        Value::Text(r.report_date),
+        Value::Text(r.pulled),
+        Value::Text(r.deliveries),
+        Value::Text(r.error.unwrap_or_default()),
+    ]
+}
+
+/// A run in a line for people: the start in the config's zone, how long it took, the rows
+/// pulled in all, what was delivered, and the error.
+fn compact(config: &Config, r: RunRecord) -> Vec<Value> {
+    let started = DateTime::parse_from_rfc3339(&r.started_at).ok();
+    let finished = r
+        .finished_at
+        .as_deref()
+        .and_then(|f| DateTime::parse_from_rfc3339(f).ok());
+    let took = match (started, finished) {
+        (Some(a), Some(b)) => humantime::format_duration(std::time::Duration::from_secs(
+            (b - a).num_seconds().max(0) as u64,
+        ))
+        .to_string(),
+        _ => String::new(),
+    };
+    let rows: u64 = r
+        .pulled
+        .split(';')
+        .filter_map(|part| {
+            part.trim()
+                .strip_suffix(" rows")?
+                .rsplit(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    // "0 sent, 0 skipped, 0 failed" says as much as "0 sent".
+    let delivered: Vec<&str> = r
+        .deliveries
+        .split(", ")
+        .enumerate()
+        .filter(|(i, d)| *i == 0 || !d.starts_with("0 "))
+        .map(|(_, d)| d)
+        .collect();
+    vec![
+        Value::Int(r.id),
+        // The year is in the report's date beside it.
+        Value::Text(started.map_or(r.started_at.clone(), |t| {
+            t.with_timezone(&config.timezone)
+                .format("%m-%d %H:%M %Z")
+                .to_string()
+        })),
+        Value::Text(took),
+        Value::Text(r.status),
+        Value::Text(r.trigger),
+        Value::Text(r.report_date),
+        Value::Text(if r.pulled.is_empty() {
+            String::new()
+        } else {
+            format!("{} rows", crate::value::number(&Value::Int(rows as i64)))
+        }),
+        Value::Text(delivered.join(", ")),
+        Value::Text(r.error.unwrap_or_default()),
+    ]
+}
+
+/// An instant in the config's zone, to the minute, with the zone's abbreviation.
+fn local(config: &Config, t: DateTime<Utc>) -> String {
+    t.with_timezone(&config.timezone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 /// The rows as a JSON array of objects, keys in column order.
@@ -167,7 +248,10 @@ fn print_text(config: &Config, s: Status) -> Result<(), Error> {
             r.status,
             r.trigger,
             r.report_date,
-            r.started_at,
+            DateTime::parse_from_rfc3339(&r.started_at).map_or(r.started_at.clone(), |t| local(
+                config,
+                t.with_timezone(&Utc)
+            )),
             r.error.map(|e| format!(": {e}")).unwrap_or_default()
         ))
         .map_err(Error::stdout)?,

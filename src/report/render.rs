@@ -73,6 +73,17 @@ fn numeric_columns(report: &Report) -> Vec<bool> {
 
 /// A table for the terminal (also what `tally query` prints).
 pub fn table(report: &Report) -> String {
+    terminal_table(report).to_string()
+}
+
+/// [`table`] at most `width` columns wide: long cells wrap.
+pub fn table_within(report: &Report, width: u16) -> String {
+    let mut t = terminal_table(report);
+    t.set_width(width);
+    t.to_string()
+}
+
+fn terminal_table(report: &Report) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
@@ -89,7 +100,7 @@ pub fn table(report: &Report) -> String {
             col.set_cell_alignment(CellAlignment::Right);
         }
     }
-    t.to_string()
+    t
 }
 
 /// A cell that cannot break its table row: `|` escaped, line breaks as `<br>`.

@@ -96,9 +96,10 @@ fn one_run_at_a_time_and_history() {
         history.contains("ok") && history.contains("manual") && history.contains("2026-10-20"),
         "{history}"
     );
+    let json = ws.ok(&["history", "--format", "json"]);
     assert!(
-        history.contains("activity: 48 slices"),
-        "after the first sync, only the 2 lookback days of hourly slices: {history}"
+        json.contains("activity: 48 slices"),
+        "after the first sync, only the 2 lookback days of hourly slices: {json}"
     );
     let status = ws.ok(&["status"]);
     assert!(status.contains("schedule: none"), "{status}");

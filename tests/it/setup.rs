@@ -365,3 +365,35 @@ fn shell_words(line: &str) -> Vec<String> {
     }
     words
 }
+
+/// `history` fits 100 columns, however long an error is, and shows when each run started in the
+/// config's zone; its JSON keeps every field as the store does.
+#[test]
+fn history_fits_a_hundred_columns_in_the_configs_zone() {
+    let ws = small_segment_rewards("", "");
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(ws.config(), format!("timezone = \"Asia/Seoul\"\n{config}")).unwrap();
+    ws.ok(&["-q", "run", "--date", "2026-11-10"]);
+    std::fs::rename(ws.path().join("src.sqlite"), ws.path().join("away.sqlite")).unwrap();
+    let (code, _) = output(&ws, &["-q", "run", "--date", "2026-11-11"]);
+    assert_eq!(code, 1);
+    let text = ws.ok(&["history"]);
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} wide:\n{text}",
+            line.chars().count()
+        );
+    }
+    assert!(text.contains(" KST") && text.contains("failed"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["history", "--format", "json"])).unwrap();
+    assert!(
+        json[0]["started"].as_str().unwrap().ends_with('Z'),
+        "{json}"
+    );
+    assert!(
+        json[0]["error"].as_str().unwrap().contains("src.sqlite"),
+        "{json}"
+    );
+}
