@@ -1,5 +1,6 @@
 //! The PNG of a segment_flow report: the report day's from × to square as a heat grid, each
-//! cell shaded by its share of the `from` group and labelled with its count of users.
+//! cell shaded by its share of the `from` group and labelled with its count of users and that
+//! share.
 
 use bigdecimal::ToPrimitive;
 use plotters::prelude::*;
@@ -87,7 +88,7 @@ fn centered(size: u32, color: &'static RGBColor) -> TextStyle<'static> {
 }
 
 /// One cell of the square at `(x0, y0)`, `side` pixels wide: shaded by its share of its from
-/// group, with its count and share (the count alone when both do not fit).
+/// group, with its count over its share.
 fn draw_cell(
     root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     cell: &Flow,
@@ -103,19 +104,50 @@ fn draw_cell(
     root.draw(&Rectangle::new(corners, fill.filled()))?;
     root.draw(&Rectangle::new(corners, RGBColor(120, 120, 120)))?;
     let ink: &'static RGBColor = if share > 0.55 { &WHITE } else { &BLACK };
-    let count = number(&Value::Int(cell.users));
-    let size = (side as u32 / 7).clamp(8, 22);
-    let both = format!("{count} ({}%)", Value::Dec(cell.share.clone()));
-    let room = (f64::from(side) / (f64::from(size) * 0.6)) as usize;
-    let label = if both.chars().count() <= room {
-        both
-    } else {
-        count
-    };
-    root.draw(&Text::new(
-        label,
-        (x0 + side / 2, y0 + side / 2),
-        centered(size, ink),
-    ))?;
+    let (count, percent, size) = labels(cell, side);
+    let gap = (size as i32 * 6) / 10;
+    for (text, dy) in [(count, -gap), (percent, gap)] {
+        root.draw(&Text::new(
+            text,
+            (x0 + side / 2, y0 + side / 2 + dy),
+            centered(size, ink),
+        ))?;
+    }
     Ok(())
+}
+
+/// A cell's two lines, its count and its share, and the font size at which both fit a cell
+/// `side` pixels wide (about 0.6 em a character; two lines of 1.2 em).
+fn labels(cell: &Flow, side: i32) -> (String, String, u32) {
+    let count = number(&Value::Int(cell.users));
+    let percent = format!("{}%", Value::Dec(cell.share.clone()));
+    let longest = count.chars().count().max(percent.chars().count()).max(1) as f64;
+    let room = f64::from((side - 6).max(1));
+    let size = (room / (longest * 0.6)).min(room / 2.6).clamp(8.0, 22.0) as u32;
+    (count, percent, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cell_shows_its_count_and_its_share() {
+        let cell = |users: i64, share: &str| Flow {
+            day: chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
+            since: chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+            from: "light".into(),
+            to: "heavy".into(),
+            users,
+            share: share.parse().unwrap(),
+        };
+        for side in [40, 60, 120, 300] {
+            let (count, percent, size) = labels(&cell(1_234_567, "61.2"), side);
+            assert_eq!((count.as_str(), percent.as_str()), ("1,234,567", "61.2%"));
+            assert!((8..=22).contains(&size), "{side}: {size}");
+        }
+        // A wide cell gets the largest font; a narrow one a smaller one.
+        assert_eq!(labels(&cell(9, "0.5"), 300).2, 22);
+        assert!(labels(&cell(1_234_567, "61.2"), 60).2 < 22);
+    }
 }
