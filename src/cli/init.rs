@@ -46,6 +46,9 @@ table = "<fill in: the rewards table, like rewards>"
 time = "<fill in: its time column, like claimed_at>"
 user = "<fill in: the expression of the wallet, like lower(wallet)>"
 measures = { claims = "count(*)", amount = "sum(<fill in: the amount column, like amount>)" }
+# Sum one currency only: two currencies added up mean nothing. Keep the rows of the one the
+# report is about, or delete this line when the table holds a single currency.
+filter = "<fill in: the one currency to sum, like currency = 'NCG'>"
 slice = "6h"
 
 # Heavy and light players by their weighted actions over the last 7 days.

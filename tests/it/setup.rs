@@ -32,6 +32,7 @@ fn init_writes_a_config_that_check_says_what_to_fill_in() {
         "timezone: still to fill in",
         "rollups.activity.table: still to fill in",
         "rollups.rewards.measures.amount: still to fill in",
+        "rollups.rewards.filter: still to fill in: <fill in: the one currency to sum",
         "sources.chain.url: still to fill in: set CHAIN_DATABASE_URL",
         "deliver[0].token: still to fill in: set SLACK_BOT_TOKEN",
     ] {
