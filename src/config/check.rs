@@ -50,6 +50,7 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
             (name.clone(), spec)
         })
         .collect();
+    keep_covers_reports(&mut c, &rollups, &segments, &reports);
     let report_names: Vec<&str> = reports.keys().map(String::as_str).collect();
     let destinations: Vec<Destination> = file
         .deliver
@@ -94,6 +95,47 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
         warnings: checked.warnings,
         deferred: checked.deferred,
     })
+}
+
+/// Each rollup keeps the days its reports read: a report's days, the window of the segment it
+/// scores, the days it compares with, and the rollup's lookback. With less, the oldest days are
+/// pruned (or never pulled) and the report quietly counts without them.
+fn keep_covers_reports(
+    c: &mut Checker,
+    rollups: &IndexMap<String, Rollup>,
+    segments: &IndexMap<String, Segment>,
+    reports: &IndexMap<String, ReportSpec>,
+) {
+    for report in reports.values() {
+        let reads = report.reads();
+        let direct = reads.rollups.iter().map(|r| (*r, 0, 0));
+        let scored = reads.segments.iter().filter_map(|s| {
+            let segment = segments.get(*s)?;
+            Some((
+                segment.rollup.as_str(),
+                segment.window_days,
+                reads.lead_days,
+            ))
+        });
+        for (name, window, compare) in direct.chain(scored) {
+            let Some(rollup) = rollups.get(name) else {
+                continue;
+            };
+            let lookback = rollup.lookback.as_secs().div_ceil(86_400) as u32;
+            let needed = report.days + window + compare + lookback;
+            if rollup.keep_days < needed {
+                c.issue(
+                    format!("rollups.{name}.keep"),
+                    format!(
+                        "keeps {} days, but report `{}` needs {needed}: its days ({}) + the \
+                         segment's window ({window}) + compare ({compare}) + lookback \
+                         ({lookback}); set keep = \"{needed}d\" or more",
+                        rollup.keep_days, report.name, report.days
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// The store's path, relative to the config file: not empty, not a folder.

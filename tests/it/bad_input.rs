@@ -545,3 +545,29 @@ fn an_unset_variable_fails_only_the_commands_that_use_it() {
         }
     }
 }
+
+/// A rollup that keeps fewer days than a report reads is a config error naming the rollup, the
+/// report and the days needed (the report's days + the segment's window + compare + lookback):
+/// with less, the oldest days are pruned and the report counts without them, silently.
+#[test]
+fn keep_shorter_than_a_report_needs_is_a_config_error() {
+    let ws = crate::support::small_segment_rewards("", "");
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    // activity: 8 days + window 3 + lookback 2 = 13; rewards: 8 + 2 = 10.
+    let short = config.replacen("keep = \"3650d\"", "keep = \"12d\"", 1);
+    std::fs::write(ws.config(), &short).unwrap();
+    let (code, text) = crate::support::output(&ws, &["check"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains(
+            "rollups.activity.keep: keeps 12 days, but report `rewards_by_segment` needs 13"
+        ) && text.contains("keep = \"13d\""),
+        "{text}"
+    );
+    std::fs::write(
+        ws.config(),
+        short.replace("keep = \"12d\"", "keep = \"13d\""),
+    )
+    .unwrap();
+    ws.ok(&["plan", "--date", "2026-11-10"]);
+}
