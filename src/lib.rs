@@ -8,7 +8,7 @@
 //! - the stages, each with its part of the config beside its code: what to pull ([`rollup`]),
 //!   the databases ([`source`]), the local [`store`], [`sync`], [`segment`]s, [`report`]s and
 //!   alerts, and the destinations that [`deliver`] them;
-//! - the top: the whole [`config`] assembled, one [`run`], the daemon's [`schedule`], the
+//! - the top: the whole [`config`] assembled, the warnings about its data ([`lint`]), one [`run`], the daemon's [`schedule`], the
 //!   [`demo`], the [`cli`], and the [`error`] that maps every stage's error to an exit code.
 
 pub mod check;
@@ -19,6 +19,7 @@ pub mod deliver;
 pub mod demo;
 pub mod error;
 pub mod exact;
+pub mod lint;
 pub mod report;
 pub mod rollup;
 pub mod run;

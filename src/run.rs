@@ -9,6 +9,7 @@ use crate::config::{Config, ConfigError};
 use crate::days::{DayRange, days_before};
 use crate::deliver::{self, Delivered, Destination, Parcel, files};
 use crate::error::Error;
+use crate::lint;
 use crate::report::alert::{self, Alert};
 use crate::report::{self, Report, ReportSpec, render};
 use crate::secret::mask_secrets;
@@ -225,6 +226,18 @@ fn result_text(result: &Result<(), Error>) -> String {
     }
 }
 
+/// Logs, once per run, what in the data says the config gives wrong numbers ([`lint`]).
+fn log_data_warnings(config: &Config, store: &Store, reports: &[Report]) {
+    match lint::data_warnings(config, store, reports) {
+        Ok(warnings) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+        }
+        Err(e) => tracing::debug!("looking for configs that give wrong numbers: {e}"),
+    }
+}
+
 async fn steps(
     config: &Config,
     store: &mut Store,
@@ -241,6 +254,7 @@ async fn steps(
     let ranges = needed(config, &specs, date)?;
     *pulled = sync_ranges(config, store, &ranges, false, opts.quiet).await?;
     let reports = build_all(config, store, &specs, date)?;
+    log_data_warnings(config, store, &reports);
     for report in &reports {
         for path in files::write(&config.output_dir, report, &files::DEFAULT_FORMATS)? {
             tracing::info!("wrote {}", path.display());

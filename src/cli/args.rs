@@ -144,8 +144,9 @@ pub enum Command {
     /// Write a commented tally.toml and a .env (mode 0600) for the real setup into DIR.
     Init(InitArgs),
     /// Validate the config, connect to every source and check every rollup's table, every alert's
-    /// condition and every destination (sending nothing).
-    Check(InfoArgs),
+    /// condition and every destination (sending nothing); warn about configs that give wrong
+    /// numbers.
+    Check(CheckArgs),
     /// Dry run: the slices a sync would pull and the SQL it would send.
     Plan(PlanArgs),
     /// Pull what the reports need into the store.
@@ -197,6 +198,17 @@ pub struct InfoArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: InfoFormat,
+}
+
+/// `tally check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: InfoFormat,
+    /// Fail (exit code 1) on warnings too: keys that work but probably give wrong numbers.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `tally plan`.

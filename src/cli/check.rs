@@ -5,9 +5,11 @@
 use serde_json::{Value as Json, json};
 
 use super::args::InfoFormat;
+use crate::check::Issue;
 use crate::config::Config;
 use crate::deliver;
 use crate::error::Error;
+use crate::lint;
 use crate::report::alert::Alert;
 use crate::report::{self, ReportKind, ReportSpec};
 use crate::rollup::Rollup;
@@ -34,6 +36,8 @@ struct Finding {
 struct Findings {
     format: InfoFormat,
     found: Vec<Finding>,
+    /// What works but probably gives wrong numbers (`--strict` fails on it).
+    warnings: Vec<Issue>,
     /// Standard output failed (its reader left): nothing more is printed.
     closed: Option<std::io::Error>,
 }
@@ -60,11 +64,25 @@ impl Findings {
         self.found.push(f);
     }
 
-    fn finish(self) -> Result<bool, Error> {
+    /// Records a warning: printed at once as text.
+    fn warn(&mut self, warning: Issue) {
+        let warning = Issue {
+            key: warning.key,
+            message: mask_secrets(&warning.message),
+        };
+        if self.format == InfoFormat::Text && self.closed.is_none() {
+            self.closed = crate::stdout::line(&format!("warning {warning}")).err();
+        }
+        self.warnings.push(warning);
+    }
+
+    /// Ends the check: true when nothing failed (and, with `strict`, nothing warned).
+    fn finish(self, strict: bool) -> Result<bool, Error> {
         if let Some(e) = self.closed {
             return Err(Error::stdout(e));
         }
-        let ok = self.found.iter().all(|f| f.ok != Some(false));
+        let warned = strict && !self.warnings.is_empty();
+        let ok = !warned && self.found.iter().all(|f| f.ok != Some(false));
         if self.format == InfoFormat::Json {
             let checks: Vec<Json> = self
                 .found
@@ -78,7 +96,12 @@ impl Findings {
                     o
                 })
                 .collect();
-            let doc = json!({"ok": ok, "checks": checks});
+            let warnings: Vec<Json> = self
+                .warnings
+                .iter()
+                .map(|w| json!({"key": w.key, "message": w.message}))
+                .collect();
+            let doc = json!({"ok": ok, "checks": checks, "warnings": warnings});
             crate::stdout::line(&serde_json::to_string_pretty(&doc).unwrap_or_default())
                 .map_err(Error::stdout)?;
         }
@@ -88,10 +111,11 @@ impl Findings {
 
 /// Checks every source, rollup and destination; `Ok(false)` when any failed. A signal stops it
 /// at once, even while it connects or waits for an answer.
-pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
+pub async fn run(config: &Config, format: InfoFormat, strict: bool) -> Result<bool, Error> {
     let mut out = Findings {
         format,
         found: Vec::new(),
+        warnings: Vec::new(),
         closed: None,
     };
     out.add(Finding {
@@ -127,7 +151,25 @@ pub async fn run(config: &Config, format: InfoFormat) -> Result<bool, Error> {
             details: vec![],
         });
     }
-    out.finish()
+    data_warnings(config, &mut out);
+    out.finish(strict)
+}
+
+/// The config's warnings, and what the store's data says of it ([`lint`]): keys that work but
+/// probably give wrong numbers.
+fn data_warnings(config: &Config, out: &mut Findings) {
+    for w in &config.warnings {
+        out.warn(w.clone());
+    }
+    if !Store::exists(&config.store) {
+        return;
+    }
+    let found =
+        Store::inspect(&config.store).and_then(|store| lint::data_warnings(config, &store, &[]));
+    match found {
+        Ok(warnings) => warnings.into_iter().for_each(|w| out.warn(w)),
+        Err(e) => tracing::debug!("looking for configs that give wrong numbers: {e}"),
+    }
 }
 
 /// Looks at the store file without changing it: not there yet, a tally store, or a file tally

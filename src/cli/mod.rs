@@ -25,7 +25,7 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
     match &cli.command {
         Command::Demo(a) => crate::demo::run(&a.dir, cli.quiet).await,
         Command::Init(a) => init::run(&a.dir),
-        Command::Check(a) => check::run(&load(cli, Needs::ALL)?, a.format).await,
+        Command::Check(a) => check::run(&load(cli, Needs::ALL)?, a.format, a.strict).await,
         Command::Plan(a) => plan::run(&load(cli, Needs::SOURCES)?, a),
         Command::Sync(a) => sync::run(&load(cli, Needs::SOURCES)?, a, cli.quiet).await,
         Command::Report(a) => {

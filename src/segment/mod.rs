@@ -17,7 +17,7 @@ use crate::exact::Exact;
 use crate::rollup::Rollup;
 use crate::store::{Store, StoreError};
 pub use merge::{PASS_DAYS, Scored, User, merge};
-pub use runs::UserDay;
+pub use runs::{Seen, UserDay, seen_values};
 pub use spec::{Group, Segment, SegmentConfig};
 
 /// A user's place in a segment on one day.

@@ -4,6 +4,8 @@
 //! - the per-user sums of a measure (rewards and claims of the segment_rewards and top_rewarded
 //!   reports).
 
+use std::collections::BTreeSet;
+
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 use foldhash::HashMap;
@@ -85,19 +87,26 @@ pub fn ensure_partials(
     let fail = |e: rusqlite::Error| store.err(context(), e);
     let mut current: Option<(String, UserDay)> = None;
     let mut bytes = Vec::with_capacity(64);
+    let mut seen = Seen::Values(BTreeSet::new());
     let columns = [segment.by.as_deref(), Some(segment.score.as_str())];
     store.each_row_of_day_by_user(&rollup.name, &day, &columns, &context, |row| {
         // Text and integers are read in place: this runs once per rollup row.
         let user = row.get_ref(0).map_err(fail)?;
         let user = user.as_str().map_err(|e| fail(e.into()))?;
-        let weight = match row.get_ref(1).map_err(fail)? {
-            ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|k| weights.get(k)),
+        let key = match row.get_ref(1).map_err(fail)? {
+            ValueRef::Text(t) => std::str::from_utf8(t).ok().map(std::borrow::Cow::Borrowed),
             ValueRef::Null => None,
             other => Value::from_sqlite(other, false)
                 .to_key()
-                .and_then(|k| weights.get(k.as_str())),
+                .map(std::borrow::Cow::Owned),
+        };
+        if let Some(key) = &key {
+            seen.add(key);
         }
-        .unwrap_or(&default_weight);
+        let weight = key
+            .as_deref()
+            .and_then(|k| weights.get(k))
+            .unwrap_or(&default_weight);
         let score = score(row.get_ref(2).map_err(fail)?).ok_or_else(|| {
             StoreError::Data(format!(
                 "segment `{}`, {day}: the score measure `{}` of user `{user}` is not a number",
@@ -121,7 +130,78 @@ pub fn ensure_partials(
         t.encode(&mut bytes);
         run.push(&u, &bytes)?;
     }
-    run.commit()
+    run.commit()?;
+    if segment.by.is_some() {
+        store.keep_report_day(&values_key(segment), &day, &version, &seen.lines())?;
+    }
+    Ok(())
+}
+
+/// The most values of a segment's `by` dimension kept per day: an action type has tens; a
+/// dimension with more is not one that weights name.
+const MAX_SEEN: usize = 1_000;
+
+/// The values of a segment's `by` dimension on one day, kept with its partial scores (so the
+/// check of weights that never occur reads no rollup rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// These values.
+    Values(BTreeSet<String>),
+    /// More than [`MAX_SEEN`].
+    Many,
+}
+
+impl Seen {
+    fn add(&mut self, value: &str) {
+        if let Seen::Values(values) = self
+            && !values.contains(value)
+        {
+            if values.len() == MAX_SEEN {
+                *self = Seen::Many;
+            } else {
+                values.insert(value.to_string());
+            }
+        }
+    }
+
+    fn lines(&self) -> String {
+        match self {
+            Seen::Values(values) => values.iter().map(|v| format!("={v}\n")).collect(),
+            Seen::Many => "*".to_string(),
+        }
+    }
+
+    fn parse(lines: &str) -> Seen {
+        if lines == "*" {
+            return Seen::Many;
+        }
+        Seen::Values(
+            lines
+                .lines()
+                .filter_map(|l| l.strip_prefix('='))
+                .map(String::from)
+                .collect(),
+        )
+    }
+}
+
+fn values_key(segment: &Segment) -> String {
+    format!("values:{}", segment.name)
+}
+
+/// The values of the segment's `by` dimension on `day`, as kept when its partial scores were
+/// computed from the day's current slices; `None` when they were not.
+pub fn seen_values(
+    store: &Store,
+    segment: &Segment,
+    rollup: &Rollup,
+    day: NaiveDate,
+) -> Result<Option<Seen>, StoreError> {
+    let day = day.to_string();
+    let version = partials_version(store, segment, rollup, &day)?;
+    Ok(store
+        .report_day(&values_key(segment), &day, &version)?
+        .map(|lines| Seen::parse(&lines)))
 }
 
 /// What the partial scores of `day` are computed from: the rollup's definition, the segment's

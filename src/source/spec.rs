@@ -156,13 +156,7 @@ pub const MAX_PARALLEL: usize = 16;
 /// Checks one source.
 pub fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
     let key = format!("sources.{name}");
-    // Only the commands that reach the source need the URL (see `Checker::interpolate_for`).
-    let url = c.interpolate_for(&key, &format!("{key}.url"), &s.url);
-    let waiting = url.is_none();
-    let parsed = match &url {
-        Some(url) => parse_url(c, &key, url),
-        None => ParsedUrl::waiting(&s.url),
-    };
+    let (parsed, url, display_url, waiting) = url(c, &key, &s.url);
     let k = |field: &str| format!("{key}.{field}");
     let statement_timeout = c.duration_in(
         &k("statement_timeout"),
@@ -209,15 +203,6 @@ pub fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
         .enumerate()
         .filter_map(|(i, f)| function_name(c, &format!("{key}.allow_functions[{i}]"), f))
         .collect();
-    // A URL that is one `${VAR}` is a secret as a whole; in any other, its password is (and
-    // was remembered on its own), so that the host, port and database can be seen.
-    let (url, display_url) = if waiting {
-        (Secret::default(), parsed.display)
-    } else if crate::check::env::is_reference(&s.url) {
-        (Secret::new(parsed.url), "***".to_string())
-    } else {
-        (Secret::with_parts_remembered(parsed.url), parsed.display)
-    };
     SourceSpec {
         name: name.to_string(),
         driver: parsed.driver,
@@ -241,6 +226,33 @@ pub fn check(c: &mut Checker, name: &str, s: &SourceConfig) -> SourceSpec {
         max_slice_time,
         allow_functions,
     }
+}
+
+/// The source's URL taken apart, the URL as a secret, how it is shown, and whether it waits for
+/// a `${VAR}` that is not set (only the commands that reach the source need it, see
+/// `Checker::interpolate_for`).
+fn url(c: &mut Checker, key: &str, written: &str) -> (ParsedUrl, Secret, String, bool) {
+    let Some(url) = c.interpolate_for(key, &format!("{key}.url"), written) else {
+        let parsed = ParsedUrl::waiting(written);
+        let display = parsed.display.clone();
+        return (parsed, Secret::default(), display, true);
+    };
+    let mut parsed = parse_url(c, key, &url);
+    // A URL that is one `${VAR}` is a secret as a whole; in any other, its password is (and
+    // was remembered on its own), so that the host, port and database can be seen.
+    let (secret, display) = if crate::check::env::is_reference(written) {
+        (
+            Secret::new(std::mem::take(&mut parsed.url)),
+            "***".to_string(),
+        )
+    } else {
+        let display = parsed.display.clone();
+        (
+            Secret::with_parts_remembered(std::mem::take(&mut parsed.url)),
+            display,
+        )
+    };
+    (parsed, secret, display, false)
 }
 
 /// The longest `max_slice_time`.

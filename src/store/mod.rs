@@ -5,6 +5,7 @@
 mod deliveries;
 mod digest;
 mod lock;
+mod peek;
 pub mod read_only;
 mod report_days;
 mod rollup;

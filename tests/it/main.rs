@@ -12,6 +12,7 @@ mod docs;
 mod incremental;
 mod insights;
 mod layers;
+mod lint;
 mod load;
 mod money;
 mod neighbours;
