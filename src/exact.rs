@@ -36,6 +36,14 @@ fn scale_up(m: i64, by: u32) -> Option<i64> {
 }
 
 impl Exact {
+    /// The nearest `f64` (for what is shown, never for what is added up).
+    pub fn to_f64(&self) -> f64 {
+        match self {
+            Exact::Small(m, s) => *m as f64 / 10f64.powi(*s as i32),
+            Exact::Big(d) => d.to_f64().unwrap_or(f64::NAN),
+        }
+    }
+
     /// A whole number.
     pub fn int(i: i64) -> Exact {
         Exact::Small(i, 0)

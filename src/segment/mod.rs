@@ -48,7 +48,7 @@ pub fn refresh(
     days: &[NaiveDate],
 ) -> Result<(), StoreError> {
     let key = format!("table:{}", segment.name);
-    let there = store.has_table(&segment.name)?;
+    let there = store.segment_table_ready(&segment.name)?;
     let mut stale = Vec::new();
     for day in days {
         let version = table_version(store, segment, rollup, *day)?;
@@ -125,9 +125,11 @@ pub fn materialize(
                 else {
                     continue;
                 };
-                // REAL so that `score > 10` works in SQL; groups were assigned on exact values.
-                let score = bigdecimal::ToPrimitive::to_f64(&member.score(segment.window_days))
-                    .unwrap_or_default();
+                // REAL so that `score > 10` works in SQL, rounded to 6 decimal places; groups
+                // were assigned on exact values. (No decimal division per user: this runs for
+                // every member of every day written.)
+                let score = member.weighted.to_f64() / f64::from(segment.window_days);
+                let score = (score * 1e6).round() / 1e6;
                 writer.insert(&day.to_string(), u.name, score, &segment.groups[group].name)?;
             }
             Ok(())

@@ -1,12 +1,38 @@
 //! The `<segment>` tables that SQL reports read: the members of a segment per day, written as
 //! scoring streams them.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction};
 
 use super::{Store, StoreError, literal, quote};
 
 impl Store {
-    /// Starts replacing `days` of the `<segment>` table (created when missing).
+    /// Makes sure the `<segment>` table, when there, has tally's current layout (keyed by day
+    /// and user); one of an older layout is dropped, to be written again. True when it is there.
+    pub fn segment_table_ready(&self, segment: &str) -> Result<bool, StoreError> {
+        let sql: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [segment],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(format!("reading segment `{segment}`"), e))?;
+        match sql {
+            None => Ok(false),
+            Some(sql) if sql.contains("WITHOUT ROWID") => Ok(true),
+            Some(_) => {
+                self.claim(segment, "segment")?;
+                self.conn
+                    .execute_batch(&format!("DROP TABLE {}", quote(segment)))
+                    .map_err(|e| self.err(format!("replacing segment `{segment}`"), e))?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Starts replacing `days` of the `<segment>` table (created when missing): one row per day
+    /// and user, keyed by them (rows arrive in that order, so the table grows at its end).
     pub fn begin_segment<'a>(
         &'a self,
         segment: &'a str,
@@ -24,11 +50,10 @@ impl Store {
         // The view is the table as it is (its score is REAL already): every table of tally's has
         // a `_bi` name for BI tools.
         tx.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} (day TEXT NOT NULL, user TEXT NOT NULL, score REAL NOT NULL, segment TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS {} ON {table} (day, segment);
+            "CREATE TABLE IF NOT EXISTS {table} (day TEXT NOT NULL, user TEXT NOT NULL, \
+                score REAL NOT NULL, segment TEXT NOT NULL, PRIMARY KEY (day, user)) WITHOUT ROWID;
              CREATE VIEW IF NOT EXISTS {} AS SELECT day, user, score, segment FROM {table};
              INSERT OR IGNORE INTO _tally_tables (name, kind) VALUES ({}, 'segment'), ({}, 'view');",
-            quote(&format!("{segment}_day")),
             quote(&view),
             literal(segment),
             literal(&view),
@@ -41,19 +66,25 @@ impl Store {
         Ok(SegmentWriter {
             store: self,
             segment,
-            insert: format!(
-                "INSERT INTO {table} (day, user, score, segment) VALUES (?1, ?2, ?3, ?4)"
-            ),
+            table,
+            pending: Vec::with_capacity(CHUNK),
             tx,
         })
     }
 }
 
+/// Rows per multi-row INSERT (4 values each, under SQLite's 999 bound parameters).
+const CHUNK: usize = 64;
+
+/// One member of a segment on one day.
+type Member = (String, String, f64, String);
+
 /// Writes the members of a segment's days, in one transaction.
 pub struct SegmentWriter<'a> {
     store: &'a Store,
     segment: &'a str,
-    insert: String,
+    table: String,
+    pending: Vec<Member>,
     tx: Transaction<'a>,
 }
 
@@ -66,18 +97,47 @@ impl SegmentWriter<'_> {
         score: f64,
         group: &str,
     ) -> Result<(), StoreError> {
+        self.pending
+            .push((day.to_string(), user.to_string(), score, group.to_string()));
+        if self.pending.len() == CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending members in one statement.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let values = vec!["(?, ?, ?, ?)"; self.pending.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO {} (day, user, score, segment) VALUES {values}",
+            self.table
+        );
+        let params = self.pending.iter().flat_map(|(d, u, s, g)| {
+            [
+                rusqlite::types::Value::Text(d.clone()),
+                rusqlite::types::Value::Text(u.clone()),
+                rusqlite::types::Value::Real(*s),
+                rusqlite::types::Value::Text(g.clone()),
+            ]
+        });
         self.tx
-            .prepare_cached(&self.insert)
-            .and_then(|mut s| s.execute(params![day, user, score, group]))
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.execute(rusqlite::params_from_iter(params)))
             .map(|_| ())
             .map_err(|e| {
                 self.store
                     .err(format!("storing segment `{}`", self.segment), e)
-            })
+            })?;
+        self.pending.clear();
+        Ok(())
     }
 
     /// Commits the days.
-    pub fn commit(self) -> Result<(), StoreError> {
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        self.flush()?;
         let ctx = format!("storing segment `{}`", self.segment);
         self.tx.commit().map_err(|e| self.store.err(ctx, e))
     }

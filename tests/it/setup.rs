@@ -278,10 +278,18 @@ fn every_segment_a_report_reads_has_its_table_after_a_run() {
     let u5 =
         ws.query("SELECT score, segment FROM engagement WHERE day = '2026-11-10' AND user = 'u5'");
     assert_eq!(u5, ["11,heavy"]);
-    let last_row = || ws.query("SELECT max(rowid) FROM engagement");
-    let before = last_row();
+    // A mark in a day's rows stays while the day is not written again.
+    let store = rusqlite::Connection::open(ws.path().join("store.sqlite")).unwrap();
+    store
+        .execute("UPDATE engagement SET score = -1 WHERE user = 'u0'", [])
+        .unwrap();
+    drop(store);
     ws.ok(&["-q", "run", "--date", "2026-11-10"]);
-    assert_eq!(last_row(), before, "an unchanged day is not written again");
+    assert_eq!(
+        ws.query("SELECT count(*) FROM engagement WHERE score = -1"),
+        ["8"],
+        "an unchanged day is not written again"
+    );
     let config = std::fs::read_to_string(ws.config()).unwrap();
     std::fs::write(
         ws.config(),
