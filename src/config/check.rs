@@ -252,6 +252,7 @@ fn style(c: &mut Checker, file: &File) -> Style {
         csv_formulas: file.output.csv_formulas,
         font,
         rounding: None,
+        provisional: None,
     }
 }
 

@@ -60,6 +60,11 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
     } else {
         blocks.push(table(report, shown_rows, shown_cols));
     }
+    if let Some(note) = render::footnote(report).filter(|_| flow.is_none()) {
+        blocks.push(
+            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(&note)}]}),
+        );
+    }
     let cut = report.rows.len() > shown_rows || report.columns.len() > shown_cols;
     if cut && flow.is_none() {
         let place = if csv_attached {
@@ -250,10 +255,14 @@ fn table(report: &Report, rows: usize, cols: usize) -> Json {
     )];
     for row in report.rows.iter().take(rows) {
         out.push(Json::Array(
-            row[..cols]
-                .iter()
-                .enumerate()
-                .map(|(i, v)| cell(&number(&render::shown(report, i, v))))
+            (0..cols)
+                .map(|i| {
+                    let text = number(&render::shown(report, i, &row[i]));
+                    match &report.style.provisional {
+                        Some(p) if p.column == i && p.holds(row) => cell(&format!("{text}*")),
+                        _ => cell(&text),
+                    }
+                })
                 .collect(),
         ));
     }

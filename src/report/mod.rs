@@ -272,6 +272,7 @@ pub fn build(
         places,
         columns: amounts(&spec.kind, &columns, &rows),
     });
+    let provisional = provisional(inputs, spec, &columns, (first, last));
     Ok(Report {
         name: spec.name.clone(),
         title: spec.title.clone(),
@@ -282,7 +283,43 @@ pub fn build(
         body,
         style: render::Style {
             rounding,
+            provisional,
             ..inputs.style.clone()
         },
+    })
+}
+
+/// The report's days that a later daily run pulls again, for a report with a `day` column: a
+/// day is provisional when a slice of it lies within the `lookback` (from the end of the report
+/// date) of a rollup the report reads.
+fn provisional(
+    inputs: Inputs<'_>,
+    spec: &ReportSpec,
+    columns: &[String],
+    (first, last): (NaiveDate, NaiveDate),
+) -> Option<render::Provisional> {
+    let column = columns.iter().position(|c| c == "day")?;
+    let reads = spec.reads();
+    let rollups = reads.rollups.into_iter().chain(
+        reads
+            .segments
+            .iter()
+            .filter_map(|s| inputs.segments.get(*s).map(|s| s.rollup.as_str())),
+    );
+    let read: Vec<&Rollup> = rollups.filter_map(|r| inputs.rollups.get(r)).collect();
+    let lookback = read.iter().map(|r| r.lookback).max().unwrap_or_default();
+    let zone = read.first().map_or(chrono_tz::Tz::UTC, |r| r.day_zone);
+    let end = crate::days::day_start(zone, last.succ_opt().unwrap_or(last));
+    let from = end - chrono::TimeDelta::from_std(lookback).unwrap_or_default();
+    let days = first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .filter(|d| crate::days::day_start(zone, d.succ_opt().unwrap_or(*d)) > from)
+        .map(|d| d.to_string())
+        .collect();
+    Some(render::Provisional {
+        column,
+        days,
+        again_days: lookback.as_secs().div_ceil(86_400) as u32,
     })
 }

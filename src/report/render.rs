@@ -36,8 +36,15 @@ impl Format {
 /// Renders a report.
 pub fn render(report: &Report, format: Format) -> String {
     match format {
-        Format::Table => format!("{}\n{}\n", heading(report), table(report)),
-        Format::Markdown => markdown(report),
+        Format::Table => {
+            let note = footnote(report).map_or(String::new(), |n| format!("{n}\n"));
+            format!("{}\n{}\n{note}", heading(report), table(report))
+        }
+        Format::Markdown => {
+            let note =
+                footnote(report).map_or(String::new(), |n| format!("\n{}\n", markdown_cell(&n)));
+            format!("{}{note}", markdown(report))
+        }
         Format::Csv => csv(report),
         Format::Json => json(report),
     }
@@ -89,11 +96,7 @@ fn terminal_table(report: &Report) -> Table {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(&report.columns);
     for row in &report.rows {
-        t.add_row(
-            row.iter()
-                .enumerate()
-                .map(|(i, v)| shown(report, i, v).to_string()),
-        );
+        t.add_row((0..row.len()).map(|i| display(report, row, i)));
     }
     for (i, numeric) in numeric_columns(report).into_iter().enumerate() {
         if let Some(col) = t.column_mut(i).filter(|_| numeric) {
@@ -116,9 +119,8 @@ fn markdown(report: &Report) -> String {
         .rows
         .iter()
         .map(|r| {
-            r.iter()
-                .enumerate()
-                .map(|(i, v)| markdown_cell(&shown(report, i, v).to_string()))
+            (0..r.len())
+                .map(|i| markdown_cell(&display(report, r, i)))
                 .collect()
         })
         .collect();
@@ -186,6 +188,49 @@ pub struct Style {
     pub font: Option<std::path::PathBuf>,
     /// The report's `decimals`: how amounts are shown in text, Markdown and Slack.
     pub rounding: Option<Rounding>,
+    /// The days that may still change, for a report with a `day` column.
+    pub provisional: Option<Provisional>,
+}
+
+/// The days of a report that a later daily run pulls again (they lie within a rollup's
+/// `lookback` of the report date): their numbers may still change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisional {
+    /// The report's `day` column.
+    pub column: usize,
+    /// The provisional days, `YYYY-MM-DD`.
+    pub days: Vec<String>,
+    /// For how many days late rows are pulled again (the longest lookback, in whole days).
+    pub again_days: u32,
+}
+
+impl Provisional {
+    /// True when `row` is of a provisional day.
+    pub fn holds(&self, row: &[Value]) -> bool {
+        matches!(row.get(self.column), Some(Value::Text(day)) if self.days.contains(day))
+    }
+}
+
+/// Cell `column` of `row` as the text, Markdown and Slack tables show it: [`shown`], and a
+/// provisional day's date marked with `*`.
+pub fn display(report: &Report, row: &[Value], column: usize) -> String {
+    let text = shown(report, column, &row[column]).to_string();
+    match &report.style.provisional {
+        Some(p) if p.column == column && p.holds(row) => format!("{text}*"),
+        _ => text,
+    }
+}
+
+/// What the `*` of a provisional day means, when a row of the report has one.
+pub fn footnote(report: &Report) -> Option<String> {
+    let p = report.style.provisional.as_ref()?;
+    report.rows.iter().any(|r| p.holds(r)).then(|| {
+        format!(
+            "* may still change: late rows are pulled again for {} day{}",
+            p.again_days,
+            if p.again_days == 1 { "" } else { "s" }
+        )
+    })
 }
 
 /// Amounts shown with a fixed number of decimals (`decimals`); CSV and JSON stay exact.
@@ -227,14 +272,17 @@ fn csv(report: &Report) -> String {
         w.write_record(rec)
             .expect("writing CSV to memory cannot fail")
     };
+    let provisional = report.style.provisional.as_ref();
     let header = report.columns.iter().map(|c| csv_cell(c.clone(), formulas));
-    write(&mut w, header.collect());
+    let extra = provisional.map(|_| "provisional".to_string());
+    write(&mut w, header.chain(extra).collect());
     for row in &report.rows {
         let cells = row.iter().map(|v| match v {
             Value::Text(t) => csv_cell(t.clone(), formulas),
             number => number.to_string(),
         });
-        write(&mut w, cells.collect());
+        let extra = provisional.map(|p| p.holds(row).to_string());
+        write(&mut w, cells.chain(extra).collect());
     }
     String::from_utf8(w.into_inner().expect("in-memory writer")).expect("CSV of UTF-8 strings")
 }
@@ -245,7 +293,7 @@ fn json(report: &Report) -> String {
         .rows
         .iter()
         .map(|row| {
-            let obj: Map<String, Json> = report
+            let mut obj: Map<String, Json> = report
                 .columns
                 .iter()
                 .zip(row)
@@ -260,6 +308,9 @@ fn json(report: &Report) -> String {
                     (c.clone(), j)
                 })
                 .collect();
+            if let Some(p) = &report.style.provisional {
+                obj.insert("provisional".into(), json!(p.holds(row)));
+            }
             Json::Object(obj)
         })
         .collect();
@@ -268,7 +319,12 @@ fn json(report: &Report) -> String {
         "title": report.title,
         "start": report.first.to_string(),
         "end": report.last.to_string(),
-        "columns": report.columns,
+        "columns": report
+            .columns
+            .iter()
+            .cloned()
+            .chain(report.style.provisional.as_ref().map(|_| "provisional".to_string()))
+            .collect::<Vec<String>>(),
         "rows": rows,
     });
     serde_json::to_string_pretty(&doc).expect("serializable") + "\n"

@@ -99,6 +99,8 @@ pub fn expected(actions: &[Action], rewards: &[Reward], last: NaiveDate, days: u
     let mut lines = Vec::new();
     for k in (0..days).rev() {
         let d = last - Days::new(k);
+        // The default 2-day lookback pulls the report date and the day before again.
+        let provisional = k < 2;
         let window_start = d - Days::new(6);
         let real: Vec<&Action> = actions.iter().filter(|a| a.kind != "noop").collect();
         let mut weighted: HashMap<String, i64> = HashMap::new();
@@ -134,7 +136,7 @@ pub fn expected(actions: &[Action], rewards: &[Reward], last: NaiveDate, days: u
             let members = groups.remove(name).unwrap_or_default();
             let money: Decimal = members.iter().filter_map(|u| paid.get(u)).sum();
             lines.push(format!(
-                "{d},{name},{},{},{},{},{},{}",
+                "{d},{name},{},{},{},{},{},{},{provisional}",
                 members.len(),
                 members.iter().filter(|u| today.contains_key(*u)).count(),
                 members.iter().filter_map(|u| today.get(u)).sum::<i64>(),
@@ -150,7 +152,7 @@ pub fn expected(actions: &[Action], rewards: &[Reward], last: NaiveDate, days: u
             .collect();
         let money: Decimal = inactive.iter().copied().sum();
         lines.push(format!(
-            "{d},inactive,{n},0,0,{n},{},{}",
+            "{d},inactive,{n},0,0,{n},{},{},{provisional}",
             fixed8(money),
             share(money, total),
             n = inactive.len()
@@ -329,7 +331,7 @@ pub fn check(ws: &Workspace, actions: &[Action], rewards: &[Reward]) {
     let lines = report_lines(ws, "2026-11-15");
     assert_eq!(
         lines[0],
-        "day,segment,users,active,actions,rewarded,rewards,share"
+        "day,segment,users,active,actions,rewarded,rewards,share,provisional"
     );
     let want = expected(actions, rewards, "2026-11-15".parse().unwrap(), 8);
     assert_eq!(lines[1..], want[..]);

@@ -105,7 +105,7 @@ fn late_rows_lookback_final_days_and_refresh() {
         "csv",
     ]);
     assert!(
-        report.ends_with("2026-11-09,13\n2026-11-10,14\n2026-11-11,5\n"),
+        report.ends_with("2026-11-09,13,false\n2026-11-10,14,true\n2026-11-11,5,true\n"),
         "{report}"
     );
 }

@@ -141,7 +141,12 @@ fn expected_flow(actions: &[Action], last: NaiveDate, days: u64) -> Vec<String> 
                 .sum();
             for to in GROUPS {
                 let n = counts.get(&(from, to)).copied().unwrap_or(0);
-                lines.push(format!("{day},{from},{to},{n},{}", share(n, total)));
+                // The default 2-day lookback: the last day and the one before may change.
+                let provisional = k < 2;
+                lines.push(format!(
+                    "{day},{from},{to},{n},{},{provisional}",
+                    share(n, total)
+                ));
             }
         }
     }
@@ -254,7 +259,7 @@ fn segment_flow_and_top_rewarded_match_a_plain_computation() {
     let last: NaiveDate = "2026-11-15".parse().unwrap();
 
     let flow = csv(&ws, "moves");
-    assert_eq!(flow[0], "day,from,to,users,share");
+    assert_eq!(flow[0], "day,from,to,users,share,provisional");
     let want = expected_flow(&actions, last, 2);
     assert_eq!(flow[1..], want[..]);
     assert_eq!(flow.len(), 1 + 2 * 16, "a full square per day");
@@ -382,7 +387,9 @@ fn an_alert_posts_its_matching_rows_once_and_data_never_pings() {
     let rows = blocks[2]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1 + 8, "{rows:?}");
     assert_eq!(rows[1][0]["text"], "2026-11-08");
-    assert_eq!(rows[8][0]["text"], "2026-11-15");
+    // The last two days may still change (the 2-day lookback): marked with `*`.
+    assert_eq!(rows[7][0]["text"], "2026-11-14*");
+    assert_eq!(rows[8][0]["text"], "2026-11-15*");
     assert!(
         rows[1..].iter().all(|r| r[1]["text"] == "heavy"),
         "{rows:?}"

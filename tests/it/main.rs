@@ -27,4 +27,5 @@ mod slack;
 mod support;
 mod time;
 mod tls;
+mod trust;
 mod wei;

@@ -223,7 +223,12 @@ fn big_tables_are_truncated_with_a_note() {
     let s = server.state.lock().unwrap();
     let blocks = s.messages[0]["blocks"].as_array().unwrap().clone();
     assert_eq!(blocks[2]["rows"].as_array().unwrap().len(), 6);
-    let note = blocks[3]["elements"][0]["text"].as_str().unwrap();
+    let provisional = blocks[3]["elements"][0]["text"].as_str().unwrap();
+    assert!(
+        provisional.starts_with("* may still change: late rows are pulled again for 2 days"),
+        "{provisional}"
+    );
+    let note = blocks[4]["elements"][0]["text"].as_str().unwrap();
     assert!(
         note.contains("Showing 5 of 24 rows") && note.contains("attached CSV"),
         "{note}"

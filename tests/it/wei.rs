@@ -162,15 +162,20 @@ days = 1
         );
     let power = fixed(&power, 30).trim_end_matches('0').to_string();
     let want = [
-        "day,segment,users,active,actions,rewarded,rewards,share".to_string(),
+        // The report date is provisional (the default 2-day lookback).
+        "day,segment,users,active,actions,rewarded,rewards,share,provisional".to_string(),
         format!(
-            "{DAY},heavy,2,2,{power},2,{},{}",
+            "{DAY},heavy,2,2,{power},2,{},{},true",
             fixed(&heavy, 8),
             share(&heavy, &total)
         ),
-        format!("{DAY},light,1,1,1,1,{},{}", fixed(&b, 8), share(&b, &total)),
         format!(
-            "{DAY},inactive,1,0,0,1,{},{}",
+            "{DAY},light,1,1,1,1,{},{},true",
+            fixed(&b, 8),
+            share(&b, &total)
+        ),
+        format!(
+            "{DAY},inactive,1,0,0,1,{},{},true",
             fixed(&c, 8),
             share(&c, &total)
         ),
