@@ -270,5 +270,15 @@ async fn steps(
     for failure in failures {
         delivered.fail(failure);
     }
+    // What deliveries showed is kept as long as the rollups keep their days.
+    let keep = config
+        .rollups
+        .values()
+        .map(|r| r.keep_days)
+        .max()
+        .unwrap_or(0);
+    if let Err(e) = store.prune_sent(crate::days::days_before(today(config), keep)) {
+        tracing::warn!("{e}");
+    }
     Ok(())
 }

@@ -262,6 +262,10 @@ pub struct ReportArgs {
     /// Do not sync first.
     #[arg(long)]
     pub no_sync: bool,
+    /// Print the cells that changed since the last delivery of each report (by any
+    /// destination), instead of the reports; deliver nothing.
+    #[arg(long)]
+    pub revisions: bool,
 }
 
 /// `tally run`.

@@ -2,11 +2,14 @@
 
 use std::path::Path;
 
+use chrono::NaiveDate;
+
 use super::args::{QueryArgs, ReportArgs};
 use super::{emit, nothing_synced, synced, usage};
 use crate::config::Config;
 use crate::error::Error;
 use crate::report::render::{self, Format};
+use crate::report::revise;
 use crate::report::{self, Body, Report, ReportError, chart};
 use crate::run;
 use crate::store::Store;
@@ -34,13 +37,40 @@ pub async fn run(config: &Config, a: &ReportArgs, quiet: bool) -> Result<bool, E
         let ranges = run::needed(config, &specs, day)?;
         run::sync_ranges(config, &mut store, &ranges, false, quiet).await?;
     }
-    let reports = run::build_all(config, &store, &specs, day)?;
+    let mut reports = run::build_all(config, &store, &specs, day)?;
+    if a.revisions {
+        reports = revisions(&store, &reports, day)?;
+    }
     let bytes = match a.format.text() {
         Some(f) => texts(&reports, f).into_bytes(),
         None => png(&reports, a.output.as_deref())?,
     };
     emit(&bytes, a.output.as_deref())?;
     Ok(true)
+}
+
+/// For each report, the cells that differ from what its last delivery showed (any destination,
+/// up to the report date): the key columns, `column`, `old`, `new`.
+fn revisions(store: &Store, reports: &[Report], day: NaiveDate) -> Result<Vec<Report>, Error> {
+    let after = day.succ_opt().unwrap_or(day);
+    reports
+        .iter()
+        .map(|report| {
+            let found = revise::since(store, report, None, after)?;
+            Ok(match found {
+                Some(r) => r.as_report(report),
+                None => revise::Revisions {
+                    key_columns: revise::key_columns(report)
+                        .into_iter()
+                        .map(|i| report.columns[i].clone())
+                        .collect(),
+                    cells: Vec::new(),
+                    cause: revise::Cause::LateRows,
+                }
+                .as_report(report),
+            })
+        })
+        .collect()
 }
 
 /// The reports in a text format; several JSON documents go in one array (two in a row are not
@@ -83,6 +113,7 @@ pub fn query(config: &Config, a: &QueryArgs) -> Result<bool, Error> {
         rows,
         body: Body::Table,
         style: config.style.clone(),
+        definition: String::new(),
     };
     let text = match a.format {
         Format::Table => render::table(&result) + "\n",

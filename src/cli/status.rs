@@ -286,5 +286,6 @@ fn table(columns: &[&str], rows: Vec<Vec<Value>>) -> Report {
         rows,
         body: crate::report::Body::Table,
         style: Default::default(),
+        definition: String::new(),
     }
 }

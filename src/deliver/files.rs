@@ -131,6 +131,10 @@ impl Target for Files {
             for (format, bytes) in self.files(job.report)? {
                 write_bytes(&self.dir, job.report, format.extension(), &bytes)?;
             }
+            if let Some(revisions) = &job.revisions {
+                let csv = render::render(&revisions.as_report(job.report), Format::Csv);
+                write_revisions(&self.dir, job.report, csv.as_bytes())?;
+            }
             Ok(())
         })
     }
@@ -199,6 +203,20 @@ pub fn write_bytes(
         .map_err(|e| DeliverError::Write(format!("creating {}: {e}", folder.display())))?;
     let path = folder.join(format!("{}.{extension}", report.last));
     let tmp = folder.join(format!(".{}.{extension}.tmp", report.last));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| DeliverError::Write(format!("writing {}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// Writes what changed since the last report as `<dir>/<report>-<date>-revisions.csv`,
+/// atomically.
+fn write_revisions(dir: &Path, report: &Report, bytes: &[u8]) -> Result<PathBuf, DeliverError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| DeliverError::Write(format!("creating {}: {e}", dir.display())))?;
+    let name = format!("{}-{}-revisions.csv", report.name, report.last);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|e| DeliverError::Write(format!("writing {}: {e}", path.display())))?;

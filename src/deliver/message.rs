@@ -8,6 +8,7 @@
 
 use serde_json::{Value as Json, json};
 
+use crate::report::revise::{self, Cause, Revisions};
 use crate::report::segment_flow::{Flow, Square};
 use crate::report::{Body, Report, render};
 use crate::value::{Value, number, plain};
@@ -24,8 +25,77 @@ pub struct Message {
     pub blocks: Vec<Json>,
 }
 
-/// Builds the message; at most `max_rows` rows (below 100) are shown.
-pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
+/// Most revised cells a message lists.
+pub const MAX_REVISED: usize = 10;
+
+/// The section that says what changed since the last report: why, then up to
+/// [`MAX_REVISED`] cells, or the one line of a changed definition.
+fn revised_section(revisions: &Revisions) -> String {
+    let why = revise::cause_text(&revisions.cause);
+    if matches!(revisions.cause, Cause::Definition(_)) {
+        return format!("*Revised since the last report*: {}.", escape(&why));
+    }
+    format!(
+        "*Revised since the last report* ({}):\n{}",
+        escape(&why),
+        revised_lines(&revisions.cells)
+    )
+}
+
+/// Up to [`MAX_REVISED`] revised cells, a line each, then how many more.
+pub fn revised_lines(cells: &[revise::Revision]) -> String {
+    let mut lines: Vec<String> = cells
+        .iter()
+        .take(MAX_REVISED)
+        .map(|r| escape(&revise::line(r)))
+        .collect();
+    if cells.len() > MAX_REVISED {
+        lines.push(format!("and {} more", cells.len() - MAX_REVISED));
+    }
+    lines.join("\n")
+}
+
+/// The reply in the thread of an earlier message whose numbers `cells` revise, naming the days
+/// and cells that changed.
+pub fn revised_reply(
+    report: &Report,
+    revisions: &Revisions,
+    cells: &[revise::Revision],
+) -> Message {
+    let mut days: Vec<&str> = cells.iter().map(|c| c.day.as_str()).collect();
+    days.dedup();
+    let head = format!(
+        "Revised in the report for {}: {} of {} ({})",
+        report.last,
+        if days.len() == 1 {
+            "the numbers"
+        } else {
+            "numbers"
+        },
+        days.join(", "),
+        revise::cause_text(&revisions.cause)
+    );
+    let text = if matches!(revisions.cause, Cause::Definition(_)) {
+        escape(&head)
+    } else {
+        format!("{}:\n{}", escape(&head), revised_lines(cells))
+    };
+    Message {
+        text: text.clone(),
+        blocks: vec![
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&text, 3000)}}),
+        ],
+    }
+}
+
+/// Builds the message; at most `max_rows` rows (below 100) are shown, and what changed since
+/// the last report, when something did.
+pub fn build(
+    report: &Report,
+    max_rows: usize,
+    csv_attached: bool,
+    revisions: Option<&Revisions>,
+) -> Message {
     let range = if report.first == report.last {
         report.last.to_string()
     } else {
@@ -38,6 +108,10 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
     if let Some(s) = &summary {
         // A section's text holds at most 3,000 characters.
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(s, 3000)}}));
+    }
+    let revised = revisions.map(revised_section);
+    if let Some(r) = &revised {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(r, 3000)}}));
     }
     let shown_rows = max_rows.min(99);
     let shown_cols = report.columns.len().min(MAX_COLUMNS);
@@ -81,7 +155,7 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
         );
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}));
     }
-    let text = match summary {
+    let mut text = match summary {
         // Bold marks go; an alert's condition keeps its own `*`.
         Some(s) if matches!(report.body, Body::SegmentRewards(_)) => {
             format!("{header}\n{}", s.replace('*', ""))
@@ -89,6 +163,16 @@ pub fn build(report: &Report, max_rows: usize, csv_attached: bool) -> Message {
         Some(s) => format!("{header}\n{s}"),
         None => format!("{header} ({} rows)", report.rows.len()),
     };
+    if let Some(r) = revised {
+        text = format!(
+            "{text}\n{}",
+            r.replacen(
+                "*Revised since the last report*",
+                "Revised since the last report",
+                1
+            )
+        );
+    }
     Message { text, blocks }
 }
 

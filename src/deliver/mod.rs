@@ -19,6 +19,7 @@ use reqwest::Client;
 use serde::Deserialize;
 
 use crate::check::Checker;
+use crate::report::revise::{self, Revisions};
 use crate::report::{Report, chart};
 use crate::store::{Delivery, Store, StoreError};
 
@@ -98,6 +99,10 @@ pub struct Job<'a> {
     pub record: Delivery,
     /// Writes the record to the store.
     pub saver: &'a dyn Fn(&Delivery) -> Result<(), DeliverError>,
+    /// What changed since earlier deliveries of the report here showed its days.
+    pub revisions: Option<Revisions>,
+    /// The store, for the records of what goes with the delivery (Slack's replies).
+    pub store: &'a Store,
 }
 
 impl Job<'_> {
@@ -342,8 +347,19 @@ impl Round<'_> {
             destination: &dest.name,
             record,
             saver: &saver,
+            revisions: revise::since(store, report, Some(&dest.name), day)?,
+            store,
         };
         dest.target.deliver(&mut job).await?;
+        // What it showed, before it counts as done: the next delivery compares with it.
+        if let Some(rows) = revise::sent_rows(report) {
+            store.record_sent(
+                (&dest.name, &report.name, day),
+                &report.columns,
+                &report.definition,
+                &rows,
+            )?;
+        }
         job.record.done = true;
         job.save()?;
         Ok(true)

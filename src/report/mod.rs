@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod chart;
 pub mod render;
+pub mod revise;
 pub mod segment_flow;
 pub mod segment_rewards;
 pub mod spec;
@@ -82,6 +83,8 @@ pub struct Report {
     pub body: Body,
     /// How it is shown.
     pub style: render::Style,
+    /// What it is computed from ([`revise::definition`]); empty for what is not a built report.
+    pub definition: String,
 }
 
 /// What a report is, for what reads more than its table (the chart, the Slack summary): they
@@ -286,6 +289,7 @@ pub fn build(
             provisional,
             ..inputs.style.clone()
         },
+        definition: revise::definition(inputs, spec),
     })
 }
 

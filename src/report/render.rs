@@ -350,6 +350,7 @@ mod tests {
             ],
             body: crate::report::Body::Table,
             style: Style::default(),
+            definition: String::new(),
         }
     }
 

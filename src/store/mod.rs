@@ -12,6 +12,7 @@ mod rollup;
 mod runs;
 pub mod schema;
 mod segments;
+mod sent;
 mod slices;
 mod sorted;
 
@@ -24,6 +25,7 @@ pub use lock::RunLock;
 pub use rollup::SliceWriter;
 pub use runs::RunRecord;
 pub use segments::SegmentWriter;
+pub use sent::{SentDay, SentRows};
 pub use slices::{Checkpoint, pulled_instant};
 pub use sorted::{RunReader, RunWriter};
 

@@ -433,7 +433,12 @@ impl SliceWriter<'_> {
     /// and commits, atomically. When the slice's rows are the ones already stored (same digest),
     /// nothing but the checkpoint's time changes, and the day's cached scores stay valid; returns
     /// false then.
-    pub fn commit(mut self, rows: u64, pulled_at: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub fn commit(
+        mut self,
+        rows: u64,
+        pulled_at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
         let ctx = || format!("committing a slice of `{}`", self.rollup.name);
         let digest = self.digest.text();
         let stored: Option<String> = self
@@ -473,8 +478,9 @@ impl SliceWriter<'_> {
         self.store
             .conn
             .execute(
-                "INSERT OR REPLACE INTO _tally_slices (rollup, start, end, day, rows, pulled_at, digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO _tally_slices
+                   (rollup, start, end, day, rows, pulled_at, digest, changed_by, changed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     self.rollup.name,
                     instant(self.start),
@@ -482,7 +488,9 @@ impl SliceWriter<'_> {
                     self.day,
                     rows as i64,
                     pulled_instant(pulled_at),
-                    digest
+                    digest,
+                    reason,
+                    pulled_instant(Utc::now()),
                 ],
             )
             .map_err(|e| self.store.err(ctx(), e))?;
@@ -659,7 +667,7 @@ mod tests {
         writer
             .insert(&[vec![Value::Null, Value::Null, Value::Int(1000)]])
             .unwrap();
-        writer.commit(71, Utc::now()).unwrap();
+        writer.commit(71, Utc::now(), "new").unwrap();
         let (count, texts, sum, users): (i64, i64, i64, String) = store
             .conn
             .query_row(

@@ -113,6 +113,33 @@ const MIGRATIONS: &[Step] = &[
     // 9: why an earlier post's outcome is unknown (its answer, like an HTTP 500), so that the
     // run that resumes it can say so.
     AddColumn("_tally_deliveries", "attempt_note", "TEXT"),
+    // 10: what each delivery showed, cell by cell, so that a later one can say what was revised;
+    // why each slice last changed; and which rows each alert matched on each date.
+    Sql("CREATE TABLE IF NOT EXISTS _tally_sent (
+         id INTEGER PRIMARY KEY,
+         destination TEXT NOT NULL,
+         report TEXT NOT NULL,
+         date TEXT NOT NULL,
+         columns TEXT NOT NULL,
+         definition TEXT NOT NULL,
+         sent_at TEXT NOT NULL,
+         UNIQUE (destination, report, date)
+     );
+     CREATE TABLE IF NOT EXISTS _tally_sent_rows (
+         sent INTEGER NOT NULL,
+         day TEXT NOT NULL,
+         cells TEXT NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS _tally_sent_rows_sent ON _tally_sent_rows (sent, day);
+     CREATE TABLE IF NOT EXISTS _tally_alert_rows (
+         alert TEXT NOT NULL,
+         date TEXT NOT NULL,
+         key TEXT NOT NULL,
+         since TEXT NOT NULL,
+         PRIMARY KEY (alert, date, key)
+     );"),
+    AddColumn("_tally_slices", "changed_by", "TEXT"),
+    AddColumn("_tally_slices", "changed_at", "TEXT"),
 ];
 
 /// The schema version this tally writes.
@@ -215,7 +242,7 @@ mod tests {
         assert_eq!(version(&conn).unwrap(), VERSION);
         migrate(&conn, err).unwrap();
         conn.execute(
-            "INSERT INTO _tally_slices VALUES ('r', 's', 'e', 'd', 1, 'p', 'x')",
+            "INSERT INTO _tally_slices VALUES ('r', 's', 'e', 'd', 1, 'p', 'x', 'new', 'p')",
             [],
         )
         .unwrap();

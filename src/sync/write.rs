@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use tokio::sync::mpsc;
 
 use super::fetch::Msg;
-use super::{Planned, Progress, Pulled, Slice, SyncError};
+use super::{Planned, Progress, Pulled, SyncError};
 use crate::rollup::Rollup;
 use crate::store::{SliceWriter, Store, StoreError};
 
@@ -149,7 +149,7 @@ pub(super) async fn write_lanes(
         let n = lane.channels.len();
         let channel = &mut lane.channels[c];
         let slice = &planned.slice;
-        match write(store, rollup, slice, lane.pieces[c], first, channel).await {
+        match write(store, rollup, planned, lane.pieces[c], first, channel).await {
             Ok(Written::Slice { rows, changed }) => {
                 lane.next[c] += n;
                 lane.pieces[c] = false;
@@ -182,11 +182,12 @@ enum Written {
 async fn write(
     store: &Store,
     rollup: &Rollup,
-    slice: &Slice,
+    planned: &Planned,
     pieces: bool,
     first: Option<Msg>,
     channel: &mut mpsc::Receiver<Msg>,
 ) -> Result<Written, SyncError> {
+    let slice = &planned.slice;
     let open = |pieces| store.begin_slice(rollup, slice.day, (slice.start, slice.end), pieces);
     let mut writer: Option<SliceWriter> = None;
     let mut first = Some(first);
@@ -218,7 +219,7 @@ async fn write(
                     Some(w) => w,
                     None => open(pieces)?,
                 };
-                let changed = w.commit(rows, pulled_at)?;
+                let changed = w.commit(rows, pulled_at, planned.reason.as_str())?;
                 return Ok(Written::Slice { rows, changed });
             }
         }

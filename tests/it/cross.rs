@@ -28,7 +28,7 @@ pub struct Reward {
     pub at: DateTime<Utc>,
 }
 
-fn local_midnight(day: NaiveDate) -> DateTime<Utc> {
+pub fn local_midnight(day: NaiveDate) -> DateTime<Utc> {
     ZONE.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
         .unwrap()
         .with_timezone(&Utc)

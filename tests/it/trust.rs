@@ -53,3 +53,239 @@ fn provisional_days_are_marked_for_a_two_day_and_a_zero_day_lookback() {
     assert!(!table.contains('*'), "{table}");
     assert!(report("csv").lines().skip(1).all(|l| l.ends_with(",false")));
 }
+
+mod revisions {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use chrono::{DateTime, TimeDelta, Utc};
+    use rust_decimal::Decimal;
+
+    use crate::cross::{Action, Reward, config, expected, fixture, my_rewards, pg_actions};
+    use crate::support::slack_server::{Reply, SlackServer, TOKEN};
+    use crate::support::{MyDb, PgDb, Workspace};
+
+    /// The lines of the report for `date` from the raw rows, as `day,segment -> cells`.
+    fn lines(
+        actions: &[Action],
+        rewards: &[Reward],
+        date: &str,
+    ) -> BTreeMap<(String, String), Vec<String>> {
+        expected(actions, rewards, date.parse().unwrap(), 8)
+            .into_iter()
+            .map(|l| {
+                let cells: Vec<String> = l.split(',').map(String::from).collect();
+                ((cells[0].clone(), cells[1].clone()), cells)
+            })
+            .collect()
+    }
+
+    const COLUMNS: [&str; 8] = [
+        "day", "segment", "users", "active", "actions", "rewarded", "rewards", "share",
+    ];
+
+    /// The revisions CSV a plain comparison of the two reports gives.
+    fn revised_csv(
+        before: &BTreeMap<(String, String), Vec<String>>,
+        after: &BTreeMap<(String, String), Vec<String>>,
+    ) -> (String, usize) {
+        let mut out = String::from("day,segment,column,old,new\n");
+        let mut n = 0;
+        let mut days: Vec<&String> = after.keys().map(|(d, _)| d).collect();
+        days.dedup();
+        for day in days {
+            for segment in ["heavy", "light", "inactive"] {
+                let key = (day.clone(), segment.to_string());
+                let (Some(old), Some(new)) = (before.get(&key), after.get(&key)) else {
+                    continue;
+                };
+                for (i, column) in COLUMNS.iter().enumerate().skip(2) {
+                    if old[i] != new[i] {
+                        out += &format!("{day},{segment},{column},{},{}\n", old[i], new[i]);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        (out, n)
+    }
+
+    fn at(day: &str, hour: u32) -> DateTime<Utc> {
+        let d: chrono::NaiveDate = day.parse().unwrap();
+        crate::cross::local_midnight(d) + TimeDelta::hours(i64::from(hour))
+    }
+
+    /// Deliver D; late rows arrive for D-1; deliver D+1 (killed while it replies, then run
+    /// again): the new message lists exactly the cells a plain computation of both reports says
+    /// changed, the revisions CSV matches in the thread and in the files destination, one
+    /// "Revised" reply sits in D's thread, and reruns post nothing. Then a change of the
+    /// segment's weights is said in one line.
+    #[test]
+    fn revised_cells_are_listed_and_replied_once() {
+        let (mut actions, mut rewards) = fixture();
+        let pg = PgDb::new();
+        let my = MyDb::new();
+        pg_actions(&pg, &actions);
+        my_rewards(&my, &rewards);
+        let server = SlackServer::start();
+        let ws = Workspace::new(&format!(
+            "{}\n[[deliver]]\nkind = \"slack\"\ntoken = \"${{SLACK_BOT_TOKEN}}\"\nchannel = \"C0TEST\"\n\
+             api_url = \"{}\"\nattach = [\"csv\"]\n\n[[deliver]]\nkind = \"files\"\ndir = \"out\"\n",
+            config(&pg.url, "UTC", &my.url, "UTC"),
+            server.url
+        ));
+        std::fs::write(ws.path().join(".env"), format!("SLACK_BOT_TOKEN={TOKEN}\n")).unwrap();
+        ws.ok(&["-q", "run", "--date", "2026-11-14"]);
+        let before = lines(&actions, &rewards, "2026-11-14");
+
+        // Late rows for 2026-11-13: a big action day for one user, a reward for another.
+        let late_actions: Vec<Action> = (0..30)
+            .map(|i| Action {
+                signer: "0xAbC001".into(),
+                kind: "buy",
+                at: at("2026-11-13", 12) + TimeDelta::seconds(i),
+            })
+            .collect();
+        let late_reward = Reward {
+            wallet: "0xabc002".into(),
+            currency: "NCG",
+            amount: Decimal::new(123_456_789, 4),
+            at: at("2026-11-13", 13),
+        };
+        let values: Vec<String> = late_actions
+            .iter()
+            .map(|a| format!("('{}', '{}', '{}')", a.signer, a.kind, a.at.to_rfc3339()))
+            .collect();
+        pg.exec(&format!(
+            "INSERT INTO actions (signer, type_id, block_time) VALUES {};",
+            values.join(", ")
+        ));
+        my.exec(&format!(
+            "SET time_zone = '+00:00'; INSERT INTO rewards (wallet, currency, amount, claimed_at) \
+             VALUES ('0xABC002', 'NCG', {}, '{}');",
+            late_reward.amount,
+            late_reward.at.naive_utc()
+        ));
+        actions.extend(late_actions);
+        rewards.push(late_reward);
+        let after = lines(&actions, &rewards, "2026-11-15");
+        let (csv, n) = revised_csv(&before, &after);
+        assert!(n > 0, "the late rows change nothing?");
+
+        // D+1, killed while its reply in D's thread hangs, then run again.
+        server.force("chat.postMessage", &[Reply::Pass, Reply::DoThenHang]);
+        let mut child = ws
+            .command(&["-q", "run", "--date", "2026-11-15"])
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while server.state.lock().unwrap().messages.len() < 3 {
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "no reply posted"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        ws.ok(&["-q", "run", "--date", "2026-11-15"]);
+        ws.ok(&["-q", "run", "--date", "2026-11-15"]);
+
+        let s = server.state.lock().unwrap();
+        assert!(s.violations.is_empty(), "{:?}", s.violations);
+        let first_ts = "1764400000.000001";
+        let replies: Vec<&serde_json::Value> = s
+            .messages
+            .iter()
+            .filter(|m| m["thread_ts"] == first_ts)
+            .collect();
+        assert_eq!(replies.len(), 1, "{:?}", s.messages);
+        let reply = replies[0]["text"].as_str().unwrap();
+        assert!(reply.starts_with("Revised"), "{reply}");
+        assert!(reply.contains("2026-11-13"), "{reply}");
+        let tops: Vec<&serde_json::Value> = s
+            .messages
+            .iter()
+            .filter(|m| !m["thread_ts"].is_string())
+            .collect();
+        assert_eq!(tops.len(), 2, "D and D+1, once each");
+        let section = tops[1]["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .find(|t| t.starts_with("*Revised since the last report*"))
+            .expect("a revisions section")
+            .to_string();
+        assert!(
+            section.contains("(late rows were pulled again)"),
+            "{section}"
+        );
+        let listed = section.lines().count() - 1;
+        assert_eq!(listed, n.min(10) + usize::from(n > 10), "{section}");
+        if n > 10 {
+            assert!(
+                section.ends_with(&format!("and {} more", n - 10)),
+                "{section}"
+            );
+        }
+        let uploaded = s
+            .names
+            .iter()
+            .find(|(_, name)| *name == "rewards_by_segment-2026-11-15-revisions.csv")
+            .map(|(id, _)| String::from_utf8(s.uploads[id].clone()).unwrap())
+            .expect("the revisions CSV in the thread");
+        assert_eq!(uploaded, csv);
+        drop(s);
+        let file = std::fs::read_to_string(
+            ws.path()
+                .join("out/rewards_by_segment-2026-11-15-revisions.csv"),
+        )
+        .unwrap();
+        assert_eq!(file, csv);
+        // tally report --revisions says the same, and delivers nothing.
+        let posts = server.state.lock().unwrap().messages.len();
+        let printed = ws.ok(&[
+            "report",
+            "rewards_by_segment",
+            "--no-sync",
+            "--date",
+            "2026-11-15",
+            "--revisions",
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(
+            printed, "day,segment,column,old,new\n",
+            "nothing since the last delivery"
+        );
+        assert_eq!(server.state.lock().unwrap().messages.len(), posts);
+
+        // A change of the weights: one line says so, no list of cells.
+        let config = std::fs::read_to_string(ws.config()).unwrap();
+        std::fs::write(
+            ws.config(),
+            config.replace("hack_and_slash22 = 2", "hack_and_slash22 = 5"),
+        )
+        .unwrap();
+        ws.ok(&["-q", "run", "--date", "2026-11-16"]);
+        let s = server.state.lock().unwrap();
+        let last = s
+            .messages
+            .iter()
+            .rev()
+            .find(|m| !m["thread_ts"].is_string())
+            .unwrap();
+        let section = last["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .find(|t| t.starts_with("*Revised since the last report*"))
+            .expect("a revisions section");
+        assert_eq!(
+            section,
+            "*Revised since the last report*: the definition of segment `engagement` changed: weights."
+        );
+    }
+}

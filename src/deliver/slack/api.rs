@@ -113,18 +113,23 @@ impl<'a> Api<'a> {
 
     /// Posts a message without metadata (run-failure notices); returns its `ts`.
     pub async fn post(&self, message: &Message) -> Result<String, PostError> {
-        self.post_with(message, None).await
+        self.post_with(message, None, None).await
     }
 
-    /// Posts the message, with `payload` as its metadata (event type [`EVENT_TYPE`]); returns
-    /// its `ts`. Never posts twice by itself: a post whose answer is lost is a
-    /// [`PostError::MaybePosted`].
+    /// Posts the message, with `payload` as its metadata (event type [`EVENT_TYPE`]), in the
+    /// thread of `thread` when given; returns its `ts`. Never posts twice by itself: a post
+    /// whose answer is lost is a [`PostError::MaybePosted`].
     pub async fn post_with(
         &self,
         message: &Message,
         payload: Option<&Json>,
+        thread: Option<&str>,
     ) -> Result<String, PostError> {
-        let body = Body::Json(post_body(self.channel, message, payload));
+        let mut body = post_body(self.channel, message, payload);
+        if let Some(ts) = thread {
+            body["thread_ts"] = json!(ts);
+        }
+        let body = Body::Json(body);
         let method = "chat.postMessage";
         let response = http::send_once(method, || self.request(method, &body)).await?;
         let status = response.status();
@@ -153,6 +158,7 @@ impl<'a> Api<'a> {
         &self,
         payload: &Json,
         since: DateTime<Utc>,
+        thread: Option<&str>,
     ) -> Result<Option<String>, Lookup> {
         let oldest = since.timestamp() - 60;
         let mut cursor = String::new();
@@ -163,10 +169,18 @@ impl<'a> Api<'a> {
                 ("include_all_metadata".to_string(), "true".to_string()),
                 ("limit".to_string(), "200".to_string()),
             ];
+            if let Some(ts) = thread {
+                form.push(("ts".to_string(), ts.to_string()));
+            }
             if !cursor.is_empty() {
                 form.push(("cursor".to_string(), cursor.clone()));
             }
-            let method = "conversations.history";
+            // A reply is in its thread (`conversations.replies`), not in the channel's history.
+            let method = if thread.is_some() {
+                "conversations.replies"
+            } else {
+                "conversations.history"
+            };
             let response = http::send(method, || self.request(method, &Body::Form(form.clone())))
                 .await
                 .map_err(Lookup::PostError)?;

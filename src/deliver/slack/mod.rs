@@ -17,6 +17,7 @@ use super::{BoxFuture, DeliverError, Job, Target, chart_of};
 use crate::check::Checker;
 use crate::report::Report;
 use crate::report::render::{self, Format};
+use crate::report::revise::Revisions;
 use crate::secret::Secret;
 use api::Api;
 
@@ -29,6 +30,9 @@ pub enum Attachment {
     /// The chart (segment_rewards and segment_flow reports only).
     Png,
 }
+
+/// A file for the thread: its key in the delivery record, its name, its bytes.
+type Upload = (&'static str, String, Vec<u8>);
 
 /// `[[deliver]]` with `kind = "slack"`, as written.
 #[derive(Debug, Deserialize)]
@@ -108,25 +112,38 @@ impl Slack {
         )
     }
 
-    /// The files that go into the thread, by extension.
-    fn uploads(&self, report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, DeliverError> {
+    /// The files that go into the thread: a key in the delivery record, the file's name, its
+    /// bytes.
+    fn uploads(
+        &self,
+        report: &Report,
+        revisions: Option<&Revisions>,
+    ) -> Result<Vec<Upload>, DeliverError> {
+        let name = |extension: &str| format!("{}-{}.{extension}", report.name, report.last);
         let mut uploads = Vec::new();
         for a in &self.attach {
             match a {
                 Attachment::Csv => {
-                    uploads.push(("csv", render::render(report, Format::Csv).into_bytes()));
+                    let csv = render::render(report, Format::Csv).into_bytes();
+                    uploads.push(("csv", name("csv"), csv));
                 }
                 Attachment::Png => {
                     if let Some(png) = chart_of(report)? {
-                        uploads.push(("png", png));
+                        uploads.push(("png", name("png"), png));
                     }
                 }
             }
         }
+        if let Some(revisions) = revisions {
+            let csv = render::render(&revisions.as_report(report), Format::Csv).into_bytes();
+            let file = format!("{}-{}-revisions.csv", report.name, report.last);
+            uploads.push(("revisions", file, csv));
+        }
         Ok(uploads)
     }
 
-    /// The message, then each file that is not up yet.
+    /// The message, then each file that is not up yet, then the replies in the threads of the
+    /// earlier messages whose numbers were revised.
     async fn deliver(&self, job: &mut Job<'_>) -> Result<(), DeliverError> {
         let api = self.api(job.http);
         let csv = self.attach.contains(&Attachment::Csv);
@@ -135,28 +152,81 @@ impl Slack {
         let ts = match job.record.message_ts.clone() {
             Some(ts) => ts,
             None => {
-                let message = message::build(job.report, self.max_rows, csv);
+                let message =
+                    message::build(job.report, self.max_rows, csv, job.revisions.as_ref());
                 let post = post::Post {
                     api: &api,
                     destination: job.destination,
                     report: &job.report.name,
                     day: job.day,
+                    thread: None,
                 };
                 post.once(&message, &mut job.record, job.saver).await?
             }
         };
         // Each file is recorded once it is up: a run after a failed upload sends only what is
         // missing.
-        for (extension, bytes) in self.uploads(job.report)? {
-            if job.record.uploaded.iter().any(|u| u == extension) {
+        for (key, name, bytes) in self.uploads(job.report, job.revisions.as_ref())? {
+            if job.record.uploaded.iter().any(|u| u == key) {
                 continue;
             }
-            let name = format!("{}-{}.{extension}", job.report.name, job.report.last);
             api.upload(&name, bytes, &ts)
                 .await
                 .map_err(DeliverError::Refused)?;
-            job.record.uploaded.push(extension.to_string());
+            job.record.uploaded.push(key.to_string());
             job.save()?;
+        }
+        if let Some(revisions) = &job.revisions {
+            self.reply_revised(&api, job, revisions).await?;
+        }
+        Ok(())
+    }
+
+    /// One reply in the thread of each earlier message that showed numbers now revised, posted
+    /// once: each reply has its own delivery record (report `<report>#revised-<date>`, day of
+    /// the earlier message), so a rerun or a crash never posts it twice.
+    async fn reply_revised(
+        &self,
+        api: &Api<'_>,
+        job: &Job<'_>,
+        revisions: &Revisions,
+    ) -> Result<(), DeliverError> {
+        let mut earlier: Vec<chrono::NaiveDate> = revisions.cells.iter().map(|c| c.since).collect();
+        earlier.sort();
+        earlier.dedup();
+        let key = format!("{}#revised-{}", job.report.name, job.day);
+        for since in earlier {
+            let store = job.store;
+            let Some(thread) = store
+                .delivery(job.destination, &job.report.name, since)?
+                .message_ts
+            else {
+                continue; // that message was never posted here
+            };
+            let mut record = store.delivery(job.destination, &key, since)?;
+            if record.done {
+                continue;
+            }
+            let cells: Vec<_> = revisions
+                .cells
+                .iter()
+                .filter(|c| c.since == since)
+                .cloned()
+                .collect();
+            let reply = message::revised_reply(job.report, revisions, &cells);
+            let saver = |r: &crate::store::Delivery| -> Result<(), DeliverError> {
+                Ok(store.record_delivery(job.destination, &key, since, r)?)
+            };
+            let post = post::Post {
+                api,
+                destination: job.destination,
+                report: &key,
+                day: since,
+                thread: Some(&thread),
+            };
+            post.once(&reply, &mut record, &saver).await?;
+            record.done = true;
+            saver(&record)?;
         }
         Ok(())
     }
@@ -182,19 +252,14 @@ impl Target for Slack {
         raw: bool,
     ) -> Result<String, DeliverError> {
         let csv = self.attach.contains(&Attachment::Csv);
-        let message = message::build(report, self.max_rows, csv);
+        let message = message::build(report, self.max_rows, csv, None);
         let mut out = format!(
             "to channel {}\n\n{}",
             self.channel,
             message::readable(&message)
         );
-        for (extension, bytes) in self.uploads(report)? {
-            out += &format!(
-                "\n  └ in the thread: {}-{}.{extension} ({} bytes)",
-                report.name,
-                report.last,
-                bytes.len()
-            );
+        for (_, name, bytes) in self.uploads(report, None)? {
+            out += &format!("\n  └ in the thread: {name} ({} bytes)", bytes.len());
         }
         out.push('\n');
         if raw {

@@ -34,6 +34,8 @@ pub struct Post<'a> {
     pub report: &'a str,
     /// The report date.
     pub day: NaiveDate,
+    /// The message it replies to (in that message's thread), if any.
+    pub thread: Option<&'a str>,
 }
 
 /// Posts after which a lost answer is settled by looking (the first included).
@@ -71,7 +73,7 @@ impl Post<'_> {
             };
             let found = self
                 .api
-                .find(&self.payload(since), since)
+                .find(&self.payload(since), since, self.thread)
                 .await
                 .map_err(|e| self.lookup_failed(&earlier, e))?;
             if let Some(ts) = found {
@@ -94,7 +96,11 @@ impl Post<'_> {
             record.attempt_note = None;
             save(record)?;
             let payload = self.payload(since);
-            let doubt = match self.api.post_with(message, Some(&payload)).await {
+            let doubt = match self
+                .api
+                .post_with(message, Some(&payload), self.thread)
+                .await
+            {
                 Ok(ts) => return self.posted(ts, record, save),
                 Err(PostError::NotPosted(e)) => {
                     record.posting_since = None;
@@ -114,7 +120,7 @@ impl Post<'_> {
                 tokio::time::sleep(wait).await;
                 found = self
                     .api
-                    .find(&payload, since)
+                    .find(&payload, since, self.thread)
                     .await
                     .map_err(|e| self.lookup_failed(&doubt, e))?;
                 if found.is_some() {

@@ -87,6 +87,7 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
             condition: alert.when.clone(),
         },
         style: report.style.clone(),
+        definition: String::new(),
     }))
 }
 
@@ -230,6 +231,7 @@ mod tests {
             ],
             body: Body::Table,
             style: Default::default(),
+            definition: String::new(),
         };
         let fired = evaluate(&alert("share < 30 OR share IS NULL"), &report)
             .unwrap()

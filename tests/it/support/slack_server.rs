@@ -43,6 +43,8 @@ pub struct State {
     pub uploads: HashMap<String, Vec<u8>>,
     /// Declared upload lengths by file ID.
     pub declared: HashMap<String, usize>,
+    /// File names by file ID.
+    pub names: HashMap<String, String>,
     /// Completed uploads: (file ID, channel, thread_ts).
     pub completed: Vec<(String, String, String)>,
     /// Forced answers, by method.
@@ -322,19 +324,36 @@ fn answer(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'s
                 );
             }
             let metadata = form.get("include_all_metadata").map(String::as_str) == Some("true");
-            let messages: Vec<Json> = s
-                .messages
-                .iter()
-                .enumerate()
-                .rev()
-                .map(|(i, m)| {
-                    let mut out = json!({"type": "message", "ts": format!("1764400000.{:06}", i + 1), "text": m["text"]});
-                    if metadata && m["metadata"].is_object() {
-                        out["metadata"] = m["metadata"].clone();
-                    }
-                    out
-                })
+            // The channel's own messages: replies stay in their threads.
+            let messages = listed(&s.messages, metadata, |m| !m["thread_ts"].is_string());
+            (
+                "200 OK",
+                ok(json!({"messages": messages, "has_more": false})),
+            )
+        }
+        "conversations.replies" => {
+            let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body)
+                .into_owned()
                 .collect();
+            let Some(thread) = form.get("ts").cloned() else {
+                s.violations
+                    .push(format!("conversations.replies without ts: {form:?}"));
+                return (
+                    "200 OK",
+                    json!({"ok": false, "error": "invalid_arguments"}).to_string(),
+                );
+            };
+            let metadata = form.get("include_all_metadata").map(String::as_str) == Some("true");
+            let known = (1..=s.messages.len()).any(|i| format!("1764400000.{i:06}") == thread);
+            if !known {
+                return (
+                    "200 OK",
+                    json!({"ok": false, "error": "thread_not_found"}).to_string(),
+                );
+            }
+            // The thread: its first message, then the replies, oldest first.
+            let mut messages = listed(&s.messages, metadata, |m| m["thread_ts"] == thread.as_str());
+            messages.reverse();
             (
                 "200 OK",
                 ok(json!({"messages": messages, "has_more": false})),
@@ -358,6 +377,7 @@ fn answer(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'s
             }
             let id = format!("F{}", s.declared.len() + 1);
             s.declared.insert(id.clone(), length.unwrap());
+            s.names.insert(id.clone(), form["filename"].clone());
             (
                 "200 OK",
                 ok(json!({"upload_url": format!("{base}/upload/{id}"), "file_id": id})),
@@ -384,4 +404,25 @@ fn answer(req: &Request, method: &str, state: &Mutex<State>, base: &str) -> (&'s
             )
         }
     }
+}
+
+/// The posted messages that `keep` keeps, newest first, as Slack lists them (with their metadata
+/// only when asked for).
+fn listed(messages: &[Json], metadata: bool, keep: impl Fn(&Json) -> bool) -> Vec<Json> {
+    messages
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, m)| keep(m))
+        .map(|(i, m)| {
+            let mut out = json!({"type": "message", "ts": format!("1764400000.{:06}", i + 1), "text": m["text"]});
+            if let Some(thread) = m["thread_ts"].as_str() {
+                out["thread_ts"] = json!(thread);
+            }
+            if metadata && m["metadata"].is_object() {
+                out["metadata"] = m["metadata"].clone();
+            }
+            out
+        })
+        .collect()
 }
