@@ -131,17 +131,20 @@ pub fn build_all(
     Ok(reports)
 }
 
-/// The alerts that fire on `reports`, each with the report of its matching rows; and what
-/// failed (an alert whose condition fails), one line each.
+/// What the alerts on `reports` send for `date`, each report with its alert; and what failed
+/// (an alert whose condition fails), one line each. With `remember`, what each alert matched is
+/// recorded for the next date (a dry run does not).
 pub fn fire_alerts<'a>(
     config: &'a Config,
+    store: &Store,
     reports: &[Report],
+    (date, remember): (NaiveDate, bool),
 ) -> (Vec<(&'a Alert, Report)>, Vec<String>) {
     let mut fired = Vec::new();
     let mut failures = Vec::new();
-    for (alert, result) in alert::fire(config.alerts.values(), reports) {
+    for (alert, result) in alert::fire(config.alerts.values(), reports, (store, date, remember)) {
         match result {
-            Ok(report) => fired.push((alert, report)),
+            Ok(sent) => fired.extend(sent.into_iter().map(|r| (alert, r))),
             Err(e) => failures.push(format!("alert {}: {e}", alert.name)),
         }
     }
@@ -264,7 +267,7 @@ async fn steps(
                 .map_err(Error::stdout)?;
         }
     }
-    let (fired, failures) = fire_alerts(config, &reports);
+    let (fired, failures) = fire_alerts(config, store, &reports, (date, true));
     let parcels = parcels(&reports, &fired, &destinations);
     *delivered = deliver::deliver_all(store, &parcels, date, opts.force).await;
     for failure in failures {

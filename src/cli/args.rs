@@ -160,7 +160,8 @@ pub enum Command {
     Daemon,
     /// Print the run history, newest first.
     History(HistoryArgs),
-    /// Print the next scheduled time, the last run and each rollup's newest final day.
+    /// Print the next scheduled time, the last run, each rollup's newest final day and the alerts
+    /// firing.
     Status(InfoArgs),
     /// Deliver the reports (from the store, without syncing) to every `[[deliver]]` destination.
     Deliver(DeliverArgs),

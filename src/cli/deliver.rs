@@ -66,7 +66,7 @@ pub async fn deliver(config: &Config, a: &DeliverArgs, raw: bool) -> Result<bool
     let store = Store::open_locked(&config.store, false)?;
     synced(config, &store, &specs, "deliver")?;
     let reports = run::build_all(config, &store, &specs, day)?;
-    let (fired, failures) = run::fire_alerts(config, &reports);
+    let (fired, failures) = run::fire_alerts(config, &store, &reports, (day, true));
     let parcels = run::parcels(&reports, &fired, &destinations);
     let mut delivered = deliver::deliver_all(&store, &parcels, day, a.force).await;
     for failure in failures {
@@ -98,7 +98,7 @@ fn dry_run(
     let store = Store::open_locked(&config.store, false)?;
     synced(config, &store, specs, "dry run")?;
     let reports = run::build_all(config, &store, specs, day)?;
-    let (fired, failures) = run::fire_alerts(config, &reports);
+    let (fired, failures) = run::fire_alerts(config, &store, &reports, (day, false));
     if let Some(failure) = failures.first() {
         return Err(Error::Runtime(failure.clone()));
     }

@@ -166,6 +166,43 @@ struct Status {
     last: Option<RunRecord>,
     /// Each rollup's newest final day.
     rollups: Vec<(String, Option<NaiveDate>)>,
+    /// The alerts that fire.
+    alerts: Vec<Firing>,
+}
+
+/// An alert whose newest evaluation matched rows.
+struct Firing {
+    name: String,
+    /// The date it was last evaluated for.
+    date: NaiveDate,
+    /// The rows (their key cells) and since when each has matched.
+    rows: Vec<(String, NaiveDate)>,
+    /// The newest date a message of it was sent for.
+    last_sent: Option<NaiveDate>,
+}
+
+/// The alerts of the config whose newest evaluation matched rows.
+fn firing(config: &Config, store: &Store) -> Result<Vec<Firing>, Error> {
+    let mut out = Vec::new();
+    for (name, date, rows) in store.alerts_firing()? {
+        let Some(alert) = config.alerts.get(&name).filter(|_| !rows.is_empty()) else {
+            continue;
+        };
+        let rows = rows
+            .into_iter()
+            .map(|m| {
+                let cells: Vec<String> = serde_json::from_str(&m.key).unwrap_or_default();
+                (cells.join(" · "), m.since)
+            })
+            .collect();
+        out.push(Firing {
+            name,
+            date,
+            rows,
+            last_sent: store.last_delivered(&alert.report_name())?,
+        });
+    }
+    Ok(out)
 }
 
 /// Prints the next scheduled time, the last run and each rollup's newest final day.
@@ -187,6 +224,7 @@ pub fn status(config: &Config, format: InfoFormat) -> Result<bool, Error> {
         next,
         last: store.runs(1)?.into_iter().next(),
         rollups,
+        alerts: firing(config, &store)?,
     };
     match format {
         InfoFormat::Json => print_json(config, &status)?,
@@ -216,6 +254,13 @@ fn print_json(config: &Config, s: &Status) -> Result<(), Error> {
         "rollups": s.rollups.iter().map(|(name, day)| json!({
             "rollup": name,
             "newest_final_day": day.map(|d| d.to_string()),
+        })).collect::<Vec<_>>(),
+        "alerts_firing": s.alerts.iter().map(|a| json!({
+            "alert": a.name,
+            "date": a.date.to_string(),
+            "since": a.rows.iter().map(|(_, s)| *s).min().map(|d| d.to_string()),
+            "rows": a.rows.iter().map(|(k, s)| json!({"key": k, "since": s.to_string()})).collect::<Vec<_>>(),
+            "last_sent": a.last_sent.map(|d| d.to_string()),
         })).collect::<Vec<_>>(),
     });
     crate::stdout::line(&serde_json::to_string_pretty(&doc).unwrap_or_default())
@@ -272,6 +317,19 @@ fn print_text(config: &Config, s: Status) -> Result<(), Error> {
         rows,
     )))
     .map_err(Error::stdout)?;
+    for a in &s.alerts {
+        let since = a.rows.iter().map(|(_, s)| *s).min().unwrap_or(a.date);
+        let keys: Vec<&str> = a.rows.iter().map(|(k, _)| k.as_str()).collect();
+        crate::stdout::line(&format!(
+            "alert {} firing since {since} (on {}: {}); last message {}",
+            a.name,
+            a.date,
+            keys.join(", "),
+            a.last_sent
+                .map_or("none".to_string(), |d| format!("for {d}"))
+        ))
+        .map_err(Error::stdout)?;
+    }
     Ok(())
 }
 

@@ -357,6 +357,14 @@ fn table(report: &Report, rows: usize, cols: usize) -> Json {
     json!({"type": "table", "column_settings": settings, "rows": out})
 }
 
+/// "1 row", "3 rows".
+fn rows(n: usize) -> String {
+    match n {
+        1 => "1 row".to_string(),
+        n => format!("{n} rows"),
+    }
+}
+
 /// The line under the header, as mrkdwn: for segment_rewards, each group's share on the last day
 /// and its change against 7 days before; for segment_flow, what is compared; for an alert, its
 /// condition and how many rows matched.
@@ -373,15 +381,36 @@ fn summary(report: &Report) -> Option<String> {
         Body::Alert {
             report: watched,
             condition,
+        } if report.rows.is_empty() => {
+            return Some(format!(
+                "*{}* has {}",
+                escape(watched),
+                escape(condition).replace('`', "'")
+            ));
+        }
+        Body::Alert {
+            report: watched,
+            condition,
         } => {
             return Some(format!(
                 "{} of *{}* matched `{}`",
-                match report.rows.len() {
-                    1 => "1 row".to_string(),
-                    n => format!("{n} rows"),
-                },
+                rows(report.rows.len()),
                 escape(watched),
                 escape(condition).replace('`', "'")
+            ));
+        }
+        Body::Resolved {
+            report: watched,
+            condition,
+            since,
+            ..
+        } => {
+            return Some(format!(
+                "{} of *{}* that matched `{}` since {since} no longer match{}",
+                rows(report.rows.len()),
+                escape(watched),
+                escape(condition).replace('`', "'"),
+                if report.rows.len() == 1 { "es" } else { "" }
             ));
         }
         Body::Table => return None,

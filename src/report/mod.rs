@@ -104,6 +104,18 @@ pub enum Body {
         /// The condition, as written in the config.
         condition: String,
     },
+    /// An alert's rows that no longer match (their keys), answering the alert message that
+    /// first sent them.
+    Resolved {
+        /// The report whose rows no longer match.
+        report: String,
+        /// The condition, as written in the config.
+        condition: String,
+        /// The alert's report name (`alerts.NAME`), whose delivery of `since` it answers.
+        alert: String,
+        /// The date of that alert message.
+        since: NaiveDate,
+    },
 }
 
 /// The days each rollup must hold for `reports` on report date `date`: a segment needs its whole

@@ -149,7 +149,7 @@ pub fn key_columns(report: &Report) -> Vec<usize> {
 /// for a report without a `day` column (its rows are not the same days from one delivery to the
 /// next, so there is nothing to revise).
 pub fn sent_rows(report: &Report) -> Option<Vec<(String, Vec<String>)>> {
-    if matches!(report.body, Body::Alert { .. }) {
+    if matches!(report.body, Body::Alert { .. } | Body::Resolved { .. }) {
         return None;
     }
     let day = report.columns.iter().position(|c| c == "day")?;

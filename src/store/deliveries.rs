@@ -63,6 +63,19 @@ impl Store {
             .map_err(|e| self.err("reading delivery records", e))
     }
 
+    /// The newest report date `report` was delivered for, to any destination.
+    pub fn last_delivered(&self, report: &str) -> Result<Option<NaiveDate>, StoreError> {
+        let day: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT max(day) FROM _tally_deliveries WHERE report = ?1 AND done",
+                [report],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("reading delivery records", e))?;
+        Ok(day.and_then(|d| d.parse().ok()))
+    }
+
     /// Records how far a delivery got (committed at once: it is the crash-safety point).
     pub fn record_delivery(
         &self,

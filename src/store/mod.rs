@@ -2,6 +2,7 @@
 //! `docs/store.md`). A rollup's slice is replaced and checkpointed in one transaction, so a crash
 //! leaves either the old slice or the new one.
 
+mod alerts;
 mod deliveries;
 mod digest;
 mod lock;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use alerts::Matched;
 pub use deliveries::Delivery;
 pub use lock::RunLock;
 pub use rollup::SliceWriter;

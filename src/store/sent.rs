@@ -150,7 +150,8 @@ impl Store {
         Ok(found)
     }
 
-    /// Forgets the rows of days before `first_kept`, as the rollups forget theirs (`keep`).
+    /// Forgets the rows of days before `first_kept`, as the rollups forget theirs (`keep`), and
+    /// the alert evaluations of dates before it but each alert's newest.
     pub fn prune_sent(&self, first_kept: NaiveDate) -> Result<(), StoreError> {
         let fail = |e| self.err("pruning what deliveries showed", e);
         self.conn
@@ -163,6 +164,16 @@ impl Store {
             .execute(
                 "DELETE FROM _tally_sent WHERE date < ?1
                    AND NOT EXISTS (SELECT 1 FROM _tally_sent_rows WHERE sent = _tally_sent.id)",
+                [first_kept.to_string()],
+            )
+            .map_err(fail)?;
+        // What alerts matched: older evaluations go, each alert's newest stays (it is what the
+        // next date compares with, and what `tally status` shows).
+        self.conn
+            .execute(
+                "DELETE FROM _tally_alert_rows WHERE date < ?1
+                   AND date < (SELECT max(date) FROM _tally_alert_rows AS newest
+                               WHERE newest.alert = _tally_alert_rows.alert)",
                 [first_kept.to_string()],
             )
             .map(|_| ())

@@ -289,3 +289,151 @@ mod revisions {
         );
     }
 }
+
+mod alerts {
+    use crate::support::slack_server::{SlackServer, TOKEN};
+    use crate::support::{Workspace, small_segment_rewards};
+
+    fn workspace(server: &SlackServer, alerts: &str) -> Workspace {
+        small_segment_rewards(
+            &format!(
+                "\n[reports.busy_days]\nsql = \"SELECT day, sum(actions) AS n FROM activity WHERE day \
+                 BETWEEN :start AND :end AND day < '2026-11-10' GROUP BY day\"\ndays = 1\n\n\
+                 [[deliver]]\nkind = \"slack\"\ntoken = \"${{SLACK_BOT_TOKEN}}\"\nchannel = \"C0TEST\"\n\
+                 api_url = \"{}\"\nattach = []\nreports = []\n{alerts}",
+                server.url
+            ),
+            &format!("SLACK_BOT_TOKEN={TOKEN}\n"),
+        )
+    }
+
+    fn texts(server: &SlackServer) -> Vec<(String, Option<String>)> {
+        server
+            .state
+            .lock()
+            .unwrap()
+            .messages
+            .iter()
+            .map(|m| {
+                (
+                    m["text"].as_str().unwrap_or("").to_string(),
+                    m["thread_ts"].as_str().map(String::from),
+                )
+            })
+            .collect()
+    }
+
+    /// `fire = "change"`: the heavy row matches on D (sent), keeps matching on D+1 (nothing
+    /// sent), stops on D+2 (one "Resolved" reply in the thread of D's alert); `tally status`
+    /// says what fires meanwhile. The heavy group's rewards are 9000 + 3 × day + 0.75.
+    #[test]
+    fn a_change_alert_sends_new_rows_once_and_resolves_in_the_thread() {
+        let server = SlackServer::start();
+        let ws = workspace(
+            &server,
+            "\n[alerts.heavy_cheap]\nreport = \"rewards_by_segment\"\n\
+             when = \"segment = 'heavy' AND rewards < 9028\"\nfire = \"change\"\n",
+        );
+        let alert_messages = |server: &SlackServer| -> Vec<(String, Option<String>)> {
+            texts(server)
+                .into_iter()
+                .filter(|(t, _)| t.contains("heavy cheap"))
+                .collect()
+        };
+        ws.ok(&["-q", "run", "--date", "2026-11-08"]);
+        let sent = alert_messages(&server);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(
+            sent[0].0.contains("1 row of *rewards_by_segment* matched"),
+            "{sent:?}"
+        );
+        let status = ws.ok(&["status"]);
+        assert!(
+            status.contains("alert heavy_cheap firing since 2026-11-08 (on 2026-11-08: heavy)"),
+            "{status}"
+        );
+
+        ws.ok(&["-q", "run", "--date", "2026-11-09"]);
+        assert_eq!(
+            alert_messages(&server).len(),
+            1,
+            "still matching: nothing sent"
+        );
+        let status = ws.ok(&["status"]);
+        assert!(
+            status.contains("firing since 2026-11-08 (on 2026-11-09: heavy)"),
+            "{status}"
+        );
+
+        ws.ok(&["-q", "run", "--date", "2026-11-10"]);
+        ws.ok(&["-q", "run", "--date", "2026-11-10"]);
+        let sent = alert_messages(&server);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        let (text, thread) = &sent[1];
+        assert!(text.starts_with("Resolved"), "{text}");
+        assert!(text.contains("no longer matches"), "{text}");
+        // In the thread of the alert message of 2026-11-08.
+        let messages = server.state.lock().unwrap().messages.clone();
+        let first = messages
+            .iter()
+            .position(|m| m["text"].as_str().unwrap_or("").contains("heavy cheap"))
+            .unwrap();
+        assert_eq!(
+            thread.as_deref(),
+            Some(format!("1764400000.{:06}", first + 1).as_str())
+        );
+        let status = ws.ok(&["status"]);
+        assert!(!status.contains("alert heavy_cheap firing"), "{status}");
+    }
+
+    /// `no_data`: an alert on a report with no rows for the date says so.
+    #[test]
+    fn a_no_data_alert_fires_on_a_day_without_rows() {
+        let server = SlackServer::start();
+        let ws = workspace(
+            &server,
+            "\n[alerts.quiet]\nreport = \"busy_days\"\nwhen = \"n < 0\"\nno_data = true\n",
+        );
+        ws.ok(&["-q", "run", "--date", "2026-11-09"]);
+        assert!(texts(&server).iter().all(|(t, _)| !t.starts_with("quiet")));
+        ws.ok(&["-q", "run", "--date", "2026-11-10"]);
+        let quiet: Vec<String> = texts(&server)
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|t| t.starts_with("quiet"))
+            .collect();
+        assert_eq!(quiet.len(), 1, "{quiet:?}");
+        assert!(
+            quiet[0].contains("*busy_days* has no rows for 2026-11-10"),
+            "{quiet:?}"
+        );
+    }
+
+    /// `key` only with `fire = "change"`, and naming a column of the report.
+    #[test]
+    fn alert_keys_are_checked() {
+        let server = SlackServer::start();
+        for (alert, needle) in [
+            (
+                "fire = \"change\"\nkey = [\"group\"]",
+                "alerts.a.key: `group` is not a column",
+            ),
+            (
+                "key = [\"segment\"]",
+                "alerts.a.key: is only for fire = \"change\"",
+            ),
+            ("fire = \"sometimes\"", "alerts.a.fire: `sometimes` is not"),
+        ] {
+            let ws = workspace(&server, "");
+            let config = std::fs::read_to_string(ws.config()).unwrap();
+            std::fs::write(
+                ws.config(),
+                format!("{config}\n[alerts.a]\nreport = \"rewards_by_segment\"\nwhen = \"share > 0\"\n{alert}\n"),
+            )
+            .unwrap();
+            let (code, text) = crate::support::output(&ws, &["check"]);
+            assert_eq!(code, 2, "{text}");
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+    }
+}

@@ -15,9 +15,9 @@ use serde_json::json;
 use super::message::{self, Message};
 use super::{BoxFuture, DeliverError, Job, Target, chart_of};
 use crate::check::Checker;
-use crate::report::Report;
 use crate::report::render::{self, Format};
 use crate::report::revise::Revisions;
+use crate::report::{Body, Report};
 use crate::secret::Secret;
 use api::Api;
 
@@ -121,6 +121,9 @@ impl Slack {
     ) -> Result<Vec<Upload>, DeliverError> {
         let name = |extension: &str| format!("{}-{}.{extension}", report.name, report.last);
         let mut uploads = Vec::new();
+        if matches!(report.body, Body::Resolved { .. }) {
+            return Ok(uploads); // a reply in a thread: its few keys are in the message
+        }
         for a in &self.attach {
             match a {
                 Attachment::Csv => {
@@ -154,12 +157,21 @@ impl Slack {
             None => {
                 let message =
                     message::build(job.report, self.max_rows, csv, job.revisions.as_ref());
+                // A "Resolved" message answers the alert message that sent its rows.
+                let thread = match &job.report.body {
+                    Body::Resolved { alert, since, .. } => {
+                        job.store
+                            .delivery(job.destination, alert, *since)?
+                            .message_ts
+                    }
+                    _ => None,
+                };
                 let post = post::Post {
                     api: &api,
                     destination: job.destination,
                     report: &job.report.name,
                     day: job.day,
-                    thread: None,
+                    thread: thread.as_deref(),
                 };
                 post.once(&message, &mut job.record, job.saver).await?
             }

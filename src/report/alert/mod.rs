@@ -3,37 +3,39 @@
 //! condition selects the rows that are sent. Alerts are evaluated here, where reports are built;
 //! delivering them is the destinations' job.
 
+mod memory;
 pub mod spec;
 
+use chrono::NaiveDate;
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
 use crate::report::{Body, Report, ReportError};
-use crate::store::read_only;
+use crate::store::{Store, read_only};
 use crate::value::Value;
-pub use spec::{Alert, AlertConfig};
+pub use spec::{Alert, AlertConfig, Fire};
 
-/// The alerts on `reports` that fire, each with the report of its matching rows; an alert whose
-/// condition fails comes with its error. Alerts whose report is not among `reports`, or that
-/// match no row, are left out (logged).
+/// What the alerts on `reports` send for `date`: each alert with the reports it sends (the
+/// rows that match, or newly match, and "Resolved" messages; [`memory`]), or its error. Alerts
+/// whose report is not among `reports`, or that have nothing to send, are left out (logged).
+/// With `remember`, what each matched is recorded for the next date.
 pub fn fire<'a>(
     alerts: impl IntoIterator<Item = &'a Alert>,
     reports: &[Report],
-) -> Vec<(&'a Alert, Result<Report, ReportError>)> {
+    (store, date, remember): (&Store, NaiveDate, bool),
+) -> Vec<(&'a Alert, Result<Vec<Report>, ReportError>)> {
     let mut fired = Vec::new();
     for alert in alerts {
         let Some(report) = reports.iter().find(|r| r.name == alert.report) else {
             continue;
         };
-        match evaluate(alert, report) {
-            Ok(Some(matched)) => fired.push((alert, Ok(matched))),
-            Ok(None) => tracing::info!(
-                "alert {}: no row of {} for {} matches; nothing sent",
+        match memory::send(store, alert, report, date, remember) {
+            Ok(sent) if sent.is_empty() => tracing::info!(
+                "alert {}: nothing new in {} for {date}; nothing sent",
                 alert.name,
-                report.name,
-                report.last
+                report.name
             ),
-            Err(e) => fired.push((alert, Err(e))),
+            result => fired.push((alert, result)),
         }
     }
     fired
@@ -93,6 +95,13 @@ pub fn evaluate(alert: &Alert, report: &Report) -> Result<Option<Report>, Report
 
 /// Checks the alert's condition against a report's columns, without any row.
 pub fn validate(alert: &Alert, columns: &[String]) -> Result<(), String> {
+    if let Some(k) = alert.key.iter().find(|k| !columns.contains(k)) {
+        return Err(format!(
+            "key `{k}` is not a column of report `{}` (columns: {})",
+            alert.report,
+            columns.join(", ")
+        ));
+    }
     let conn = table(columns, &[])?;
     let stmt = conn
         .prepare(&select(alert))
@@ -197,6 +206,9 @@ mod tests {
             condition: when.into(),
             to: vec![],
             title: "a".into(),
+            fire: Fire::Once,
+            key: vec![],
+            no_data: false,
         }
     }
 
@@ -214,6 +226,15 @@ mod tests {
             let e = validate(&alert("1 = 1"), &columns(names)).unwrap_err();
             assert!(e.contains("two columns named"), "{e}");
         }
+        // The key of a `fire = "change"` alert names the report's columns.
+        let keyed = Alert {
+            fire: Fire::Change,
+            key: vec!["segment".into()],
+            ..alert("x > 1")
+        };
+        let e = validate(&keyed, &columns(&["x"])).unwrap_err();
+        assert!(e.contains("key `segment` is not a column"), "{e}");
+        assert!(validate(&keyed, &columns(&["x", "segment"])).is_ok());
     }
 
     #[test]

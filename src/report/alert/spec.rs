@@ -22,6 +22,24 @@ pub struct AlertConfig {
     pub to: Option<Vec<String>>,
     /// Title of the alert (default: the alert's name with `_` as spaces).
     pub title: Option<String>,
+    /// `"once"` (the default: once per date) or `"change"` (rows that newly match, and a
+    /// "Resolved" message for rows that stop matching).
+    pub fire: Option<String>,
+    /// With `fire = "change"`: the columns that tell rows apart (default: the report's columns
+    /// that are not numbers, without `day`).
+    pub key: Option<Vec<String>>,
+    /// Send the alert when the report has no rows for the report date.
+    #[serde(default)]
+    pub no_data: bool,
+}
+
+/// When an alert sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fire {
+    /// Once per alert and date, with every row that matches.
+    Once,
+    /// Only rows that newly match; a "Resolved" message for rows that stopped matching.
+    Change,
 }
 
 /// A checked `[alerts.NAME]`.
@@ -39,6 +57,12 @@ pub struct Alert {
     pub to: Vec<String>,
     /// Title.
     pub title: String,
+    /// When it sends.
+    pub fire: Fire,
+    /// The columns that tell its rows apart (`fire = "change"`); empty for the default.
+    pub key: Vec<String>,
+    /// Whether no rows for the report date is news.
+    pub no_data: bool,
 }
 
 impl Alert {
@@ -105,6 +129,7 @@ pub fn check(
                 }
             })
             .collect();
+    let (fire, key) = memory(c, &key, a, reports.get(&a.report));
     Alert {
         name: name.to_string(),
         report: a.report.clone(),
@@ -112,5 +137,51 @@ pub fn check(
         condition,
         to,
         title: a.title.clone().unwrap_or_else(|| name.replace('_', " ")),
+        fire,
+        key,
+        no_data: a.no_data,
     }
+}
+
+/// `fire` and `key`: `key` only with `fire = "change"`, naming columns of the report (known
+/// here for the built-in reports; an sql report's are checked when it runs).
+fn memory(
+    c: &mut Checker,
+    key: &str,
+    a: &AlertConfig,
+    report: Option<&ReportSpec>,
+) -> (Fire, Vec<String>) {
+    let fire = match a.fire.as_deref() {
+        None | Some("once") => Fire::Once,
+        Some("change") => Fire::Change,
+        Some(other) => {
+            c.issue(
+                format!("{key}.fire"),
+                format!("`{other}` is not \"once\" or \"change\""),
+            );
+            Fire::Once
+        }
+    };
+    let columns = report.and_then(|r| crate::report::columns(r, None).ok().flatten());
+    let keys = a.key.clone().unwrap_or_default();
+    if !keys.is_empty() && fire == Fire::Once {
+        c.issue(
+            format!("{key}.key"),
+            "is only for fire = \"change\" (an alert that fires once per date has no rows to \
+             tell apart)",
+        );
+    }
+    if let Some(columns) = &columns {
+        for k in keys.iter().filter(|k| !columns.contains(k)) {
+            c.issue(
+                format!("{key}.key"),
+                format!(
+                    "`{k}` is not a column of report `{}` (columns: {})",
+                    a.report,
+                    columns.join(", ")
+                ),
+            );
+        }
+    }
+    (fire, keys)
 }
