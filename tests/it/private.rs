@@ -319,7 +319,8 @@ impl PrivateMy {
         })
     }
 
-    /// The first column of the first row of `sql`, as text.
+    /// The first column of the first row of `sql`, as text; `None` when there is none, or when
+    /// the query fails (a replica that has not replayed a table yet).
     pub fn one(&self, sql: &str) -> Option<String> {
         let url = self.url("");
         crate::support::block_on(async move {
@@ -327,7 +328,7 @@ impl PrivateMy {
             let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
                 .await
                 .unwrap();
-            let v: Option<mysql_async::Row> = c.query_first(sql).await.unwrap();
+            let v: Option<mysql_async::Row> = c.query_first(sql).await.ok().flatten();
             c.disconnect().await.unwrap();
             v.and_then(|row| row.get::<Option<String>, _>(0).flatten())
         })
