@@ -28,6 +28,9 @@ pub struct User<'a> {
     /// Per report day: the user's place, or `None` without a rollup row in the window (or when
     /// the day is not scored).
     pub members: &'a [Option<Member>],
+    /// Per report day: the user's place under the candidate segment of [`merge_with`] (empty
+    /// without one).
+    pub candidate: &'a [Option<Member>],
     /// Per report day: the user's own partial score that day (a row that day).
     pub today: &'a [Option<UserDay>],
     /// Per measure asked for (`sums`), per report day: the user's sum, when it has one.
@@ -52,6 +55,19 @@ pub fn merge(
     store: &Store,
     segment: &Segment,
     rollup: &Rollup,
+    days: (&[NaiveDate], Scored),
+    sums: &[(&Rollup, &str)],
+    each: impl FnMut(&User) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    merge_with(store, (segment, None), rollup, days, sums, each)
+}
+
+/// [`merge`], each user also placed by `candidate` (another scoring of the same rollup and
+/// measure: other weights, groups or window) on every scored day.
+pub fn merge_with(
+    store: &Store,
+    (segment, candidate): (&Segment, Option<&Segment>),
+    rollup: &Rollup,
     (days, scored): (&[NaiveDate], Scored),
     sums: &[(&Rollup, &str)],
     mut each: impl FnMut(&User) -> Result<(), StoreError>,
@@ -59,25 +75,46 @@ pub fn merge(
     if days.is_empty() {
         return Ok(());
     }
-    // `weighted / window >= min_score` is `weighted >= min_score * window`: one multiplication
-    // per group instead of a division per user and day, and just as exact.
-    let window = BigDecimal::from(segment.window_days);
-    let thresholds: Vec<Exact> = segment
-        .groups
-        .iter()
-        .map(|g| Exact::from_big(&(&g.min_score * &window)))
-        .collect();
-    let pass = Pass::open(store, segment, rollup, (days, scored), sums)?;
-    pass.run(&thresholds, &mut each)
+    let segments: Vec<&Segment> = std::iter::once(segment).chain(candidate).collect();
+    let pass = Pass::open(store, &segments, rollup, (days, scored), sums)?;
+    pass.run(&mut each)
+}
+
+/// One scoring a pass places users by: the indexes of each scored report day's window among the
+/// pass's activity runs, and the groups' thresholds.
+struct Scoring {
+    /// For each report day that is scored, its window's runs among the activity runs.
+    windows: Vec<Option<Vec<usize>>>,
+    /// `min_score * window` of each group.
+    thresholds: Vec<Exact>,
+}
+
+impl Scoring {
+    /// A user's place on each scored report day, from their partial scores of the activity
+    /// runs.
+    fn place(&self, activity: &[Option<UserDay>], members: &mut [Option<Member>]) {
+        for (member, window) in members.iter_mut().zip(&self.windows) {
+            let Some(window) = window else { continue };
+            let mut weighted = Exact::default();
+            let mut rows = 0u32;
+            for t in window.iter().filter_map(|&i| activity[i].as_ref()) {
+                weighted = weighted.add(&t.weighted);
+                rows += t.rows;
+            }
+            *member = (rows > 0).then(|| Member {
+                group: self.thresholds.iter().position(|t| weighted >= *t),
+                weighted,
+            });
+        }
+    }
 }
 
 /// The report days of one merge and the runs it reads.
 struct Pass<'a> {
     days: &'a [NaiveDate],
-    /// For each report day that is scored, the indexes of its window's days among the activity
-    /// days.
-    windows: Vec<Option<Vec<usize>>>,
-    /// For each report day, its own index among the activity days.
+    /// The segment's scoring, then the candidate's.
+    scorings: Vec<Scoring>,
+    /// For each report day, the segment's run of that day among the activity runs.
     own: Vec<usize>,
     activity: Vec<RunReader<'a>>,
     /// Per measure, per report day.
@@ -88,33 +125,61 @@ impl<'a> Pass<'a> {
     /// Makes sure every run of the batch is current, and opens them.
     fn open(
         store: &'a Store,
-        segment: &Segment,
+        segments: &[&Segment],
         rollup: &Rollup,
         (days, scored): (&'a [NaiveDate], Scored),
         sums: &[(&Rollup, &str)],
     ) -> Result<Pass<'a>, StoreError> {
-        // Only the report days and the days of the scored days' windows are read.
-        let window = |d: NaiveDate| {
-            days_before(d, segment.window_days - 1)
-                .iter_days()
-                .take_while(move |x| *x <= d)
-        };
         let is_scored = |j: usize| scored == Scored::Every || j + 1 == days.len();
-        let mut activity_days: Vec<NaiveDate> = days
+        // The activity runs, each (partials name, day) once: a candidate with the segment's
+        // weights reads the segment's runs.
+        let mut runs: Vec<(String, NaiveDate)> = Vec::new();
+        let mut index = |segment: &Segment, day: NaiveDate| -> Result<usize, StoreError> {
+            let name = runs::partials_name(segment);
+            if let Some(i) = runs.iter().position(|(n, d)| *n == name && *d == day) {
+                return Ok(i);
+            }
+            runs::ensure_partials(store, segment, rollup, day)?;
+            runs.push((name, day));
+            Ok(runs.len() - 1)
+        };
+        let own = days
             .iter()
-            .enumerate()
-            .filter(|(j, _)| is_scored(*j))
-            .flat_map(|(_, d)| window(*d))
-            .chain(days.iter().copied())
-            .collect();
-        activity_days.sort();
-        activity_days.dedup();
-        let name = runs::partials_name(segment);
-        let mut activity = Vec::with_capacity(activity_days.len());
-        for day in &activity_days {
-            runs::ensure_partials(store, segment, rollup, *day)?;
-            activity.push(store.read_run(&name, &day.to_string()));
+            .map(|d| index(segments[0], *d))
+            .collect::<Result<_, _>>()?;
+        let mut scorings = Vec::with_capacity(segments.len());
+        for segment in segments {
+            // Only the days of the scored days' windows are read.
+            let mut windows = Vec::with_capacity(days.len());
+            for (j, d) in days.iter().enumerate() {
+                if !is_scored(j) {
+                    windows.push(None);
+                    continue;
+                }
+                let window = days_before(*d, segment.window_days - 1)
+                    .iter_days()
+                    .take_while(|x| x <= d)
+                    .map(|x| index(segment, x))
+                    .collect::<Result<_, _>>()?;
+                windows.push(Some(window));
+            }
+            // `weighted / window >= min_score` is `weighted >= min_score * window`: one
+            // multiplication per group instead of a division per user and day, and as exact.
+            let window = BigDecimal::from(segment.window_days);
+            let thresholds = segment
+                .groups
+                .iter()
+                .map(|g| Exact::from_big(&(&g.min_score * &window)))
+                .collect();
+            scorings.push(Scoring {
+                windows,
+                thresholds,
+            });
         }
+        let activity = runs
+            .iter()
+            .map(|(name, day)| store.read_run(name, &day.to_string()))
+            .collect();
         let mut sum_runs = Vec::new();
         for (rollup, measure) in sums {
             let name = runs::sums_name(rollup, measure);
@@ -125,16 +190,9 @@ impl<'a> Pass<'a> {
             }
             sum_runs.push(readers);
         }
-        let index = |x: NaiveDate| activity_days.binary_search(&x).expect("collected above");
-        let windows = days
-            .iter()
-            .enumerate()
-            .map(|(j, d)| is_scored(j).then(|| window(*d).map(index).collect()))
-            .collect();
-        let own = days.iter().map(|d| index(*d)).collect();
         Ok(Pass {
             days,
-            windows,
+            scorings,
             own,
             activity,
             sums: sum_runs,
@@ -144,35 +202,27 @@ impl<'a> Pass<'a> {
     /// Merges the runs user by user.
     fn run(
         mut self,
-        thresholds: &[Exact],
         each: &mut impl FnMut(&User) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let n = self.days.len();
         let mut user = String::new();
         let mut activity: Vec<Option<UserDay>> = vec![None; self.activity.len()];
         let mut sums: Vec<Vec<Option<BigDecimal>>> = vec![vec![None; n]; self.sums.len()];
-        let mut members: Vec<Option<Member>> = vec![None; n];
+        let mut members: Vec<Vec<Option<Member>>> = vec![vec![None; n]; self.scorings.len()];
         let mut today: Vec<Option<UserDay>> = vec![None; n];
         while self.next_user(&mut user)? {
             self.take(&user, &mut activity, &mut sums)?;
-            for (j, window) in self.windows.iter().enumerate() {
-                today[j] = activity[self.own[j]].clone();
-                let Some(window) = window else { continue };
-                let mut weighted = Exact::default();
-                let mut rows = 0u32;
-                for t in window.iter().filter_map(|&i| activity[i].as_ref()) {
-                    weighted = weighted.add(&t.weighted);
-                    rows += t.rows;
-                }
-                members[j] = (rows > 0).then(|| Member {
-                    group: thresholds.iter().position(|t| weighted >= *t),
-                    weighted,
-                });
+            for (j, own) in self.own.iter().enumerate() {
+                today[j] = activity[*own].clone();
+            }
+            for (scoring, members) in self.scorings.iter().zip(members.iter_mut()) {
+                scoring.place(&activity, members);
             }
             let view = User {
                 name: &user,
                 days: self.days,
-                members: &members,
+                members: &members[0],
+                candidate: members.get(1).map_or(&[], Vec::as_slice),
                 today: &today,
                 sums: &sums,
             };

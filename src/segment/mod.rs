@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use crate::exact::Exact;
 use crate::rollup::Rollup;
 use crate::store::{Store, StoreError};
-pub use merge::{PASS_DAYS, Scored, User, merge};
+pub use merge::{PASS_DAYS, Scored, User, merge, merge_with};
 pub use runs::{Seen, UserDay, seen_values};
 pub use spec::{Group, Segment, SegmentConfig};
 

@@ -37,7 +37,7 @@ pub struct SegmentConfig {
 }
 
 /// One entry of `groups`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
     /// Group name shown in reports.
@@ -172,6 +172,84 @@ pub fn check(
         groups,
         inactive: s.inactive.clone(),
     }
+}
+
+/// What a candidate policy changes of a segment (a report's `candidate`, `tally whatif`): each
+/// key given replaces the segment's value; `None` keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Changes<'a> {
+    /// Weights by value of `by` (the whole table).
+    pub weights: Option<&'a IndexMap<String, toml::Value>>,
+    /// Weight of unlisted values.
+    pub default_weight: Option<&'a toml::Value>,
+    /// Groups, highest threshold first.
+    pub groups: Option<&'a [GroupConfig]>,
+    /// Trailing window.
+    pub window: Option<&'a str>,
+}
+
+/// The segment `base` with `changes`, checked as a segment is (keys named under `key`, like
+/// `reports.NAME.candidate`). It scores the same rollup and measure by the same dimension; when
+/// its weights differ, its partial scores are kept apart from the segment's, under the name
+/// `<segment>@<digest of the weights>`.
+pub fn candidate(c: &mut Checker, key: &str, base: &Segment, changes: Changes) -> Segment {
+    let mut segment = base.clone();
+    if let Some(weights) = changes.weights {
+        if base.by.is_none() && !weights.is_empty() {
+            c.issue(
+                format!("{key}.weights"),
+                format!("weights need `by`, and segment `{}` has none", base.name),
+            );
+        }
+        segment.weights = weights
+            .iter()
+            .map(|(k, v)| (k.clone(), c.weight(&format!("{key}.weights.{k}"), v)))
+            .collect();
+    }
+    if let Some(w) = changes.default_weight {
+        segment.default_weight = c.weight(&format!("{key}.default_weight"), w);
+    }
+    if let Some(groups) = changes.groups {
+        segment.groups = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| Group {
+                name: g.name.clone(),
+                min_score: c.decimal(&format!("{key}.groups[{i}].min_score"), &g.min_score),
+            })
+            .collect();
+        check_groups(c, key, &segment.groups, &segment.inactive);
+    }
+    if let Some(window) = changes.window {
+        segment.window_days = c.whole_days(&format!("{key}.window"), window, MAX_WINDOW_DAYS);
+    }
+    if !same_weights(&segment, base) {
+        segment.name = format!("{}@{}", base.name, weights_digest(&segment));
+    }
+    segment
+}
+
+/// True when both score every value alike (equal weights, as numbers).
+fn same_weights(a: &Segment, b: &Segment) -> bool {
+    a.default_weight == b.default_weight && a.weights == b.weights
+}
+
+/// A short digest of a segment's weights: what tells candidates' partial scores apart.
+fn weights_digest(segment: &Segment) -> String {
+    use std::hash::BuildHasher;
+    let mut weights: Vec<String> = segment
+        .weights
+        .iter()
+        .map(|(k, w)| format!("{k}={}", w.normalized()))
+        .collect();
+    weights.sort();
+    let text = format!(
+        "{};default={}",
+        weights.join(","),
+        segment.default_weight.normalized()
+    );
+    let hash = foldhash::quality::FixedState::with_seed(0x0077_6569_6768_7473).hash_one(&text);
+    format!("{:08x}", hash >> 32)
 }
 
 fn check_groups(c: &mut Checker, key: &str, groups: &[Group], inactive: &str) {
