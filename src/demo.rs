@@ -1,7 +1,7 @@
 //! `tally demo`: builds two SQLite databases shaped like the story (a chain database with an
 //! actions table, a portal database with reward claims), a config and an env file, then syncs and
-//! prints its reports, who moved between groups and who took the most rewards. No
-//! server, no secret.
+//! prints its reports: rewards by segment, who moved between groups, who took the most rewards,
+//! what a candidate policy would have paid, and where the scores fall. No server, no secret.
 
 use std::path::Path;
 
@@ -110,6 +110,21 @@ amount = "amount"
 days = 7
 limit = 10
 
+[reports.heavy_at_20]
+kind = "policy_compare"
+title = "What if heavy started at 20 and earned twice as much per claim"
+segment = "engagement"
+rewards = "rewards"
+amount = "amount"
+days = 8
+candidate = { groups = [ { name = "heavy", min_score = 20 }, { name = "light", min_score = 0 } ], payout = { heavy = 2 } }
+
+[reports.scores]
+kind = "score_distribution"
+title = "Where the engagement scores fall"
+segment = "engagement"
+days = 8
+
 [reports.top_actions]
 title = "Top actions"
 sql = "SELECT action, sum(actions) AS actions FROM activity WHERE day BETWEEN :start AND :end GROUP BY action ORDER BY actions DESC LIMIT 10"
@@ -122,6 +137,10 @@ days = 7
 
 [output]
 dir = "reports"
+
+[[annotations]]
+date = "ANNOTATION_DATE"
+text = "Event dungeon opened"
 "#;
 
 const ENV: &str =
@@ -140,7 +159,13 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
     run::sync_ranges(&config, &mut store, &ranges, false, quiet).await?;
     // Every report is built, so that each command printed below works as it is printed.
     let reports = run::build_all(&config, &store, &specs, last)?;
-    for name in ["rewards_by_segment", "segment_moves", "top_earners"] {
+    for name in [
+        "rewards_by_segment",
+        "segment_moves",
+        "top_earners",
+        "heavy_at_20",
+        "scores",
+    ] {
         let report = reports
             .iter()
             .find(|r| r.name == name)
@@ -158,7 +183,7 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
          Or look around the demo:\n  tally -c {cfg} report\n  \
          tally -c {cfg} query \"SELECT * FROM engagement ORDER BY score DESC LIMIT 5\"",
         dir = dir.display(),
-        charts = charts.join(" and "),
+        charts = charts.join(", "),
         cfg = config_path.display()
     ))
     .map_err(Error::stdout)?;
@@ -169,12 +194,7 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
 /// (`<dir>/<report>/<day>.png`); returns their paths.
 fn charts(dir: &Path, reports: &[crate::report::Report]) -> Result<Vec<String>, Error> {
     let mut written = Vec::new();
-    let drawn = reports.iter().filter(|r| {
-        matches!(
-            r.body,
-            crate::report::Body::SegmentRewards(_) | crate::report::Body::SegmentFlow(_)
-        )
-    });
+    let drawn = reports.iter().filter(|r| crate::report::chart::can_draw(r));
     for report in drawn {
         let png = crate::report::chart::png(report).map_err(crate::report::ReportError::Chart)?;
         let folder = dir.join(&report.name);
@@ -199,7 +219,9 @@ pub fn create(dir: &Path, last: NaiveDate) -> Result<(), Error> {
             }
         }
     }
-    for (name, text) in [("tally.toml", CONFIG), (".env", ENV)] {
+    // The annotation marks a day that the demo's reports show.
+    let config = CONFIG.replace("ANNOTATION_DATE", &days_before(last, 3).to_string());
+    for (name, text) in [("tally.toml", config.as_str()), (".env", ENV)] {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
     }

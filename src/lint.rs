@@ -62,6 +62,9 @@ fn rewarded(spec: &ReportSpec) -> Option<(&str, &str)> {
         }
         | ReportKind::TopRewarded {
             segment, rewards, ..
+        }
+        | ReportKind::PolicyCompare {
+            segment, rewards, ..
         } => Some((segment, rewards)),
         _ => None,
     }

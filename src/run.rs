@@ -123,6 +123,7 @@ pub fn build_all(
     day: NaiveDate,
 ) -> Result<Vec<Report>, Error> {
     let inputs = config.report_inputs();
+    report::notes::record_changes(inputs, store, specs, day)?;
     let reports = specs
         .iter()
         .map(|s| report::build(inputs, store, s, day).map_err(Error::from))

@@ -153,6 +153,9 @@ pub enum Command {
     Sync(SyncArgs),
     /// Render reports from the store (all of them without NAME), syncing first.
     Report(ReportArgs),
+    /// What a candidate policy (other weights, groups, window or payout) would have done, as a
+    /// policy_compare report; the config is not changed, nothing is delivered.
+    Whatif(WhatifArgs),
     /// Sync, render every report into the output directory, print it and deliver it, with the
     /// alerts that fire on it.
     Run(RunArgs),
@@ -267,6 +270,40 @@ pub struct ReportArgs {
     /// destination), instead of the reports; deliver nothing.
     #[arg(long)]
     pub revisions: bool,
+}
+
+/// `tally whatif`.
+#[derive(Debug, Clone, Args)]
+pub struct WhatifArgs {
+    /// The segment whose policy is changed.
+    pub segment: String,
+    /// The rewards rollup.
+    #[arg(long, value_name = "ROLLUP")]
+    pub rewards: String,
+    /// The measure of the rewards rollup that is summed.
+    #[arg(long, value_name = "MEASURE")]
+    pub amount: String,
+    /// A change of the segment: `weights.VALUE=3`, `default_weight=0.5`, `window=14d`,
+    /// `groups.NAME.min_score=20`, or `groups=[...]` (TOML) (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// A payout multiplier of a group's rewards, like `heavy=2` (repeatable; default 1).
+    #[arg(long = "payout", value_name = "GROUP=X")]
+    pub payout: Vec<String>,
+    #[command(flatten)]
+    pub date: DateArg,
+    /// Number of report days, ending with the report date.
+    #[arg(long, default_value_t = 8)]
+    pub days: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Do not sync first.
+    #[arg(long)]
+    pub no_sync: bool,
 }
 
 /// `tally run`.

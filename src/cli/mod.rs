@@ -10,6 +10,7 @@ mod plan;
 mod report;
 mod status;
 mod sync;
+mod whatif;
 
 use std::path::Path;
 
@@ -35,6 +36,14 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
                 Needs::SOURCES
             };
             report::run(&load(cli, needs)?, a, cli.quiet).await
+        }
+        Command::Whatif(a) => {
+            let needs = if a.no_sync {
+                Needs::STORE
+            } else {
+                Needs::SOURCES
+            };
+            whatif::run(&load(cli, needs)?, a, cli.quiet).await
         }
         Command::Run(a) => {
             let needs = if a.select.dry_run {

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::report::render::{self, Format};
 use crate::report::revise;
-use crate::report::{self, Body, Report, ReportError, chart};
+use crate::report::{self, Body, Report, ReportError, ReportSpec, chart};
 use crate::run;
 use crate::store::Store;
 
@@ -18,10 +18,21 @@ use crate::store::Store;
 /// unless `--no-sync`.
 pub async fn run(config: &Config, a: &ReportArgs, quiet: bool) -> Result<bool, Error> {
     let specs = config.select_reports(&a.names).map_err(usage)?;
+    show(config, &specs, a, quiet).await
+}
+
+/// Renders `specs` as `a` says (its names aside): syncs what they need unless `--no-sync`, then
+/// prints them or writes them to `--output`.
+pub async fn show(
+    config: &Config,
+    specs: &[&ReportSpec],
+    a: &ReportArgs,
+    quiet: bool,
+) -> Result<bool, Error> {
     let day = run::report_date(config, a.date.date);
     if a.format.text().is_none()
         && a.output.is_some()
-        && let [spec] = specs.as_slice()
+        && let [spec] = specs
         && !chart::draws(&spec.kind)
     {
         // Said before anything is synced for a chart that cannot be drawn.
@@ -32,12 +43,12 @@ pub async fn run(config: &Config, a: &ReportArgs, quiet: bool) -> Result<bool, E
     }
     let mut store = Store::open_locked(&config.store, false)?;
     if a.no_sync {
-        synced(config, &store, &specs, "report --no-sync")?;
+        synced(config, &store, specs, "report --no-sync")?;
     } else {
-        let ranges = run::needed(config, &specs, day)?;
+        let ranges = run::needed(config, specs, day)?;
         run::sync_ranges(config, &mut store, &ranges, false, quiet).await?;
     }
-    let mut reports = run::build_all(config, &store, &specs, day)?;
+    let mut reports = run::build_all(config, &store, specs, day)?;
     if a.revisions {
         reports = revisions(&store, &reports, day)?;
     }

@@ -71,6 +71,12 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
             (name.clone(), alert)
         })
         .collect();
+    let annotations = file
+        .annotations
+        .iter()
+        .enumerate()
+        .map(|(i, a)| report::notes::check(&mut c, i, a, &reports))
+        .collect();
     let style = style(&mut c, &file);
     let (store, output_dir) = (store(&mut c, &file.store), c.path(&file.output.dir));
     let checked = c.finish();
@@ -92,6 +98,7 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
         destinations,
         schedule,
         alerts,
+        annotations,
         warnings: checked.warnings,
         deferred: checked.deferred,
     })
@@ -113,7 +120,7 @@ fn keep_covers_reports(
             let segment = segments.get(*s)?;
             Some((
                 segment.rollup.as_str(),
-                segment.window_days,
+                reads.window_of(segment),
                 reads.lead_days,
             ))
         });
@@ -253,6 +260,7 @@ fn style(c: &mut Checker, file: &File) -> Style {
         font,
         rounding: None,
         provisional: None,
+        notes: Vec::new(),
     }
 }
 

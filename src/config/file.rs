@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::schedule::ScheduleConfig;
 use crate::deliver::DeliverConfig;
 use crate::report::alert::AlertConfig;
+use crate::report::notes::AnnotationConfig;
 use crate::report::render::CsvFormulas;
 use crate::report::spec::ReportConfig;
 use crate::rollup::RollupConfig;
@@ -51,6 +52,9 @@ pub struct File {
     /// Alerts on reports' rows, by name.
     #[serde(default)]
     pub alerts: IndexMap<String, AlertConfig>,
+    /// Notes on days of the reports (`[[annotations]]`).
+    #[serde(default)]
+    pub annotations: Vec<AnnotationConfig>,
 }
 
 /// `[chart]`.

@@ -182,6 +182,8 @@ pub struct Config {
     pub schedule: Option<ScheduleSpec>,
     /// Alerts on reports' rows, by name.
     pub alerts: IndexMap<String, Alert>,
+    /// `[[annotations]]`: notes on days of the reports.
+    pub annotations: Vec<crate::report::notes::Annotation>,
     /// What works but is probably not what was meant: logged when the config is loaded, and
     /// printed by `tally check`.
     pub warnings: Vec<Issue>,
@@ -260,6 +262,7 @@ impl Config {
             rollups: &self.rollups,
             segments: &self.segments,
             style: &self.style,
+            annotations: &self.annotations,
         }
     }
 

@@ -139,6 +139,12 @@ pub fn build(
             json!({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(&note)}]}),
         );
     }
+    let notes = render::notes(report);
+    if !notes.is_empty() {
+        // A context block holds at most 10 elements of 3,000 characters.
+        let text = clip(&escape(&notes.join("\n")), 3000);
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}));
+    }
     let cut = report.rows.len() > shown_rows || report.columns.len() > shown_cols;
     if cut && flow.is_none() {
         let place = if csv_attached {
@@ -413,6 +419,38 @@ fn summary(report: &Report) -> Option<String> {
                 if report.rows.len() == 1 { "es" } else { "" }
             ));
         }
+        Body::PolicyCompare(shares) => {
+            let last = report.last;
+            let parts: Vec<String> = shares
+                .iter()
+                .filter(|s| s.day == last)
+                .map(|s| {
+                    format!(
+                        "*{}* {}% → {}%",
+                        escape(&s.group),
+                        plain(&s.now),
+                        plain(&s.candidate)
+                    )
+                })
+                .collect();
+            return Some(format!(
+                "Share of rewards on {last}, now → candidate: {}",
+                parts.join(" · ")
+            ));
+        }
+        Body::ScoreDistribution { .. } => {
+            let at = |name: &str| report.columns.iter().position(|c| c == name);
+            let row = report.rows.last()?;
+            let cell = |name: &str| at(name).map_or(String::new(), |i| row[i].to_string());
+            return Some(format!(
+                "Scores on {}: {} users, median {}, p90 {}, max {}",
+                report.last,
+                cell("users"),
+                cell("p50"),
+                cell("p90"),
+                cell("max")
+            ));
+        }
         Body::Table => return None,
     };
     let last = report.last;
@@ -460,6 +498,48 @@ mod tests {
         assert_eq!(clip(&escape("ab<c"), 4), "ab");
         assert_eq!(clip(&escape("ab<c"), 6), "ab&lt;");
         assert_eq!(clip("abc", 3), "abc");
+    }
+
+    #[test]
+    fn notes_and_the_policy_summary_are_escaped() {
+        let day: chrono::NaiveDate = "2026-11-15".parse().unwrap();
+        let share = |s: &str| parse_decimal(s).unwrap();
+        let report = Report {
+            name: "p".into(),
+            title: "p".into(),
+            first: day,
+            last: day,
+            columns: vec!["day".into(), "segment".into()],
+            rows: vec![vec![
+                Value::Text(day.to_string()),
+                Value::Text("<!here>".into()),
+            ]],
+            body: Body::PolicyCompare(vec![crate::report::policy_compare::Shares {
+                day,
+                group: "<!here>".into(),
+                now: share("33.8"),
+                candidate: share("49.5"),
+            }]),
+            style: crate::report::render::Style {
+                notes: vec![crate::report::render::Note {
+                    day,
+                    text: "raid <!channel>\nnext line".into(),
+                }],
+                ..Default::default()
+            },
+            definition: String::new(),
+        };
+        let m = build(&report, 10, false, None);
+        let all = serde_json::to_string(&m.blocks).unwrap() + &m.text;
+        assert!(
+            !all.contains("<!channel>") && !all.contains("<!here>"),
+            "{all}"
+        );
+        assert!(
+            all.contains("2026-11-15: raid &lt;!channel&gt; next line"),
+            "{all}"
+        );
+        assert!(all.contains("33.8% → 49.5%"), "{all}");
     }
 
     #[test]

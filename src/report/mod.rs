@@ -1,11 +1,15 @@
 //! Reports over the store (`[reports.NAME]`, [`spec`]): the built-in [`segment_rewards`],
-//! [`segment_flow`] and [`top_rewarded`] reports and custom SQL ([`sql`]), rendered by [`render`]
+//! [`segment_flow`], [`top_rewarded`], [`policy_compare`] and [`score_distribution`] reports and
+//! custom SQL ([`sql`]), rendered by [`render`]
 //! and drawn by [`chart`]; [`alert`]s look at a report's rows.
 
 pub mod alert;
 pub mod chart;
+pub mod notes;
+pub mod policy_compare;
 pub mod render;
 pub mod revise;
+pub mod score_distribution;
 pub mod segment_flow;
 pub mod segment_rewards;
 pub mod spec;
@@ -32,6 +36,8 @@ pub struct Inputs<'a> {
     pub segments: &'a IndexMap<String, Segment>,
     /// How every report is shown.
     pub style: &'a render::Style,
+    /// `[[annotations]]`.
+    pub annotations: &'a [notes::Annotation],
 }
 
 /// A report failure.
@@ -97,6 +103,16 @@ pub enum Body {
     SegmentRewards(Vec<segment_rewards::Share>),
     /// The built-in segment_flow report: each day's square of moves between groups.
     SegmentFlow(Vec<segment_flow::Flow>),
+    /// The built-in policy_compare report: each group's share now and under the candidate.
+    PolicyCompare(Vec<policy_compare::Shares>),
+    /// The built-in score_distribution report: each day's histogram of scores, and the groups'
+    /// thresholds.
+    ScoreDistribution {
+        /// Per day.
+        histograms: Vec<score_distribution::Histogram>,
+        /// Each group's name and `min_score`, highest first.
+        thresholds: Vec<(String, f64)>,
+    },
     /// An alert: the rows of a report that matched its condition.
     Alert {
         /// The report whose rows matched.
@@ -134,13 +150,13 @@ pub fn required_days<'a>(
     for report in reports {
         let (first, last) = report.range(date);
         let reads = report.reads();
-        for rollup in reads.rollups {
+        for rollup in &reads.rollups {
             add(rollup, DayRange { first, last });
         }
         let scored_from = days_before(first, reads.lead_days);
-        for name in reads.segments {
-            let segment = &segments[name];
-            let first = days_before(scored_from, segment.window_days - 1);
+        for name in &reads.segments {
+            let segment = &segments[*name];
+            let first = days_before(scored_from, reads.window_of(segment) - 1);
             add(&segment.rollup, DayRange { first, last });
         }
     }
@@ -158,7 +174,8 @@ fn amounts(kind: &ReportKind, columns: &[String], rows: &[Vec<Value>]) -> Vec<us
     match kind {
         ReportKind::SegmentRewards { .. } => named(&["rewards"]),
         ReportKind::TopRewarded { .. } => named(&["rewards", "rewards_per_action"]),
-        ReportKind::SegmentFlow { .. } => Vec::new(),
+        ReportKind::PolicyCompare { .. } => named(&["rewards_now", "rewards_candidate"]),
+        ReportKind::SegmentFlow { .. } | ReportKind::ScoreDistribution { .. } => Vec::new(),
         ReportKind::Sql { .. } => (0..columns.len())
             .filter(|&i| {
                 let cells = rows.iter().map(|r| &r[i]).filter(|v| **v != Value::Null);
@@ -224,6 +241,10 @@ pub fn columns(
         ReportKind::SegmentRewards { .. } => &segment_rewards::COLUMNS,
         ReportKind::SegmentFlow { .. } => &segment_flow::COLUMNS,
         ReportKind::TopRewarded { .. } => &top_rewarded::COLUMNS,
+        ReportKind::PolicyCompare { .. } => &policy_compare::COLUMNS,
+        ReportKind::ScoreDistribution { groups, .. } => {
+            return Ok(Some(score_distribution::columns(groups)));
+        }
         ReportKind::Sql { sql, .. } => {
             return store
                 .map(|store| sql::columns(store, &spec.name, sql))
@@ -273,6 +294,42 @@ pub fn build(
             let columns = top_rewarded::COLUMNS.map(String::from).to_vec();
             (columns, rows, Body::Table)
         }
+        ReportKind::PolicyCompare {
+            segment,
+            rewards,
+            amount,
+            candidate,
+        } => {
+            let seg = &inputs.segments[segment];
+            let compared = policy_compare::Compared {
+                segment: seg,
+                candidate,
+                activity: &inputs.rollups[&seg.rollup],
+                rewards: &inputs.rollups[rewards],
+                amount,
+            };
+            let (rows, shares) = policy_compare::build(store, &compared, first, last)?;
+            let columns = policy_compare::COLUMNS.map(String::from).to_vec();
+            (columns, rows, Body::PolicyCompare(shares))
+        }
+        ReportKind::ScoreDistribution { segment, groups } => {
+            let seg = &inputs.segments[segment];
+            let rollup = &inputs.rollups[&seg.rollup];
+            let (rows, histograms) = score_distribution::build(store, seg, rollup, first, last)?;
+            let thresholds = seg
+                .groups
+                .iter()
+                .map(|g| {
+                    let min = bigdecimal::ToPrimitive::to_f64(&g.min_score).unwrap_or(0.0);
+                    (g.name.clone(), min)
+                })
+                .collect();
+            let body = Body::ScoreDistribution {
+                histograms,
+                thresholds,
+            };
+            (score_distribution::columns(groups), rows, body)
+        }
         ReportKind::Sql { sql, segments, .. } => {
             let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
             for name in segments {
@@ -288,6 +345,7 @@ pub fn build(
         columns: amounts(&spec.kind, &columns, &rows),
     });
     let provisional = provisional(inputs, spec, &columns, (first, last));
+    let notes = notes::of_report(inputs, store, spec, (first, last))?;
     Ok(Report {
         name: spec.name.clone(),
         title: spec.title.clone(),
@@ -299,6 +357,7 @@ pub fn build(
         style: render::Style {
             rounding,
             provisional,
+            notes,
             ..inputs.style.clone()
         },
         definition: revise::definition(inputs, spec),

@@ -38,12 +38,22 @@ pub fn render(report: &Report, format: Format) -> String {
     match format {
         Format::Table => {
             let note = footnote(report).map_or(String::new(), |n| format!("{n}\n"));
-            format!("{}\n{}\n{note}", heading(report), table(report))
+            let notes: String = notes(report).iter().map(|n| format!("{n}\n")).collect();
+            format!("{}\n{}\n{note}{notes}", heading(report), table(report))
         }
         Format::Markdown => {
             let note =
                 footnote(report).map_or(String::new(), |n| format!("\n{}\n", markdown_cell(&n)));
-            format!("{}{note}", markdown(report))
+            let notes: String = notes(report)
+                .iter()
+                .map(|n| format!("\n- {}", markdown_cell(n)))
+                .collect();
+            let notes = if notes.is_empty() {
+                notes
+            } else {
+                format!("{notes}\n")
+            };
+            format!("{}{note}{notes}", markdown(report))
         }
         Format::Csv => csv(report),
         Format::Json => json(report),
@@ -190,6 +200,36 @@ pub struct Style {
     pub rounding: Option<Rounding>,
     /// The days that may still change, for a report with a `day` column.
     pub provisional: Option<Provisional>,
+    /// Notes on the report's days: `[[annotations]]` and recorded changes of the segments it
+    /// reads, oldest first.
+    pub notes: Vec<Note>,
+}
+
+/// A note on one day of a report: an `[[annotations]]` entry, or a change of a segment's
+/// definition that tally recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The day it marks.
+    pub day: chrono::NaiveDate,
+    /// What it says.
+    pub text: String,
+}
+
+/// The report's notes as lines (`2026-11-03: text`), newlines as spaces.
+pub fn notes(report: &Report) -> Vec<String> {
+    report
+        .style
+        .notes
+        .iter()
+        .map(|n| {
+            let text: String = n
+                .text
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            format!("{}: {text}", n.day)
+        })
+        .collect()
 }
 
 /// The days of a report that a later daily run pulls again (they lie within a rollup's

@@ -11,6 +11,7 @@ use serde_json::{Value as Json, json};
 use super::render::{self, Style};
 use super::spec::{ReportKind, ReportSpec};
 use super::{Body, Inputs, Report};
+use crate::segment::Segment;
 use crate::store::{SentDay, Store, StoreError};
 use crate::value::Value;
 
@@ -305,7 +306,7 @@ fn refreshed(
 
 /// The parts of a definition that differ between `then` and `now`, like
 /// "segment `engagement` changed: weights" or "rollup `activity` changed".
-fn changed_parts(then: &str, now: &str) -> Vec<String> {
+pub fn changed_parts(then: &str, now: &str) -> Vec<String> {
     let (Ok(Json::Object(then)), Ok(Json::Object(now))) = (
         serde_json::from_str::<Json>(then),
         serde_json::from_str::<Json>(now),
@@ -337,10 +338,31 @@ fn changed_parts(then: &str, now: &str) -> Vec<String> {
 /// a change of definition from late rows.
 pub fn definition(inputs: Inputs<'_>, spec: &ReportSpec) -> String {
     let mut parts = serde_json::Map::new();
-    parts.insert(
-        format!("report `{}`", spec.name),
-        json!(format!("{:?}", spec.kind)),
-    );
+    let kind = match &spec.kind {
+        // The candidate's weights are a map: written in order, so that the text is the same
+        // from one run to the next.
+        ReportKind::PolicyCompare {
+            segment,
+            rewards,
+            amount,
+            candidate,
+        } => {
+            let mut payout: Vec<String> = candidate
+                .payout
+                .iter()
+                .map(|(g, x)| format!("{g}={}", x.normalized()))
+                .collect();
+            payout.sort();
+            format!(
+                "PolicyCompare {{ segment: {segment:?}, rewards: {rewards:?}, amount: {amount:?}, \
+                 candidate: {}, payout: {} }}",
+                segment_definition(&candidate.segment),
+                payout.join(",")
+            )
+        }
+        other => format!("{other:?}"),
+    };
+    parts.insert(format!("report `{}`", spec.name), json!(kind));
     let reads = spec.reads();
     let mut rollups: Vec<&str> = reads.rollups.clone();
     for name in &reads.segments {
@@ -348,25 +370,7 @@ pub fn definition(inputs: Inputs<'_>, spec: &ReportSpec) -> String {
             continue;
         };
         rollups.push(&s.rollup);
-        let mut weights: Vec<String> = s.weights.iter().map(|(k, w)| format!("{k}={w}")).collect();
-        weights.sort();
-        let groups: Vec<String> = s
-            .groups
-            .iter()
-            .map(|g| format!("{}>={}", g.name, g.min_score))
-            .collect();
-        parts.insert(
-            format!("segment `{name}`"),
-            json!({
-                "rollup": s.rollup,
-                "score": s.score,
-                "by": s.by,
-                "window": s.window_days,
-                "weights": weights.join(","),
-                "default_weight": s.default_weight.to_string(),
-                "groups": groups.join(","),
-            }),
-        );
+        parts.insert(format!("segment `{name}`"), segment_definition(s));
     }
     for name in rollups {
         if let Some(r) = inputs.rollups.get(name) {
@@ -377,4 +381,25 @@ pub fn definition(inputs: Inputs<'_>, spec: &ReportSpec) -> String {
         parts.insert("sql".into(), json!(sql));
     }
     Json::Object(parts).to_string()
+}
+
+/// A segment's scoring and groups as JSON, each key one thing that can change (`weights`,
+/// `groups`, `window`...), as [`definition`] and the segment's change records keep it.
+pub fn segment_definition(s: &Segment) -> Json {
+    let mut weights: Vec<String> = s.weights.iter().map(|(k, w)| format!("{k}={w}")).collect();
+    weights.sort();
+    let groups: Vec<String> = s
+        .groups
+        .iter()
+        .map(|g| format!("{}>={}", g.name, g.min_score))
+        .collect();
+    json!({
+        "rollup": s.rollup,
+        "score": s.score,
+        "by": s.by,
+        "window": s.window_days,
+        "weights": weights.join(","),
+        "default_weight": s.default_weight.to_string(),
+        "groups": groups.join(","),
+    })
 }

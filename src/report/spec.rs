@@ -13,6 +13,7 @@ use crate::check::{Checker, names};
 use crate::days::days_before;
 use crate::rollup::{Agg, Rollup};
 use crate::segment::Segment;
+use crate::segment::spec::GroupConfig;
 
 /// `[reports.NAME]`: a built-in report (`segment_rewards`, `segment_flow`, `top_rewarded`) or
 /// custom SQL.
@@ -42,8 +43,28 @@ pub struct ReportConfig {
     /// sql: the query, with `:start` and `:end`.
     pub sql: Option<String>,
     /// Decimal places of amounts and per-action values in text, Markdown and Slack (CSV and
-    /// JSON stay exact): segment_rewards, top_rewarded, sql.
+    /// JSON stay exact): segment_rewards, top_rewarded, policy_compare, sql.
     pub decimals: Option<i64>,
+    /// policy_compare: the candidate policy.
+    pub candidate: Option<CandidateConfig>,
+}
+
+/// policy_compare's `candidate`: the segment's keys it replaces, and the payout per group.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateConfig {
+    /// Replaces the segment's `weights` (the whole table).
+    pub weights: Option<IndexMap<String, toml::Value>>,
+    /// Replaces the segment's `default_weight`.
+    pub default_weight: Option<toml::Value>,
+    /// Replaces the segment's `groups`.
+    pub groups: Option<Vec<GroupConfig>>,
+    /// Replaces the segment's `window`.
+    pub window: Option<String>,
+    /// Multiplier of each group's rewards (a group of either side, or the inactive group);
+    /// 1 for the groups not listed.
+    #[serde(default)]
+    pub payout: IndexMap<String, toml::Value>,
 }
 
 /// The most `decimals`.
@@ -92,6 +113,26 @@ pub enum ReportKind {
         /// Only users in these groups; all when empty.
         groups: Vec<String>,
     },
+    /// What a candidate policy (other weights, groups, window, payout) would have done to each
+    /// group's users and rewards, beside the segment's.
+    PolicyCompare {
+        /// Segment name.
+        segment: String,
+        /// Rewards rollup name.
+        rewards: String,
+        /// Measure of the rewards rollup that is summed.
+        amount: String,
+        /// The candidate policy.
+        candidate: Box<Policy>,
+    },
+    /// The distribution of the segment's scores on each day, and how many users reach each
+    /// group.
+    ScoreDistribution {
+        /// Segment name.
+        segment: String,
+        /// The segment's group names, highest first (a column each).
+        groups: Vec<String>,
+    },
     /// Custom SQL over the store.
     Sql {
         /// The query.
@@ -101,6 +142,27 @@ pub enum ReportKind {
         /// Segments the query names (materialized before it runs).
         segments: Vec<String>,
     },
+}
+
+/// A checked candidate policy: the segment with the candidate's changes, and the payout.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The segment as the candidate scores it (its name tells its partial scores apart when the
+    /// weights differ).
+    pub segment: Segment,
+    /// The multiplier of each group's rewards, by group name (the inactive group's too); 1 for
+    /// a group not listed.
+    pub payout: Vec<(String, bigdecimal::BigDecimal)>,
+}
+
+impl Policy {
+    /// The multiplier of `group`'s rewards.
+    pub fn payout(&self, group: &str) -> bigdecimal::BigDecimal {
+        self.payout
+            .iter()
+            .find(|(g, _)| g == group)
+            .map_or_else(|| 1.into(), |(_, x)| x.clone())
+    }
 }
 
 /// A checked `[reports.NAME]`.
@@ -139,6 +201,24 @@ impl ReportSpec {
                 rollups: one(rewards),
                 segments: one(segment),
                 lead_days: 0,
+                window: 0,
+            },
+            ReportKind::PolicyCompare {
+                segment,
+                rewards,
+                candidate,
+                ..
+            } => Reads {
+                rollups: one(rewards),
+                segments: one(segment),
+                lead_days: 0,
+                window: candidate.segment.window_days,
+            },
+            ReportKind::ScoreDistribution { segment, .. } => Reads {
+                rollups: vec![],
+                segments: one(segment),
+                lead_days: 0,
+                window: 0,
             },
             // Each day's groups are compared with those `compare` days before.
             ReportKind::SegmentFlow {
@@ -148,6 +228,7 @@ impl ReportSpec {
                 rollups: vec![],
                 segments: one(segment),
                 lead_days: *compare_days,
+                window: 0,
             },
             ReportKind::Sql {
                 rollups, segments, ..
@@ -155,6 +236,7 @@ impl ReportSpec {
                 rollups: rollups.iter().map(String::as_str).collect(),
                 segments: segments.iter().map(String::as_str).collect(),
                 lead_days: 0,
+                window: 0,
             },
         }
     }
@@ -170,10 +252,20 @@ pub struct Reads<'a> {
     pub segments: Vec<&'a str>,
     /// Days before the first report day from which the segments are scored.
     pub lead_days: u32,
+    /// A window the segments are also scored with, when longer than their own (a candidate
+    /// policy's); 0 for none.
+    pub window: u32,
+}
+
+impl Reads<'_> {
+    /// The days of rollup rows scoring `segment` reads before a scored day, that day included.
+    pub fn window_of(&self, segment: &Segment) -> u32 {
+        segment.window_days.max(self.window)
+    }
 }
 
 /// The keys each kind takes besides `kind`, `title` and `days`.
-const KEYS: [(&str, &[&str]); 4] = [
+const KEYS: [(&str, &[&str]); 6] = [
     (
         "segment_rewards",
         &["segment", "rewards", "amount", "decimals"],
@@ -185,6 +277,11 @@ const KEYS: [(&str, &[&str]); 4] = [
             "segment", "rewards", "amount", "limit", "groups", "decimals",
         ],
     ),
+    (
+        "policy_compare",
+        &["segment", "rewards", "amount", "candidate", "decimals"],
+    ),
+    ("score_distribution", &["segment"]),
     ("sql", &["sql", "decimals"]),
 ];
 
@@ -221,9 +318,14 @@ pub fn check(
     }
 }
 
-/// `days`: 1 to the most a kind covers, by default 1 for segment_flow and 7 for the others.
+/// `days`: 1 to the most a kind covers, by default 1 for segment_flow, 8 for policy_compare and
+/// score_distribution, and 7 for the others.
 fn days(c: &mut Checker, key: &str, kind: &str, days: Option<u32>) -> u32 {
-    let default_days = if kind == "segment_flow" { 1 } else { 7 };
+    let default_days = match kind {
+        "segment_flow" => 1,
+        "policy_compare" | "score_distribution" => 8,
+        _ => 7,
+    };
     // A top_rewarded report adds its days up in one merge pass.
     let max_days = if kind == "top_rewarded" {
         MAX_TOP_DAYS
@@ -252,6 +354,7 @@ fn foreign_keys(c: &mut Checker, key: &str, kind: &str, r: &ReportConfig) {
         ("groups", r.groups.is_some()),
         ("sql", r.sql.is_some()),
         ("decimals", r.decimals.is_some()),
+        ("candidate", r.candidate.is_some()),
     ];
     for (field, _) in given.iter().filter(|(f, set)| *set && !allowed.contains(f)) {
         let takes: Vec<&str> = KEYS
@@ -299,12 +402,37 @@ fn kind(
             }
         }
         "top_rewarded" => top_rewarded(c, key, r, rollups, segments),
+        "policy_compare" => {
+            let (segment, rewards, amount) = rewarded(c, key, kind, r, rollups, segments);
+            let empty = CandidateConfig::default();
+            let config = r.candidate.as_ref().unwrap_or(&empty);
+            let candidate = match segments.get(&segment) {
+                Some(base) => policy(c, &format!("{key}.candidate"), base, config),
+                None => Policy {
+                    segment: placeholder_segment(),
+                    payout: Vec::new(),
+                },
+            };
+            ReportKind::PolicyCompare {
+                segment,
+                rewards,
+                amount,
+                candidate: Box::new(candidate),
+            }
+        }
+        "score_distribution" => {
+            let segment = segment_of(c, key, kind, r, segments);
+            let groups = segments.get(&segment).map_or_else(Vec::new, |s| {
+                s.groups.iter().map(|g| g.name.clone()).collect()
+            });
+            ReportKind::ScoreDistribution { segment, groups }
+        }
         "sql" => sql(c, key, r, rollups, segments),
         other => {
             c.issue(
                 format!("{key}.kind"),
                 format!(
-                    "unknown kind `{other}` (use \"segment_rewards\", \"segment_flow\", \"top_rewarded\" or \"sql\")"
+                    "unknown kind `{other}` (use \"segment_rewards\", \"segment_flow\", \"top_rewarded\", \"policy_compare\", \"score_distribution\" or \"sql\")"
                 ),
             );
             ReportKind::Sql {
@@ -313,6 +441,64 @@ fn kind(
                 segments: vec![],
             }
         }
+    }
+}
+
+/// A candidate policy checked against the segment `base` it changes (keys named under `key`,
+/// `reports.NAME.candidate`): the segment's keys as a segment's, the payout's groups and
+/// multipliers.
+pub fn policy(c: &mut Checker, key: &str, base: &Segment, config: &CandidateConfig) -> Policy {
+    let changes = crate::segment::spec::Changes {
+        weights: config.weights.as_ref(),
+        default_weight: config.default_weight.as_ref(),
+        groups: config.groups.as_deref(),
+        window: config.window.as_deref(),
+    };
+    let segment = crate::segment::spec::candidate(c, key, base, changes);
+    let mut known: Vec<&str> = base.groups.iter().map(|g| g.name.as_str()).collect();
+    for g in &segment.groups {
+        if !known.contains(&g.name.as_str()) {
+            known.push(&g.name);
+        }
+    }
+    known.push(&base.inactive);
+    let mut payout = Vec::new();
+    for (group, value) in &config.payout {
+        let at = format!("{key}.payout.{group}");
+        if !known.contains(&group.as_str()) {
+            c.issue(
+                &at,
+                format!(
+                    "no group `{group}` in segment `{}` or the candidate (groups: {})",
+                    base.name,
+                    known.join(", ")
+                ),
+            );
+        }
+        let x = c.decimal(&at, value);
+        if bigdecimal::Signed::is_negative(&x) {
+            c.issue(
+                &at,
+                format!("a payout multiplier must be 0 or more (found {x})"),
+            );
+        }
+        payout.push((group.clone(), x));
+    }
+    Policy { segment, payout }
+}
+
+/// A segment that stands in for one the config does not have (its report is an issue already).
+fn placeholder_segment() -> Segment {
+    Segment {
+        name: String::new(),
+        rollup: String::new(),
+        score: String::new(),
+        by: None,
+        window_days: 1,
+        weights: Default::default(),
+        default_weight: 1.into(),
+        groups: Vec::new(),
+        inactive: String::new(),
     }
 }
 

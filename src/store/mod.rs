@@ -3,6 +3,7 @@
 //! leaves either the old slice or the new one.
 
 mod alerts;
+mod changes;
 mod deliveries;
 mod digest;
 mod lock;

@@ -140,6 +140,14 @@ const MIGRATIONS: &[Step] = &[
      );"),
     AddColumn("_tally_slices", "changed_by", "TEXT"),
     AddColumn("_tally_slices", "changed_at", "TEXT"),
+    // 13: when each segment's definition changed.
+    Sql("CREATE TABLE IF NOT EXISTS _tally_segment_changes (
+         segment TEXT NOT NULL,
+         day TEXT NOT NULL,
+         definition TEXT NOT NULL,
+         changed TEXT NOT NULL,
+         PRIMARY KEY (segment, day)
+     );"),
 ];
 
 /// The schema version this tally writes.

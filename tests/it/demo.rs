@@ -19,7 +19,19 @@ fn demo_prints_the_report_and_reruns_are_idempotent() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for word in ["heavy", "light", "inactive", "share", "rewards"] {
+    for word in [
+        "heavy",
+        "light",
+        "inactive",
+        "share",
+        "rewards",
+        // The policy lab: a candidate's columns, the percentiles, and the annotation.
+        "rewards_candidate",
+        "moved_in",
+        "p50",
+        "at_least_heavy",
+        ": Event dungeon opened",
+    ] {
         assert!(text.contains(word), "{word} missing from:\n{text}");
     }
     // Without -v the demo logs nothing, and it writes its charts where it says.
@@ -27,10 +39,10 @@ fn demo_prints_the_report_and_reruns_are_idempotent() {
     assert!(log.trim().is_empty(), "{log}");
     let pngs: Vec<&str> = text
         .split_whitespace()
-        .filter(|w| w.ends_with(".png") || w.ends_with(".png."))
-        .map(|w| w.trim_end_matches('.'))
+        .map(|w| w.trim_end_matches(['.', ',']))
+        .filter(|w| w.ends_with(".png"))
         .collect();
-    assert_eq!(pngs.len(), 2, "{text}");
+    assert_eq!(pngs.len(), 4, "{text}");
     for png in pngs {
         let bytes = std::fs::read(png).unwrap();
         assert!(bytes.starts_with(b"\x89PNG\r\n"), "{png}");

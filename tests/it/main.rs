@@ -17,6 +17,7 @@ mod load;
 mod money;
 mod neighbours;
 mod parallel;
+mod policy;
 mod private;
 mod replica;
 mod safety;

@@ -6,7 +6,7 @@ use bigdecimal::ToPrimitive;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{FAMILY, PALETTE, SIZE};
+use super::{FAMILY, PALETTE, SIZE, notes_below};
 use crate::report::Report;
 use crate::report::segment_flow::{Flow, Square};
 use crate::value::{Value, number};
@@ -76,6 +76,7 @@ pub(super) fn draw(
             }
         }
     }
+    notes_below(&root, report)?;
     root.present()?;
     Ok(())
 }

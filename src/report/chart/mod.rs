@@ -1,8 +1,13 @@
 //! The PNG charts: a segment_rewards report's stacked bars of rewards per day by group with a
-//! line for the top group's share, and a segment_flow report's heat grid ([`flow`]). Fonts never come from the system: DejaVu Sans ships inside
-//! the binary, and `[chart] font` may replace it (for Hangul or other scripts).
+//! line for the top group's share, a segment_flow report's heat grid ([`flow`]), a
+//! policy_compare report's shares side by side ([`policy`]) and a score_distribution report's
+//! histograms ([`scores`]); the report's notes (annotations, segment changes) mark their days.
+//! Fonts never come from the system: DejaVu Sans ships inside the binary, and `[chart] font`
+//! may replace it (for Hangul or other scripts).
 
 mod flow;
+mod policy;
+mod scores;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -63,23 +68,59 @@ fn use_font(font: Option<&Path>) -> Result<(), String> {
     Ok(())
 }
 
-/// True when the report can be drawn (a segment_rewards or segment_flow report).
+/// The report's notes as lines at the foot of a chart without a day axis.
+fn notes_below<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    report: &Report,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let lines = report.style.notes.iter().rev().take(3);
+    for (k, note) in lines.enumerate() {
+        let text: String = note
+            .text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(100)
+            .collect();
+        let y = SIZE.1 as i32 - 18 - 18 * k as i32;
+        root.draw(&Text::new(
+            format!("{}: {text}", note.day),
+            (20, y),
+            (FAMILY, 14).into_font(),
+        ))?;
+    }
+    Ok(())
+}
+
+/// True when the report can be drawn (a built-in report but top_rewarded).
 pub fn can_draw(report: &Report) -> bool {
-    matches!(report.body, Body::SegmentRewards(_) | Body::SegmentFlow(_))
+    matches!(
+        report.body,
+        Body::SegmentRewards(_)
+            | Body::SegmentFlow(_)
+            | Body::PolicyCompare(_)
+            | Body::ScoreDistribution { .. }
+    )
 }
 
 /// True when reports of this kind have a chart.
 pub fn draws(kind: &ReportKind) -> bool {
     matches!(
         kind,
-        ReportKind::SegmentRewards { .. } | ReportKind::SegmentFlow { .. }
+        ReportKind::SegmentRewards { .. }
+            | ReportKind::SegmentFlow { .. }
+            | ReportKind::PolicyCompare { .. }
+            | ReportKind::ScoreDistribution { .. }
     )
 }
 
 /// Why the report `name` has no PNG.
 pub fn cannot_draw(name: &str) -> String {
     format!(
-        "report `{name}`: PNG charts are drawn for segment_flow and segment_rewards reports only"
+        "report `{name}`: PNG charts are drawn for segment_rewards, segment_flow, policy_compare \
+         and score_distribution reports only"
     )
 }
 
@@ -138,6 +179,11 @@ pub fn png(report: &Report) -> Result<Vec<u8>, String> {
     let drawn = match &report.body {
         Body::SegmentRewards(shares) => draw(report, &series(shares), &mut pixels),
         Body::SegmentFlow(flows) => flow::draw(report, flows, &mut pixels),
+        Body::PolicyCompare(shares) => policy::draw(report, shares, &mut pixels),
+        Body::ScoreDistribution {
+            histograms,
+            thresholds,
+        } => scores::draw(report, histograms, thresholds, &mut pixels),
         _ => return Err(cannot_draw(&report.name)),
     };
     drawn.map_err(|e| format!("drawing the chart of `{}`: {e}", report.name))?;
@@ -157,6 +203,59 @@ type DayChart<'a, 'b> = DualCoordChartContext<
 >;
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// The label of day `x` on a day axis: `MM-DD` at a whole index, nothing between.
+fn day_label(days: &[String], x: f64) -> String {
+    let i = x.round();
+    let index = i as usize;
+    if (x - i).abs() < 1e-6 && i >= 0.0 && index < days.len() {
+        days[index].get(5..).unwrap_or(&days[index]).to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// The report's notes on a day axis: a dashed vertical line on each note's day, its text at the
+/// top (`top` is the axis's highest value).
+fn marks<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    report: &Report,
+    days: &[String],
+    top: f64,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    for (k, note) in report.style.notes.iter().enumerate() {
+        let Some(d) = days.iter().position(|x| *x == note.day.to_string()) else {
+            continue;
+        };
+        let x = d as f64;
+        let steps = 40;
+        let dashes = (0..steps).step_by(2).map(|i| {
+            let (a, b) = (
+                top * i as f64 / steps as f64,
+                top * (i + 1) as f64 / steps as f64,
+            );
+            PathElement::new(vec![(x, a), (x, b)], BLACK.stroke_width(2))
+        });
+        chart.draw_series(dashes)?;
+        // Notes of one chart stack down from the top, each cut to one short line.
+        let text: String = note
+            .text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(48)
+            .collect();
+        let y = top * (0.97 - 0.05 * (k % 4) as f64);
+        chart.draw_series([Text::new(
+            format!(" {text}"),
+            (x, y),
+            (FAMILY, 14).into_font(),
+        )])?;
+    }
+    Ok(())
+}
 
 fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Drawn {
     let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
@@ -185,6 +284,7 @@ fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Drawn {
         .label(format!("{first} share (%)"))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(3)));
     chart.draw_secondary_series(share.map(|p| Circle::new(p, 4, BLACK.filled())))?;
+    marks(&mut chart, report, &s.days, top)?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -198,15 +298,7 @@ fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Drawn {
 
 /// The days (as `MM-DD`) below, the rewards on the left, the top group's share on the right.
 fn axes(chart: &mut DayChart, s: &Series) -> Drawn {
-    let day_label = |x: &f64| {
-        let i = x.round();
-        let index = i as usize;
-        if (x - i).abs() < 1e-6 && i >= 0.0 && index < s.days.len() {
-            s.days[index].get(5..).unwrap_or(&s.days[index]).to_string()
-        } else {
-            String::new()
-        }
-    };
+    let day_label = |x: &f64| day_label(&s.days, *x);
     chart
         .configure_mesh()
         .disable_x_mesh()

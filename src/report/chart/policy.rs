@@ -1,0 +1,96 @@
+//! The PNG of a policy_compare report: for each day, each group's share of the day's rewards
+//! now (solid) and under the candidate (light), side by side.
+
+use bigdecimal::ToPrimitive;
+use plotters::prelude::*;
+
+use super::{Drawn, FAMILY, INACTIVE, PALETTE, SIZE, day_label, marks};
+use crate::report::Report;
+use crate::report::policy_compare::Shares;
+
+/// Draws the report into `pixels`.
+pub(super) fn draw(report: &Report, shares: &[Shares], pixels: &mut [u8]) -> Drawn {
+    let mut days: Vec<String> = Vec::new();
+    let mut groups: Vec<String> = Vec::new();
+    for s in shares {
+        let day = s.day.to_string();
+        if !days.contains(&day) {
+            days.push(day);
+        }
+        if !groups.contains(&s.group) {
+            groups.push(s.group.clone());
+        }
+    }
+    let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = days.len().max(1);
+    let title = format!("{}: {} – {}", report.title, report.first, report.last);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FAMILY, 30))
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..130f64)?;
+    let labels = |x: &f64| day_label(&days, *x);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n + 1)
+        .x_label_formatter(&labels)
+        .y_label_formatter(&|v| {
+            if *v <= 100.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("day")
+        .y_desc("share of the day's rewards (%): now, then candidate")
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .draw()?;
+    // Each day's slot holds two bars per group: now, then the candidate.
+    let slot = 0.8 / groups.len().max(1) as f64;
+    for (g, name) in groups.iter().enumerate() {
+        let color = if g + 1 == groups.len() && g > 0 {
+            INACTIVE
+        } else {
+            PALETTE[g % PALETTE.len()]
+        };
+        let bar = |s: &Shares, candidate: bool| {
+            let d = days.iter().position(|x| *x == s.day.to_string())? as f64;
+            let x = d - 0.4 + slot * g as f64 + if candidate { slot / 2.0 } else { 0.0 };
+            let v = if candidate { &s.candidate } else { &s.now };
+            let style = if candidate {
+                color.mix(0.4).filled()
+            } else {
+                color.filled()
+            };
+            Some(Rectangle::new(
+                [(x, 0.0), (x + slot / 2.0 * 0.9, v.to_f64()?)],
+                style,
+            ))
+        };
+        let mine = || shares.iter().filter(|s| s.group == *name);
+        chart
+            .draw_series(mine().filter_map(|s| bar(s, false)))?
+            .label(format!("{name} now"))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+        chart
+            .draw_series(mine().filter_map(|s| bar(s, true)))?
+            .label(format!("{name} candidate"))
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.mix(0.4).filled())
+            });
+    }
+    marks(&mut chart, report, &days, 130.0)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FAMILY, 14))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

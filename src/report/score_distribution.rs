@@ -1,0 +1,364 @@
+//! The built-in `score_distribution` report: per day, the percentiles of the segment's scores
+//! and how many users reach each group, to see where a threshold would fall. Scores are ranked
+//! exactly in a temporary SQLite file (never in memory), by a byte key that sorts as the
+//! decimals do.
+
+use bigdecimal::{BigDecimal, Signed, Zero};
+use chrono::NaiveDate;
+use rusqlite::{Connection, params};
+
+use crate::days::days_before;
+use crate::rollup::Rollup;
+use crate::segment::{self, Scored, Segment};
+use crate::store::{Store, StoreError};
+use crate::value::{Value, div_half_even, parse_decimal, plain};
+
+/// The percentiles, in order.
+pub const PERCENTILES: [u32; 6] = [10, 25, 50, 75, 90, 99];
+
+/// Column names: `day, users, p10, ..., p99, max`, then `at_least_<group>` per group (the
+/// segment's groups, highest first).
+pub fn columns(groups: &[String]) -> Vec<String> {
+    ["day", "users"]
+        .into_iter()
+        .map(String::from)
+        .chain(PERCENTILES.iter().map(|p| format!("p{p}")))
+        .chain(["max".to_string()])
+        .chain(groups.iter().map(|g| format!("at_least_{g}")))
+        .collect()
+}
+
+/// Histogram bins per power of ten (the chart's log scale).
+pub const BINS_PER_DECADE: i32 = 5;
+
+/// One day's scores as the chart draws them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// The day.
+    pub day: NaiveDate,
+    /// Users with a score of 0 or less (not on a log scale).
+    pub zero_or_less: i64,
+    /// `(bin, users)` for positive scores: bin `b` holds scores in
+    /// `[10^(b / BINS_PER_DECADE), 10^((b + 1) / BINS_PER_DECADE))`.
+    pub bins: Vec<(i32, i64)>,
+}
+
+/// Builds the rows and the histograms for the days `first..=last`. The lines of a day whose
+/// inputs are unchanged since an earlier run are read from the store.
+pub fn build(
+    store: &Store,
+    segment: &Segment,
+    rollup: &Rollup,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<(Vec<Vec<Value>>, Vec<Histogram>), StoreError> {
+    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    let key = format!("score_distribution:{}", segment.name);
+    let mut by_day: Vec<Option<Day>> = Vec::with_capacity(days.len());
+    let mut versions = Vec::with_capacity(days.len());
+    for day in &days {
+        let version = version(store, segment, rollup, *day)?;
+        let cached = store
+            .report_day(&key, &day.to_string(), &version)?
+            .and_then(|text| Day::decode(*day, &text));
+        by_day.push(cached);
+        versions.push(version);
+    }
+    let todo: Vec<NaiveDate> = days
+        .iter()
+        .zip(&by_day)
+        .filter(|(_, cached)| cached.is_none())
+        .map(|(d, _)| *d)
+        .collect();
+    for pass in todo.chunks(segment::PASS_DAYS) {
+        for day in rank(store, segment, rollup, pass)? {
+            let i = days
+                .iter()
+                .position(|d| *d == day.day)
+                .expect("a report day");
+            store.keep_report_day(&key, &day.day.to_string(), &versions[i], &day.encode())?;
+            by_day[i] = Some(day);
+        }
+    }
+    let days: Vec<Day> = by_day.into_iter().flatten().collect();
+    let rows = days.iter().map(|d| d.row(segment)).collect();
+    let histograms = days.into_iter().map(|d| d.histogram).collect();
+    Ok((rows, histograms))
+}
+
+/// Everything a day's line is computed from.
+fn version(
+    store: &Store,
+    segment: &Segment,
+    rollup: &Rollup,
+    day: NaiveDate,
+) -> Result<String, StoreError> {
+    let window_start = days_before(day, segment.window_days - 1).to_string();
+    Ok(format!(
+        "{FORMAT};segment={};activity={}@{}",
+        super::revise::segment_definition(segment),
+        rollup.fingerprint(),
+        store.slices_version(&rollup.name, &window_start, &day.to_string())?,
+    ))
+}
+
+/// The layout of cached lines.
+const FORMAT: &str = "scores1";
+
+/// One day's line: the users, the weighted sums (`score × window`, exact) at the percentiles and
+/// the highest,
+/// the users at or above each group's threshold, and the histogram.
+#[derive(Debug, Clone, PartialEq)]
+struct Day {
+    day: NaiveDate,
+    users: i64,
+    /// The percentiles' weighted sums, then the highest; empty without users.
+    scores: Vec<BigDecimal>,
+    at_least: Vec<i64>,
+    histogram: Histogram,
+}
+
+impl Day {
+    fn row(&self, segment: &Segment) -> Vec<Value> {
+        let mut row = vec![Value::Text(self.day.to_string()), Value::Int(self.users)];
+        // The score, `weighted / window`, rounded once, half-even, to 2 places.
+        let window = BigDecimal::from(segment.window_days);
+        let shown = |w: &BigDecimal| Value::Dec(div_half_even(w, &window, 2));
+        if self.scores.is_empty() {
+            row.extend((0..=PERCENTILES.len()).map(|_| Value::Null));
+        } else {
+            row.extend(self.scores.iter().map(shown));
+        }
+        row.extend(
+            (0..segment.groups.len())
+                .map(|g| Value::Int(self.at_least.get(g).copied().unwrap_or(0))),
+        );
+        row
+    }
+
+    fn encode(&self) -> String {
+        serde_json::json!({
+            "users": self.users,
+            "scores": self.scores.iter().map(plain).collect::<Vec<_>>(),
+            "at_least": self.at_least,
+            "zero_or_less": self.histogram.zero_or_less,
+            "bins": self.histogram.bins,
+        })
+        .to_string()
+    }
+
+    fn decode(day: NaiveDate, text: &str) -> Option<Day> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let scores = v["scores"]
+            .as_array()?
+            .iter()
+            .map(|s| parse_decimal(s.as_str()?))
+            .collect::<Option<Vec<_>>>()?;
+        let at_least = v["at_least"]
+            .as_array()?
+            .iter()
+            .map(serde_json::Value::as_i64)
+            .collect::<Option<Vec<_>>>()?;
+        let bins = v["bins"]
+            .as_array()?
+            .iter()
+            .map(|b| Some((i32::try_from(b[0].as_i64()?).ok()?, b[1].as_i64()?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Day {
+            day,
+            users: v["users"].as_i64()?,
+            scores,
+            at_least,
+            histogram: Histogram {
+                day,
+                zero_or_less: v["zero_or_less"].as_i64()?,
+                bins,
+            },
+        })
+    }
+}
+
+/// Scores `days` (one merge pass) and ranks each day's scores in a temporary file.
+fn rank(
+    store: &Store,
+    segment: &Segment,
+    rollup: &Rollup,
+    days: &[NaiveDate],
+) -> Result<Vec<Day>, StoreError> {
+    let fail = |e: rusqlite::Error| {
+        StoreError::Data(format!(
+            "ranking the scores of segment `{}` in a temporary file: {e}",
+            segment.name
+        ))
+    };
+    // An empty name is a private temporary file that SQLite deletes on close; its sorts spill
+    // to temporary files too, so memory stays flat however many users there are.
+    let ranks = Connection::open("").map_err(fail)?;
+    ranks
+        .execute_batch(
+            "PRAGMA temp_store = FILE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+             CREATE TABLE scores (day INTEGER NOT NULL, key BLOB NOT NULL, weighted TEXT NOT NULL);",
+        )
+        .map_err(fail)?;
+    let groups = segment.groups.len();
+    let mut counts = vec![vec![0i64; groups]; days.len()];
+    let mut users = vec![0i64; days.len()];
+    let mut histograms: Vec<std::collections::BTreeMap<i32, i64>> =
+        vec![Default::default(); days.len()];
+    let mut zero_or_less = vec![0i64; days.len()];
+    let window = f64::from(segment.window_days);
+    {
+        let tx = ranks.unchecked_transaction().map_err(fail)?;
+        let mut insert = tx
+            .prepare("INSERT INTO scores (day, key, weighted) VALUES (?1, ?2, ?3)")
+            .map_err(fail)?;
+        segment::merge(store, segment, rollup, (days, Scored::Every), &[], |user| {
+            for (j, member) in user.members.iter().enumerate() {
+                let Some(member) = member else { continue };
+                users[j] += 1;
+                if let Some(g) = member.group {
+                    counts[j][g] += 1;
+                }
+                let score = member.weighted.to_f64() / window;
+                if score > 0.0 {
+                    let bin = (score.log10() * f64::from(BINS_PER_DECADE)).floor() as i32;
+                    *histograms[j].entry(bin).or_default() += 1;
+                } else {
+                    zero_or_less[j] += 1;
+                }
+                let weighted = member.weighted.to_big();
+                insert
+                    .execute(params![j as i64, sort_key(&weighted), plain(&weighted)])
+                    .map_err(|e| StoreError::Data(format!("ranking scores: {e}")))?;
+            }
+            Ok(())
+        })?;
+        drop(insert);
+        tx.commit().map_err(fail)?;
+    }
+    ranks
+        .execute_batch("CREATE INDEX scores_rank ON scores (day, key)")
+        .map_err(fail)?;
+    let mut out = Vec::with_capacity(days.len());
+    for (j, day) in days.iter().enumerate() {
+        let n = users[j];
+        // The nearest rank: the ceil(p × n / 100)-th smallest score (1-based).
+        let mut wanted: Vec<i64> = PERCENTILES
+            .iter()
+            .map(|p| (i64::from(*p) * n + 99) / 100)
+            .collect();
+        wanted.push(n);
+        let mut scores = Vec::new();
+        if n > 0 {
+            let mut stmt = ranks
+                .prepare_cached("SELECT weighted FROM scores WHERE day = ?1 ORDER BY key")
+                .map_err(fail)?;
+            let mut rows = stmt.query([j as i64]).map_err(fail)?;
+            let mut rank = 0i64;
+            let mut next = 0;
+            while next < wanted.len() {
+                let Some(row) = rows.next().map_err(fail)? else {
+                    break;
+                };
+                rank += 1;
+                while next < wanted.len() && wanted[next].max(1) == rank {
+                    let text: String = row.get(0).map_err(fail)?;
+                    scores.push(parse_decimal(&text).unwrap_or_default());
+                    next += 1;
+                }
+            }
+        }
+        // Cumulative from the top group down.
+        let mut at_least = Vec::with_capacity(groups);
+        let mut sum = 0;
+        for c in &counts[j] {
+            sum += c;
+            at_least.push(sum);
+        }
+        out.push(Day {
+            day: *day,
+            users: n,
+            scores,
+            at_least,
+            histogram: Histogram {
+                day: *day,
+                zero_or_less: zero_or_less[j],
+                bins: std::mem::take(&mut histograms[j]).into_iter().collect(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// A byte key that sorts (as SQLite compares blobs, bytewise) in the order of the decimals: a
+/// sign class, then for a positive number its decimal exponent (offset, big-endian) and its
+/// digits without trailing zeros; a negative number's bytes are those of its magnitude
+/// inverted, with a 0xFF end so that a shorter magnitude sorts after a longer one.
+pub fn sort_key(d: &BigDecimal) -> Vec<u8> {
+    if d.is_zero() {
+        return vec![1];
+    }
+    let (int, scale) = d.normalized().into_bigint_and_scale();
+    let digits = int.magnitude().to_string();
+    let exponent = digits.len() as i64 - scale;
+    let mut magnitude = Vec::with_capacity(9 + digits.len());
+    magnitude.extend_from_slice(&((exponent as u64) ^ (1 << 63)).to_be_bytes());
+    magnitude.extend_from_slice(digits.as_bytes());
+    if d.is_positive() {
+        let mut key = vec![2];
+        key.extend(magnitude);
+        key
+    } else {
+        let mut key = vec![0];
+        key.extend(magnitude.iter().map(|b| !b));
+        key.push(0xFF);
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_as_the_numbers() {
+        let values = [
+            "-1000",
+            "-12.5",
+            "-12.05",
+            "-12",
+            "-0.001",
+            "0",
+            "0.000",
+            "0.001",
+            "0.0011",
+            "1",
+            "1.000",
+            "9.99",
+            "10",
+            "12",
+            "12.05",
+            "12.5",
+            "123456789012345678901234567890",
+        ];
+        let mut shuffled = values.to_vec();
+        shuffled.reverse();
+        let mut sorted: Vec<BigDecimal> =
+            shuffled.iter().map(|s| parse_decimal(s).unwrap()).collect();
+        sorted.sort_by_key(sort_key);
+        let sorted: Vec<String> = sorted.iter().map(|d| d.to_string()).collect();
+        let mut expected: Vec<BigDecimal> =
+            values.iter().map(|s| parse_decimal(s).unwrap()).collect();
+        expected.sort();
+        let expected: Vec<String> = expected.iter().map(|d| d.to_string()).collect();
+        // Equal numbers (0 and 0.000, 1 and 1.000) get equal keys.
+        assert_eq!(
+            sort_key(&parse_decimal("1.000").unwrap()),
+            sort_key(&parse_decimal("1").unwrap())
+        );
+        let as_numbers = |v: &[String]| -> Vec<BigDecimal> {
+            v.iter().map(|s| parse_decimal(s).unwrap()).collect()
+        };
+        assert_eq!(as_numbers(&sorted), as_numbers(&expected));
+    }
+}
