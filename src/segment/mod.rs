@@ -116,6 +116,14 @@ pub fn materialize(
     rollup: &Rollup,
     days: &[NaiveDate],
 ) -> Result<(), StoreError> {
+    // The partial scores the merge reads are made current first: the table is written in one
+    // transaction, and a run is written in one of its own.
+    for day in days {
+        let first = crate::days::days_before(*day, segment.window_days - 1);
+        for d in first.iter_days().take_while(|d| d <= day) {
+            runs::ensure_partials(store, segment, rollup, d)?;
+        }
+    }
     let texts: Vec<String> = days.iter().map(NaiveDate::to_string).collect();
     let mut writer = store.begin_segment(&segment.name, &texts)?;
     for pass in days.chunks(PASS_DAYS) {

@@ -406,3 +406,24 @@ fn history_fits_a_hundred_columns_in_the_configs_zone() {
         "{json}"
     );
 }
+
+#[test]
+fn an_sql_report_alone_writes_its_segment_table_from_a_new_store() {
+    // No built-in report scores the segment first: the segment table's days are written from
+    // partial scores made for them (a regression: the table's transaction was open when the
+    // partial scores' own began).
+    let ws = crate::support::small_segment_rewards("", "");
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    let start = config.find("[reports.rewards_by_segment]").unwrap();
+    let config = format!(
+        "{}[reports.sizes]\nsql = \"SELECT day, segment, count(*) AS users FROM engagement WHERE day BETWEEN :start AND :end GROUP BY day, segment ORDER BY day, segment\"\ndays = 2\n",
+        &config[..start]
+    );
+    std::fs::write(ws.config(), config).unwrap();
+    std::fs::remove_file(ws.path().join("store.sqlite")).unwrap();
+    let out = ws.ok(&["report", "sizes", "--date", "2026-11-10", "--format", "csv"]);
+    assert!(
+        out.starts_with("day,segment,users,provisional\n2026-11-09,heavy,"),
+        "{out}"
+    );
+}
