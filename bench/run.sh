@@ -111,6 +111,27 @@ measure warm "(b) tally warm (one new day; the default 2-day lookback pulls the 
 measure fresh "(b') tally warm (one new day; lookback 0s)" 3 \
   'cp "$WORK/cold.sqlite" "$WORK/fresh/store.sqlite"' -- "$TALLY" -c "$WORK/fresh/tally.toml" -q run --date 2026-10-31
 
+step "the built-in reports one by one, on a store synced for all of them"
+mkdir -p "$WORK/kinds"
+cat "$WORK/tally.toml" kinds.toml > "$WORK/kinds/tally.toml"
+cp "$WORK/cold.sqlite" "$WORK/kinds/store.sqlite"
+# Syncs what the reports need (lifecycle reads 28 days of history) and builds each once.
+"$TALLY" -c "$WORK/kinds/tally.toml" -q report --date "$LAST" > /dev/null
+cp "$WORK/kinds/store.sqlite" "$WORK/kinds/synced.sqlite"
+# Each measured run starts from that store without the report's cached lines: it computes every
+# day of the report (the day runs of partial scores and sums stay, as after a daily run).
+forget() {
+  cp "$WORK/kinds/synced.sqlite" "$WORK/kinds/store.sqlite"
+  "$VENV/bin/python" -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"DELETE FROM _tally_report_days WHERE report LIKE ? || ':%'\", (sys.argv[2],)); c.commit()" \
+    "$WORK/kinds/store.sqlite" "$1"
+}
+for kind in segment_rewards segment_flow policy_compare score_distribution lifecycle reward_efficiency; do
+  name=k_$kind
+  [ "$kind" = segment_rewards ] && name=rewards_by_segment
+  measure "kind-$kind" "report $kind (8 days, from the synced store)" 3 "forget $kind" -- \
+    "$TALLY" -c "$WORK/kinds/tally.toml" -q report "$name" --no-sync --date "$LAST" --format csv
+done
+
 step "checking that every method printed the same report"
 same=yes
 for peer in pandas polars; do

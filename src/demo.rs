@@ -1,7 +1,8 @@
 //! `tally demo`: builds two SQLite databases shaped like the story (a chain database with an
 //! actions table, a portal database with reward claims), a config and an env file, then syncs and
 //! prints its reports: rewards by segment, who moved between groups, who took the most rewards,
-//! what a candidate policy would have paid, and where the scores fall. No server, no secret.
+//! what a candidate policy would have paid, where the scores fall, where the rewards go in the
+//! players' lifecycle and how they spread over their claimers. No server, no secret.
 
 use std::path::Path;
 
@@ -125,6 +126,24 @@ title = "Where the engagement scores fall"
 segment = "engagement"
 days = 8
 
+[reports.lifecycle]
+kind = "lifecycle"
+title = "Players by lifecycle, and the rewards they took"
+segment = "engagement"
+rewards = "rewards"
+amount = "amount"
+interval = "1d"
+history = "14d"
+days = 8
+
+[reports.reward_spread]
+kind = "reward_efficiency"
+title = "How the rewards spread over their claimers"
+segment = "engagement"
+rewards = "rewards"
+amount = "amount"
+days = 8
+
 [reports.top_actions]
 title = "Top actions"
 sql = "SELECT action, sum(actions) AS actions FROM activity WHERE day BETWEEN :start AND :end GROUP BY action ORDER BY actions DESC LIMIT 10"
@@ -165,6 +184,8 @@ pub async fn run(dir: &Path, quiet: bool) -> Result<bool, Error> {
         "top_earners",
         "heavy_at_20",
         "scores",
+        "lifecycle",
+        "reward_spread",
     ] {
         let report = reports
             .iter()

@@ -115,7 +115,7 @@ fn keep_covers_reports(
 ) {
     for report in reports.values() {
         let reads = report.reads();
-        let direct = reads.rollups.iter().map(|r| (*r, 0, 0));
+        let direct = reads.rollups.iter().map(|r| (*r, 0, reads.rollups_lead));
         let scored = reads.segments.iter().filter_map(|s| {
             let segment = segments.get(*s)?;
             Some((

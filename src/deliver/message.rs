@@ -438,6 +438,32 @@ fn summary(report: &Report) -> Option<String> {
                 parts.join(" · ")
             ));
         }
+        Body::Lifecycle(counts) => {
+            let parts: Vec<String> = counts
+                .iter()
+                .filter(|c| c.day == report.last)
+                .map(|c| format!("*{}* {}", c.state, number(&Value::Int(c.users))))
+                .collect();
+            return Some(format!("Users on {}: {}", report.last, parts.join(" · ")));
+        }
+        Body::RewardEfficiency(spreads) => {
+            let parts: Vec<String> = spreads
+                .iter()
+                .filter(|s| s.day == report.last)
+                .filter_map(|s| {
+                    Some(format!(
+                        "*{}* top 10% take {}%, Gini {}",
+                        escape(&s.group),
+                        plain(s.top10_share.as_ref()?),
+                        plain(s.gini.as_ref()?)
+                    ))
+                })
+                .collect();
+            if parts.is_empty() {
+                return Some(format!("No rewards on {}.", report.last));
+            }
+            return Some(format!("On {}: {}", report.last, parts.join(" · ")));
+        }
         Body::ScoreDistribution { .. } => {
             let at = |name: &str| report.columns.iter().position(|c| c == name);
             let row = report.rows.last()?;

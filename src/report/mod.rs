@@ -1,14 +1,18 @@
 //! Reports over the store (`[reports.NAME]`, [`spec`]): the built-in [`segment_rewards`],
-//! [`segment_flow`], [`top_rewarded`], [`policy_compare`] and [`score_distribution`] reports and
+//! [`segment_flow`], [`top_rewarded`], [`policy_compare`], [`score_distribution`],
+//! [`lifecycle`] and [`reward_efficiency`] reports and
 //! custom SQL ([`sql`]), rendered by [`render`]
 //! and drawn by [`chart`]; [`alert`]s look at a report's rows.
 
 pub mod alert;
 pub mod chart;
+pub mod lifecycle;
 pub mod notes;
 pub mod policy_compare;
+mod rank;
 pub mod render;
 pub mod revise;
+pub mod reward_efficiency;
 pub mod score_distribution;
 pub mod segment_flow;
 pub mod segment_rewards;
@@ -105,6 +109,10 @@ pub enum Body {
     SegmentFlow(Vec<segment_flow::Flow>),
     /// The built-in policy_compare report: each group's share now and under the candidate.
     PolicyCompare(Vec<policy_compare::Shares>),
+    /// The built-in lifecycle report: each state's users per day.
+    Lifecycle(Vec<lifecycle::Count>),
+    /// The built-in reward_efficiency report: each group's top share and Gini per day.
+    RewardEfficiency(Vec<reward_efficiency::Spread>),
     /// The built-in score_distribution report: each day's histogram of scores, and the groups'
     /// thresholds.
     ScoreDistribution {
@@ -151,6 +159,7 @@ pub fn required_days<'a>(
         let (first, last) = report.range(date);
         let reads = report.reads();
         for rollup in &reads.rollups {
+            let first = days_before(first, reads.rollups_lead);
             add(rollup, DayRange { first, last });
         }
         let scored_from = days_before(first, reads.lead_days);
@@ -175,6 +184,8 @@ fn amounts(kind: &ReportKind, columns: &[String], rows: &[Vec<Value>]) -> Vec<us
         ReportKind::SegmentRewards { .. } => named(&["rewards"]),
         ReportKind::TopRewarded { .. } => named(&["rewards", "rewards_per_action"]),
         ReportKind::PolicyCompare { .. } => named(&["rewards_now", "rewards_candidate"]),
+        ReportKind::Lifecycle { .. } => named(&["rewards"]),
+        ReportKind::RewardEfficiency { .. } => named(&["rewards", "rewards_per_action"]),
         ReportKind::SegmentFlow { .. } | ReportKind::ScoreDistribution { .. } => Vec::new(),
         ReportKind::Sql { .. } => (0..columns.len())
             .filter(|&i| {
@@ -242,6 +253,11 @@ pub fn columns(
         ReportKind::SegmentFlow { .. } => &segment_flow::COLUMNS,
         ReportKind::TopRewarded { .. } => &top_rewarded::COLUMNS,
         ReportKind::PolicyCompare { .. } => &policy_compare::COLUMNS,
+        ReportKind::Lifecycle { rewards, .. } => {
+            let n = if rewards.is_some() { 7 } else { 4 };
+            &lifecycle::COLUMNS[..n]
+        }
+        ReportKind::RewardEfficiency { .. } => &reward_efficiency::COLUMNS,
         ReportKind::ScoreDistribution { groups, .. } => {
             return Ok(Some(score_distribution::columns(groups)));
         }
@@ -311,6 +327,36 @@ pub fn build(
             let (rows, shares) = policy_compare::build(store, &compared, first, last)?;
             let columns = policy_compare::COLUMNS.map(String::from).to_vec();
             (columns, rows, Body::PolicyCompare(shares))
+        }
+        ReportKind::Lifecycle {
+            segment,
+            rewards,
+            interval_days,
+            history_days,
+            ..
+        } => {
+            let seg = &inputs.segments[segment];
+            let lives = lifecycle::Lives {
+                segment: seg,
+                activity: &inputs.rollups[&seg.rollup],
+                rewards: rewards
+                    .as_ref()
+                    .map(|(r, a)| (&inputs.rollups[r], a.as_str())),
+                interval: *interval_days,
+                history: *history_days,
+            };
+            let (columns, rows, counts) = lifecycle::build(store, &lives, first, last)?;
+            (columns, rows, Body::Lifecycle(counts))
+        }
+        ReportKind::RewardEfficiency {
+            segment,
+            rewards,
+            amount,
+        } => {
+            let s = segment_rewards::Rewarded::new(inputs, segment, rewards, amount);
+            let (rows, spreads) = reward_efficiency::build(store, &s, first, last)?;
+            let columns = reward_efficiency::COLUMNS.map(String::from).to_vec();
+            (columns, rows, Body::RewardEfficiency(spreads))
         }
         ReportKind::ScoreDistribution { segment, groups } => {
             let seg = &inputs.segments[segment];

@@ -1,12 +1,11 @@
 //! The built-in `score_distribution` report: per day, the percentiles of the segment's scores
 //! and how many users reach each group, to see where a threshold would fall. Scores are ranked
-//! exactly in a temporary SQLite file (never in memory), by a byte key that sorts as the
-//! decimals do.
+//! exactly in a temporary file ([`super::rank`]), never in memory.
 
-use bigdecimal::{BigDecimal, Signed, Zero};
+use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
-use rusqlite::{Connection, params};
 
+use super::rank::Ranker;
 use crate::days::days_before;
 use crate::rollup::Rollup;
 use crate::segment::{self, Scored, Segment};
@@ -185,21 +184,7 @@ fn rank(
     rollup: &Rollup,
     days: &[NaiveDate],
 ) -> Result<Vec<Day>, StoreError> {
-    let fail = |e: rusqlite::Error| {
-        StoreError::Data(format!(
-            "ranking the scores of segment `{}` in a temporary file: {e}",
-            segment.name
-        ))
-    };
-    // An empty name is a private temporary file that SQLite deletes on close; its sorts spill
-    // to temporary files too, so memory stays flat however many users there are.
-    let ranks = Connection::open("").map_err(fail)?;
-    ranks
-        .execute_batch(
-            "PRAGMA temp_store = FILE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-             CREATE TABLE scores (day INTEGER NOT NULL, key BLOB NOT NULL, weighted TEXT NOT NULL);",
-        )
-        .map_err(fail)?;
+    let mut ranker = Ranker::new(&format!("the scores of segment `{}`", segment.name))?;
     let groups = segment.groups.len();
     let mut counts = vec![vec![0i64; groups]; days.len()];
     let mut users = vec![0i64; days.len()];
@@ -207,74 +192,54 @@ fn rank(
         vec![Default::default(); days.len()];
     let mut zero_or_less = vec![0i64; days.len()];
     let window = f64::from(segment.window_days);
-    {
-        let tx = ranks.unchecked_transaction().map_err(fail)?;
-        let mut insert = tx
-            .prepare("INSERT INTO scores (day, key, weighted) VALUES (?1, ?2, ?3)")
-            .map_err(fail)?;
-        segment::merge(store, segment, rollup, (days, Scored::Every), &[], |user| {
-            for (j, member) in user.members.iter().enumerate() {
-                let Some(member) = member else { continue };
-                users[j] += 1;
-                if let Some(g) = member.group {
-                    counts[j][g] += 1;
-                }
-                let score = member.weighted.to_f64() / window;
-                if score > 0.0 {
-                    let bin = (score.log10() * f64::from(BINS_PER_DECADE)).floor() as i32;
-                    *histograms[j].entry(bin).or_default() += 1;
-                } else {
-                    zero_or_less[j] += 1;
-                }
-                let weighted = member.weighted.to_big();
-                insert
-                    .execute(params![j as i64, sort_key(&weighted), plain(&weighted)])
-                    .map_err(|e| StoreError::Data(format!("ranking scores: {e}")))?;
+    segment::merge(store, segment, rollup, (days, Scored::Every), &[], |user| {
+        for (j, member) in user.members.iter().enumerate() {
+            let Some(member) = member else { continue };
+            users[j] += 1;
+            if let Some(g) = member.group {
+                counts[j][g] += 1;
             }
-            Ok(())
-        })?;
-        drop(insert);
-        tx.commit().map_err(fail)?;
-    }
-    ranks
-        .execute_batch("CREATE INDEX scores_rank ON scores (day, key)")
-        .map_err(fail)?;
+            // The histogram is a picture: f64 is fine there.
+            let score = member.weighted.to_f64() / window;
+            if score > 0.0 {
+                let bin = (score.log10() * f64::from(BINS_PER_DECADE)).floor() as i32;
+                *histograms[j].entry(bin).or_default() += 1;
+            } else {
+                zero_or_less[j] += 1;
+            }
+            ranker.push(j as i64, &member.weighted.to_big())?;
+        }
+        Ok(())
+    })?;
     let mut out = Vec::with_capacity(days.len());
     for (j, day) in days.iter().enumerate() {
         let n = users[j];
-        // The nearest rank: the ceil(p × n / 100)-th smallest score (1-based).
+        // The nearest rank: the ceil(p × n / 100)-th smallest score.
         let mut wanted: Vec<i64> = PERCENTILES
             .iter()
             .map(|p| (i64::from(*p) * n + 99) / 100)
+            .map(|r| r.max(1))
             .collect();
         wanted.push(n);
         let mut scores = Vec::new();
         if n > 0 {
-            let mut stmt = ranks
-                .prepare_cached("SELECT weighted FROM scores WHERE day = ?1 ORDER BY key")
-                .map_err(fail)?;
-            let mut rows = stmt.query([j as i64]).map_err(fail)?;
-            let mut rank = 0i64;
             let mut next = 0;
-            while next < wanted.len() {
-                let Some(row) = rows.next().map_err(fail)? else {
-                    break;
-                };
-                rank += 1;
-                while next < wanted.len() && wanted[next].max(1) == rank {
-                    let text: String = row.get(0).map_err(fail)?;
-                    scores.push(parse_decimal(&text).unwrap_or_default());
+            ranker.ascending(j as i64, |rank, weighted| {
+                while next < wanted.len() && wanted[next] == rank {
+                    scores.push(weighted.clone());
                     next += 1;
                 }
-            }
+                next < wanted.len()
+            })?;
         }
         // Cumulative from the top group down.
-        let mut at_least = Vec::with_capacity(groups);
-        let mut sum = 0;
-        for c in &counts[j] {
-            sum += c;
-            at_least.push(sum);
-        }
+        let at_least = counts[j]
+            .iter()
+            .scan(0, |sum, c| {
+                *sum += c;
+                Some(*sum)
+            })
+            .collect();
         out.push(Day {
             day: *day,
             users: n,
@@ -288,77 +253,4 @@ fn rank(
         });
     }
     Ok(out)
-}
-
-/// A byte key that sorts (as SQLite compares blobs, bytewise) in the order of the decimals: a
-/// sign class, then for a positive number its decimal exponent (offset, big-endian) and its
-/// digits without trailing zeros; a negative number's bytes are those of its magnitude
-/// inverted, with a 0xFF end so that a shorter magnitude sorts after a longer one.
-pub fn sort_key(d: &BigDecimal) -> Vec<u8> {
-    if d.is_zero() {
-        return vec![1];
-    }
-    let (int, scale) = d.normalized().into_bigint_and_scale();
-    let digits = int.magnitude().to_string();
-    let exponent = digits.len() as i64 - scale;
-    let mut magnitude = Vec::with_capacity(9 + digits.len());
-    magnitude.extend_from_slice(&((exponent as u64) ^ (1 << 63)).to_be_bytes());
-    magnitude.extend_from_slice(digits.as_bytes());
-    if d.is_positive() {
-        let mut key = vec![2];
-        key.extend(magnitude);
-        key
-    } else {
-        let mut key = vec![0];
-        key.extend(magnitude.iter().map(|b| !b));
-        key.push(0xFF);
-        key
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_sort_as_the_numbers() {
-        let values = [
-            "-1000",
-            "-12.5",
-            "-12.05",
-            "-12",
-            "-0.001",
-            "0",
-            "0.000",
-            "0.001",
-            "0.0011",
-            "1",
-            "1.000",
-            "9.99",
-            "10",
-            "12",
-            "12.05",
-            "12.5",
-            "123456789012345678901234567890",
-        ];
-        let mut shuffled = values.to_vec();
-        shuffled.reverse();
-        let mut sorted: Vec<BigDecimal> =
-            shuffled.iter().map(|s| parse_decimal(s).unwrap()).collect();
-        sorted.sort_by_key(sort_key);
-        let sorted: Vec<String> = sorted.iter().map(|d| d.to_string()).collect();
-        let mut expected: Vec<BigDecimal> =
-            values.iter().map(|s| parse_decimal(s).unwrap()).collect();
-        expected.sort();
-        let expected: Vec<String> = expected.iter().map(|d| d.to_string()).collect();
-        // Equal numbers (0 and 0.000, 1 and 1.000) get equal keys.
-        assert_eq!(
-            sort_key(&parse_decimal("1.000").unwrap()),
-            sort_key(&parse_decimal("1").unwrap())
-        );
-        let as_numbers = |v: &[String]| -> Vec<BigDecimal> {
-            v.iter().map(|s| parse_decimal(s).unwrap()).collect()
-        };
-        assert_eq!(as_numbers(&sorted), as_numbers(&expected));
-    }
 }

@@ -165,8 +165,9 @@ impl Rewarded<'_> {
         )
     }
 
-    /// Everything the lines of `day` are computed from.
-    fn version(&self, store: &Store, day: NaiveDate) -> Result<String, StoreError> {
+    /// Everything the lines of `day` are computed from: the segment, both rollups, the digests
+    /// of the window's and the day's slices.
+    pub fn version(&self, store: &Store, day: NaiveDate) -> Result<String, StoreError> {
         let window_start = days_before(day, self.segment.window_days - 1).to_string();
         let d = day.to_string();
         let mut weights: Vec<String> = self

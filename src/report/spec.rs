@@ -47,6 +47,10 @@ pub struct ReportConfig {
     pub decimals: Option<i64>,
     /// policy_compare: the candidate policy.
     pub candidate: Option<CandidateConfig>,
+    /// lifecycle: `"1d"` or `"7d"`.
+    pub interval: Option<String>,
+    /// lifecycle: days of history before an interval.
+    pub history: Option<String>,
 }
 
 /// policy_compare's `candidate`: the segment's keys it replaces, and the payout per group.
@@ -133,6 +137,29 @@ pub enum ReportKind {
         /// The segment's group names, highest first (a column each).
         groups: Vec<String>,
     },
+    /// Users by lifecycle state (new, returning, resurrecting, dormant, rewarded without
+    /// playing) per day, with their rewards.
+    Lifecycle {
+        /// Segment name: its rollup and score measure define activity.
+        segment: String,
+        /// The segment's rollup, read over the history too.
+        activity: String,
+        /// The rewards rollup and its summed measure, when given.
+        rewards: Option<(String, String)>,
+        /// Days in an interval (1 or 7).
+        interval_days: u32,
+        /// Days of history before an interval.
+        history_days: u32,
+    },
+    /// How each group's rewards spread over its claimers: per action, top shares, Gini.
+    RewardEfficiency {
+        /// Segment name.
+        segment: String,
+        /// Rewards rollup name.
+        rewards: String,
+        /// Measure of the rewards rollup that is summed.
+        amount: String,
+    },
     /// Custom SQL over the store.
     Sql {
         /// The query.
@@ -202,6 +229,7 @@ impl ReportSpec {
                 segments: one(segment),
                 lead_days: 0,
                 window: 0,
+                rollups_lead: 0,
             },
             ReportKind::PolicyCompare {
                 segment,
@@ -213,12 +241,40 @@ impl ReportSpec {
                 segments: one(segment),
                 lead_days: 0,
                 window: candidate.segment.window_days,
+                rollups_lead: 0,
+            },
+            // Activity is read over the history, but the segment is scored on the report days
+            // only (for its table).
+            ReportKind::Lifecycle {
+                segment,
+                activity,
+                rewards,
+                interval_days,
+                history_days,
+            } => Reads {
+                rollups: std::iter::once(activity.as_str())
+                    .chain(rewards.iter().map(|(r, _)| r.as_str()))
+                    .collect(),
+                segments: one(segment),
+                lead_days: 0,
+                window: 0,
+                rollups_lead: interval_days - 1 + history_days,
+            },
+            ReportKind::RewardEfficiency {
+                segment, rewards, ..
+            } => Reads {
+                rollups: one(rewards),
+                segments: one(segment),
+                lead_days: 0,
+                window: 0,
+                rollups_lead: 0,
             },
             ReportKind::ScoreDistribution { segment, .. } => Reads {
                 rollups: vec![],
                 segments: one(segment),
                 lead_days: 0,
                 window: 0,
+                rollups_lead: 0,
             },
             // Each day's groups are compared with those `compare` days before.
             ReportKind::SegmentFlow {
@@ -229,6 +285,7 @@ impl ReportSpec {
                 segments: one(segment),
                 lead_days: *compare_days,
                 window: 0,
+                rollups_lead: 0,
             },
             ReportKind::Sql {
                 rollups, segments, ..
@@ -237,6 +294,7 @@ impl ReportSpec {
                 segments: segments.iter().map(String::as_str).collect(),
                 lead_days: 0,
                 window: 0,
+                rollups_lead: 0,
             },
         }
     }
@@ -255,6 +313,9 @@ pub struct Reads<'a> {
     /// A window the segments are also scored with, when longer than their own (a candidate
     /// policy's); 0 for none.
     pub window: u32,
+    /// Days before the first report day from which the rollups are read too (a lifecycle
+    /// report's rewards over its history).
+    pub rollups_lead: u32,
 }
 
 impl Reads<'_> {
@@ -265,7 +326,7 @@ impl Reads<'_> {
 }
 
 /// The keys each kind takes besides `kind`, `title` and `days`.
-const KEYS: [(&str, &[&str]); 6] = [
+const KEYS: [(&str, &[&str]); 8] = [
     (
         "segment_rewards",
         &["segment", "rewards", "amount", "decimals"],
@@ -282,6 +343,16 @@ const KEYS: [(&str, &[&str]); 6] = [
         &["segment", "rewards", "amount", "candidate", "decimals"],
     ),
     ("score_distribution", &["segment"]),
+    (
+        "lifecycle",
+        &[
+            "segment", "rewards", "amount", "interval", "history", "decimals",
+        ],
+    ),
+    (
+        "reward_efficiency",
+        &["segment", "rewards", "amount", "decimals"],
+    ),
     ("sql", &["sql", "decimals"]),
 ];
 
@@ -323,7 +394,7 @@ pub fn check(
 fn days(c: &mut Checker, key: &str, kind: &str, days: Option<u32>) -> u32 {
     let default_days = match kind {
         "segment_flow" => 1,
-        "policy_compare" | "score_distribution" => 8,
+        "policy_compare" | "score_distribution" | "lifecycle" | "reward_efficiency" => 8,
         _ => 7,
     };
     // A top_rewarded report adds its days up in one merge pass.
@@ -355,6 +426,8 @@ fn foreign_keys(c: &mut Checker, key: &str, kind: &str, r: &ReportConfig) {
         ("sql", r.sql.is_some()),
         ("decimals", r.decimals.is_some()),
         ("candidate", r.candidate.is_some()),
+        ("interval", r.interval.is_some()),
+        ("history", r.history.is_some()),
     ];
     for (field, _) in given.iter().filter(|(f, set)| *set && !allowed.contains(f)) {
         let takes: Vec<&str> = KEYS
@@ -420,6 +493,15 @@ fn kind(
                 candidate: Box::new(candidate),
             }
         }
+        "lifecycle" => lifecycle(c, key, r, rollups, segments),
+        "reward_efficiency" => {
+            let (segment, rewards, amount) = rewarded(c, key, kind, r, rollups, segments);
+            ReportKind::RewardEfficiency {
+                segment,
+                rewards,
+                amount,
+            }
+        }
         "score_distribution" => {
             let segment = segment_of(c, key, kind, r, segments);
             let groups = segments.get(&segment).map_or_else(Vec::new, |s| {
@@ -432,7 +514,7 @@ fn kind(
             c.issue(
                 format!("{key}.kind"),
                 format!(
-                    "unknown kind `{other}` (use \"segment_rewards\", \"segment_flow\", \"top_rewarded\", \"policy_compare\", \"score_distribution\" or \"sql\")"
+                    "unknown kind `{other}` (use \"segment_rewards\", \"segment_flow\", \"top_rewarded\", \"policy_compare\", \"score_distribution\", \"lifecycle\", \"reward_efficiency\" or \"sql\")"
                 ),
             );
             ReportKind::Sql {
@@ -486,6 +568,71 @@ pub fn policy(c: &mut Checker, key: &str, base: &Segment, config: &CandidateConf
     }
     Policy { segment, payout }
 }
+
+/// `kind = "lifecycle"`: the segment, the optional rewards (both `rewards` and `amount`, or
+/// neither), the interval (1 or 7 days) and the history (at least the interval).
+fn lifecycle(
+    c: &mut Checker,
+    key: &str,
+    r: &ReportConfig,
+    rollups: &IndexMap<String, Rollup>,
+    segments: &IndexMap<String, Segment>,
+) -> ReportKind {
+    let segment = segment_of(c, key, "lifecycle", r, segments);
+    let rewards = match (&r.rewards, &r.amount) {
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            let (_, rewards, amount) = rewarded(c, key, "lifecycle", r, rollups, segments);
+            Some((rewards, amount))
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            let missing = if r.rewards.is_none() {
+                "rewards"
+            } else {
+                "amount"
+            };
+            c.issue(
+                format!("{key}.{missing}"),
+                "lifecycle takes `rewards` and `amount` together, or neither",
+            );
+            None
+        }
+    };
+    let interval_days = match r.interval.as_deref().unwrap_or("1d") {
+        "1d" => 1,
+        "7d" => 7,
+        other => {
+            c.issue(
+                format!("{key}.interval"),
+                format!("`{other}` is not \"1d\" or \"7d\""),
+            );
+            1
+        }
+    };
+    let history_days = c.whole_days(
+        &format!("{key}.history"),
+        r.history.as_deref().unwrap_or("28d"),
+        MAX_HISTORY_DAYS,
+    );
+    if history_days < interval_days {
+        c.issue(
+            format!("{key}.history"),
+            format!("{history_days} days is shorter than the interval ({interval_days} days)"),
+        );
+    }
+    ReportKind::Lifecycle {
+        activity: segments
+            .get(&segment)
+            .map_or_else(String::new, |s| s.rollup.clone()),
+        segment,
+        rewards,
+        interval_days,
+        history_days,
+    }
+}
+
+/// The longest lifecycle `history`: a merge reads one run per day of it at once.
+pub const MAX_HISTORY_DAYS: u32 = 366;
 
 /// A segment that stands in for one the config does not have (its report is an issue already).
 fn placeholder_segment() -> Segment {

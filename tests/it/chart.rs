@@ -117,7 +117,7 @@ fn png_needs_an_output_file_a_segment_rewards_report_and_an_existing_font() {
         file.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("score_distribution reports only"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reward_efficiency reports only"));
     let config =
         std::fs::read_to_string(ws.config()).unwrap() + "[chart]\nfont = \"missing.ttf\"\n";
     std::fs::write(ws.config(), config).unwrap();

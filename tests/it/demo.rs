@@ -31,6 +31,8 @@ fn demo_prints_the_report_and_reruns_are_idempotent() {
         "p50",
         "at_least_heavy",
         ": Event dungeon opened",
+        "resurrecting",
+        "gini",
     ] {
         assert!(text.contains(word), "{word} missing from:\n{text}");
     }
@@ -42,7 +44,7 @@ fn demo_prints_the_report_and_reruns_are_idempotent() {
         .map(|w| w.trim_end_matches(['.', ',']))
         .filter(|w| w.ends_with(".png"))
         .collect();
-    assert_eq!(pngs.len(), 4, "{text}");
+    assert_eq!(pngs.len(), 6, "{text}");
     for png in pngs {
         let bytes = std::fs::read(png).unwrap();
         assert!(bytes.starts_with(b"\x89PNG\r\n"), "{png}");

@@ -499,7 +499,7 @@ fn a_png_of_a_report_without_a_chart_is_refused_before_any_sync() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("score_distribution reports only"), "{err}");
+    assert!(err.contains("reward_efficiency reports only"), "{err}");
     // Neither source (both missing) nor the store was touched.
     assert!(!ws.path().join("store.sqlite").exists(), "{err}");
     assert!(!png.exists());

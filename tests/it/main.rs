@@ -9,6 +9,7 @@ mod crash;
 mod cross;
 mod demo;
 mod docs;
+mod economy;
 mod incremental;
 mod insights;
 mod layers;

@@ -85,7 +85,7 @@ impl Rules {
 }
 
 /// Half-even `n / d` on integers (d > 0).
-fn div_half_even(n: &BigInt, d: &BigInt) -> BigInt {
+pub fn div_half_even(n: &BigInt, d: &BigInt) -> BigInt {
     let zero = BigInt::from(0);
     let negative = n < &zero;
     let n = if negative { -n.clone() } else { n.clone() };
@@ -98,7 +98,7 @@ fn div_half_even(n: &BigInt, d: &BigInt) -> BigInt {
 }
 
 /// `units` (of 10^-scale) written out.
-fn fixed(units: &BigInt, scale: u32) -> String {
+pub fn fixed(units: &BigInt, scale: u32) -> String {
     let ten = BigInt::from(10).pow(scale);
     let zero = BigInt::from(0);
     let sign = if units < &zero { "-" } else { "" };
@@ -119,7 +119,7 @@ fn fixed(units: &BigInt, scale: u32) -> String {
 }
 
 /// `100 × part / total` in tenths, half-even; 0.0 when the total is 0.
-fn share(part: &BigInt, total: &BigInt) -> String {
+pub fn share(part: &BigInt, total: &BigInt) -> String {
     if total == &BigInt::from(0) {
         return "0.0".into();
     }
@@ -128,7 +128,7 @@ fn share(part: &BigInt, total: &BigInt) -> String {
 }
 
 /// An amount's units at `scale` decimals.
-fn units(text: &str, scale: u32) -> BigInt {
+pub fn units(text: &str, scale: u32) -> BigInt {
     let (int, frac) = text.split_once('.').unwrap_or((text, ""));
     format!("{int}{frac:0<width$}", width = scale as usize)
         .parse()
@@ -240,7 +240,7 @@ fn config(pg: &PgDb, my: &MyDb) -> String {
     text
 }
 
-fn csv(ws: &Workspace, args: &[&str]) -> Vec<String> {
+pub fn csv(ws: &Workspace, args: &[&str]) -> Vec<String> {
     ws.ok(args).lines().map(String::from).collect()
 }
 

@@ -1,11 +1,14 @@
 //! The PNG charts: a segment_rewards report's stacked bars of rewards per day by group with a
 //! line for the top group's share, a segment_flow report's heat grid ([`flow`]), a
-//! policy_compare report's shares side by side ([`policy`]) and a score_distribution report's
-//! histograms ([`scores`]); the report's notes (annotations, segment changes) mark their days.
+//! policy_compare report's shares side by side ([`policy`]), a score_distribution report's
+//! histograms ([`scores`]), a lifecycle report's stacked states ([`lifecycle`]) and a
+//! reward_efficiency report's top shares and Gini ([`efficiency`]); the report's notes (annotations, segment changes) mark their days.
 //! Fonts never come from the system: DejaVu Sans ships inside the binary, and `[chart] font`
 //! may replace it (for Hangul or other scripts).
 
+mod efficiency;
 mod flow;
+mod lifecycle;
 mod policy;
 mod scores;
 
@@ -102,6 +105,8 @@ pub fn can_draw(report: &Report) -> bool {
             | Body::SegmentFlow(_)
             | Body::PolicyCompare(_)
             | Body::ScoreDistribution { .. }
+            | Body::Lifecycle(_)
+            | Body::RewardEfficiency(_)
     )
 }
 
@@ -113,14 +118,16 @@ pub fn draws(kind: &ReportKind) -> bool {
             | ReportKind::SegmentFlow { .. }
             | ReportKind::PolicyCompare { .. }
             | ReportKind::ScoreDistribution { .. }
+            | ReportKind::Lifecycle { .. }
+            | ReportKind::RewardEfficiency { .. }
     )
 }
 
 /// Why the report `name` has no PNG.
 pub fn cannot_draw(name: &str) -> String {
     format!(
-        "report `{name}`: PNG charts are drawn for segment_rewards, segment_flow, policy_compare \
-         and score_distribution reports only"
+        "report `{name}`: PNG charts are drawn for segment_rewards, segment_flow, policy_compare, \
+         score_distribution, lifecycle and reward_efficiency reports only"
     )
 }
 
@@ -180,6 +187,8 @@ pub fn png(report: &Report) -> Result<Vec<u8>, String> {
         Body::SegmentRewards(shares) => draw(report, &series(shares), &mut pixels),
         Body::SegmentFlow(flows) => flow::draw(report, flows, &mut pixels),
         Body::PolicyCompare(shares) => policy::draw(report, shares, &mut pixels),
+        Body::Lifecycle(counts) => lifecycle::draw(report, counts, &mut pixels),
+        Body::RewardEfficiency(spreads) => efficiency::draw(report, spreads, &mut pixels),
         Body::ScoreDistribution {
             histograms,
             thresholds,
@@ -203,6 +212,14 @@ type DayChart<'a, 'b> = DualCoordChartContext<
 >;
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// The title's font size: 30 px, smaller for a long title so that it fits the width.
+fn caption_size(title: &str) -> u32 {
+    let chars = title.chars().count().max(1) as u32;
+    // DejaVu Sans is about 0.55 em wide a character; keep 40 px of margin.
+    let fits = (SIZE.0 - 40) * 100 / (chars * 55);
+    fits.clamp(14, 30)
+}
 
 /// The label of day `x` on a day axis: `MM-DD` at a whole index, nothing between.
 fn day_label(days: &[String], x: f64) -> String {
@@ -268,7 +285,7 @@ fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Drawn {
     let top = if highest > 0.0 { highest * 1.35 } else { 1.0 };
     let title = format!("{}: {} – {}", report.title, report.first, report.last);
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FAMILY, 30))
+        .caption(&title, (FAMILY, caption_size(&title)))
         .margin(20)
         .x_label_area_size(55)
         .y_label_area_size(100)

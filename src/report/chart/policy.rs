@@ -4,7 +4,7 @@
 use bigdecimal::ToPrimitive;
 use plotters::prelude::*;
 
-use super::{Drawn, FAMILY, INACTIVE, PALETTE, SIZE, day_label, marks};
+use super::{Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_label, marks};
 use crate::report::Report;
 use crate::report::policy_compare::Shares;
 
@@ -26,7 +26,7 @@ pub(super) fn draw(report: &Report, shares: &[Shares], pixels: &mut [u8]) -> Dra
     let n = days.len().max(1);
     let title = format!("{}: {} – {}", report.title, report.first, report.last);
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FAMILY, 30))
+        .caption(&title, (FAMILY, caption_size(&title)))
         .margin(20)
         .x_label_area_size(55)
         .y_label_area_size(80)

@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::{Drawn, FAMILY, PALETTE, SIZE, notes_below};
+use super::{Drawn, FAMILY, PALETTE, SIZE, caption_size, notes_below};
 use crate::report::Report;
 use crate::report::score_distribution::{BINS_PER_DECADE, Histogram};
 
@@ -39,7 +39,7 @@ pub(super) fn draw(
         .max(1) as f64;
     let title = format!("{}: {} – {}", report.title, report.first, report.last);
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FAMILY, 30))
+        .caption(&title, (FAMILY, caption_size(&title)))
         .margin(20)
         .x_label_area_size(55)
         .y_label_area_size(90)

@@ -1,0 +1,305 @@
+//! The built-in `reward_efficiency` report: per day and per group, how the group's rewards are
+//! spread over the users who claimed them: rewards per action, the share of the top 1 % and
+//! 10 % of claimers, the Gini coefficient, and the claimers who did not play that day. All
+//! exact; the claimers' rewards are ranked in a temporary file ([`super::rank`]), never held.
+
+use bigdecimal::{BigDecimal, Zero};
+use chrono::NaiveDate;
+
+use super::rank::Ranker;
+use super::segment_rewards::Rewarded;
+use crate::exact::Exact;
+use crate::segment::{self, Scored};
+use crate::store::{Store, StoreError};
+use crate::value::{Value, div_half_even, parse_decimal, plain, share};
+
+/// Column names, in order.
+pub const COLUMNS: [&str; 10] = [
+    "day",
+    "segment",
+    "claimers",
+    "rewards",
+    "actions",
+    "rewards_per_action",
+    "top1_share",
+    "top10_share",
+    "gini",
+    "claimers_without_actions",
+];
+
+/// What the chart reads of one line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spread {
+    /// The day.
+    pub day: NaiveDate,
+    /// The group.
+    pub group: String,
+    /// The top 10 %'s share, when the group has rewards.
+    pub top10_share: Option<BigDecimal>,
+    /// The Gini coefficient, when it has one.
+    pub gini: Option<BigDecimal>,
+}
+
+/// One day's line of one group: what is added up as users stream by, then what the ranking
+/// gives.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Line {
+    claimers: i64,
+    rewards: BigDecimal,
+    actions: BigDecimal,
+    without_actions: i64,
+    top1: BigDecimal,
+    top10: BigDecimal,
+    /// `Σ i·x(i)` over the claimers' rewards in ascending order.
+    ranked: BigDecimal,
+}
+
+/// Builds the rows for the days `first..=last` and what the chart draws. The lines of a day
+/// whose inputs are unchanged since an earlier run are read from the store.
+pub fn build(
+    store: &Store,
+    spec: &Rewarded,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<(Vec<Vec<Value>>, Vec<Spread>), StoreError> {
+    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    let key = format!(
+        "reward_efficiency:{}:{}:{}",
+        spec.segment.name, spec.rewards.name, spec.amount
+    );
+    let mut by_day = Vec::with_capacity(days.len());
+    let mut versions = Vec::with_capacity(days.len());
+    for day in &days {
+        let version = format!("{FORMAT};{}", spec.version(store, *day)?);
+        let cached = store
+            .report_day(&key, &day.to_string(), &version)?
+            .and_then(|text| decode(&text));
+        by_day.push(cached);
+        versions.push(version);
+    }
+    let todo: Vec<NaiveDate> = days
+        .iter()
+        .zip(&by_day)
+        .filter(|(_, c)| c.is_none())
+        .map(|(d, _)| *d)
+        .collect();
+    for pass in todo.chunks(segment::PASS_DAYS) {
+        for (day, lines) in pass.iter().zip(compute(store, spec, pass)?) {
+            let i = days.iter().position(|d| d == day).expect("a report day");
+            store.keep_report_day(&key, &day.to_string(), &versions[i], &encode(&lines))?;
+            by_day[i] = Some(lines);
+        }
+    }
+    let names = spec.segment.names();
+    let scale = by_day
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|l| l.rewards.fractional_digit_count())
+        .max()
+        .unwrap_or(0);
+    let mut rows = Vec::new();
+    let mut spreads = Vec::new();
+    for (day, lines) in days.iter().zip(by_day.into_iter().flatten()) {
+        for (name, l) in names.iter().zip(lines) {
+            let (top1, top10, gini) = l.spread();
+            spreads.push(Spread {
+                day: *day,
+                group: name.to_string(),
+                top10_share: top10.clone(),
+                gini: gini.clone(),
+            });
+            let or_null = |v: Option<BigDecimal>| v.map_or(Value::Null, Value::Dec);
+            rows.push(vec![
+                Value::Text(day.to_string()),
+                Value::Text(name.to_string()),
+                Value::Int(l.claimers),
+                Value::Dec(
+                    l.rewards
+                        .with_scale(scale.max(l.rewards.fractional_digit_count())),
+                ),
+                Value::from_decimal(l.actions.normalized()),
+                or_null((!l.actions.is_zero()).then(|| div_half_even(&l.rewards, &l.actions, 8))),
+                or_null(top1),
+                or_null(top10),
+                or_null(gini),
+                Value::Int(l.without_actions),
+            ]);
+        }
+    }
+    Ok((rows, spreads))
+}
+
+impl Line {
+    /// The top 1 % and 10 %'s shares and the Gini coefficient, each `None` when undefined.
+    fn spread(&self) -> (Option<BigDecimal>, Option<BigDecimal>, Option<BigDecimal>) {
+        if self.rewards.is_zero() {
+            return (None, None, None);
+        }
+        let n = BigDecimal::from(self.claimers);
+        // (2 Σ i·x(i)) / (n Σ x) − (n + 1) / n = (2 Σ i·x(i) − (n + 1) Σ x) / (n Σ x).
+        let numerator =
+            &self.ranked * BigDecimal::from(2) - (&n + BigDecimal::from(1)) * &self.rewards;
+        let gini = div_half_even(&numerator, &(&n * &self.rewards), 3);
+        (
+            Some(share(&self.top1, &self.rewards)),
+            Some(share(&self.top10, &self.rewards)),
+            Some(gini),
+        )
+    }
+}
+
+/// The lines of each day of one pass: the groups in config order, then the inactive group.
+fn compute(
+    store: &Store,
+    spec: &Rewarded,
+    days: &[NaiveDate],
+) -> Result<Vec<Vec<Line>>, StoreError> {
+    let groups = spec.segment.groups.len() + 1;
+    let mut lines: Vec<Vec<Line>> = vec![vec![Line::default(); groups]; days.len()];
+    let mut ranker = Ranker::new(&format!("the rewards of segment `{}`", spec.segment.name))?;
+    let sums = [(spec.rewards, spec.amount)];
+    segment::merge(
+        store,
+        spec.segment,
+        spec.activity,
+        (days, Scored::Every),
+        &sums,
+        |user| {
+            for (j, day) in lines.iter_mut().enumerate() {
+                let reward = user.sums[0][j].as_ref();
+                let group = match &user.members[j] {
+                    Some(m) => match m.group {
+                        Some(g) => g,
+                        None => continue,
+                    },
+                    None if reward.is_some() => groups - 1,
+                    None => continue,
+                };
+                let line = &mut day[group];
+                let today = user.today[j].as_ref().map(|t| &t.unweighted);
+                if let Some(t) = today {
+                    line.actions += t.to_big();
+                }
+                let Some(r) = reward else { continue };
+                line.claimers += 1;
+                line.rewards += r;
+                if today.is_none_or(|t| *t == Exact::default()) {
+                    line.without_actions += 1;
+                }
+                ranker.push((j * groups + group) as i64, r)?;
+            }
+            Ok(())
+        },
+    )?;
+    for (j, day) in lines.iter_mut().enumerate() {
+        for (g, line) in day.iter_mut().enumerate() {
+            let n = line.claimers;
+            // The top shares: ceil(n × p) claimers, the largest rewards (ties do not change
+            // the sum).
+            let (k1, k10) = ((n + 99) / 100, (n + 9) / 10);
+            let (mut top1, mut top10, mut ranked) =
+                (BigDecimal::zero(), BigDecimal::zero(), BigDecimal::zero());
+            ranker.ascending((j * groups + g) as i64, |i, x| {
+                ranked += &x * BigDecimal::from(i);
+                if i > n - k10 {
+                    top10 += &x;
+                }
+                if i > n - k1 {
+                    top1 += &x;
+                }
+                true
+            })?;
+            (line.top1, line.top10, line.ranked) = (top1, top10, ranked);
+        }
+    }
+    Ok(lines)
+}
+
+/// The layout of cached lines.
+const FORMAT: &str = "efficiency1";
+
+fn encode(lines: &[Line]) -> String {
+    let lines: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| {
+            serde_json::json!([
+                l.claimers,
+                plain(&l.rewards),
+                plain(&l.actions),
+                l.without_actions,
+                plain(&l.top1),
+                plain(&l.top10),
+                plain(&l.ranked)
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(lines).to_string()
+}
+
+fn decode(text: &str) -> Option<Vec<Line>> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let dec = |v: &serde_json::Value| parse_decimal(v.as_str()?);
+    value
+        .as_array()?
+        .iter()
+        .map(|l| {
+            Some(Line {
+                claimers: l[0].as_i64()?,
+                rewards: dec(&l[1])?,
+                actions: dec(&l[2])?,
+                without_actions: l[3].as_i64()?,
+                top1: dec(&l[4])?,
+                top10: dec(&l[5])?,
+                ranked: dec(&l[6])?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(values: &[i64]) -> Line {
+        let mut sorted = values.to_vec();
+        sorted.sort();
+        let n = sorted.len() as i64;
+        let sum: i64 = sorted.iter().sum();
+        let ranked: i64 = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (i as i64 + 1) * x)
+            .sum();
+        let top = |k: i64| sorted.iter().rev().take(k as usize).sum::<i64>();
+        Line {
+            claimers: n,
+            rewards: sum.into(),
+            top1: top((n + 99) / 100).into(),
+            top10: top((n + 9) / 10).into(),
+            ranked: ranked.into(),
+            ..Line::default()
+        }
+    }
+
+    #[test]
+    fn equal_rewards_have_no_inequality_and_one_taker_has_all() {
+        let d = |s: &str| Some(parse_decimal(s).unwrap());
+        assert_eq!(
+            line(&[5, 5, 5, 5]).spread(),
+            (d("25.0"), d("25.0"), d("0.000"))
+        );
+        // One of four takes everything: G = (2·4·12 − 5·12) / (4·12) = 0.75.
+        assert_eq!(
+            line(&[0, 0, 0, 12]).spread(),
+            (d("100.0"), d("100.0"), d("0.750"))
+        );
+        assert_eq!(line(&[7]).spread(), (d("100.0"), d("100.0"), d("0.000")));
+        assert_eq!(line(&[]).spread(), (None, None, None));
+        let cached = line(&[1, 2, 3]);
+        assert_eq!(
+            decode(&encode(std::slice::from_ref(&cached))),
+            Some(vec![cached])
+        );
+    }
+}
