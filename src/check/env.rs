@@ -1,4 +1,6 @@
-//! `${VAR}` interpolation from the process environment, then the env file.
+//! `${VAR}` interpolation, from (in this order) the process environment, the file that
+//! `VAR_FILE` names (Docker and Kubernetes secrets), the file `$CREDENTIALS_DIRECTORY/VAR`
+//! (systemd's `LoadCredential=`), then the env file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +31,8 @@ pub enum Unresolved {
     Malformed(String),
 }
 
-/// Variables available to `${VAR}`: the process environment wins over the env file.
+/// Variables available to `${VAR}`: the process environment, then secret files, then the env
+/// file.
 #[derive(Debug, Default)]
 pub struct Env {
     file: Option<PathBuf>,
@@ -63,10 +66,32 @@ impl Env {
         })
     }
 
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name)
-            .ok()
-            .or_else(|| self.from_file.get(name).cloned())
+    /// `name`'s value: the environment variable, the file `NAME_FILE` names, the file
+    /// `$CREDENTIALS_DIRECTORY/NAME`, or the env file's. A secret file that exists but cannot be
+    /// read is an error that names it, never its content.
+    fn get(&self, name: &str) -> Result<Option<String>, Unresolved> {
+        if let Ok(value) = std::env::var(name) {
+            return Ok(Some(value));
+        }
+        let named = format!("{name}_FILE");
+        if let Some(path) = std::env::var_os(&named) {
+            let path = PathBuf::from(path);
+            return read_secret(&path).map(Some).map_err(|e| {
+                Unresolved::Malformed(format!("{named} names {}, {e}", path.display()))
+            });
+        }
+        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+            let path = Path::new(&dir).join(name);
+            if path.exists() {
+                return read_secret(&path).map(Some).map_err(|e| {
+                    Unresolved::Malformed(format!(
+                        "the credential {} (CREDENTIALS_DIRECTORY), {e}",
+                        path.display()
+                    ))
+                });
+            }
+        }
+        Ok(self.from_file.get(name).cloned())
     }
 
     /// Replaces every `${VAR}` in `text`. The error names the variable and where it was looked
@@ -94,10 +119,10 @@ impl Env {
                     "`${{{name}}}` is not a valid variable name"
                 )));
             }
-            let value = self.get(name).ok_or_else(|| {
+            let value = self.get(name)?.ok_or_else(|| {
                 let place = match &self.file {
-                    Some(f) => format!("the environment or {}", f.display()),
-                    None => "the environment (no env file was found)".to_string(),
+                    Some(f) => format!("the environment, {name}_FILE or {}", f.display()),
+                    None => format!("the environment or {name}_FILE (no env file was found)"),
                 };
                 Unresolved::Missing(format!("variable {name} is not set in {place}"))
             })?;
@@ -116,6 +141,16 @@ impl Env {
         out.push_str(rest);
         Ok(out)
     }
+}
+
+/// A secret file's content, without one trailing newline (`echo` writes one); the error says
+/// why it cannot be read, never what it holds.
+fn read_secret(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("which cannot be read: {}", e.kind()))?;
+    let text = String::from_utf8(bytes).map_err(|_| "which is not UTF-8 text".to_string())?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(text.to_string())
 }
 
 /// An env file that cannot be read, named with the line, never quoting it: the line may hold a
