@@ -4,7 +4,8 @@
 //! The modules are layers, each importing only the ones below it (see `docs/architecture.md`):
 //!
 //! - the ground: plain values ([`value`], [`exact`], [`days`]), [`secret`]s and their masking,
-//!   the checks of what was written ([`check`]), [`shutdown`], [`stdout`];
+//!   the checks of what was written ([`check`]), [`shutdown`], [`stdout`], what tally counts
+//!   about itself ([`metrics`]) and what it tells systemd ([`service`]);
 //! - the stages, each with its part of the config beside its code: what to pull ([`rollup`]),
 //!   the databases ([`source`]), the local [`store`], [`sync`], [`segment`]s, [`report`]s and
 //!   alerts, and the destinations that [`deliver`] them;
@@ -20,12 +21,14 @@ pub mod demo;
 pub mod error;
 pub mod exact;
 pub mod lint;
+pub mod metrics;
 pub mod report;
 pub mod rollup;
 pub mod run;
 pub mod schedule;
 pub mod secret;
 pub mod segment;
+pub mod service;
 pub mod shutdown;
 pub mod source;
 pub mod stdout;

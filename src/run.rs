@@ -256,8 +256,13 @@ async fn steps(
     let destinations = deliver::select(&config.destinations, &opts.destinations)
         .map_err(|m| Error::Config(ConfigError::Usage(m)))?;
     let ranges = needed(config, &specs, date)?;
+    let rollups: Vec<&str> = ranges.keys().map(String::as_str).collect();
+    crate::service::status(&format!("syncing {} for {date}", rollups.join(", ")));
     *pulled = sync_ranges(config, store, &ranges, false, opts.quiet).await?;
+    crate::service::status(&format!("building the reports for {date}"));
+    crate::service::alive();
     let reports = build_all(config, store, &specs, date)?;
+    crate::service::alive();
     log_data_warnings(config, store, &reports);
     for report in &reports {
         for path in files::write(&config.output_dir, report, &files::DEFAULT_FORMATS)? {

@@ -3,7 +3,8 @@
 use crate::config::{Config, ConfigError};
 use crate::error::Error;
 use crate::schedule::pipeline::{Notifier, PipelineRunner};
-use crate::schedule::{Daemon, Schedule, SystemClock};
+use crate::schedule::{Daemon, Schedule, SystemClock, serve};
+use crate::store::Store;
 
 /// Runs until SIGTERM or SIGINT; the run in progress stops after its current slice.
 pub async fn run(config: &Config, quiet: bool) -> Result<bool, Error> {
@@ -15,6 +16,27 @@ pub async fn run(config: &Config, quiet: bool) -> Result<bool, Error> {
     let schedule = Schedule::from_cron(&spec.cron, config.timezone);
     let notifier = Notifier::new(config);
     let failing = notifier.failing();
+    // The store opens (it is made when new): then the daemon is ready.
+    let store = Store::open(&config.store)?;
+    crate::metrics::set_zone(config.timezone);
+    if let Some(at) = store.last_success()? {
+        crate::metrics::last_success_was(at.timestamp_millis() as f64 / 1000.0);
+    }
+    drop(store);
+    if failing {
+        crate::metrics::set_failing(Some(
+            "the last scheduled run failed before this daemon started (see tally history)",
+        ));
+    }
+    if let Some(addr) = spec.listen {
+        let bound = serve::start(addr, config.store.clone()).map_err(Error::Runtime)?;
+        tracing::info!("serving /metrics and /healthz on http://{bound}");
+    }
+    // systemd hears of a stop as soon as it is asked for, even in the middle of a run.
+    tokio::spawn(async {
+        crate::shutdown::wait().await;
+        crate::service::stopping();
+    });
     tracing::info!(
         "tally daemon started: `{}` in {}, {} retries {}s apart",
         spec.pattern,
@@ -30,7 +52,9 @@ pub async fn run(config: &Config, quiet: bool) -> Result<bool, Error> {
         notifier,
         failing,
     );
+    crate::service::ready("started: looking for a run that is due");
     daemon.run_until_stopped().await;
+    crate::service::stopping();
     tracing::info!("tally daemon stopped");
     Ok(true)
 }

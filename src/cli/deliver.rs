@@ -9,6 +9,7 @@ use crate::deliver::{self, Destination};
 use crate::error::Error;
 use crate::report::ReportSpec;
 use crate::run::{self, Trigger};
+use crate::schedule::heartbeat::Heartbeat;
 use crate::schedule::pipeline::Notifier;
 use crate::secret::mask_secrets;
 use crate::store::Store;
@@ -36,19 +37,29 @@ pub async fn run(config: &Config, a: &RunArgs, quiet: bool, raw: bool) -> Result
         reports: a.select.reports.clone(),
         destinations: a.select.destinations.clone(),
     };
+    // From cron too, the heartbeat hears of the run, as the daemon's.
+    let heartbeat = Heartbeat::new(config.schedule.as_ref().and_then(|s| s.heartbeat.as_ref()));
+    if let Some(h) = &heartbeat {
+        h.start().await;
+    }
     let result = run::run(config, day, Trigger::Manual, options).await;
-    // From cron too, a failure reaches `[schedule] notify`, once per streak, as the daemon's do.
+    let outcome = match &result {
+        Ok(delivered) if delivered.ok() => Some(Ok(delivered.summary(day))),
+        Ok(delivered) => Some(Err(mask_secrets(&delivered.failure_text()))),
+        Err(Error::Sync(SyncError::Interrupted)) => None,
+        Err(e) => Some(Err(mask_secrets(&e.to_string()))),
+    };
+    match (&heartbeat, &outcome) {
+        (Some(h), Some(Ok(summary))) => h.success(summary).await,
+        (Some(h), Some(Err(error))) => h.fail(error).await,
+        _ => {}
+    }
+    // A failure reaches `[schedule] notify`, once per streak, as the daemon's do.
     let mut notifier = Notifier::new(config);
-    if notifier.has_destination() {
-        let outcome = match &result {
-            Ok(delivered) if delivered.ok() => Some(Ok(())),
-            Ok(delivered) => Some(Err(mask_secrets(&delivered.failure_text()))),
-            Err(Error::Sync(SyncError::Interrupted)) => None,
-            Err(e) => Some(Err(mask_secrets(&e.to_string()))),
-        };
-        if let Some(outcome) = outcome {
-            notifier.after_manual_run(day, outcome).await;
-        }
+    if notifier.has_destination()
+        && let Some(outcome) = outcome
+    {
+        notifier.after_manual_run(day, outcome.map(|_| ())).await;
     }
     Ok(result?.ok())
 }

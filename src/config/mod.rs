@@ -234,7 +234,8 @@ impl Config {
             .iter()
             .filter(|(part, _)| {
                 (needs.sources && part.starts_with("sources."))
-                    || (needs.destinations && part.starts_with("deliver["))
+                    || (needs.destinations
+                        && (part.starts_with("deliver[") || part.as_str() == "schedule"))
             })
             .map(|(_, issue)| issue.clone())
             .collect();

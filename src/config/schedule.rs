@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::check::{Checker, Recipient};
+use crate::secret::Secret;
 
 /// `[schedule]`.
 #[derive(Debug, Deserialize)]
@@ -26,6 +27,10 @@ pub struct ScheduleConfig {
     pub notify: Option<String>,
     /// The old name of `notify`, still read (with a warning).
     pub alert: Option<String>,
+    /// Address the daemon serves `/metrics` and `/healthz` on, like `127.0.0.1:9187`.
+    pub listen: Option<String>,
+    /// A healthchecks.io-style URL pinged when a run starts, succeeds or fails (a secret).
+    pub heartbeat: Option<String>,
 }
 
 /// The first number of the pattern outside its field's range, named by the field (croner says
@@ -82,6 +87,10 @@ pub struct ScheduleSpec {
     pub retry_delay: Duration,
     /// Name of the destination that gets the run-failure notices.
     pub notify: Option<String>,
+    /// Where the daemon serves `/metrics` and `/healthz`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The heartbeat URL.
+    pub heartbeat: Option<Secret>,
 }
 
 /// Checks `[schedule]`; `destinations` by name and kind.
@@ -157,6 +166,23 @@ pub(super) fn check(
             None
         }
     });
+    let listen = s.listen.as_deref().and_then(|text| {
+        text.trim()
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| {
+                c.issue(
+                    "schedule.listen",
+                    format!("`{text}` is not an address and port, like \"127.0.0.1:9187\""),
+                );
+            })
+            .ok()
+    });
+    // Only the commands that run the pipeline need it (see `Checker::interpolate_for`).
+    let heartbeat = s.heartbeat.as_deref().and_then(|written| {
+        let url = c.interpolate_for("schedule", "schedule.heartbeat", written)?;
+        c.http_url("schedule.heartbeat", &url);
+        Some(Secret::new(url.trim_end_matches('/')))
+    });
     ScheduleSpec {
         pattern: s.cron.clone(),
         cron,
@@ -168,6 +194,8 @@ pub(super) fn check(
             Duration::from_secs(24 * 3600),
         ),
         notify,
+        listen,
+        heartbeat,
     }
 }
 

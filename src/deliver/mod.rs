@@ -11,6 +11,9 @@ pub mod message;
 pub mod slack;
 pub mod webhook;
 
+/// The HTTP client deliveries use (rustls with ring, a 60 s timeout): for heartbeats too.
+pub use http::client as http_client;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -214,6 +217,14 @@ impl Delivered {
         self.failures.is_empty()
     }
 
+    /// A successful run's one line, for the heartbeat.
+    pub fn summary(&self, day: NaiveDate) -> String {
+        format!(
+            "tally: the run for {day} worked: {} sent, {} already delivered",
+            self.sent, self.skipped
+        )
+    }
+
     /// What failed, for the run history and the failure notice.
     pub fn failure_text(&self) -> String {
         format!("delivery failed: {}", self.failures.join("; "))
@@ -307,7 +318,21 @@ impl Round<'_> {
     /// Delivers one report to one destination, counting and logging the outcome.
     async fn send(&mut self, dest: &Destination, report: &Report) {
         let day = self.day;
-        match self.deliver_one(dest, report).await {
+        crate::service::status(&format!("delivering {} to {}", report.name, dest.name));
+        crate::service::alive();
+        let outcome = self.deliver_one(dest, report).await;
+        if let Some(alert) = report.name.strip_prefix("alerts.") {
+            if matches!(outcome, Ok(true)) {
+                let name = alert.split(".resolved-").next().unwrap_or(alert);
+                crate::metrics::alert_sent(name);
+            }
+        } else if outcome.is_ok() {
+            crate::metrics::report_delivered(&report.name, day);
+        }
+        if !matches!(outcome, Ok(false)) {
+            crate::metrics::delivered(&dest.name, outcome.is_ok());
+        }
+        match outcome {
             Ok(true) => {
                 self.done.sent += 1;
                 tracing::info!("delivered {} for {day} to {}", report.name, dest.name);

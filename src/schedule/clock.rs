@@ -25,14 +25,16 @@ impl Clock for SystemClock {
     /// machine's monotonic clock stands still, and a daemon that wakes up late must notice.
     async fn sleep_until(&self, t: DateTime<Utc>) {
         loop {
+            crate::service::alive();
             let left = t - Utc::now();
             if left <= chrono::TimeDelta::zero() || crate::shutdown::requested() {
                 return;
             }
-            let step = left
-                .to_std()
-                .unwrap_or_default()
+            // Awake at least every minute, and as often as systemd's watchdog asks.
+            let most = crate::service::alive_every()
+                .unwrap_or(std::time::Duration::MAX)
                 .min(std::time::Duration::from_secs(60));
+            let step = left.to_std().unwrap_or_default().min(most);
             tokio::select! {
                 _ = tokio::time::sleep(step) => {}
                 _ = crate::shutdown::wait() => return,

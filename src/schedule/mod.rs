@@ -3,7 +3,9 @@
 //! notices. Time comes from a [`Clock`], so tests drive the loop without sleeping.
 
 mod clock;
+pub mod heartbeat;
 pub mod pipeline;
+pub mod serve;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -83,6 +85,11 @@ pub trait Runner {
     ) -> impl Future<Output = Result<(), String>>;
     /// When the newest successful run started (manual runs count).
     fn last_success(&mut self) -> Option<DateTime<Utc>>;
+    /// The run for `date` failed after its retries with `error` (the heartbeat's `fail`).
+    fn gave_up(&mut self, date: NaiveDate, error: &str) -> impl Future<Output = ()> {
+        let _ = (date, error);
+        async {}
+    }
 }
 
 /// Sends a notice when scheduled runs fail, and the note when they work again.
@@ -176,6 +183,8 @@ impl<C: Clock, R: Runner, N: Notices> Daemon<C, R, N> {
             return Tick::Stop;
         };
         tracing::info!("next run at {}", self.schedule.local(next));
+        crate::metrics::next_run_at(next.timestamp());
+        crate::service::status(&format!("next run {}", self.schedule.local(next)));
         self.clock.sleep_until(next).await;
         Tick::Slept
     }
@@ -201,6 +210,7 @@ impl<C: Clock, R: Runner, N: Notices> Daemon<C, R, N> {
             tracing::info!("running for {date} ({})", trigger.as_str());
             match self.runner.run(date, trigger).await {
                 Ok(()) => {
+                    crate::metrics::set_failing(None);
                     if self.failing {
                         self.failing = false;
                         let text = format!("tally recovered: the run for {date} succeeded.");
@@ -217,6 +227,8 @@ impl<C: Clock, R: Runner, N: Notices> Daemon<C, R, N> {
                 return;
             }
         }
+        crate::metrics::set_failing(Some(&error));
+        self.runner.gave_up(date, &error).await;
         if !self.failing {
             self.failing = true;
             // The failed date is not run again by itself: the next run is the next scheduled

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::heartbeat::Heartbeat;
 use super::{Notices, Runner};
 use crate::config::Config;
 use crate::deliver;
@@ -15,16 +16,22 @@ use crate::store::Store;
 /// `_tally_meta` key that is set while scheduled runs fail.
 pub const FAILING_KEY: &str = "schedule_failing";
 
-/// Runs `tally run` for the daemon.
+/// Runs `tally run` for the daemon, with its heartbeat pings and metrics.
 pub struct PipelineRunner<'a> {
     config: &'a Config,
     quiet: bool,
+    heartbeat: Option<Heartbeat>,
 }
 
 impl<'a> PipelineRunner<'a> {
     /// A runner for the config.
     pub fn new(config: &'a Config, quiet: bool) -> Self {
-        PipelineRunner { config, quiet }
+        let url = config.schedule.as_ref().and_then(|s| s.heartbeat.as_ref());
+        PipelineRunner {
+            config,
+            quiet,
+            heartbeat: Heartbeat::new(url),
+        }
     }
 }
 
@@ -38,10 +45,32 @@ impl Runner for PipelineRunner<'_> {
             wait: true,
             ..Options::default()
         };
-        match run::run(self.config, date, trigger, options).await {
-            Ok(delivered) if delivered.ok() => Ok(()),
+        if let Some(h) = &self.heartbeat {
+            h.start().await;
+        }
+        let started = std::time::Instant::now();
+        let outcome = match run::run(self.config, date, trigger, options).await {
+            Ok(delivered) if delivered.ok() => Ok(delivered.summary(date)),
             Ok(delivered) => Err(mask_secrets(&delivered.failure_text())),
             Err(e) => Err(mask_secrets(&e.to_string())),
+        };
+        let ended = Utc::now().timestamp_millis() as f64 / 1000.0;
+        crate::metrics::run_ended(outcome.is_ok(), ended, started.elapsed().as_secs_f64());
+        give_back_memory();
+        match outcome {
+            Ok(summary) => {
+                if let Some(h) = &self.heartbeat {
+                    h.success(&summary).await;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn gave_up(&mut self, _date: NaiveDate, error: &str) {
+        if let Some(h) = &self.heartbeat {
+            h.fail(error).await;
         }
     }
 
@@ -54,6 +83,54 @@ impl Runner for PipelineRunner<'_> {
             })
     }
 }
+
+/// Hands the memory a run used back to the system, for the hours the daemon idles: the free
+/// pages of glibc's heaps (glibc keeps them for the next allocation otherwise), and the pages
+/// of tally's own binary that the run read (its code for syncing, reporting and drawing, and
+/// the chart font), which the kernel reads again from the file when the next run needs them.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn give_back_memory() {
+    // SAFETY: malloc_trim only gives free pages of glibc's heaps back to the system; it touches
+    // no memory in use, and it is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        // Only the binary's read-only mappings (code and constants): clean pages of the file.
+        if perms.contains('w') || fields.nth(3).map(std::path::Path::new) != Some(exe.as_path()) {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        // SAFETY: the range is a read-only file mapping of this process, from the kernel's own
+        // list; MADV_PAGEOUT only drops its clean pages from memory, and they are read from the
+        // file again when touched. It never changes what the memory holds.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT);
+        }
+    }
+}
+
+/// Elsewhere the allocator keeps what it keeps.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_back_memory() {}
 
 /// Posts run-failure notices to the `[schedule] notify` destination, or only logs them without
 /// one.

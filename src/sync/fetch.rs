@@ -203,6 +203,7 @@ impl<'a> Link<'a> {
             match self.source().await {
                 Ok(_) => break,
                 Err(e) if e.is_transient() && attempt < TRIES => {
+                    crate::metrics::source_retry(&self.spec.name);
                     let wait = retry::backoff(attempt);
                     tracing::warn!(
                         "{e}; connecting again in {:.1} s (try {} of {TRIES})",
@@ -370,6 +371,7 @@ async fn fetch(
             }
         };
         if e.is_transient() && attempt < TRIES {
+            crate::metrics::source_retry(&spec.name);
             let wait = retry::backoff(attempt);
             tracing::warn!(
                 "rollup `{}`, slice {} [{}, {}): {e}; reconnecting and pulling the slice again in {:.1} s (try {} of {TRIES})",

@@ -88,6 +88,9 @@ impl<'a> Throttle<'a> {
                 said = Some(Instant::now());
             }
             tokio::time::sleep(EVERY).await;
+            // Waiting for a replica's lag, unless a load figure is over too.
+            let lag = over.iter().all(|o| o.starts_with("the replica"));
+            crate::metrics::source_waited(&self.spec.name, lag, EVERY.as_secs_f64());
         }
     }
 

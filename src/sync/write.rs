@@ -156,6 +156,8 @@ pub(super) async fn write_lanes(
                 let totals = pulled.entry(rollup.name.clone()).or_default();
                 totals.slices += 1;
                 totals.rows += rows;
+                crate::metrics::slice_pulled(&rollup.name, rows);
+                crate::service::alive();
                 progress.slice(&rollup.name, planned, rows, changed, started.elapsed());
                 lane.settle();
             }

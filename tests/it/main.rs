@@ -24,6 +24,7 @@ mod replica;
 mod safety;
 mod scale;
 mod schedule;
+mod service;
 mod setup;
 mod slack;
 mod support;
