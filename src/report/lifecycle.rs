@@ -6,6 +6,7 @@
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
+use super::cache::Days;
 use crate::days::days_before;
 use crate::exact::Exact;
 use crate::rollup::Rollup;
@@ -111,43 +112,32 @@ pub fn build(
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<Built, StoreError> {
-    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
-    let key = spec.cache_key();
-    let mut by_day = Vec::with_capacity(days.len());
-    let mut versions = Vec::with_capacity(days.len());
-    for day in &days {
-        let version = spec.version(store, *day)?;
-        let cached = store
-            .report_day(&key, &day.to_string(), &version)?
-            .and_then(|text| decode(&text));
-        by_day.push(cached);
-        versions.push(version);
-    }
-    let todo: Vec<NaiveDate> = days
-        .iter()
-        .zip(&by_day)
-        .filter(|(_, c)| c.is_none())
-        .map(|(d, _)| *d)
-        .collect();
+    let mut days = Days::read(
+        store,
+        spec.cache_key(),
+        (first, last),
+        |day| spec.version(store, day),
+        |_, text| decode(text),
+    )?;
+    let todo = days.todo();
     if let (Some(from), Some(to)) = (todo.first(), todo.last()) {
         let computed = compute(store, spec, *from, *to)?;
         for (day, lines) in computed.into_iter().filter(|(d, _)| todo.contains(d)) {
-            let i = days.iter().position(|d| *d == day).expect("a report day");
-            store.keep_report_day(&key, &day.to_string(), &versions[i], &encode(&lines))?;
-            by_day[i] = Some(lines);
+            let text = encode(&lines);
+            days.keep(day, lines, &text)?;
         }
     }
+    let by_day: Vec<(NaiveDate, Vec<Line>)> = days.into_lines().collect();
     let with_rewards = spec.rewards.is_some();
     let scale = by_day
         .iter()
-        .flatten()
-        .flatten()
+        .flat_map(|(_, lines)| lines)
         .map(|l| l.rewards.fractional_digit_count())
         .max()
         .unwrap_or(0);
     let mut rows = Vec::new();
     let mut counts = Vec::new();
-    for (day, lines) in days.iter().zip(by_day.into_iter().flatten()) {
+    for (day, lines) in &by_day {
         let total: BigDecimal = lines.iter().map(|l| &l.rewards).sum();
         for l in lines {
             counts.push(Count {

@@ -5,6 +5,7 @@
 //! and drawn by [`chart`]; [`alert`]s look at a report's rows.
 
 pub mod alert;
+mod cache;
 pub mod chart;
 pub mod lifecycle;
 pub mod notes;

@@ -5,6 +5,7 @@
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
+use super::cache::Days;
 use super::spec::Policy;
 use crate::days::days_before;
 use crate::rollup::Rollup;
@@ -75,24 +76,14 @@ pub fn build(
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<(Vec<Vec<Value>>, Vec<Shares>), StoreError> {
-    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
-    let key = spec.cache_key();
-    let mut by_day: Vec<Option<(Vec<Line>, i64)>> = Vec::with_capacity(days.len());
-    let mut versions = Vec::with_capacity(days.len());
-    for day in &days {
-        let version = spec.version(store, *day)?;
-        let cached = store
-            .report_day(&key, &day.to_string(), &version)?
-            .and_then(|text| decode(*day, &text));
-        by_day.push(cached);
-        versions.push(version);
-    }
-    let todo: Vec<NaiveDate> = days
-        .iter()
-        .zip(&by_day)
-        .filter(|(_, cached)| cached.is_none())
-        .map(|(d, _)| *d)
-        .collect();
+    let mut days = Days::read(
+        store,
+        spec.cache_key(),
+        (first, last),
+        |day| spec.version(store, day),
+        decode,
+    )?;
+    let todo = days.todo();
     let groups = Groups::new(spec.segment, &spec.candidate.segment);
     let mut tallies: Vec<DayTally> = todo.iter().map(|_| DayTally::new(&groups)).collect();
     for (pass, tallies) in todo
@@ -115,17 +106,13 @@ pub fn build(
         )?;
     }
     for (day, tally) in todo.iter().zip(tallies) {
-        let i = days.iter().position(|d| d == day).expect("a report day");
         let (lines, scale) = tally.lines(&groups, spec.candidate, *day);
-        store.keep_report_day(&key, &day.to_string(), &versions[i], &encode(&lines, scale))?;
-        by_day[i] = Some((lines, scale));
+        let text = encode(&lines, scale);
+        days.keep(*day, (lines, scale), &text)?;
     }
-    let scale = by_day.iter().flatten().map(|(_, s)| *s).max().unwrap_or(0);
-    let lines: Vec<Line> = by_day
-        .into_iter()
-        .flatten()
-        .flat_map(|(lines, _)| lines)
-        .collect();
+    let by_day: Vec<(Vec<Line>, i64)> = days.into_lines().map(|(_, l)| l).collect();
+    let scale = by_day.iter().map(|(_, s)| *s).max().unwrap_or(0);
+    let lines: Vec<Line> = by_day.into_iter().flat_map(|(lines, _)| lines).collect();
     let shares = lines
         .iter()
         .map(|l| Shares {

@@ -6,6 +6,7 @@
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
+use super::cache::Days;
 use super::rank::Ranker;
 use super::segment_rewards::Rewarded;
 use crate::exact::Exact;
@@ -62,45 +63,29 @@ pub fn build(
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<(Vec<Vec<Value>>, Vec<Spread>), StoreError> {
-    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
     let key = format!(
         "reward_efficiency:{}:{}:{}",
         spec.segment.name, spec.rewards.name, spec.amount
     );
-    let mut by_day = Vec::with_capacity(days.len());
-    let mut versions = Vec::with_capacity(days.len());
-    for day in &days {
-        let version = format!("{FORMAT};{}", spec.version(store, *day)?);
-        let cached = store
-            .report_day(&key, &day.to_string(), &version)?
-            .and_then(|text| decode(&text));
-        by_day.push(cached);
-        versions.push(version);
-    }
-    let todo: Vec<NaiveDate> = days
-        .iter()
-        .zip(&by_day)
-        .filter(|(_, c)| c.is_none())
-        .map(|(d, _)| *d)
-        .collect();
-    for pass in todo.chunks(segment::PASS_DAYS) {
+    let version = |day| Ok(format!("{FORMAT};{}", spec.version(store, day)?));
+    let mut days = Days::read(store, key, (first, last), version, |_, text| decode(text))?;
+    for pass in days.todo().chunks(segment::PASS_DAYS) {
         for (day, lines) in pass.iter().zip(compute(store, spec, pass)?) {
-            let i = days.iter().position(|d| d == day).expect("a report day");
-            store.keep_report_day(&key, &day.to_string(), &versions[i], &encode(&lines))?;
-            by_day[i] = Some(lines);
+            let text = encode(&lines);
+            days.keep(*day, lines, &text)?;
         }
     }
+    let by_day: Vec<(NaiveDate, Vec<Line>)> = days.into_lines().collect();
     let names = spec.segment.names();
     let scale = by_day
         .iter()
-        .flatten()
-        .flatten()
+        .flat_map(|(_, lines)| lines)
         .map(|l| l.rewards.fractional_digit_count())
         .max()
         .unwrap_or(0);
     let mut rows = Vec::new();
     let mut spreads = Vec::new();
-    for (day, lines) in days.iter().zip(by_day.into_iter().flatten()) {
+    for (day, lines) in &by_day {
         for (name, l) in names.iter().zip(lines) {
             let (top1, top10, gini) = l.spread();
             spreads.push(Spread {

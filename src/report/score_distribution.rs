@@ -5,6 +5,7 @@
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 
+use super::cache::Days;
 use super::rank::Ranker;
 use crate::days::days_before;
 use crate::rollup::Rollup;
@@ -51,35 +52,20 @@ pub fn build(
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<(Vec<Vec<Value>>, Vec<Histogram>), StoreError> {
-    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
-    let key = format!("score_distribution:{}", segment.name);
-    let mut by_day: Vec<Option<Day>> = Vec::with_capacity(days.len());
-    let mut versions = Vec::with_capacity(days.len());
-    for day in &days {
-        let version = version(store, segment, rollup, *day)?;
-        let cached = store
-            .report_day(&key, &day.to_string(), &version)?
-            .and_then(|text| Day::decode(*day, &text));
-        by_day.push(cached);
-        versions.push(version);
-    }
-    let todo: Vec<NaiveDate> = days
-        .iter()
-        .zip(&by_day)
-        .filter(|(_, cached)| cached.is_none())
-        .map(|(d, _)| *d)
-        .collect();
-    for pass in todo.chunks(segment::PASS_DAYS) {
+    let mut days = Days::read(
+        store,
+        format!("score_distribution:{}", segment.name),
+        (first, last),
+        |day| version(store, segment, rollup, day),
+        Day::decode,
+    )?;
+    for pass in days.todo().chunks(segment::PASS_DAYS) {
         for day in rank(store, segment, rollup, pass)? {
-            let i = days
-                .iter()
-                .position(|d| *d == day.day)
-                .expect("a report day");
-            store.keep_report_day(&key, &day.day.to_string(), &versions[i], &day.encode())?;
-            by_day[i] = Some(day);
+            let text = day.encode();
+            days.keep(day.day, day, &text)?;
         }
     }
-    let days: Vec<Day> = by_day.into_iter().flatten().collect();
+    let days: Vec<Day> = days.into_lines().map(|(_, d)| d).collect();
     let rows = days.iter().map(|d| d.row(segment)).collect();
     let histograms = days.into_iter().map(|d| d.histogram).collect();
     Ok((rows, histograms))

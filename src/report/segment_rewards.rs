@@ -5,6 +5,7 @@ use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
 use super::Inputs;
+use super::cache::Days;
 use crate::days::days_before;
 use crate::exact::Exact;
 use crate::rollup::Rollup;
@@ -81,24 +82,14 @@ pub fn build(
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<Built, StoreError> {
-    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
-    let key = spec.cache_key();
-    let mut by_day: Vec<Option<(Vec<Line>, i64)>> = Vec::with_capacity(days.len());
-    let mut versions = Vec::with_capacity(days.len());
-    for day in &days {
-        let version = spec.version(store, *day)?;
-        let cached = store
-            .report_day(&key, &day.to_string(), &version)?
-            .and_then(|text| decode(*day, &text));
-        by_day.push(cached);
-        versions.push(version);
-    }
-    let todo: Vec<NaiveDate> = days
-        .iter()
-        .zip(&by_day)
-        .filter(|(_, cached)| cached.is_none())
-        .map(|(d, _)| *d)
-        .collect();
+    let mut days = Days::read(
+        store,
+        spec.cache_key(),
+        (first, last),
+        |day| spec.version(store, day),
+        decode,
+    )?;
+    let todo = days.todo();
     // Scored as the users stream by: the `<segment>` table is written only for SQL reports
     // that use it, and memory holds a tally per day and group, not per user.
     let mut tallies: Vec<DayTally> = todo
@@ -125,17 +116,13 @@ pub fn build(
         )?;
     }
     for (day, tally) in todo.iter().zip(tallies) {
-        let i = days.iter().position(|d| d == day).expect("a report day");
         let (lines, scale) = tally.lines(spec, *day);
-        store.keep_report_day(&key, &day.to_string(), &versions[i], &encode(&lines, scale))?;
-        by_day[i] = Some((lines, scale));
+        let text = encode(&lines, scale);
+        days.keep(*day, (lines, scale), &text)?;
     }
-    let amount_scale = by_day.iter().flatten().map(|(_, s)| *s).max().unwrap_or(0);
-    let lines: Vec<Line> = by_day
-        .into_iter()
-        .flatten()
-        .flat_map(|(lines, _)| lines)
-        .collect();
+    let by_day: Vec<(Vec<Line>, i64)> = days.into_lines().map(|(_, l)| l).collect();
+    let amount_scale = by_day.iter().map(|(_, s)| *s).max().unwrap_or(0);
+    let lines: Vec<Line> = by_day.into_iter().flat_map(|(lines, _)| lines).collect();
     let shares = lines
         .iter()
         .map(|l| Share {

@@ -4,22 +4,15 @@
 use bigdecimal::ToPrimitive;
 use plotters::prelude::*;
 
-use super::{Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_label, marks};
+use super::{
+    Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_label, days_and_groups, legend, marks,
+};
 use crate::report::Report;
 use crate::report::reward_efficiency::Spread;
 
 /// Draws the report into `pixels`.
 pub(super) fn draw(report: &Report, spreads: &[Spread], pixels: &mut [u8]) -> Drawn {
-    let mut days: Vec<String> = Vec::new();
-    let mut groups: Vec<String> = Vec::new();
-    for s in spreads {
-        if !days.contains(&s.day.to_string()) {
-            days.push(s.day.to_string());
-        }
-        if !groups.contains(&s.group) {
-            groups.push(s.group.clone());
-        }
-    }
+    let (days, groups) = days_and_groups(spreads.iter().map(|s| (s.day, s.group.as_str())));
     let n = days.len().max(1);
     let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
@@ -105,13 +98,7 @@ pub(super) fn draw(report: &Report, spreads: &[Spread], pixels: &mut [u8]) -> Dr
         chart.draw_secondary_series(gini.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
     }
     marks(&mut chart, report, &days, 130.0)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FAMILY, 16))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 16)?;
     root.present()?;
     Ok(())
 }

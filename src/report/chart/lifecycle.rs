@@ -2,22 +2,15 @@
 
 use plotters::prelude::*;
 
-use super::{Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_label, marks};
+use super::{
+    Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_label, days_and_groups, legend, marks,
+};
 use crate::report::Report;
 use crate::report::lifecycle::Count;
 
 /// Draws the report into `pixels`.
 pub(super) fn draw(report: &Report, counts: &[Count], pixels: &mut [u8]) -> Drawn {
-    let mut days: Vec<String> = Vec::new();
-    let mut states: Vec<String> = Vec::new();
-    for c in counts {
-        if !days.contains(&c.day.to_string()) {
-            days.push(c.day.to_string());
-        }
-        if !states.contains(&c.state) {
-            states.push(c.state.clone());
-        }
-    }
+    let (days, states) = days_and_groups(counts.iter().map(|c| (c.day, c.state.as_str())));
     let n = days.len().max(1);
     let day_of = |c: &Count| days.iter().position(|d| *d == c.day.to_string());
     let mut totals = vec![0i64; days.len()];
@@ -74,13 +67,7 @@ pub(super) fn draw(report: &Report, counts: &[Count], pixels: &mut [u8]) -> Draw
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
     marks(&mut chart, report, &days, top)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FAMILY, 16))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 16)?;
     root.present()?;
     Ok(())
 }

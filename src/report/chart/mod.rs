@@ -142,17 +142,7 @@ struct Series {
 }
 
 fn series(shares: &[Share]) -> Series {
-    let mut days: Vec<String> = Vec::new();
-    let mut groups: Vec<String> = Vec::new();
-    for s in shares {
-        let day = s.day.to_string();
-        if !days.contains(&day) {
-            days.push(day);
-        }
-        if !groups.contains(&s.group) {
-            groups.push(s.group.clone());
-        }
-    }
+    let (days, groups) = days_and_groups(shares.iter().map(|s| (s.day, s.group.as_str())));
     let mut rewards = vec![vec![0.0; days.len()]; groups.len()];
     let mut top_share = vec![0.0; days.len()];
     for s in shares {
@@ -219,6 +209,42 @@ fn caption_size(title: &str) -> u32 {
     // DejaVu Sans is about 0.55 em wide a character; keep 40 px of margin.
     let fits = (SIZE.0 - 40) * 100 / (chars * 55);
     fits.clamp(14, 30)
+}
+
+/// The chart's legend, in a box at `position` with labels of `size` px.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FAMILY, size))
+        .draw()?;
+    Ok(())
+}
+
+/// The days (`YYYY-MM-DD`) and the groups of a chart's points, each once, in order of appearance.
+fn days_and_groups<'a>(
+    points: impl Iterator<Item = (chrono::NaiveDate, &'a str)>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut days, mut groups): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for (day, group) in points {
+        let day = day.to_string();
+        if !days.contains(&day) {
+            days.push(day);
+        }
+        if !groups.iter().any(|g| g == group) {
+            groups.push(group.to_string());
+        }
+    }
+    (days, groups)
 }
 
 /// The label of day `x` on a day axis: `MM-DD` at a whole index, nothing between.
@@ -302,13 +328,7 @@ fn draw(report: &Report, s: &Series, pixels: &mut [u8]) -> Drawn {
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(3)));
     chart.draw_secondary_series(share.map(|p| Circle::new(p, 4, BLACK.filled())))?;
     marks(&mut chart, report, &s.days, top)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FAMILY, 16))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 16)?;
     root.present()?;
     Ok(())
 }

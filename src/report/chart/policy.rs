@@ -4,23 +4,15 @@
 use bigdecimal::ToPrimitive;
 use plotters::prelude::*;
 
-use super::{Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_label, marks};
+use super::{
+    Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_label, days_and_groups, legend, marks,
+};
 use crate::report::Report;
 use crate::report::policy_compare::Shares;
 
 /// Draws the report into `pixels`.
 pub(super) fn draw(report: &Report, shares: &[Shares], pixels: &mut [u8]) -> Drawn {
-    let mut days: Vec<String> = Vec::new();
-    let mut groups: Vec<String> = Vec::new();
-    for s in shares {
-        let day = s.day.to_string();
-        if !days.contains(&day) {
-            days.push(day);
-        }
-        if !groups.contains(&s.group) {
-            groups.push(s.group.clone());
-        }
-    }
+    let (days, groups) = days_and_groups(shares.iter().map(|s| (s.day, s.group.as_str())));
     let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let n = days.len().max(1);
@@ -84,13 +76,7 @@ pub(super) fn draw(report: &Report, shares: &[Shares], pixels: &mut [u8]) -> Dra
             });
     }
     marks(&mut chart, report, &days, 130.0)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FAMILY, 14))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
     root.present()?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::{Drawn, FAMILY, PALETTE, SIZE, caption_size, notes_below};
+use super::{Drawn, FAMILY, PALETTE, SIZE, caption_size, legend, notes_below};
 use crate::report::Report;
 use crate::report::score_distribution::{BINS_PER_DECADE, Histogram};
 
@@ -90,13 +90,7 @@ pub(super) fn draw(
             (FAMILY, 16).into_font(),
         )])?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FAMILY, 14))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
     notes_below(&root, report)?;
     root.present()?;
     Ok(())
