@@ -239,7 +239,11 @@ fn the_daemon_serves_metrics_health_and_heartbeats_after_real_runs() {
 
 #[test]
 fn systemd_hears_ready_status_watchdog_and_stopping() {
-    let ws = small_segment_rewards("[schedule]\ncron = \"0 0 * * *\"\n", "");
+    let port = free_port();
+    let ws = small_segment_rewards(
+        &format!("[schedule]\ncron = \"0 0 * * *\"\nlisten = \"127.0.0.1:{port}\"\n"),
+        "",
+    );
     let socket_path = ws.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
@@ -264,6 +268,32 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
     }
     let all = seen.join("\n");
     assert!(all.contains("READY=1"), "{all}");
+    // One run so far (the catch-up): its slices and rows are the metrics'.
+    let (_, m) = get(port, "/metrics").unwrap();
+    let pulled = ws.query("SELECT pulled FROM _tally_runs")[0]
+        .trim_matches('"')
+        .to_string();
+    for part in pulled.split("; ") {
+        let (rollup, counts) = part.split_once(": ").unwrap();
+        let (slices, rows) = counts.split_once(" slices, ").unwrap();
+        let rows = rows.trim_end_matches(" rows");
+        let label = format!("{{rollup=\"{rollup}\"}}");
+        assert_eq!(
+            metric(&m, &format!("tally_slices_pulled_total{label}")),
+            Some(slices.parse().unwrap()),
+            "{pulled}\n{m}"
+        );
+        assert_eq!(
+            metric(&m, &format!("tally_rows_pulled_total{label}")),
+            Some(rows.parse().unwrap()),
+            "{pulled}\n{m}"
+        );
+    }
+    assert_eq!(
+        metric(&m, "tally_runs_total{result=\"success\"}"),
+        Some(1.0),
+        "{m}"
+    );
     assert!(all.contains("STATUS=syncing"), "{all}");
     // Idle, it still pings the watchdog (every second with a 2 s interval).
     let before = seen.iter().filter(|s| s.contains("WATCHDOG=1")).count();
