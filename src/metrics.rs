@@ -314,22 +314,32 @@ pub fn text(store_bytes: u64) -> String {
 static NEXT_RUN: AtomicI64 = AtomicI64::new(0);
 /// True when the last run failed after its retries.
 static FAILING: AtomicBool = AtomicBool::new(false);
+/// When it failed (Unix time): a successful run after it (a manual one) clears it.
+static FAILED_AT: AtomicI64 = AtomicI64::new(0);
 /// Why, in one line.
 static FAILURE: Mutex<String> = Mutex::new(String::new());
 
 /// The last run failed after its retries (`Some(why)`), or worked (`None`).
 pub fn set_failing(why: Option<&str>) {
     FAILING.store(why.is_some(), Ordering::Relaxed);
+    FAILED_AT.store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
     let mut failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
     *failure = why.map_or(String::new(), |w| {
         w.lines().next().unwrap_or("").to_string()
     });
 }
 
+/// A run starts: until it ends, no run is overdue.
+pub fn run_started() {
+    NEXT_RUN.store(0, Ordering::Relaxed);
+}
+
 /// `Ok` when tally is healthy; `Err(reason)` (one line) when the last run failed after its
-/// retries, or when the next run is overdue by more than an hour at `now` (Unix time).
-pub fn health(now: i64) -> Result<(), String> {
-    if FAILING.load(Ordering::Relaxed) {
+/// retries (and no run succeeded since: `last_success`, Unix time, from the run history), or
+/// when the next run is overdue by more than an hour at `now` (Unix time).
+pub fn health(now: i64, last_success: Option<i64>) -> Result<(), String> {
+    let recovered = last_success.is_some_and(|t| t >= FAILED_AT.load(Ordering::Relaxed));
+    if FAILING.load(Ordering::Relaxed) && !recovered {
         let why = FAILURE.lock().unwrap_or_else(|e| e.into_inner()).clone();
         return Err(format!("the last run failed: {why}"));
     }

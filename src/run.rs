@@ -126,7 +126,11 @@ pub fn build_all(
     report::notes::record_changes(inputs, store, specs, day)?;
     let reports = specs
         .iter()
-        .map(|s| report::build(inputs, store, s, day).map_err(Error::from))
+        .map(|s| {
+            let built = report::build(inputs, store, s, day).map_err(Error::from);
+            crate::service::alive();
+            built
+        })
         .collect::<Result<Vec<Report>, Error>>()?;
     report::segment_tables(inputs, store, specs.iter().copied(), day)?;
     Ok(reports)

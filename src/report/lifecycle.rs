@@ -71,7 +71,10 @@ impl Lives<'_> {
         let rewards = self
             .rewards
             .map_or(String::new(), |(r, a)| format!(":{}:{a}", r.name));
-        format!("lifecycle:{}{rewards}", self.segment.name)
+        format!(
+            "lifecycle:{}:{}d:{}d{rewards}",
+            self.segment.name, self.interval, self.history
+        )
     }
 
     /// Everything a day's lines are computed from.

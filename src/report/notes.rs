@@ -97,17 +97,26 @@ pub fn record_changes(
             let now =
                 serde_json::json!({ format!("segment `{name}`"): segment_definition(segment) })
                     .to_string();
-            let before = store.segment_definition(name)?;
-            let changed = match &before {
-                Some((_, then)) if *then == now => continue,
-                Some((_, then)) => changed_parts(then, &now).join("; "),
-                None => String::new(),
-            };
-            // A change recorded for a later date (a rerun of an older date) stays where it is.
-            if before.is_some_and(|(day, _)| day > date.to_string()) {
+            let day = date.to_string();
+            // The history of later dates stays as it is (a rerun of an older date).
+            let newest = store.segment_definition_before(name, None)?;
+            if newest.as_ref().is_some_and(|(d, _)| *d > day) {
                 continue;
             }
-            store.record_segment_definition(name, &date.to_string(), &now, &changed)?;
+            // Compared with the definition before this date: a rerun of the date with the
+            // definition of the day before records no change.
+            let changed = match store.segment_definition_before(name, Some(&day))? {
+                Some((_, then)) if then == now => {
+                    store.forget_segment_definition(name, &day)?;
+                    continue;
+                }
+                Some((_, then)) => changed_parts(&then, &now).join("; "),
+                None => String::new(),
+            };
+            if newest.is_some_and(|(d, then)| d == day && then == now) {
+                continue;
+            }
+            store.record_segment_definition(name, &day, &now, &changed)?;
         }
     }
     Ok(())

@@ -128,11 +128,33 @@ pub fn build(
 
 impl Compared<'_> {
     /// The cache's name for this report's lines.
+    /// The cache's name for this report's lines: one per candidate, so that two candidates (or
+    /// a `tally whatif`) do not take each other's days.
     fn cache_key(&self) -> String {
+        use std::hash::BuildHasher;
+        let candidate = format!(
+            "{};{}",
+            super::revise::segment_definition(&self.candidate.segment),
+            self.payout_text()
+        );
+        let digest =
+            foldhash::quality::FixedState::with_seed(0x706f_6c69_6379).hash_one(&candidate);
         format!(
-            "policy_compare:{}:{}:{}",
+            "policy_compare:{}:{}:{}:{digest:016x}",
             self.segment.name, self.rewards.name, self.amount
         )
+    }
+
+    /// The payout as text, in group order.
+    fn payout_text(&self) -> String {
+        let mut payout: Vec<String> = self
+            .candidate
+            .payout
+            .iter()
+            .map(|(g, x)| format!("{g}={}", x.normalized()))
+            .collect();
+        payout.sort();
+        payout.join(",")
     }
 
     /// Everything the lines of `day` are computed from.
@@ -143,18 +165,13 @@ impl Compared<'_> {
             .max(self.candidate.segment.window_days);
         let window_start = days_before(day, window - 1).to_string();
         let d = day.to_string();
-        let mut payout: Vec<String> = self
-            .candidate
-            .payout
-            .iter()
-            .map(|(g, x)| format!("{g}={}", x.normalized()))
-            .collect();
-        payout.sort();
+        // The inactive group's name is on the lines too.
         Ok(format!(
-            "{FORMAT};now={};candidate={};payout={};activity={}@{};rewards={}:{}@{}",
+            "{FORMAT};now={};inactive={};candidate={};payout={};activity={}@{};rewards={}:{}@{}",
             super::revise::segment_definition(self.segment),
+            self.segment.inactive,
             super::revise::segment_definition(&self.candidate.segment),
-            payout.join(","),
+            self.payout_text(),
             self.activity.fingerprint(),
             store.slices_version(&self.activity.name, &window_start, &d)?,
             self.rewards.fingerprint(),
@@ -165,7 +182,7 @@ impl Compared<'_> {
 }
 
 /// The layout of cached lines; a change of layout (or of how lines are computed) changes it.
-const FORMAT: &str = "policy1";
+const FORMAT: &str = "policy2";
 
 /// A day's lines as JSON: the scale of its amounts and each line's counts and sums.
 fn encode(lines: &[Line], scale: i64) -> String {

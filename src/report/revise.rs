@@ -386,12 +386,17 @@ pub fn definition(inputs: Inputs<'_>, spec: &ReportSpec) -> String {
 /// A segment's scoring and groups as JSON, each key one thing that can change (`weights`,
 /// `groups`, `window`...), as [`definition`] and the segment's change records keep it.
 pub fn segment_definition(s: &Segment) -> Json {
-    let mut weights: Vec<String> = s.weights.iter().map(|(k, w)| format!("{k}={w}")).collect();
+    // As numbers: `1` and `1.0` are one weight.
+    let mut weights: Vec<String> = s
+        .weights
+        .iter()
+        .map(|(k, w)| format!("{k}={}", w.normalized()))
+        .collect();
     weights.sort();
     let groups: Vec<String> = s
         .groups
         .iter()
-        .map(|g| format!("{}>={}", g.name, g.min_score))
+        .map(|g| format!("{}>={}", g.name, g.min_score.normalized()))
         .collect();
     json!({
         "rollup": s.rollup,
@@ -399,7 +404,7 @@ pub fn segment_definition(s: &Segment) -> Json {
         "by": s.by,
         "window": s.window_days,
         "weights": weights.join(","),
-        "default_weight": s.default_weight.to_string(),
+        "default_weight": s.default_weight.normalized().to_string(),
         "groups": groups.join(","),
     })
 }

@@ -45,6 +45,7 @@ impl Runner for PipelineRunner<'_> {
             wait: true,
             ..Options::default()
         };
+        crate::metrics::run_started();
         if let Some(h) = &self.heartbeat {
             h.start().await;
         }

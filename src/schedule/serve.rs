@@ -77,10 +77,12 @@ async fn answer(
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             crate::metrics::text(store_bytes(&store)),
         ),
-        "/healthz" => match crate::metrics::health(chrono::Utc::now().timestamp()) {
-            Ok(()) => reply(StatusCode::OK, TEXT, "ok\n".into()),
-            Err(why) => reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{why}\n")),
-        },
+        "/healthz" => {
+            match crate::metrics::health(chrono::Utc::now().timestamp(), last_success(&store)) {
+                Ok(()) => reply(StatusCode::OK, TEXT, "ok\n".into()),
+                Err(why) => reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{why}\n")),
+            }
+        }
         _ => reply(
             StatusCode::NOT_FOUND,
             TEXT,
@@ -98,6 +100,16 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
             .insert(hyper::header::CONTENT_TYPE, value);
     }
     response
+}
+
+/// When the last successful run started, from the store's run history (a manual `tally run`
+/// counts); `None` when it cannot be read.
+fn last_success(store: &Path) -> Option<i64> {
+    crate::store::Store::inspect(store)
+        .and_then(|s| s.last_success())
+        .ok()
+        .flatten()
+        .map(|t| t.timestamp())
 }
 
 /// The store file, its write-ahead log and its shared-memory file, in bytes.

@@ -7,20 +7,34 @@ use rusqlite::{OptionalExtension, params};
 use super::{Store, StoreError};
 
 impl Store {
-    /// The newest recorded definition of `segment`: its day and its text.
-    pub fn segment_definition(
+    /// The newest recorded definition of `segment` from a day before `day` (any day with
+    /// `None`): that day and its text.
+    pub fn segment_definition_before(
         &self,
         segment: &str,
+        day: Option<&str>,
     ) -> Result<Option<(String, String)>, StoreError> {
         self.conn
             .query_row(
-                "SELECT day, definition FROM _tally_segment_changes WHERE segment = ?1
+                "SELECT day, definition FROM _tally_segment_changes
+                 WHERE segment = ?1 AND (?2 IS NULL OR day < ?2)
                  ORDER BY day DESC LIMIT 1",
-                [segment],
+                params![segment, day],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(|e| self.err(format!("reading the definition of segment `{segment}`"), e))
+    }
+
+    /// Forgets the definition recorded for `segment` on `day` (it is the one before it again).
+    pub fn forget_segment_definition(&self, segment: &str, day: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM _tally_segment_changes WHERE segment = ?1 AND day = ?2",
+                params![segment, day],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(format!("recording a change of segment `{segment}`"), e))
     }
 
     /// Records `segment`'s definition as of `day`, and what changed (empty for the first one).

@@ -372,6 +372,7 @@ async fn fetch(
         };
         if e.is_transient() && attempt < TRIES {
             crate::metrics::source_retry(&spec.name);
+            crate::service::alive();
             let wait = retry::backoff(attempt);
             tracing::warn!(
                 "rollup `{}`, slice {} [{}, {}): {e}; reconnecting and pulling the slice again in {:.1} s (try {} of {TRIES})",

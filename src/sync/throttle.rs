@@ -88,6 +88,8 @@ impl<'a> Throttle<'a> {
                 said = Some(Instant::now());
             }
             tokio::time::sleep(EVERY).await;
+            // Waiting is progress for systemd's watchdog: the daemon is not stuck.
+            crate::service::alive();
             // Waiting for a replica's lag, unless a load figure is over too.
             let lag = over.iter().all(|o| o.starts_with("the replica"));
             crate::metrics::source_waited(&self.spec.name, lag, EVERY.as_secs_f64());

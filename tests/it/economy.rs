@@ -274,6 +274,12 @@ fn lifecycle_matches_a_plain_computation() {
         plain[1..],
         lifecycle_expected(&data, (1, 28), false, (last, 8))[..]
     );
+    // Each report keeps its own days: the daily, weekly and plain ones do not take each
+    // other's place in the cache.
+    let kept = ws.query(
+        "SELECT count(DISTINCT report) FROM _tally_report_days WHERE report LIKE 'lifecycle:%'",
+    );
+    assert_eq!(kept, ["3"]);
     // A rerun reads the cached days and gives the same.
     let again = csv(
         &ws,

@@ -718,6 +718,34 @@ fn annotations_and_segment_changes_mark_their_days() {
     // Recorded once: a later report still shows it on its day, and nothing new.
     let later = ws.ok(&["report", "same", "--date", "2026-11-16", "--no-sync"]);
     assert_eq!(later.matches("changed: weights").count(), 1, "{later}");
+    // The same weight written another way is no change; back to the old weights and the date
+    // run again, the change is gone (it was never published in the end).
+    let same_number = changed.replace("hack_and_slash22 = 4 }", "hack_and_slash22 = 4.0 }");
+    std::fs::write(ws.config(), &same_number).unwrap();
+    let again = ws.ok(&["report", "same", "--date", "2026-11-16", "--no-sync"]);
+    assert_eq!(again.matches("changed:").count(), 1, "{again}");
+    std::fs::write(ws.config(), format!("{base}{notes}")).unwrap();
+    let reverted = ws.ok(&["report", "same", "--date", "2026-11-15", "--no-sync"]);
+    assert!(!reverted.contains("changed:"), "{reverted}");
+    // Renaming the inactive group renames it on every day, cached or not.
+    let renamed = format!("{base}{notes}").replace(
+        "groups = [ { name = \"heavy\", min_score = 3 }, { name = \"light\", min_score = 0 } ]\n",
+        "groups = [ { name = \"heavy\", min_score = 3 }, { name = \"light\", min_score = 0 } ]\ninactive = \"idle\"\n",
+    );
+    assert_ne!(renamed, format!("{base}{notes}"));
+    let renamed = renamed.replace("inactive = 0.5", "idle = 0.5");
+    std::fs::write(ws.config(), &renamed).unwrap();
+    let csv = ws.ok(&[
+        "report",
+        "same",
+        "--date",
+        "2026-11-15",
+        "--format",
+        "csv",
+        "--no-sync",
+    ]);
+    assert_eq!(csv.matches(",idle,").count(), 8, "{csv}");
+    assert!(!csv.contains(",inactive,"), "{csv}");
     // Bad annotations are config errors naming the key.
     for (entry, key) in [
         ("date = \"11/12/2026\"\ntext = \"x\"", "annotations[0].date"),
