@@ -156,6 +156,9 @@ pub enum Command {
     /// What a candidate policy (other weights, groups, window or payout) would have done, as a
     /// policy_compare report; the config is not changed, nothing is delivered.
     Whatif(WhatifArgs),
+    /// One user from the store (no sync): their groups, the days they changed, the parts of
+    /// their score and their rewards.
+    User(UserArgs),
     /// Sync, render every report into the output directory, print it and deliver it, with the
     /// alerts that fire on it.
     Run(RunArgs),
@@ -270,6 +273,36 @@ pub struct ReportArgs {
     /// destination), instead of the reports; deliver nothing.
     #[arg(long)]
     pub revisions: bool,
+}
+
+/// `tally user`'s output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UserFormat {
+    /// Lines and tables for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// Markdown.
+    #[value(alias = "md")]
+    Markdown,
+}
+
+/// `tally user`.
+#[derive(Debug, Clone, Args)]
+pub struct UserArgs {
+    /// The user id, as the rollup's `user` expression stores it.
+    pub id: String,
+    #[command(flatten)]
+    pub date: DateArg,
+    /// The segment (default: the config's first).
+    #[arg(long)]
+    pub segment: Option<String>,
+    /// Number of days, ending with the date.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: UserFormat,
 }
 
 /// `tally whatif`.

@@ -217,6 +217,9 @@ Syncs, builds and delivers yesterday's reports, once (from cron: add \fB\-\-wait
 \fBtally report rewards_by_segment \-\-date 2026\-11\-30 \-\-format csv\fR
 One report for another day, as CSV.
 .TP
+\fBtally user 0xabc123 \-\-days 14\fR
+Why a player is in their group: their score's parts, their group each day, their rewards.
+.TP
 \fBtally whatif engagement \-\-rewards rewards \-\-amount amount \-\-set groups.heavy.min_score=20 \-\-payout heavy=2\fR
 What the last 8 days would have looked like with heavy from 20 and heavy rewards doubled; changes nothing.
 .TP

@@ -10,6 +10,7 @@ mod plan;
 mod report;
 mod status;
 mod sync;
+mod user;
 mod whatif;
 
 use std::path::Path;
@@ -45,6 +46,7 @@ pub async fn execute(cli: &Cli) -> Result<bool, Error> {
             };
             whatif::run(&load(cli, needs)?, a, cli.quiet).await
         }
+        Command::User(a) => user::run(&load(cli, Needs::STORE)?, a),
         Command::Run(a) => {
             let needs = if a.select.dry_run {
                 Needs::DESTINATIONS

@@ -20,6 +20,7 @@ pub mod segment_rewards;
 pub mod spec;
 pub mod sql;
 pub mod top_rewarded;
+pub mod user;
 
 use chrono::NaiveDate;
 use indexmap::IndexMap;

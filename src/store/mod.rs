@@ -17,6 +17,7 @@ mod segments;
 mod sent;
 mod slices;
 mod sorted;
+mod user;
 
 use std::path::{Path, PathBuf};
 

@@ -31,4 +31,5 @@ mod support;
 mod time;
 mod tls;
 mod trust;
+mod user;
 mod wei;
