@@ -135,7 +135,8 @@ fn keep_covers_reports(
                     format!("rollups.{name}.keep"),
                     format!(
                         "keeps {} days, but report `{}` needs {needed}: its days ({}) + the \
-                         segment's window ({window}) + compare ({compare}) + lookback \
+                         segment's window ({window}) + the days before them it reads \
+                         (segment_flow's compare, lifecycle's history: {compare}) + lookback \
                          ({lookback}); set keep = \"{needed}d\" or more",
                         rollup.keep_days, report.name, report.days
                     ),
