@@ -48,7 +48,10 @@ pub fn run(config: &Config, a: &UserArgs) -> Result<bool, Error> {
         };
     if !known {
         let lower = a.id.to_lowercase();
-        let hint = if lower != a.id && store.has_user(&activity.name, &lower)? {
+        let hint = if lower != a.id
+            && store.has_table(&activity.name)?
+            && store.has_user(&activity.name, &lower)?
+        {
             format!(
                 "; `{lower}` is: ids are matched as the rollup's user expression stores them \
                  (`{}`)",
