@@ -2,6 +2,8 @@
 //! and how many users reach each group, to see where a threshold would fall. Scores are ranked
 //! exactly in a temporary file ([`super::rank`]), never in memory.
 
+use std::collections::HashMap;
+
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 
@@ -163,52 +165,168 @@ impl Day {
     }
 }
 
-/// Scores `days` (one merge pass) and ranks each day's scores in a temporary file.
+/// The most distinct scores kept in memory, over the days of a pass: past it, the scores are
+/// ranked in a temporary file instead (a score measure with many decimals).
+const MAX_DISTINCT: usize = 100_000;
+
+/// What one merge over a pass's days adds up.
+struct Tally {
+    users: Vec<i64>,
+    /// Per day, per group: the members placed in it.
+    counts: Vec<Vec<i64>>,
+    histograms: Vec<std::collections::BTreeMap<i32, i64>>,
+    zero_or_less: Vec<i64>,
+    /// Per day, each distinct weighted sum and its users, while there are few of them.
+    distinct: Option<Vec<HashMap<BigDecimal, i64>>>,
+    kept: usize,
+}
+
+impl Tally {
+    fn add(&mut self, j: usize, member: &segment::Member, window: f64) {
+        self.users[j] += 1;
+        if let Some(g) = member.group {
+            self.counts[j][g] += 1;
+        }
+        // The histogram is a picture: f64 is fine there.
+        let score = member.weighted.to_f64() / window;
+        if score > 0.0 {
+            let bin = (score.log10() * f64::from(BINS_PER_DECADE)).floor() as i32;
+            *self.histograms[j].entry(bin).or_default() += 1;
+        } else {
+            self.zero_or_less[j] += 1;
+        }
+        let Some(maps) = &mut self.distinct else {
+            return;
+        };
+        let count = maps[j]
+            .entry(member.weighted.to_big().normalized())
+            .or_insert(0);
+        if *count == 0 {
+            self.kept += 1;
+        }
+        *count += 1;
+        if self.kept > MAX_DISTINCT {
+            self.distinct = None;
+        }
+    }
+}
+
+/// The ranks a day of `n` users is read at: the nearest rank of each percentile (the
+/// `ceil(p × n / 100)`-th smallest), then the highest.
+fn ranks(n: i64) -> Vec<i64> {
+    let mut wanted: Vec<i64> = PERCENTILES
+        .iter()
+        .map(|p| ((i64::from(*p) * n + 99) / 100).max(1))
+        .collect();
+    wanted.push(n);
+    wanted
+}
+
+/// Scores `days` (one merge pass) and reads each day's scores at its ranks: from the distinct
+/// scores and their counts when there are few (whole numbers of actions have few), else ranked
+/// in a temporary file in a second pass, never in memory.
 fn rank(
     store: &Store,
     segment: &Segment,
     rollup: &Rollup,
     days: &[NaiveDate],
 ) -> Result<Vec<Day>, StoreError> {
-    let mut ranker = Ranker::new(&format!("the scores of segment `{}`", segment.name))?;
-    let groups = segment.groups.len();
-    let mut counts = vec![vec![0i64; groups]; days.len()];
-    let mut users = vec![0i64; days.len()];
-    let mut histograms: Vec<std::collections::BTreeMap<i32, i64>> =
-        vec![Default::default(); days.len()];
-    let mut zero_or_less = vec![0i64; days.len()];
+    let n = days.len();
+    let mut tally = Tally {
+        users: vec![0; n],
+        counts: vec![vec![0; segment.groups.len()]; n],
+        histograms: vec![Default::default(); n],
+        zero_or_less: vec![0; n],
+        distinct: Some(vec![HashMap::new(); n]),
+        kept: 0,
+    };
     let window = f64::from(segment.window_days);
     segment::merge(store, segment, rollup, (days, Scored::Every), &[], |user| {
         for (j, member) in user.members.iter().enumerate() {
-            let Some(member) = member else { continue };
-            users[j] += 1;
-            if let Some(g) = member.group {
-                counts[j][g] += 1;
+            if let Some(member) = member {
+                tally.add(j, member, window);
             }
-            // The histogram is a picture: f64 is fine there.
-            let score = member.weighted.to_f64() / window;
-            if score > 0.0 {
-                let bin = (score.log10() * f64::from(BINS_PER_DECADE)).floor() as i32;
-                *histograms[j].entry(bin).or_default() += 1;
-            } else {
-                zero_or_less[j] += 1;
+        }
+        Ok(())
+    })?;
+    let scores = match tally.distinct.take() {
+        Some(maps) => maps
+            .into_iter()
+            .zip(&tally.users)
+            .map(|(map, n)| at_ranks(map, &ranks(*n)))
+            .collect(),
+        None => ranked(store, segment, rollup, days, &tally.users)?,
+    };
+    let mut out = Vec::with_capacity(n);
+    for (j, (day, scores)) in days.iter().zip(scores).enumerate() {
+        // Cumulative from the top group down.
+        let at_least = tally.counts[j]
+            .iter()
+            .scan(0, |sum, c| {
+                *sum += c;
+                Some(*sum)
+            })
+            .collect();
+        out.push(Day {
+            day: *day,
+            users: tally.users[j],
+            scores,
+            at_least,
+            histogram: Histogram {
+                day: *day,
+                zero_or_less: tally.zero_or_less[j],
+                bins: std::mem::take(&mut tally.histograms[j])
+                    .into_iter()
+                    .collect(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The values at `wanted` ranks (ascending, from 1) of distinct values with their counts.
+fn at_ranks(map: HashMap<BigDecimal, i64>, wanted: &[i64]) -> Vec<BigDecimal> {
+    if map.is_empty() {
+        return Vec::new();
+    }
+    let mut values: Vec<(BigDecimal, i64)> = map.into_iter().collect();
+    values.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut below = 0;
+    let mut next = 0;
+    for (value, count) in values {
+        below += count;
+        while next < wanted.len() && wanted[next] <= below {
+            out.push(value.clone());
+            next += 1;
+        }
+    }
+    out
+}
+
+/// The values at each day's ranks, from a second merge that ranks every score in a temporary
+/// file.
+fn ranked(
+    store: &Store,
+    segment: &Segment,
+    rollup: &Rollup,
+    days: &[NaiveDate],
+    users: &[i64],
+) -> Result<Vec<Vec<BigDecimal>>, StoreError> {
+    let mut ranker = Ranker::new(&format!("the scores of segment `{}`", segment.name))?;
+    segment::merge(store, segment, rollup, (days, Scored::Every), &[], |user| {
+        for (j, member) in user.members.iter().enumerate() {
+            if let Some(member) = member {
+                ranker.push(j as i64, &member.weighted.to_big())?;
             }
-            ranker.push(j as i64, &member.weighted.to_big())?;
         }
         Ok(())
     })?;
     let mut out = Vec::with_capacity(days.len());
-    for (j, day) in days.iter().enumerate() {
-        let n = users[j];
-        // The nearest rank: the ceil(p × n / 100)-th smallest score.
-        let mut wanted: Vec<i64> = PERCENTILES
-            .iter()
-            .map(|p| (i64::from(*p) * n + 99) / 100)
-            .map(|r| r.max(1))
-            .collect();
-        wanted.push(n);
+    for (j, n) in users.iter().enumerate() {
+        let wanted = ranks(*n);
         let mut scores = Vec::new();
-        if n > 0 {
+        if *n > 0 {
             let mut next = 0;
             ranker.ascending(j as i64, |rank, weighted| {
                 while next < wanted.len() && wanted[next] == rank {
@@ -218,25 +336,7 @@ fn rank(
                 next < wanted.len()
             })?;
         }
-        // Cumulative from the top group down.
-        let at_least = counts[j]
-            .iter()
-            .scan(0, |sum, c| {
-                *sum += c;
-                Some(*sum)
-            })
-            .collect();
-        out.push(Day {
-            day: *day,
-            users: n,
-            scores,
-            at_least,
-            histogram: Histogram {
-                day: *day,
-                zero_or_less: zero_or_less[j],
-                bins: std::mem::take(&mut histograms[j]).into_iter().collect(),
-            },
-        });
+        out.push(scores);
     }
     Ok(out)
 }

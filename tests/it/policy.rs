@@ -791,3 +791,80 @@ fn score_distribution_and_policy_compare_draw_charts() {
         );
     }
 }
+
+#[test]
+fn score_distribution_ranks_many_distinct_scores_in_a_file() {
+    // 120 000 users with distinct scores (more than are counted in memory): the percentiles come
+    // from the temporary file, and still equal a plain computation.
+    let ws = crate::support::Workspace::new("");
+    let conn = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE actions (signer TEXT, power TEXT, at TEXT);
+         CREATE INDEX actions_at ON actions (at);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120000)
+         INSERT INTO actions SELECT 'u' || i, printf('%d.%03d', i, (i * 7919) % 1000), '2026-11-10 10:00:00' FROM n;",
+    )
+    .unwrap();
+    let mut powers: Vec<rust_decimal::Decimal> = (1..=120_000i64)
+        .map(|i| rust_decimal::Decimal::new(i * 1000 + (i * 7919) % 1000, 3))
+        .collect();
+    powers.sort();
+    std::fs::write(
+        ws.config(),
+        r#"store = "store.sqlite"
+[sources.src]
+url = "sqlite://src.sqlite"
+pause = "0s"
+[rollups.activity]
+source = "src"
+table = "actions"
+time = "at"
+user = "signer"
+measures = { power = "sum(power)" }
+keep = "3650d"
+[segments.s]
+rollup = "activity"
+score = "power"
+window = "1d"
+groups = [ { name = "top", min_score = 50000 }, { name = "rest", min_score = 0 } ]
+[reports.scores]
+kind = "score_distribution"
+segment = "s"
+days = 1
+"#,
+    )
+    .unwrap();
+    let lines = csv(
+        &ws,
+        &[
+            "report",
+            "scores",
+            "--date",
+            "2026-11-10",
+            "--format",
+            "csv",
+        ],
+    );
+    let n = powers.len();
+    let at = |p: usize| {
+        let rank = (p * n).div_ceil(100).max(1);
+        powers[rank - 1]
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven)
+    };
+    let top = powers
+        .iter()
+        .filter(|p| **p >= rust_decimal::Decimal::from(50_000))
+        .count();
+    let want = format!(
+        "2026-11-10,{n},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{top},{n},true",
+        at(10),
+        at(25),
+        at(50),
+        at(75),
+        at(90),
+        at(99),
+        powers[n - 1]
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven),
+    );
+    assert_eq!(lines[1], want);
+}
