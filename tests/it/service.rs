@@ -451,3 +451,23 @@ fn a_heartbeat_that_fails_or_hangs_never_fails_a_run() {
         }
     }
 }
+
+#[test]
+fn a_manual_run_that_works_clears_the_daemons_failure() {
+    let port = free_port();
+    let ws = small_segment_rewards(
+        &format!("[schedule]\ncron = \"0 0 * * *\"\nretries = 0\nlisten = \"127.0.0.1:{port}\"\n"),
+        "",
+    );
+    std::fs::rename(ws.path().join("src.sqlite"), ws.path().join("gone.sqlite")).unwrap();
+    let child = daemon(&ws, &[]);
+    // The catch-up run fails: 503 until a run works.
+    eventually("/healthz to turn 503", || {
+        get(port, "/healthz").is_some_and(|(code, _)| code == 503)
+    });
+    std::fs::rename(ws.path().join("gone.sqlite"), ws.path().join("src.sqlite")).unwrap();
+    let (code, text) = output(&ws, &["run", "--wait"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(get(port, "/healthz").unwrap(), (200, "ok\n".into()));
+    stop(child);
+}
