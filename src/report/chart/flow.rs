@@ -6,23 +6,10 @@ use bigdecimal::ToPrimitive;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{FAMILY, PALETTE, SIZE, notes_below};
+use super::{FAMILY, PALETTE, SIZE, fit, notes_below};
 use crate::report::Report;
 use crate::report::segment_flow::{Flow, Square};
 use crate::value::{Value, number};
-
-/// `name` on one line (control characters as spaces), cut to `max` characters with an ellipsis.
-fn fit(name: &str, max: usize) -> String {
-    let name: String = name
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if name.chars().count() <= max.max(1) {
-        return name;
-    }
-    let kept: String = name.chars().take(max.saturating_sub(1).max(1)).collect();
-    format!("{kept}…")
-}
 
 /// Draws the last report day's square into `pixels`.
 pub(super) fn draw(

@@ -3,7 +3,7 @@
 use plotters::prelude::*;
 
 use super::{
-    Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_label, days_and_groups, legend, marks,
+    Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_mesh, days_and_groups, legend, marks,
 };
 use crate::report::Report;
 use crate::report::lifecycle::Count;
@@ -29,18 +29,7 @@ pub(super) fn draw(report: &Report, counts: &[Count], pixels: &mut [u8]) -> Draw
         .x_label_area_size(55)
         .y_label_area_size(100)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top)?;
-    let labels = |x: &f64| day_label(&days, *x);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n + 1)
-        .x_label_formatter(&labels)
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .x_desc("day")
-        .y_desc("users")
-        .label_style((FAMILY, 16))
-        .axis_desc_style((FAMILY, 18))
-        .draw()?;
+    day_mesh(&mut chart, &days, "users", top)?;
     let mut bottom = vec![0f64; days.len()];
     for (k, state) in states.iter().enumerate() {
         let color = if state == "inactive" {

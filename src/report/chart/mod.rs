@@ -71,6 +71,77 @@ fn use_font(font: Option<&Path>) -> Result<(), String> {
     Ok(())
 }
 
+/// `name` on one line (control characters as spaces), cut to `max` characters with an ellipsis.
+fn fit(name: &str, max: usize) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if name.chars().count() <= max.max(1) {
+        return name;
+    }
+    let kept: String = name.chars().take(max.saturating_sub(1).max(1)).collect();
+    format!("{kept}…")
+}
+
+/// The color of group `g` of `n`: the palette's, grey for the last (the inactive group).
+fn group_color(g: usize, n: usize) -> RGBColor {
+    if g + 1 == n && g > 0 {
+        INACTIVE
+    } else {
+        PALETTE[g % PALETTE.len()]
+    }
+}
+
+/// A dashed straight line from `from` to `to`: every other of `pieces` pieces.
+fn dashes(
+    from: (f64, f64),
+    to: (f64, f64),
+    pieces: usize,
+    style: ShapeStyle,
+) -> impl Iterator<Item = PathElement<(f64, f64)>> {
+    let at = move |i: usize| {
+        let t = i as f64 / pieces as f64;
+        (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t)
+    };
+    (0..pieces)
+        .step_by(2)
+        .map(move |i| PathElement::new(vec![at(i), at(i + 1)], style))
+}
+
+/// The mesh of a chart over the days: `MM-DD` below, `y_desc` on the left, whole numbers up to
+/// `y_top` (none above it: the legend's room).
+fn day_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    days: &[String],
+    y_desc: &str,
+    y_top: f64,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let labels = |x: &f64| day_label(days, *x);
+    let numbers = |v: &f64| {
+        if *v <= y_top {
+            format!("{v:.0}")
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(days.len().max(1) + 1)
+        .x_label_formatter(&labels)
+        .y_label_formatter(&numbers)
+        .x_desc("day")
+        .y_desc(y_desc)
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .draw()?;
+    Ok(())
+}
+
 /// The report's notes as lines at the foot of a chart without a day axis.
 fn notes_below<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
@@ -81,12 +152,7 @@ where
 {
     let lines = report.style.notes.iter().rev().take(3);
     for (k, note) in lines.enumerate() {
-        let text: String = note
-            .text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(100)
-            .collect();
+        let text = fit(&note.text, 100);
         let y = SIZE.1 as i32 - 18 - 18 * k as i32;
         root.draw(&Text::new(
             format!("{}: {text}", note.day),
@@ -274,22 +340,9 @@ where
             continue;
         };
         let x = d as f64;
-        let steps = 40;
-        let dashes = (0..steps).step_by(2).map(|i| {
-            let (a, b) = (
-                top * i as f64 / steps as f64,
-                top * (i + 1) as f64 / steps as f64,
-            );
-            PathElement::new(vec![(x, a), (x, b)], BLACK.stroke_width(2))
-        });
-        chart.draw_series(dashes)?;
+        chart.draw_series(dashes((x, 0.0), (x, top), 40, BLACK.stroke_width(2)))?;
         // Notes of one chart stack down from the top, each cut to one short line.
-        let text: String = note
-            .text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(48)
-            .collect();
+        let text = fit(&note.text, 48);
         let y = top * (0.97 - 0.05 * (k % 4) as f64);
         chart.draw_series([Text::new(
             format!(" {text}"),
@@ -363,11 +416,7 @@ fn axes(chart: &mut DayChart, s: &Series) -> Drawn {
 fn bars(chart: &mut DayChart, s: &Series) -> Drawn {
     let mut bottom = vec![0.0; s.days.len()];
     for (g, name) in s.groups.iter().enumerate() {
-        let color = if g + 1 == s.groups.len() && g > 0 {
-            INACTIVE
-        } else {
-            PALETTE[g % PALETTE.len()]
-        };
+        let color = group_color(g, s.groups.len());
         let bars: Vec<Rectangle<(f64, f64)>> = (0..s.days.len())
             .map(|d| {
                 let (low, high) = (bottom[d], bottom[d] + s.rewards[g][d]);

@@ -5,7 +5,7 @@ use bigdecimal::ToPrimitive;
 use plotters::prelude::*;
 
 use super::{
-    Drawn, FAMILY, INACTIVE, PALETTE, SIZE, caption_size, day_label, days_and_groups, legend, marks,
+    Drawn, FAMILY, SIZE, caption_size, day_mesh, days_and_groups, group_color, legend, marks,
 };
 use crate::report::Report;
 use crate::report::policy_compare::Shares;
@@ -23,32 +23,16 @@ pub(super) fn draw(report: &Report, shares: &[Shares], pixels: &mut [u8]) -> Dra
         .x_label_area_size(55)
         .y_label_area_size(80)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..130f64)?;
-    let labels = |x: &f64| day_label(&days, *x);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n + 1)
-        .x_label_formatter(&labels)
-        .y_label_formatter(&|v| {
-            if *v <= 100.0 {
-                format!("{v:.0}")
-            } else {
-                String::new()
-            }
-        })
-        .x_desc("day")
-        .y_desc("share of the day's rewards (%): now, then candidate")
-        .label_style((FAMILY, 16))
-        .axis_desc_style((FAMILY, 18))
-        .draw()?;
+    day_mesh(
+        &mut chart,
+        &days,
+        "share of the day's rewards (%): now, then candidate",
+        100.0,
+    )?;
     // Each day's slot holds two bars per group: now, then the candidate.
     let slot = 0.8 / groups.len().max(1) as f64;
     for (g, name) in groups.iter().enumerate() {
-        let color = if g + 1 == groups.len() && g > 0 {
-            INACTIVE
-        } else {
-            PALETTE[g % PALETTE.len()]
-        };
+        let color = group_color(g, groups.len());
         let bar = |s: &Shares, candidate: bool| {
             let d = days.iter().position(|x| *x == s.day.to_string())? as f64;
             let x = d - 0.4 + slot * g as f64 + if candidate { slot / 2.0 } else { 0.0 };

@@ -16,27 +16,7 @@ pub(super) fn draw(
 ) -> Drawn {
     let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
-    let per = f64::from(BINS_PER_DECADE);
-    let edges = |b: i32| {
-        (
-            10f64.powf(f64::from(b) / per),
-            10f64.powf(f64::from(b + 1) / per),
-        )
-    };
-    let bins = histograms
-        .iter()
-        .flat_map(|h| h.bins.iter().map(|(b, _)| *b));
-    let low = bins.clone().min().unwrap_or(0);
-    let high = bins.max().unwrap_or(BINS_PER_DECADE);
-    let positive = thresholds.iter().map(|(_, t)| *t).filter(|t| *t > 0.0);
-    let x_low = positive.clone().fold(edges(low).0, f64::min) / 1.5;
-    let x_high = positive.fold(edges(high).1, f64::max) * 1.5;
-    let most = histograms
-        .iter()
-        .flat_map(|h| h.bins.iter().map(|(_, n)| *n))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
+    let (x_low, x_high, most) = extent(histograms, thresholds);
     let title = format!("{}: {} – {}", report.title, report.first, report.last);
     let mut chart = ChartBuilder::on(&root)
         .caption(&title, (FAMILY, caption_size(&title)))
@@ -94,4 +74,33 @@ pub(super) fn draw(
     notes_below(&root, report)?;
     root.present()?;
     Ok(())
+}
+
+/// The scores bin `b` holds: from `10^(b / BINS_PER_DECADE)` to the next bin's start.
+fn edges(b: i32) -> (f64, f64) {
+    let per = f64::from(BINS_PER_DECADE);
+    (
+        10f64.powf(f64::from(b) / per),
+        10f64.powf(f64::from(b + 1) / per),
+    )
+}
+
+/// The chart's scores (the bins' and the thresholds', with room on each side) and its highest
+/// count of users.
+fn extent(histograms: &[Histogram], thresholds: &[(String, f64)]) -> (f64, f64, f64) {
+    let bins = histograms
+        .iter()
+        .flat_map(|h| h.bins.iter().map(|(b, _)| *b));
+    let low = bins.clone().min().unwrap_or(0);
+    let high = bins.max().unwrap_or(BINS_PER_DECADE);
+    let positive = thresholds.iter().map(|(_, t)| *t).filter(|t| *t > 0.0);
+    let x_low = positive.clone().fold(edges(low).0, f64::min) / 1.5;
+    let x_high = positive.fold(edges(high).1, f64::max) * 1.5;
+    let most = histograms
+        .iter()
+        .flat_map(|h| h.bins.iter().map(|(_, n)| *n))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    (x_low, x_high, most)
 }
