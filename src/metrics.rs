@@ -114,6 +114,13 @@ impl Metrics {
             report_day: Family::default(),
             registry,
         };
+        m.register();
+        m
+    }
+
+    /// Puts every metric into the registry, with its help text.
+    fn register(&mut self) {
+        let m = self;
         let r = &mut m.registry;
         r.register("tally_runs", "Runs, by result", m.runs.clone());
         r.register(
@@ -176,7 +183,6 @@ impl Metrics {
             "The last report date delivered, as midnight of that day in the config's time zone",
             m.report_day.clone(),
         );
-        m
     }
 }
 

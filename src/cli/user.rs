@@ -129,64 +129,71 @@ fn rewards_of<'a>(config: &'a Config, segment: &str) -> Option<RewardsOf<'a>> {
 
 /// The explanation for people: lines, and tables rendered as the reports are.
 fn text(config: &Config, e: &Explained, format: Format) -> String {
-    let (first, last) = (e.groups.first().map(|g| g.0), e.groups.last().map(|g| g.0));
-    let (Some(first), Some(last)) = (first, last) else {
+    let (Some(first), Some(last)) = (e.groups.first().map(|g| g.0), e.groups.last().map(|g| g.0))
+    else {
         return String::new();
     };
-    let md = format == Format::Markdown;
-    let line = |s: String| {
-        if md {
-            format!("{s}\n\n")
-        } else {
-            format!("{s}\n")
-        }
+    let end = if format == Format::Markdown {
+        "\n\n"
+    } else {
+        "\n"
     };
-    let mut out = line(format!(
-        "{} in segment {}, {first} to {last}",
+    let mut out = format!(
+        "{} in segment {}, {first} to {last}{end}",
         e.user, e.segment
-    ));
+    );
     let groups: Vec<String> = e
         .groups
         .iter()
-        .map(|(d, g)| {
-            let day = d.to_string();
-            format!("{} {}", &day[5..], g.as_deref().unwrap_or("none"))
-        })
+        .map(|(d, g)| format!("{} {}", d.format("%m-%d"), g.as_deref().unwrap_or("none")))
         .collect();
-    out += &line(format!("groups: {}", groups.join(", ")));
+    out += &format!("groups: {}{end}", groups.join(", "));
     for (day, from, to) in e.changes() {
-        out += &line(format!("{from} → {to} on {day}"));
+        out += &format!("{from} → {to} on {day}{end}");
     }
     let window_first = crate::days::days_before(last, e.window - 1);
-    out += &line(format!(
-        "score on {last} (window {} days, {window_first} to {last}):",
+    out += &format!(
+        "score on {last} (window {} days, {window_first} to {last}):{end}",
         e.window
-    ));
-    let parts = Report {
-        name: "score".into(),
-        title: "score".into(),
+    );
+    // The tables are rendered as the reports are.
+    let table_of = |columns: Vec<String>, rows: Vec<Vec<Value>>| Report {
+        name: "user".into(),
+        title: "user".into(),
         first: last,
         last,
-        columns: ["value", "count", "weight", "weighted"]
-            .map(String::from)
-            .to_vec(),
-        rows: e
-            .parts
-            .iter()
-            .map(|p| {
-                vec![
-                    Value::Text(p.value.clone()),
-                    Value::from_decimal(p.count.normalized()),
-                    Value::from_decimal(p.weight.normalized()),
-                    Value::from_decimal(p.weighted.normalized()),
-                ]
-            })
-            .collect(),
+        columns,
+        rows,
         body: Body::Table,
         style: config.style.clone(),
         definition: String::new(),
     };
-    out += &table(&parts, format);
+    let parts = e.parts.iter().map(|p| {
+        let n = |d: &bigdecimal::BigDecimal| Value::from_decimal(d.normalized());
+        vec![
+            Value::Text(p.value.clone()),
+            n(&p.count),
+            n(&p.weight),
+            n(&p.weighted),
+        ]
+    });
+    let columns = ["value", "count", "weight", "weighted"]
+        .map(String::from)
+        .to_vec();
+    out += &table(&table_of(columns, parts.collect()), format);
+    out += &format!("{}{end}", verdict(e));
+    if e.rewards.is_empty() {
+        out += &format!("rewards: none on these days{end}");
+    } else {
+        out += &format!("rewards:{end}");
+        let (columns, rows) = rewards(e);
+        out += &table(&table_of(columns, rows), format);
+    }
+    out
+}
+
+/// "sum 87 / 7 days = score 12.43: light (from 0); heavy needs 15, has 12.43".
+fn verdict(e: &Explained) -> String {
     let mut verdict = format!(
         "sum {} / {} days = score {}",
         plain(&e.sum.normalized()),
@@ -203,37 +210,30 @@ fn text(config: &Config, e: &Explained, format: Format) -> String {
             plain(&e.score)
         );
     }
-    out += &line(verdict);
-    if e.rewards.is_empty() {
-        out += &line("rewards: none on these days".to_string());
-    } else {
-        out += &line("rewards:".to_string());
-        let claims = e.rewards.iter().any(|r| r.claims.is_some());
-        let mut columns = vec!["day".to_string()];
-        if claims {
-            columns.push("claims".into());
-        }
-        columns.extend(["amount".to_string(), "share of the day".to_string()]);
-        let rows = e
-            .rewards
-            .iter()
-            .map(|r| {
-                let mut row = vec![Value::Text(r.day.to_string())];
-                if claims {
-                    row.push(r.claims.clone().unwrap_or(Value::Null));
-                }
-                row.extend([Value::Dec(r.amount.clone()), Value::Dec(r.share.clone())]);
-                row
-            })
-            .collect();
-        let rewards = Report {
-            columns,
-            rows,
-            ..parts
-        };
-        out += &table(&rewards, format);
+    verdict
+}
+
+/// The rewards' columns and rows (claims only when the rewards rollup counts them).
+fn rewards(e: &Explained) -> (Vec<String>, Vec<Vec<Value>>) {
+    let claims = e.rewards.iter().any(|r| r.claims.is_some());
+    let mut columns = vec!["day".to_string()];
+    if claims {
+        columns.push("claims".into());
     }
-    out
+    columns.extend(["amount".to_string(), "share of the day".to_string()]);
+    let rows = e
+        .rewards
+        .iter()
+        .map(|r| {
+            let mut row = vec![Value::Text(r.day.to_string())];
+            if claims {
+                row.push(r.claims.clone().unwrap_or(Value::Null));
+            }
+            row.extend([Value::Dec(r.amount.clone()), Value::Dec(r.share.clone())]);
+            row
+        })
+        .collect();
+    (columns, rows)
 }
 
 fn table(report: &Report, format: Format) -> String {

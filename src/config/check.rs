@@ -71,12 +71,7 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
             (name.clone(), alert)
         })
         .collect();
-    let annotations = file
-        .annotations
-        .iter()
-        .enumerate()
-        .map(|(i, a)| report::notes::check(&mut c, i, a, &reports))
-        .collect();
+    let annotations = annotations(&mut c, &file, &reports);
     let style = style(&mut c, &file);
     let (store, output_dir) = (store(&mut c, &file.store), c.path(&file.output.dir));
     let checked = c.finish();
@@ -245,6 +240,19 @@ fn shared_names(
             );
         }
     }
+}
+
+/// `[[annotations]]`, each checked against the reports.
+fn annotations(
+    c: &mut Checker,
+    file: &File,
+    reports: &IndexMap<String, ReportSpec>,
+) -> Vec<report::notes::Annotation> {
+    file.annotations
+        .iter()
+        .enumerate()
+        .map(|(i, a)| report::notes::check(c, i, a, reports))
+        .collect()
 }
 
 /// How reports are shown: `[output] csv_formulas`, `[chart] font` (which must exist).

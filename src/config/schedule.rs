@@ -131,6 +131,26 @@ pub(super) fn check(
             ),
         );
     }
+    let notify = notify(c, s, destinations);
+    let (listen, heartbeat) = watchers(c, s);
+    ScheduleSpec {
+        pattern: s.cron.clone(),
+        cron,
+        retries: c.count("schedule.retries", s.retries, 0, 100),
+        retry_delay: c.duration_in(
+            "schedule.retry_delay",
+            &s.retry_delay,
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        ),
+        notify,
+        listen,
+        heartbeat,
+    }
+}
+
+/// `notify` (or its old name `alert`): the destination, by name and kind, that takes notices.
+fn notify(c: &mut Checker, s: &ScheduleConfig, destinations: &[Recipient]) -> Option<String> {
     let (key, wanted) = match (&s.notify, &s.alert) {
         (Some(_), Some(_)) => {
             c.issue(
@@ -149,7 +169,7 @@ pub(super) fn check(
         }
         (notify, None) => ("schedule.notify", notify.as_ref()),
     };
-    let notify = wanted.and_then(|name| match Recipient::find(destinations, name) {
+    wanted.and_then(|name| match Recipient::find(destinations, name) {
         Some(d) if !d.notices => {
             c.issue(
                 key,
@@ -165,7 +185,11 @@ pub(super) fn check(
             );
             None
         }
-    });
+    })
+}
+
+/// `listen` and `heartbeat`: where the daemon serves its metrics, and the URL it pings.
+fn watchers(c: &mut Checker, s: &ScheduleConfig) -> (Option<std::net::SocketAddr>, Option<Secret>) {
     let listen = s.listen.as_deref().and_then(|text| {
         text.trim()
             .parse::<std::net::SocketAddr>()
@@ -183,20 +207,7 @@ pub(super) fn check(
         c.http_url("schedule.heartbeat", &url);
         Some(Secret::new(url.trim_end_matches('/')))
     });
-    ScheduleSpec {
-        pattern: s.cron.clone(),
-        cron,
-        retries: c.count("schedule.retries", s.retries, 0, 100),
-        retry_delay: c.duration_in(
-            "schedule.retry_delay",
-            &s.retry_delay,
-            Duration::from_secs(1),
-            Duration::from_secs(24 * 3600),
-        ),
-        notify,
-        listen,
-        heartbeat,
-    }
+    (listen, heartbeat)
 }
 
 #[cfg(test)]

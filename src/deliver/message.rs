@@ -10,6 +10,7 @@ use serde_json::{Value as Json, json};
 
 use crate::report::revise::{self, Cause, Revisions};
 use crate::report::segment_flow::{Flow, Square};
+use crate::report::segment_rewards::Share;
 use crate::report::{Body, Report, render};
 use crate::value::{Value, number, plain};
 
@@ -129,21 +130,18 @@ pub fn build(
                 "The matrix shows {}; every day is in the CSV file.",
                 report.last
             );
-            blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}));
+            blocks.push(context(note));
         }
     } else {
         blocks.push(table(report, shown_rows, shown_cols));
     }
     if let Some(note) = render::footnote(report).filter(|_| flow.is_none()) {
-        blocks.push(
-            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(&note)}]}),
-        );
+        blocks.push(context(escape(&note)));
     }
     let notes = render::notes(report);
     if !notes.is_empty() {
-        // A context block holds at most 10 elements of 3,000 characters.
-        let text = clip(&escape(&notes.join("\n")), 3000);
-        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}));
+        // A context block's text holds at most 3,000 characters.
+        blocks.push(context(clip(&escape(&notes.join("\n")), 3000)));
     }
     let cut = report.rows.len() > shown_rows || report.columns.len() > shown_cols;
     if cut && flow.is_none() {
@@ -159,8 +157,20 @@ pub fn build(
             shown_cols,
             report.columns.len()
         );
-        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}));
+        blocks.push(context(note));
     }
+    let text = fallback(report, &header, summary, revised);
+    Message { text, blocks }
+}
+
+/// The message's plain text (notifications, clients without blocks): the header, the summary
+/// and what was revised, without mrkdwn's bold.
+fn fallback(
+    report: &Report,
+    header: &str,
+    summary: Option<String>,
+    revised: Option<String>,
+) -> String {
     let mut text = match summary {
         // Bold marks go; an alert's condition keeps its own `*`.
         Some(s) if matches!(report.body, Body::SegmentRewards(_)) => {
@@ -179,7 +189,12 @@ pub fn build(
             )
         );
     }
-    Message { text, blocks }
+    text
+}
+
+/// A context block of one mrkdwn text.
+fn context(text: String) -> Json {
+    json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
 }
 
 /// The message as a person reads it in Slack, for dry runs: the header, the summary without its
@@ -373,124 +388,134 @@ fn rows(n: usize) -> String {
 
 /// The line under the header, as mrkdwn: for segment_rewards, each group's share on the last day
 /// and its change against 7 days before; for segment_flow, what is compared; for an alert, its
-/// condition and how many rows matched.
+/// condition and how many rows matched; for the other built-in reports, their last day in a line.
 fn summary(report: &Report) -> Option<String> {
-    let shares = match &report.body {
-        Body::SegmentRewards(shares) => shares,
-        Body::SegmentFlow(flows) => {
-            let since = flows.first().map(|f| f.day - f.since)?;
-            return Some(match since.num_days() {
-                1 => "Moves between groups from the day before to each day.".to_string(),
-                n => format!("Moves between groups from {n} days before to each day."),
-            });
+    let last = report.last;
+    let n = report.rows.len();
+    let condition = |c: &str| escape(c).replace('`', "'");
+    Some(match &report.body {
+        Body::SegmentRewards(shares) => shares_summary(shares, last),
+        Body::SegmentFlow(flows) => match flows.first().map(|f| f.day - f.since)?.num_days() {
+            1 => "Moves between groups from the day before to each day.".to_string(),
+            n => format!("Moves between groups from {n} days before to each day."),
+        },
+        Body::Alert {
+            report: watched,
+            condition: c,
+        } if n == 0 => {
+            format!("*{}* has {}", escape(watched), condition(c))
         }
         Body::Alert {
             report: watched,
-            condition,
-        } if report.rows.is_empty() => {
-            return Some(format!(
-                "*{}* has {}",
-                escape(watched),
-                escape(condition).replace('`', "'")
-            ));
-        }
-        Body::Alert {
-            report: watched,
-            condition,
+            condition: c,
         } => {
-            return Some(format!(
+            format!(
                 "{} of *{}* matched `{}`",
-                rows(report.rows.len()),
+                rows(n),
                 escape(watched),
-                escape(condition).replace('`', "'")
-            ));
+                condition(c)
+            )
         }
         Body::Resolved {
             report: watched,
-            condition,
+            condition: c,
             since,
             ..
-        } => {
-            return Some(format!(
-                "{} of *{}* that matched `{}` since {since} no longer match{}",
-                rows(report.rows.len()),
-                escape(watched),
-                escape(condition).replace('`', "'"),
-                if report.rows.len() == 1 { "es" } else { "" }
-            ));
-        }
+        } => format!(
+            "{} of *{}* that matched `{}` since {since} no longer match{}",
+            rows(n),
+            escape(watched),
+            condition(c),
+            if n == 1 { "es" } else { "" }
+        ),
+        Body::Table => return None,
+        _ => return lab_summary(report),
+    })
+}
+
+/// The line under the header of the policy lab's and the reward economy's reports.
+fn lab_summary(report: &Report) -> Option<String> {
+    let last = report.last;
+    Some(match &report.body {
         Body::PolicyCompare(shares) => {
-            let last = report.last;
-            let parts: Vec<String> = shares
-                .iter()
-                .filter(|s| s.day == last)
-                .map(|s| {
-                    format!(
+            let parts = of_day(
+                shares,
+                |s| s.day == last,
+                |s| {
+                    Some(format!(
                         "*{}* {}% → {}%",
                         escape(&s.group),
                         plain(&s.now),
                         plain(&s.candidate)
-                    )
-                })
-                .collect();
-            return Some(format!(
-                "Share of rewards on {last}, now → candidate: {}",
-                parts.join(" · ")
-            ));
+                    ))
+                },
+            );
+            format!("Share of rewards on {last}, now → candidate: {parts}")
         }
         Body::Lifecycle(counts) => {
-            let parts: Vec<String> = counts
-                .iter()
-                .filter(|c| c.day == report.last)
-                .map(|c| format!("*{}* {}", c.state, number(&Value::Int(c.users))))
-                .collect();
-            return Some(format!("Users on {}: {}", report.last, parts.join(" · ")));
+            let parts = of_day(
+                counts,
+                |c| c.day == last,
+                |c| Some(format!("*{}* {}", c.state, number(&Value::Int(c.users)))),
+            );
+            format!("Users on {last}: {parts}")
         }
         Body::RewardEfficiency(spreads) => {
-            let parts: Vec<String> = spreads
-                .iter()
-                .filter(|s| s.day == report.last)
-                .filter_map(|s| {
+            let parts = of_day(
+                spreads,
+                |s| s.day == last,
+                |s| {
                     Some(format!(
                         "*{}* top 10% take {}%, Gini {}",
                         escape(&s.group),
                         plain(s.top10_share.as_ref()?),
                         plain(s.gini.as_ref()?)
                     ))
-                })
-                .collect();
+                },
+            );
             if parts.is_empty() {
-                return Some(format!("No rewards on {}.", report.last));
+                format!("No rewards on {last}.")
+            } else {
+                format!("On {last}: {parts}")
             }
-            return Some(format!("On {}: {}", report.last, parts.join(" · ")));
         }
         Body::ScoreDistribution { .. } => {
-            let at = |name: &str| report.columns.iter().position(|c| c == name);
             let row = report.rows.last()?;
-            let cell = |name: &str| at(name).map_or(String::new(), |i| row[i].to_string());
-            return Some(format!(
-                "Scores on {}: {} users, median {}, p90 {}, max {}",
-                report.last,
+            let cell = |name: &str| {
+                let at = report.columns.iter().position(|c| c == name);
+                at.map_or(String::new(), |i| row[i].to_string())
+            };
+            format!(
+                "Scores on {last}: {} users, median {}, p90 {}, max {}",
                 cell("users"),
                 cell("p50"),
                 cell("p90"),
                 cell("max")
-            ));
+            )
         }
-        Body::Table => return None,
-    };
-    let last = report.last;
-    let week_before = report.last - chrono::Days::new(7);
+        _ => return None,
+    })
+}
+
+/// The lines of the items `on` picks, each as `line` writes it, joined with ` · `.
+fn of_day<T>(items: &[T], on: impl Fn(&T) -> bool, line: impl Fn(&T) -> Option<String>) -> String {
+    let parts: Vec<String> = items.iter().filter(|i| on(i)).filter_map(line).collect();
+    parts.join(" · ")
+}
+
+/// segment_rewards: each group's share on the last day and its change against 7 days before.
+fn shares_summary(shares: &[Share], last: chrono::NaiveDate) -> String {
+    let week_before = last - chrono::Days::new(7);
     let share = |day, group: &str| {
         shares
             .iter()
             .find(|s| s.day == day && s.group == group)
             .map(|s| &s.share)
     };
-    let parts: Vec<String> = shares
-        .iter()
-        .filter(|s| s.day == last)
-        .map(|s| {
+    let parts = of_day(
+        shares,
+        |s| s.day == last,
+        |s| {
             let now = &s.share;
             let change = match share(week_before, &s.group) {
                 // Changes of a share are percentage points, not percent.
@@ -499,13 +524,10 @@ fn summary(report: &Report) -> Option<String> {
                 Some(_) => " ▶0.0 pp".to_string(),
                 None => String::new(),
             };
-            format!("*{}* {}%{change}", escape(&s.group), plain(now))
-        })
-        .collect();
-    Some(format!(
-        "Share of rewards on {last} (change vs {week_before}): {}",
-        parts.join(" · ")
-    ))
+            Some(format!("*{}* {}%{change}", escape(&s.group), plain(now)))
+        },
+    );
+    format!("Share of rewards on {last} (change vs {week_before}): {parts}")
 }
 
 #[cfg(test)]

@@ -60,6 +60,27 @@ struct Line {
     rewards: BigDecimal,
 }
 
+impl<'a> Lives<'a> {
+    /// Resolves names (checked by the config) to their definitions.
+    pub fn new(
+        inputs: super::Inputs<'a>,
+        segment: &str,
+        rewards: &'a Option<(String, String)>,
+        (interval, history): (u32, u32),
+    ) -> Lives<'a> {
+        let segment = &inputs.segments[segment];
+        Lives {
+            segment,
+            activity: &inputs.rollups[&segment.rollup],
+            rewards: rewards
+                .as_ref()
+                .map(|(r, a)| (&inputs.rollups[r], a.as_str())),
+            interval,
+            history,
+        }
+    }
+}
+
 impl Lives<'_> {
     /// Days from the first day the report's first day reads (its history) to the last.
     fn span(&self, first: NaiveDate, last: NaiveDate) -> Vec<NaiveDate> {
@@ -106,6 +127,19 @@ impl Lives<'_> {
 
 /// The layout of cached lines.
 const FORMAT: &str = "lifecycle1";
+
+/// The report's table for the days of `range`.
+pub(super) fn table(
+    inputs: super::Inputs<'_>,
+    store: &Store,
+    (segment, rewards): (&str, &Option<(String, String)>),
+    days: (u32, u32),
+    (first, last): (NaiveDate, NaiveDate),
+) -> Result<super::Table, StoreError> {
+    let lives = Lives::new(inputs, segment, rewards, days);
+    let (columns, rows, counts) = build(store, &lives, first, last)?;
+    Ok((columns, rows, super::Body::Lifecycle(counts)))
+}
 
 /// Builds the rows for the days `first..=last` (and what the chart draws). The lines of a day
 /// whose inputs are unchanged since an earlier run are read from the store.

@@ -280,7 +280,33 @@ pub fn build(
     date: NaiveDate,
 ) -> Result<Report, ReportError> {
     let (first, last) = spec.range(date);
-    let (columns, rows, body) = match &spec.kind {
+    let (columns, rows, body) = table(inputs, store, spec, (first, last))?;
+    let style = style(inputs, store, spec, (&columns, &rows), (first, last))?;
+    Ok(Report {
+        name: spec.name.clone(),
+        title: spec.title.clone(),
+        first,
+        last,
+        columns,
+        rows,
+        body,
+        style,
+        definition: revise::definition(inputs, spec),
+    })
+}
+
+/// A built report's columns, rows and body.
+type Table = (Vec<String>, Vec<Vec<Value>>, Body);
+
+/// Computes what `spec` shows over the days of `range`.
+fn table(
+    inputs: Inputs<'_>,
+    store: &Store,
+    spec: &ReportSpec,
+    range: (NaiveDate, NaiveDate),
+) -> Result<Table, ReportError> {
+    let (first, last) = range;
+    Ok(match &spec.kind {
         ReportKind::SegmentRewards {
             segment,
             rewards,
@@ -294,8 +320,7 @@ pub fn build(
             segment,
             compare_days,
         } => {
-            let (rows, flows) =
-                segment_flow::build(inputs, store, segment, *compare_days, (first, last))?;
+            let (rows, flows) = segment_flow::build(inputs, store, segment, *compare_days, range)?;
             let columns = segment_flow::COLUMNS.map(String::from).to_vec();
             (columns, rows, Body::SegmentFlow(flows))
         }
@@ -309,74 +334,38 @@ pub fn build(
         } => {
             let s = segment_rewards::Rewarded::new(inputs, segment, rewards, amount);
             let rows = top_rewarded::build(store, &s, claims, *limit, groups, first, last)?;
-            let columns = top_rewarded::COLUMNS.map(String::from).to_vec();
-            (columns, rows, Body::Table)
+            (
+                top_rewarded::COLUMNS.map(String::from).to_vec(),
+                rows,
+                Body::Table,
+            )
         }
         ReportKind::PolicyCompare {
             segment,
             rewards,
             amount,
             candidate,
-        } => {
-            let seg = &inputs.segments[segment];
-            let compared = policy_compare::Compared {
-                segment: seg,
-                candidate,
-                activity: &inputs.rollups[&seg.rollup],
-                rewards: &inputs.rollups[rewards],
-                amount,
-            };
-            let (rows, shares) = policy_compare::build(store, &compared, first, last)?;
-            let columns = policy_compare::COLUMNS.map(String::from).to_vec();
-            (columns, rows, Body::PolicyCompare(shares))
-        }
+        } => policy_compare::table(inputs, store, (segment, rewards, amount), candidate, range)?,
         ReportKind::Lifecycle {
             segment,
             rewards,
             interval_days,
             history_days,
             ..
-        } => {
-            let seg = &inputs.segments[segment];
-            let lives = lifecycle::Lives {
-                segment: seg,
-                activity: &inputs.rollups[&seg.rollup],
-                rewards: rewards
-                    .as_ref()
-                    .map(|(r, a)| (&inputs.rollups[r], a.as_str())),
-                interval: *interval_days,
-                history: *history_days,
-            };
-            let (columns, rows, counts) = lifecycle::build(store, &lives, first, last)?;
-            (columns, rows, Body::Lifecycle(counts))
-        }
+        } => lifecycle::table(
+            inputs,
+            store,
+            (segment, rewards),
+            (*interval_days, *history_days),
+            range,
+        )?,
         ReportKind::RewardEfficiency {
             segment,
             rewards,
             amount,
-        } => {
-            let s = segment_rewards::Rewarded::new(inputs, segment, rewards, amount);
-            let (rows, spreads) = reward_efficiency::build(store, &s, first, last)?;
-            let columns = reward_efficiency::COLUMNS.map(String::from).to_vec();
-            (columns, rows, Body::RewardEfficiency(spreads))
-        }
+        } => reward_efficiency::table(inputs, store, (segment, rewards, amount), range)?,
         ReportKind::ScoreDistribution { segment, groups } => {
-            let seg = &inputs.segments[segment];
-            let rollup = &inputs.rollups[&seg.rollup];
-            let (rows, histograms) = score_distribution::build(store, seg, rollup, first, last)?;
-            let thresholds = seg
-                .groups
-                .iter()
-                .map(|g| {
-                    let min = bigdecimal::ToPrimitive::to_f64(&g.min_score).unwrap_or(0.0);
-                    (g.name.clone(), min)
-                })
-                .collect();
-            let body = Body::ScoreDistribution {
-                histograms,
-                thresholds,
-            };
-            (score_distribution::columns(groups), rows, body)
+            score_distribution::table(inputs, store, (segment, groups), range)?
         }
         ReportKind::Sql { sql, segments, .. } => {
             let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
@@ -384,31 +373,29 @@ pub fn build(
                 let seg = &inputs.segments[name];
                 segment::refresh(store, seg, &inputs.rollups[&seg.rollup], &days)?;
             }
-            let (columns, rows) = sql::run(store, &spec.name, sql, Some((first, last)))?;
+            let (columns, rows) = sql::run(store, &spec.name, sql, Some(range))?;
             (columns, rows, Body::Table)
         }
-    };
+    })
+}
+
+/// How a built report is shown: its `decimals`, its provisional days and its notes.
+fn style(
+    inputs: Inputs<'_>,
+    store: &Store,
+    spec: &ReportSpec,
+    (columns, rows): (&[String], &[Vec<Value>]),
+    range: (NaiveDate, NaiveDate),
+) -> Result<render::Style, ReportError> {
     let rounding = spec.decimals.map(|places| render::Rounding {
         places,
-        columns: amounts(&spec.kind, &columns, &rows),
+        columns: amounts(&spec.kind, columns, rows),
     });
-    let provisional = provisional(inputs, spec, &columns, (first, last));
-    let notes = notes::of_report(inputs, store, spec, (first, last))?;
-    Ok(Report {
-        name: spec.name.clone(),
-        title: spec.title.clone(),
-        first,
-        last,
-        columns,
-        rows,
-        body,
-        style: render::Style {
-            rounding,
-            provisional,
-            notes,
-            ..inputs.style.clone()
-        },
-        definition: revise::definition(inputs, spec),
+    Ok(render::Style {
+        rounding,
+        provisional: provisional(inputs, spec, columns, range),
+        notes: notes::of_report(inputs, store, spec, range)?,
+        ..inputs.style.clone()
     })
 }
 

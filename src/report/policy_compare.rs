@@ -68,6 +68,20 @@ struct Line {
     pool: BigDecimal,
 }
 
+/// The report's table for the days of `range`.
+pub(super) fn table(
+    inputs: super::Inputs<'_>,
+    store: &Store,
+    names: (&str, &str, &str),
+    candidate: &Policy,
+    (first, last): (NaiveDate, NaiveDate),
+) -> Result<super::Table, StoreError> {
+    let compared = Compared::new(inputs, names, candidate);
+    let (rows, shares) = build(store, &compared, first, last)?;
+    let columns = COLUMNS.map(String::from).to_vec();
+    Ok((columns, rows, super::Body::PolicyCompare(shares)))
+}
+
 /// Builds the report for the days `first..=last`: the rows and each line's shares. The lines
 /// of a day whose inputs are unchanged since an earlier run are read from the store.
 pub fn build(
@@ -124,6 +138,24 @@ pub fn build(
         .collect();
     let rows = lines.into_iter().map(|l| l.into_row(scale)).collect();
     Ok((rows, shares))
+}
+
+impl<'a> Compared<'a> {
+    /// Resolves names (checked by the config) to their definitions.
+    pub fn new(
+        inputs: super::Inputs<'a>,
+        (segment, rewards, amount): (&str, &str, &'a str),
+        candidate: &'a Policy,
+    ) -> Compared<'a> {
+        let segment = &inputs.segments[segment];
+        Compared {
+            segment,
+            candidate,
+            activity: &inputs.rollups[&segment.rollup],
+            rewards: &inputs.rollups[rewards],
+            amount,
+        }
+    }
 }
 
 impl Compared<'_> {

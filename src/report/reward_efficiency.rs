@@ -55,6 +55,19 @@ struct Line {
     ranked: BigDecimal,
 }
 
+/// The report's table for the days of `range`.
+pub(super) fn table(
+    inputs: super::Inputs<'_>,
+    store: &Store,
+    (segment, rewards, amount): (&str, &str, &str),
+    (first, last): (NaiveDate, NaiveDate),
+) -> Result<super::Table, StoreError> {
+    let spec = Rewarded::new(inputs, segment, rewards, amount);
+    let (rows, spreads) = build(store, &spec, first, last)?;
+    let columns = COLUMNS.map(String::from).to_vec();
+    Ok((columns, rows, super::Body::RewardEfficiency(spreads)))
+}
+
 /// Builds the rows for the days `first..=last` and what the chart draws. The lines of a day
 /// whose inputs are unchanged since an earlier run are read from the store.
 pub fn build(

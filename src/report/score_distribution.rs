@@ -30,6 +30,35 @@ pub fn columns(groups: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The report's table for the days of `range`.
+pub(super) fn table(
+    inputs: super::Inputs<'_>,
+    store: &Store,
+    (segment, groups): (&str, &[String]),
+    (first, last): (NaiveDate, NaiveDate),
+) -> Result<super::Table, StoreError> {
+    let seg = &inputs.segments[segment];
+    let rollup = &inputs.rollups[&seg.rollup];
+    let (rows, histograms) = build(store, seg, rollup, first, last)?;
+    let body = super::Body::ScoreDistribution {
+        histograms,
+        thresholds: thresholds(seg),
+    };
+    Ok((columns(groups), rows, body))
+}
+
+/// Each group's name and `min_score` (for the chart's lines).
+fn thresholds(segment: &Segment) -> Vec<(String, f64)> {
+    segment
+        .groups
+        .iter()
+        .map(|g| {
+            let min = bigdecimal::ToPrimitive::to_f64(&g.min_score).unwrap_or(0.0);
+            (g.name.clone(), min)
+        })
+        .collect()
+}
+
 /// Histogram bins per power of ten (the chart's log scale).
 pub const BINS_PER_DECADE: i32 = 5;
 

@@ -215,33 +215,25 @@ impl ReportSpec {
 
     /// What the report reads besides its own days.
     pub fn reads(&self) -> Reads<'_> {
-        fn one(s: &str) -> Vec<&str> {
-            vec![s]
-        }
+        let plain = Reads::plain;
         match &self.kind {
             ReportKind::SegmentRewards {
                 segment, rewards, ..
             }
             | ReportKind::TopRewarded {
                 segment, rewards, ..
-            } => Reads {
-                rollups: one(rewards),
-                segments: one(segment),
-                lead_days: 0,
-                window: 0,
-                rollups_lead: 0,
-            },
+            }
+            | ReportKind::RewardEfficiency {
+                segment, rewards, ..
+            } => plain(vec![rewards], segment),
             ReportKind::PolicyCompare {
                 segment,
                 rewards,
                 candidate,
                 ..
             } => Reads {
-                rollups: one(rewards),
-                segments: one(segment),
-                lead_days: 0,
                 window: candidate.segment.window_days,
-                rollups_lead: 0,
+                ..plain(vec![rewards], segment)
             },
             // Activity is read over the history, but the segment is scored on the report days
             // only (for its table).
@@ -252,49 +244,29 @@ impl ReportSpec {
                 interval_days,
                 history_days,
             } => Reads {
-                rollups: std::iter::once(activity.as_str())
-                    .chain(rewards.iter().map(|(r, _)| r.as_str()))
-                    .collect(),
-                segments: one(segment),
-                lead_days: 0,
-                window: 0,
                 rollups_lead: interval_days - 1 + history_days,
+                ..plain(
+                    std::iter::once(activity.as_str())
+                        .chain(rewards.iter().map(|(r, _)| r.as_str()))
+                        .collect(),
+                    segment,
+                )
             },
-            ReportKind::RewardEfficiency {
-                segment, rewards, ..
-            } => Reads {
-                rollups: one(rewards),
-                segments: one(segment),
-                lead_days: 0,
-                window: 0,
-                rollups_lead: 0,
-            },
-            ReportKind::ScoreDistribution { segment, .. } => Reads {
-                rollups: vec![],
-                segments: one(segment),
-                lead_days: 0,
-                window: 0,
-                rollups_lead: 0,
-            },
+            ReportKind::ScoreDistribution { segment, .. } => plain(vec![], segment),
             // Each day's groups are compared with those `compare` days before.
             ReportKind::SegmentFlow {
                 segment,
                 compare_days,
             } => Reads {
-                rollups: vec![],
-                segments: one(segment),
                 lead_days: *compare_days,
-                window: 0,
-                rollups_lead: 0,
+                ..plain(vec![], segment)
             },
             ReportKind::Sql {
                 rollups, segments, ..
             } => Reads {
                 rollups: rollups.iter().map(String::as_str).collect(),
                 segments: segments.iter().map(String::as_str).collect(),
-                lead_days: 0,
-                window: 0,
-                rollups_lead: 0,
+                ..plain(vec![], "")
             },
         }
     }
@@ -318,7 +290,18 @@ pub struct Reads<'a> {
     pub rollups_lead: u32,
 }
 
-impl Reads<'_> {
+impl<'a> Reads<'a> {
+    /// The rollups `rollups` read on the report's days, and `segment` scored on them.
+    fn plain(rollups: Vec<&'a str>, segment: &'a str) -> Reads<'a> {
+        Reads {
+            rollups,
+            segments: vec![segment],
+            lead_days: 0,
+            window: 0,
+            rollups_lead: 0,
+        }
+    }
+
     /// The days of rollup rows scoring `segment` reads before a scored day, that day included.
     pub fn window_of(&self, segment: &Segment) -> u32 {
         segment.window_days.max(self.window)

@@ -87,14 +87,64 @@ pub fn explain(
 ) -> Result<Explained, StoreError> {
     let first = days_before(last, days.saturating_sub(1));
     let from = days_before(first, segment.window_days - 1);
+    let scoring = Scoring {
+        segment,
+        by_day: activity_by_day(store, (segment, activity), user, (from, last))?,
+    };
+    let rewards = match rewards {
+        Some(r) => reward_days(store, &r, user, (first, last))?,
+        None => Vec::new(),
+    };
+    let groups = first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .map(|day| {
+            let placed = scoring.place(day);
+            let name = match (placed.active, placed.group) {
+                (true, Some(g)) => Some(segment.groups[g].name.clone()),
+                (true, None) => None,
+                (false, _) if rewards.iter().any(|r| r.day == day) => {
+                    Some(segment.inactive.clone())
+                }
+                (false, _) => None,
+            };
+            (day, name)
+        })
+        .collect();
+    let placed = scoring.place(last);
+    let group_at = |g: usize| {
+        let g = &segment.groups[g];
+        (g.name.clone(), g.min_score.clone())
+    };
+    // The next group up: the one above the user's, or the lowest for a score below them all.
+    let next_up = match placed.group {
+        Some(g) => g.checked_sub(1),
+        None => segment.groups.len().checked_sub(1),
+    };
+    Ok(Explained {
+        user: user.to_string(),
+        segment: segment.name.clone(),
+        groups,
+        score: div_half_even(&placed.sum, &BigDecimal::from(segment.window_days), 2),
+        threshold: placed.group.map(group_at),
+        next: next_up.map(group_at),
+        parts: placed.parts,
+        sum: placed.sum,
+        window: segment.window_days,
+        rewards,
+    })
+}
+
+/// Per day, per value of `by`: the user's score measure, from their rollup rows of `range`.
+fn activity_by_day(
+    store: &Store,
+    (segment, activity): (&Segment, &Rollup),
+    user: &str,
+    (from, last): (NaiveDate, NaiveDate),
+) -> Result<BTreeMap<NaiveDate, BTreeMap<String, BigDecimal>>, StoreError> {
     let columns = [segment.by.as_deref(), Some(segment.score.as_str())];
-    let rows = store.user_rows(
-        &activity.name,
-        user,
-        (&from.to_string(), &last.to_string()),
-        &columns,
-    )?;
-    // Per day, per value of `by`: the score measure.
+    let range = (from.to_string(), last.to_string());
+    let rows = store.user_rows(&activity.name, user, (&range.0, &range.1), &columns)?;
     let mut by_day: BTreeMap<NaiveDate, BTreeMap<String, BigDecimal>> = BTreeMap::new();
     for (day, values) in rows {
         let Ok(day) = day.parse::<NaiveDate>() else {
@@ -108,24 +158,36 @@ pub fn explain(
         let measure = values[1].to_decimal().unwrap_or_default();
         *by_day.entry(day).or_default().entry(key).or_default() += measure;
     }
-    let rewards = match rewards {
-        Some(r) => reward_days(store, &r, user, (first, last))?,
-        None => Vec::new(),
-    };
-    let weight = |value: &str| {
-        segment
-            .weights
-            .get(value)
-            .cloned()
-            .unwrap_or_else(|| segment.default_weight.clone())
-    };
-    let window = BigDecimal::from(segment.window_days);
-    let place = |day: NaiveDate| -> (Vec<Part>, BigDecimal, Option<usize>, bool) {
+    Ok(by_day)
+}
+
+/// The user's days of activity, scored as the segment scores them.
+struct Scoring<'a> {
+    segment: &'a Segment,
+    by_day: BTreeMap<NaiveDate, BTreeMap<String, BigDecimal>>,
+}
+
+/// The user's place on one day.
+struct Placed {
+    /// The parts of the score, largest weighted first.
+    parts: Vec<Part>,
+    /// Their weighted sum.
+    sum: BigDecimal,
+    /// The group's index (`None` below every group).
+    group: Option<usize>,
+    /// Whether the user has activity in the window.
+    active: bool,
+}
+
+impl Scoring<'_> {
+    /// The user's score on `day`, over the window that ends on it, in parts, and their group.
+    fn place(&self, day: NaiveDate) -> Placed {
+        let segment = self.segment;
         let start = days_before(day, segment.window_days - 1);
         let mut counts: BTreeMap<&str, BigDecimal> = BTreeMap::new();
-        let mut any = false;
-        for (_, values) in by_day.range(start..=day) {
-            any = true;
+        let mut active = false;
+        for (_, values) in self.by_day.range(start..=day) {
+            active = true;
             for (value, measure) in values {
                 *counts.entry(value.as_str()).or_default() += measure;
             }
@@ -133,7 +195,11 @@ pub fn explain(
         let mut parts: Vec<Part> = counts
             .into_iter()
             .map(|(value, count)| {
-                let weight = weight(value);
+                let weight = segment
+                    .weights
+                    .get(value)
+                    .unwrap_or(&segment.default_weight)
+                    .clone();
                 Part {
                     value: value.to_string(),
                     weighted: &count * &weight,
@@ -144,54 +210,19 @@ pub fn explain(
             .collect();
         parts.sort_by(|a, b| b.weighted.cmp(&a.weighted).then(a.value.cmp(&b.value)));
         let sum: BigDecimal = parts.iter().map(|p| &p.weighted).sum();
+        // `sum / window >= min_score`, without a division.
+        let window = BigDecimal::from(segment.window_days);
         let group = segment
             .groups
             .iter()
             .position(|g| sum >= &g.min_score * &window);
-        (parts, sum, group, any)
-    };
-    let groups = first
-        .iter_days()
-        .take_while(|d| *d <= last)
-        .map(|day| {
-            let (_, _, group, any) = place(day);
-            let name = match (any, group) {
-                (true, Some(g)) => Some(segment.groups[g].name.clone()),
-                (true, None) => None,
-                (false, _) if rewards.iter().any(|r| r.day == day) => {
-                    Some(segment.inactive.clone())
-                }
-                (false, _) => None,
-            };
-            (day, name)
-        })
-        .collect();
-    let (parts, sum, group, _) = place(last);
-    let threshold = group.map(|g| {
-        let g = &segment.groups[g];
-        (g.name.clone(), g.min_score.clone())
-    });
-    let next_up = match group {
-        Some(0) => None,
-        Some(g) => Some(g - 1),
-        None => segment.groups.len().checked_sub(1),
-    };
-    let next = next_up.map(|g| {
-        let g = &segment.groups[g];
-        (g.name.clone(), g.min_score.clone())
-    });
-    Ok(Explained {
-        user: user.to_string(),
-        segment: segment.name.clone(),
-        groups,
-        score: div_half_even(&sum, &window, 2),
-        parts,
-        sum,
-        window: segment.window_days,
-        threshold,
-        next,
-        rewards,
-    })
+        Placed {
+            parts,
+            sum,
+            group,
+            active,
+        }
+    }
 }
 
 /// The user's rewards per day, with the share of each day's pool.

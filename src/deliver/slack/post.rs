@@ -66,29 +66,8 @@ impl Post<'_> {
         record: &mut Delivery,
         save: &dyn Fn(&Delivery) -> Result<(), DeliverError>,
     ) -> Result<String, DeliverError> {
-        if let Some(since) = record.posting_since {
-            let earlier = match &record.attempt_note {
-                Some(note) => format!("an earlier attempt ({note})"),
-                None => "an earlier attempt (tally stopped before its answer came)".to_string(),
-            };
-            let found = self
-                .api
-                .find(&self.payload(since), since, self.thread)
-                .await
-                .map_err(|e| self.lookup_failed(&earlier, e))?;
-            if let Some(ts) = found {
-                tracing::info!(
-                    "{} for {}: found the message {earlier} posted; not posting again",
-                    self.report,
-                    self.day
-                );
-                return self.posted(ts, record, save);
-            }
-            tracing::info!(
-                "{} for {}: the message of {earlier} is not in the channel; posting it",
-                self.report,
-                self.day
-            );
+        if let Some(ts) = self.earlier(record).await? {
+            return self.posted(ts, record, save);
         }
         for attempt in 1..=POSTS {
             let since = Utc::now();
@@ -115,18 +94,7 @@ impl Post<'_> {
             // From here on, a run that stops leaves the doubt and its cause in the record.
             record.attempt_note = Some(doubt.clone());
             save(record)?;
-            let mut found = None;
-            for wait in SETTLE {
-                tokio::time::sleep(wait).await;
-                found = self
-                    .api
-                    .find(&payload, since, self.thread)
-                    .await
-                    .map_err(|e| self.lookup_failed(&doubt, e))?;
-                if found.is_some() {
-                    break;
-                }
-            }
+            let found = self.settle(&payload, since, &doubt).await?;
             match found {
                 Some(ts) => return self.posted(ts, record, save),
                 None if attempt < POSTS => {
@@ -142,6 +110,54 @@ impl Post<'_> {
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// The message an earlier attempt of the record posted, when it is in the channel.
+    async fn earlier(&self, record: &Delivery) -> Result<Option<String>, DeliverError> {
+        let Some(since) = record.posting_since else {
+            return Ok(None);
+        };
+        let earlier = match &record.attempt_note {
+            Some(note) => format!("an earlier attempt ({note})"),
+            None => "an earlier attempt (tally stopped before its answer came)".to_string(),
+        };
+        let found = self
+            .api
+            .find(&self.payload(since), since, self.thread)
+            .await
+            .map_err(|e| self.lookup_failed(&earlier, e))?;
+        let (report, day) = (self.report, self.day);
+        match &found {
+            Some(_) => tracing::info!(
+                "{report} for {day}: found the message {earlier} posted; not posting again"
+            ),
+            None => tracing::info!(
+                "{report} for {day}: the message of {earlier} is not in the channel; posting it"
+            ),
+        }
+        Ok(found)
+    }
+
+    /// After a post whose answer was lost (`doubt`), looks for the message a few times, as
+    /// Slack may take a moment to list it.
+    async fn settle(
+        &self,
+        payload: &Json,
+        since: chrono::DateTime<Utc>,
+        doubt: &str,
+    ) -> Result<Option<String>, DeliverError> {
+        for wait in SETTLE {
+            tokio::time::sleep(wait).await;
+            let found = self
+                .api
+                .find(payload, since, self.thread)
+                .await
+                .map_err(|e| self.lookup_failed(doubt, e))?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     fn posted(
