@@ -77,6 +77,43 @@ pub fn share(part: &BigDecimal, total: &BigDecimal) -> BigDecimal {
     BigDecimal::new(if negative { -q } else { q }, 1)
 }
 
+/// Serde of an exact decimal as its plain text (`"12.50"`, scale kept), for what tally keeps:
+/// `#[serde(with = "decimal_text")]`.
+pub mod decimal_text {
+    use bigdecimal::BigDecimal;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    /// Writes `d` as plain text.
+    pub fn serialize<S: Serializer>(d: &BigDecimal, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::plain(d))
+    }
+
+    /// Reads what [`serialize`] wrote.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BigDecimal, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_decimal(&text).ok_or_else(|| D::Error::custom("not a decimal"))
+    }
+}
+
+/// [`decimal_text`] for a list of decimals.
+pub mod decimal_texts {
+    use bigdecimal::BigDecimal;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    /// Writes each decimal as plain text.
+    pub fn serialize<S: Serializer>(ds: &[BigDecimal], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(ds.iter().map(super::plain))
+    }
+
+    /// Reads what [`serialize`] wrote.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BigDecimal>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|t| super::parse_decimal(t).ok_or_else(|| D::Error::custom("not a decimal")))
+            .collect()
+    }
+}
+
 /// Half-even rounding to `places` decimals (for ratios computed with [`BigDecimal`]'s division).
 pub fn round(d: &BigDecimal, places: i64) -> BigDecimal {
     d.with_scale_round(places, RoundingMode::HalfEven)

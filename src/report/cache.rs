@@ -3,8 +3,20 @@
 //! back instead of computed again, and a daily run computes its new days only.
 
 use chrono::NaiveDate;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::store::{Store, StoreError};
+
+/// Lines as the store keeps them: JSON.
+pub fn encode<T: Serialize>(lines: &T) -> String {
+    serde_json::to_string(lines).unwrap_or_default()
+}
+
+/// Lines read back from [`encode`]'s text; `None` when it holds no such lines.
+pub fn decode<T: DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_str(text).ok()
+}
 
 /// A report's days, each with its lines when the store has them current.
 pub struct Days<'a, T> {
@@ -15,15 +27,15 @@ pub struct Days<'a, T> {
     lines: Vec<Option<T>>,
 }
 
-impl<'a, T> Days<'a, T> {
+impl<'a, T: Serialize + DeserializeOwned> Days<'a, T> {
     /// The days `first..=last` of the lines kept under `key`: `version` says what a day's lines
-    /// are computed from, `decode` reads them back (`None` when they are not such lines).
+    /// are computed from; `settle` completes lines read back with their day, or refuses them.
     pub fn read(
         store: &'a Store,
         key: String,
         (first, last): (NaiveDate, NaiveDate),
         version: impl Fn(NaiveDate) -> Result<String, StoreError>,
-        decode: impl Fn(NaiveDate, &str) -> Option<T>,
+        settle: impl Fn(NaiveDate, T) -> Option<T>,
     ) -> Result<Days<'a, T>, StoreError> {
         let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
         let mut versions = Vec::with_capacity(days.len());
@@ -32,7 +44,8 @@ impl<'a, T> Days<'a, T> {
             let v = version(*day)?;
             let kept = store
                 .report_day(&key, &day.to_string(), &v)?
-                .and_then(|text| decode(*day, &text));
+                .and_then(|text| decode(&text))
+                .and_then(|lines| settle(*day, lines));
             lines.push(kept);
             versions.push(v);
         }
@@ -55,13 +68,14 @@ impl<'a, T> Days<'a, T> {
             .collect()
     }
 
-    /// Keeps `lines` as `day`'s, written into the store as `text`.
-    pub fn keep(&mut self, day: NaiveDate, lines: T, text: &str) -> Result<(), StoreError> {
+    /// Keeps `lines` as `day`'s, here and in the store.
+    pub fn keep(&mut self, day: NaiveDate, lines: T) -> Result<(), StoreError> {
         let Some(i) = self.days.iter().position(|d| *d == day) else {
             return Ok(());
         };
+        let text = encode(&lines);
         self.store
-            .keep_report_day(&self.key, &day.to_string(), &self.versions[i], text)?;
+            .keep_report_day(&self.key, &day.to_string(), &self.versions[i], &text)?;
         self.lines[i] = Some(lines);
         Ok(())
     }

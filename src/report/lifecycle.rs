@@ -5,6 +5,7 @@
 
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use super::cache::Days;
 use crate::days::days_before;
@@ -12,7 +13,7 @@ use crate::exact::Exact;
 use crate::rollup::Rollup;
 use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, parse_decimal, plain, share};
+use crate::value::{Value, decimal_text, share};
 
 /// The states, in the report's order.
 pub const STATES: [&str; 5] = ["new", "returning", "resurrecting", "dormant", "inactive"];
@@ -50,13 +51,24 @@ pub struct Count {
 /// A built report: its columns, its rows, and each state's users per day.
 pub type Built = (Vec<String>, Vec<Vec<Value>>, Vec<Count>);
 
-/// One day's line of one state.
-#[derive(Debug, Clone, PartialEq)]
+/// Lines read back, when each names a state this tally knows.
+fn settle(_day: NaiveDate, lines: Vec<Line>) -> Option<Vec<Line>> {
+    lines
+        .iter()
+        .all(|l| l.state < STATES.len())
+        .then_some(lines)
+}
+
+/// One day's line of one state; kept in the store with its day's others (decimals as text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Line {
+    /// Index into [`STATES`].
     state: usize,
     users: i64,
+    #[serde(with = "decimal_text")]
     actions: BigDecimal,
     rewarded: i64,
+    #[serde(with = "decimal_text")]
     rewards: BigDecimal,
 }
 
@@ -126,7 +138,7 @@ impl Lives<'_> {
 }
 
 /// The layout of cached lines.
-const FORMAT: &str = "lifecycle1";
+const FORMAT: &str = "lifecycle2";
 
 /// The report's table for the days of `range`.
 pub(super) fn table(
@@ -154,14 +166,13 @@ pub fn build(
         spec.cache_key(),
         (first, last),
         |day| spec.version(store, day),
-        |_, text| decode(text),
+        settle,
     )?;
     let todo = days.todo();
     if let (Some(from), Some(to)) = (todo.first(), todo.last()) {
         let computed = compute(store, spec, *from, *to)?;
         for (day, lines) in computed.into_iter().filter(|(d, _)| todo.contains(d)) {
-            let text = encode(&lines);
-            days.keep(day, lines, &text)?;
+            days.keep(day, lines)?;
         }
     }
     let by_day: Vec<(NaiveDate, Vec<Line>)> = days.into_lines().collect();
@@ -278,39 +289,28 @@ fn compute(
     Ok(span[report_from..].iter().copied().zip(tallies).collect())
 }
 
-/// A day's lines as JSON (decimals as text, exact).
-fn encode(lines: &[Line]) -> String {
-    let lines: Vec<serde_json::Value> = lines
-        .iter()
-        .map(|l| {
-            serde_json::json!([
-                l.state,
-                l.users,
-                plain(&l.actions),
-                l.rewarded,
-                plain(&l.rewards)
-            ])
-        })
-        .collect();
-    serde_json::Value::Array(lines).to_string()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::cache::{decode, encode};
+    use crate::value::parse_decimal;
 
-/// Reads lines written by [`encode`].
-fn decode(text: &str) -> Option<Vec<Line>> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    value
-        .as_array()?
-        .iter()
-        .map(|l| {
-            Some(Line {
-                state: usize::try_from(l[0].as_u64()?)
-                    .ok()
-                    .filter(|s| *s < STATES.len())?,
-                users: l[1].as_i64()?,
-                actions: parse_decimal(l[2].as_str()?)?,
-                rewarded: l[3].as_i64()?,
-                rewards: parse_decimal(l[4].as_str()?)?,
-            })
-        })
-        .collect()
+    #[test]
+    fn kept_lines_read_back_exactly_and_an_unknown_state_is_refused() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        let line = Line {
+            state: 4,
+            users: 2,
+            actions: parse_decimal("12.50").unwrap(),
+            rewarded: 1,
+            rewards: parse_decimal("123456789012.123456789012345678").unwrap(),
+        };
+        let text = encode(&vec![line.clone()]);
+        assert_eq!(
+            decode(&text).and_then(|l| settle(day, l)),
+            Some(vec![line.clone()])
+        );
+        let unknown = encode(&vec![Line { state: 9, ..line }]);
+        assert_eq!(decode(&unknown).and_then(|l| settle(day, l)), None);
+    }
 }

@@ -4,6 +4,7 @@
 
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use super::cache::Days;
 use super::spec::Policy;
@@ -11,7 +12,7 @@ use crate::days::days_before;
 use crate::rollup::Rollup;
 use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, div_half_even, parse_decimal, plain, share};
+use crate::value::{Value, decimal_text, div_half_even, share};
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 10] = [
@@ -54,18 +55,29 @@ pub struct Shares {
     pub candidate: BigDecimal,
 }
 
-/// One output line before money is given the report's scale.
-#[derive(Debug, Clone, PartialEq)]
+/// One output line before money is given the report's scale; kept in the store with its day's
+/// others (decimals as text, exact).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Line {
+    #[serde(skip)]
     day: NaiveDate,
     group: String,
     users_now: i64,
     users_candidate: i64,
     moved_in: i64,
     moved_out: i64,
+    #[serde(with = "decimal_text")]
     rewards_now: BigDecimal,
+    #[serde(with = "decimal_text")]
     rewards_candidate: BigDecimal,
+    #[serde(with = "decimal_text")]
     pool: BigDecimal,
+}
+
+/// A day's lines read back, given their day.
+fn settle(day: NaiveDate, (mut lines, scale): (Vec<Line>, i64)) -> Option<(Vec<Line>, i64)> {
+    lines.iter_mut().for_each(|l| l.day = day);
+    Some((lines, scale))
 }
 
 /// The report's table for the days of `range`.
@@ -95,7 +107,7 @@ pub fn build(
         spec.cache_key(),
         (first, last),
         |day| spec.version(store, day),
-        decode,
+        settle,
     )?;
     let todo = days.todo();
     let groups = Groups::new(spec.segment, &spec.candidate.segment);
@@ -120,9 +132,7 @@ pub fn build(
         )?;
     }
     for (day, tally) in todo.iter().zip(tallies) {
-        let (lines, scale) = tally.lines(&groups, spec.candidate, *day);
-        let text = encode(&lines, scale);
-        days.keep(*day, (lines, scale), &text)?;
+        days.keep(*day, tally.lines(&groups, spec.candidate, *day))?;
     }
     let by_day: Vec<(Vec<Line>, i64)> = days.into_lines().map(|(_, l)| l).collect();
     let scale = by_day.iter().map(|(_, s)| *s).max().unwrap_or(0);
@@ -214,52 +224,7 @@ impl Compared<'_> {
 }
 
 /// The layout of cached lines; a change of layout (or of how lines are computed) changes it.
-const FORMAT: &str = "policy2";
-
-/// A day's lines as JSON: the scale of its amounts and each line's counts and sums.
-fn encode(lines: &[Line], scale: i64) -> String {
-    let lines: Vec<serde_json::Value> = lines
-        .iter()
-        .map(|l| {
-            serde_json::json!([
-                l.group,
-                l.users_now,
-                l.users_candidate,
-                l.moved_in,
-                l.moved_out,
-                plain(&l.rewards_now),
-                plain(&l.rewards_candidate),
-                plain(&l.pool)
-            ])
-        })
-        .collect();
-    serde_json::json!({ "scale": scale, "lines": lines }).to_string()
-}
-
-/// Reads lines written by [`encode`]; `None` when they are not such lines.
-fn decode(day: NaiveDate, text: &str) -> Option<(Vec<Line>, i64)> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    let scale = value["scale"].as_i64()?;
-    let dec = |v: &serde_json::Value| parse_decimal(v.as_str()?);
-    let lines = value["lines"]
-        .as_array()?
-        .iter()
-        .map(|l| {
-            Some(Line {
-                day,
-                group: l[0].as_str()?.to_string(),
-                users_now: l[1].as_i64()?,
-                users_candidate: l[2].as_i64()?,
-                moved_in: l[3].as_i64()?,
-                moved_out: l[4].as_i64()?,
-                rewards_now: dec(&l[5])?,
-                rewards_candidate: dec(&l[6])?,
-                pool: dec(&l[7])?,
-            })
-        })
-        .collect::<Option<Vec<Line>>>()?;
-    Some((lines, scale))
-}
+const FORMAT: &str = "policy3";
 
 /// The report's groups: the segment's in config order, then those only the candidate has, then
 /// the inactive group; and where each side's groups are among them.
@@ -448,6 +413,8 @@ impl Line {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::cache::{decode, encode};
+    use crate::value::parse_decimal;
 
     #[test]
     fn cached_lines_read_back_exactly() {
@@ -464,8 +431,11 @@ mod tests {
             rewards_candidate: d("123456789012.123456789012345678"),
             pool: d("999999999999.999999999999999999"),
         }];
-        let text = encode(&lines, 18);
-        assert_eq!(decode(day, &text), Some((lines, 18)));
-        assert_eq!(decode(day, "{}"), None);
+        let text = encode(&(lines.clone(), 18));
+        assert_eq!(
+            decode(&text).and_then(|l| settle(day, l)),
+            Some((lines, 18))
+        );
+        assert_eq!(decode::<(Vec<Line>, i64)>("{}"), None);
     }
 }

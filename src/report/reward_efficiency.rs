@@ -5,6 +5,7 @@
 
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use super::cache::Days;
 use super::rank::Ranker;
@@ -12,7 +13,7 @@ use super::segment_rewards::Rewarded;
 use crate::exact::Exact;
 use crate::segment::{self, Scored};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, div_half_even, parse_decimal, plain, share};
+use crate::value::{Value, decimal_text, div_half_even, share};
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 10] = [
@@ -43,15 +44,21 @@ pub struct Spread {
 
 /// One day's line of one group: what is added up as users stream by, then what the ranking
 /// gives.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Kept in the store with its day's others (decimals as text, exact).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 struct Line {
     claimers: i64,
+    #[serde(with = "decimal_text")]
     rewards: BigDecimal,
+    #[serde(with = "decimal_text")]
     actions: BigDecimal,
     without_actions: i64,
+    #[serde(with = "decimal_text")]
     top1: BigDecimal,
+    #[serde(with = "decimal_text")]
     top10: BigDecimal,
     /// `Σ i·x(i)` over the claimers' rewards in ascending order.
+    #[serde(with = "decimal_text")]
     ranked: BigDecimal,
 }
 
@@ -81,11 +88,10 @@ pub fn build(
         spec.segment.name, spec.rewards.name, spec.amount
     );
     let version = |day| Ok(format!("{FORMAT};{}", spec.version(store, day)?));
-    let mut days = Days::read(store, key, (first, last), version, |_, text| decode(text))?;
+    let mut days = Days::read(store, key, (first, last), version, |_, lines| Some(lines))?;
     for pass in days.todo().chunks(segment::PASS_DAYS) {
         for (day, lines) in pass.iter().zip(compute(store, spec, pass)?) {
-            let text = encode(&lines);
-            days.keep(*day, lines, &text)?;
+            days.keep(*day, lines)?;
         }
     }
     let by_day: Vec<(NaiveDate, Vec<Line>)> = days.into_lines().collect();
@@ -215,49 +221,13 @@ fn compute(
 }
 
 /// The layout of cached lines.
-const FORMAT: &str = "efficiency1";
-
-fn encode(lines: &[Line]) -> String {
-    let lines: Vec<serde_json::Value> = lines
-        .iter()
-        .map(|l| {
-            serde_json::json!([
-                l.claimers,
-                plain(&l.rewards),
-                plain(&l.actions),
-                l.without_actions,
-                plain(&l.top1),
-                plain(&l.top10),
-                plain(&l.ranked)
-            ])
-        })
-        .collect();
-    serde_json::Value::Array(lines).to_string()
-}
-
-fn decode(text: &str) -> Option<Vec<Line>> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    let dec = |v: &serde_json::Value| parse_decimal(v.as_str()?);
-    value
-        .as_array()?
-        .iter()
-        .map(|l| {
-            Some(Line {
-                claimers: l[0].as_i64()?,
-                rewards: dec(&l[1])?,
-                actions: dec(&l[2])?,
-                without_actions: l[3].as_i64()?,
-                top1: dec(&l[4])?,
-                top10: dec(&l[5])?,
-                ranked: dec(&l[6])?,
-            })
-        })
-        .collect()
-}
+const FORMAT: &str = "efficiency2";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::cache::{decode, encode};
+    use crate::value::parse_decimal;
 
     fn line(values: &[i64]) -> Line {
         let mut sorted = values.to_vec();
@@ -296,7 +266,7 @@ mod tests {
         assert_eq!(line(&[]).spread(), (None, None, None));
         let cached = line(&[1, 2, 3]);
         assert_eq!(
-            decode(&encode(std::slice::from_ref(&cached))),
+            decode::<Vec<Line>>(&encode(&vec![cached.clone()])),
             Some(vec![cached])
         );
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use super::cache::Days;
 use super::rank::Ranker;
@@ -13,7 +14,7 @@ use crate::days::days_before;
 use crate::rollup::Rollup;
 use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, div_half_even, parse_decimal, plain};
+use crate::value::{Value, decimal_texts, div_half_even};
 
 /// The percentiles, in order.
 pub const PERCENTILES: [u32; 6] = [10, 25, 50, 75, 90, 99];
@@ -63,9 +64,10 @@ fn thresholds(segment: &Segment) -> Vec<(String, f64)> {
 pub const BINS_PER_DECADE: i32 = 5;
 
 /// One day's scores as the chart draws them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histogram {
     /// The day.
+    #[serde(skip)]
     pub day: NaiveDate,
     /// Users with a score of 0 or less (not on a log scale).
     pub zero_or_less: i64,
@@ -88,12 +90,11 @@ pub fn build(
         format!("score_distribution:{}", segment.name),
         (first, last),
         |day| version(store, segment, rollup, day),
-        Day::decode,
+        settle,
     )?;
     for pass in days.todo().chunks(segment::PASS_DAYS) {
         for day in rank(store, segment, rollup, pass)? {
-            let text = day.encode();
-            days.keep(day.day, day, &text)?;
+            days.keep(day.day, day)?;
         }
     }
     let days: Vec<Day> = days.into_lines().map(|(_, d)| d).collect();
@@ -119,19 +120,27 @@ fn version(
 }
 
 /// The layout of cached lines.
-const FORMAT: &str = "scores1";
+const FORMAT: &str = "scores2";
 
 /// One day's line: the users, the weighted sums (`score × window`, exact) at the percentiles and
-/// the highest,
-/// the users at or above each group's threshold, and the histogram.
-#[derive(Debug, Clone, PartialEq)]
+/// the highest, the users at or above each group's threshold, and the histogram; kept in the
+/// store (decimals as text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Day {
+    #[serde(skip)]
     day: NaiveDate,
     users: i64,
     /// The percentiles' weighted sums, then the highest; empty without users.
+    #[serde(with = "decimal_texts")]
     scores: Vec<BigDecimal>,
     at_least: Vec<i64>,
     histogram: Histogram,
+}
+
+/// A day read back, given its day.
+fn settle(day: NaiveDate, mut kept: Day) -> Option<Day> {
+    (kept.day, kept.histogram.day) = (day, day);
+    Some(kept)
 }
 
 impl Day {
@@ -150,47 +159,6 @@ impl Day {
                 .map(|g| Value::Int(self.at_least.get(g).copied().unwrap_or(0))),
         );
         row
-    }
-
-    fn encode(&self) -> String {
-        serde_json::json!({
-            "users": self.users,
-            "scores": self.scores.iter().map(plain).collect::<Vec<_>>(),
-            "at_least": self.at_least,
-            "zero_or_less": self.histogram.zero_or_less,
-            "bins": self.histogram.bins,
-        })
-        .to_string()
-    }
-
-    fn decode(day: NaiveDate, text: &str) -> Option<Day> {
-        let v: serde_json::Value = serde_json::from_str(text).ok()?;
-        let scores = v["scores"]
-            .as_array()?
-            .iter()
-            .map(|s| parse_decimal(s.as_str()?))
-            .collect::<Option<Vec<_>>>()?;
-        let at_least = v["at_least"]
-            .as_array()?
-            .iter()
-            .map(serde_json::Value::as_i64)
-            .collect::<Option<Vec<_>>>()?;
-        let bins = v["bins"]
-            .as_array()?
-            .iter()
-            .map(|b| Some((i32::try_from(b[0].as_i64()?).ok()?, b[1].as_i64()?)))
-            .collect::<Option<Vec<_>>>()?;
-        Some(Day {
-            day,
-            users: v["users"].as_i64()?,
-            scores,
-            at_least,
-            histogram: Histogram {
-                day,
-                zero_or_less: v["zero_or_less"].as_i64()?,
-                bins,
-            },
-        })
     }
 }
 
@@ -368,4 +336,34 @@ fn ranked(
         out.push(scores);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::cache::{decode, encode};
+    use crate::value::parse_decimal;
+
+    #[test]
+    fn a_kept_day_reads_back_exactly() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        let kept = Day {
+            day,
+            users: 3,
+            scores: vec![
+                parse_decimal("1.50").unwrap(),
+                parse_decimal("-2").unwrap(),
+                parse_decimal("123456789012345678901234567890.000000000000000001").unwrap(),
+            ],
+            at_least: vec![1, 3],
+            histogram: Histogram {
+                day,
+                zero_or_less: 1,
+                bins: vec![(-3, 1), (7, 2)],
+            },
+        };
+        let text = encode(&kept);
+        assert_eq!(decode(&text).and_then(|d| settle(day, d)), Some(kept));
+        assert_eq!(decode::<Day>("{}"), None);
+    }
 }

@@ -3,6 +3,7 @@
 
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use super::Inputs;
 use super::cache::Days;
@@ -11,7 +12,7 @@ use crate::exact::Exact;
 use crate::rollup::Rollup;
 use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, parse_decimal, plain, share};
+use crate::value::{Value, decimal_text, share};
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 8] = [
@@ -60,17 +61,28 @@ pub struct Share {
     pub share: BigDecimal,
 }
 
-/// One output row before money is given its final scale.
-#[derive(Debug, Clone, PartialEq)]
+/// One output row before money is given its final scale; kept in the store with its day's
+/// others (decimals as text, exact).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Line {
+    #[serde(skip)]
     day: NaiveDate,
     group: String,
     users: i64,
     active: i64,
+    #[serde(with = "decimal_text")]
     actions: BigDecimal,
     rewarded: i64,
+    #[serde(with = "decimal_text")]
     rewards: BigDecimal,
+    #[serde(with = "decimal_text")]
     total: BigDecimal,
+}
+
+/// A day's lines read back, given their day.
+fn settle(day: NaiveDate, (mut lines, scale): (Vec<Line>, i64)) -> Option<(Vec<Line>, i64)> {
+    lines.iter_mut().for_each(|l| l.day = day);
+    Some((lines, scale))
 }
 
 /// Builds the report for the days `first..=last`. The lines of a day whose inputs are unchanged
@@ -87,7 +99,7 @@ pub fn build(
         spec.cache_key(),
         (first, last),
         |day| spec.version(store, day),
-        decode,
+        settle,
     )?;
     let todo = days.todo();
     // Scored as the users stream by: the `<segment>` table is written only for SQL reports
@@ -116,9 +128,7 @@ pub fn build(
         )?;
     }
     for (day, tally) in todo.iter().zip(tallies) {
-        let (lines, scale) = tally.lines(spec, *day);
-        let text = encode(&lines, scale);
-        days.keep(*day, (lines, scale), &text)?;
+        days.keep(*day, tally.lines(spec, *day))?;
     }
     let by_day: Vec<(Vec<Line>, i64)> = days.into_lines().map(|(_, l)| l).collect();
     let amount_scale = by_day.iter().map(|(_, s)| *s).max().unwrap_or(0);
@@ -190,51 +200,7 @@ impl Rewarded<'_> {
 }
 
 /// The layout of cached lines; a change of layout (or of how lines are computed) changes it.
-const FORMAT: &str = "lines2";
-
-/// A day's lines as JSON: the scale of its reward amounts and, per line, the group and its
-/// counts and sums (decimals as text, exact).
-fn encode(lines: &[Line], scale: i64) -> String {
-    let lines: Vec<serde_json::Value> = lines
-        .iter()
-        .map(|l| {
-            serde_json::json!([
-                l.group,
-                l.users,
-                l.active,
-                plain(&l.actions),
-                l.rewarded,
-                plain(&l.rewards),
-                plain(&l.total)
-            ])
-        })
-        .collect();
-    serde_json::json!({ "scale": scale, "lines": lines }).to_string()
-}
-
-/// Reads lines written by [`encode`]; `None` when they are not such lines.
-fn decode(day: NaiveDate, text: &str) -> Option<(Vec<Line>, i64)> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    let scale = value["scale"].as_i64()?;
-    let dec = |v: &serde_json::Value| parse_decimal(v.as_str()?);
-    let lines = value["lines"]
-        .as_array()?
-        .iter()
-        .map(|l| {
-            Some(Line {
-                day,
-                group: l[0].as_str()?.to_string(),
-                users: l[1].as_i64()?,
-                active: l[2].as_i64()?,
-                actions: dec(&l[3])?,
-                rewarded: l[4].as_i64()?,
-                rewards: dec(&l[5])?,
-                total: dec(&l[6])?,
-            })
-        })
-        .collect::<Option<Vec<Line>>>()?;
-    Some((lines, scale))
-}
+const FORMAT: &str = "lines3";
 
 /// What one day's lines add up, user by user.
 struct DayTally {
@@ -345,6 +311,8 @@ impl Line {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::cache::{decode, encode};
+    use crate::value::parse_decimal;
 
     #[test]
     fn cached_lines_read_back_exactly() {
@@ -360,9 +328,9 @@ mod tests {
             rewards: d("0.10000000"),
             total: d("123456789012345678901234567890123456789012345678901234567890.12345678"),
         }];
-        let text = encode(&lines, 8);
-        assert_eq!(decode(day, &text), Some((lines, 8)));
-        assert_eq!(decode(day, "{}"), None);
-        assert_eq!(decode(day, "not json"), None);
+        let text = encode(&(lines.clone(), 8));
+        assert_eq!(decode(&text).and_then(|l| settle(day, l)), Some((lines, 8)));
+        assert_eq!(decode::<(Vec<Line>, i64)>("{}"), None);
+        assert_eq!(decode::<(Vec<Line>, i64)>("not json"), None);
     }
 }
