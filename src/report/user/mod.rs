@@ -15,6 +15,12 @@ use crate::segment::Segment;
 use crate::store::{Store, StoreError};
 use crate::value::{Value, div_half_even, plain, share};
 
+mod find;
+mod text;
+
+pub use find::{Question, Unexplained, find, segment};
+pub use text::{Piece, pieces, text};
+
 /// Where the user's rewards are read.
 pub struct RewardsOf<'a> {
     /// The rewards rollup.
