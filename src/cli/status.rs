@@ -1,6 +1,6 @@
 //! `tally history` and `tally status`: what ran, and what will.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use serde_json::{Value as Json, json};
 
@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::report::Report;
 use crate::report::render;
-use crate::schedule::Schedule;
+use crate::schedule::status::Status;
 use crate::store::{RunRecord, Store};
 use crate::value::Value;
 
@@ -126,13 +126,6 @@ fn compact(config: &Config, r: RunRecord) -> Vec<Value> {
     ]
 }
 
-/// An instant in the config's zone, to the minute, with the zone's abbreviation.
-fn local(config: &Config, t: DateTime<Utc>) -> String {
-    t.with_timezone(&config.timezone)
-        .format("%Y-%m-%d %H:%M %Z")
-        .to_string()
-}
-
 /// The rows as a JSON array of objects, keys in column order.
 fn json_rows(report: &Report) -> String {
     let rows: Vec<Json> = report
@@ -159,76 +152,13 @@ fn json_rows(report: &Report) -> String {
     serde_json::to_string_pretty(&rows).unwrap_or_default()
 }
 
-/// What `tally status` shows.
-struct Status {
-    /// The cron pattern and the next run, in the config's zone.
-    next: Option<(String, Option<String>)>,
-    last: Option<RunRecord>,
-    /// Each rollup's newest final day.
-    rollups: Vec<(String, Option<NaiveDate>)>,
-    /// The alerts that fire.
-    alerts: Vec<Firing>,
-}
-
-/// An alert whose newest evaluation matched rows.
-struct Firing {
-    name: String,
-    /// The date it was last evaluated for.
-    date: NaiveDate,
-    /// The rows (their key cells) and since when each has matched.
-    rows: Vec<(String, NaiveDate)>,
-    /// The newest date a message of it was sent for.
-    last_sent: Option<NaiveDate>,
-}
-
-/// The alerts of the config whose newest evaluation matched rows.
-fn firing(config: &Config, store: &Store) -> Result<Vec<Firing>, Error> {
-    let mut out = Vec::new();
-    for (name, date, rows) in store.alerts_firing()? {
-        let Some(alert) = config.alerts.get(&name).filter(|_| !rows.is_empty()) else {
-            continue;
-        };
-        let rows = rows
-            .into_iter()
-            .map(|m| {
-                let cells: Vec<String> = serde_json::from_str(&m.key).unwrap_or_default();
-                (cells.join(" · "), m.since)
-            })
-            .collect();
-        out.push(Firing {
-            name,
-            date,
-            rows,
-            last_sent: store.last_delivered(&alert.report_name())?,
-        });
-    }
-    Ok(out)
-}
-
 /// Prints the next scheduled time, the last run and each rollup's newest final day.
 pub fn status(config: &Config, format: InfoFormat) -> Result<bool, Error> {
     let store = Store::inspect(&config.store)?;
-    let next = config.schedule.as_ref().map(|spec| {
-        let schedule = Schedule::from_cron(&spec.cron, config.timezone);
-        (
-            spec.pattern.clone(),
-            schedule.next_after(Utc::now()).map(|t| schedule.local(t)),
-        )
-    });
-    let rollups = config
-        .rollups
-        .values()
-        .map(|r| Ok((r.name.clone(), store.newest_final_day(&r.name, r.lookback)?)))
-        .collect::<Result<Vec<_>, Error>>()?;
-    let status = Status {
-        next,
-        last: store.runs(1)?.into_iter().next(),
-        rollups,
-        alerts: firing(config, &store)?,
-    };
+    let status = Status::read(config, &store, 1)?;
     match format {
         InfoFormat::Json => print_json(config, &status)?,
-        InfoFormat::Text => print_text(config, status)?,
+        InfoFormat::Text => print_text(config, &status)?,
     }
     Ok(true)
 }
@@ -242,7 +172,7 @@ fn print_json(config: &Config, s: &Status) -> Result<(), Error> {
             "timezone": config.timezone.to_string(),
             "next_run": next,
         })),
-        "last_run": s.last.as_ref().map(|r| json!({
+        "last_run": s.last.first().map(|r| json!({
             "id": r.id,
             "status": r.status,
             "trigger": r.trigger,
@@ -268,7 +198,7 @@ fn print_json(config: &Config, s: &Status) -> Result<(), Error> {
     Ok(())
 }
 
-fn print_text(config: &Config, s: Status) -> Result<(), Error> {
+fn print_text(config: &Config, s: &Status) -> Result<(), Error> {
     if !Store::exists(&config.store) {
         crate::stdout::line(&format!(
             "store: none yet at {} (nothing has run)",
@@ -276,38 +206,18 @@ fn print_text(config: &Config, s: Status) -> Result<(), Error> {
         ))
         .map_err(Error::stdout)?;
     }
-    match s.next {
-        Some((cron, next)) => crate::stdout::line(&format!(
-            "schedule: `{cron}` in {}; next run {}",
-            config.timezone,
-            next.unwrap_or_else(|| "none".into())
-        ))
-        .map_err(Error::stdout)?,
-        None => crate::stdout::line("schedule: none (add [schedule] cron to run `tally daemon`)")
-            .map_err(Error::stdout)?,
-    }
-    match s.last {
-        Some(r) => crate::stdout::line(&format!(
-            "last run: #{} {} ({}) for {}, started {}{}",
-            r.id,
-            r.status,
-            r.trigger,
-            r.report_date,
-            DateTime::parse_from_rfc3339(&r.started_at).map_or(r.started_at.clone(), |t| local(
-                config,
-                t.with_timezone(&Utc)
-            )),
-            r.error.map(|e| format!(": {e}")).unwrap_or_default()
-        ))
-        .map_err(Error::stdout)?,
-        None => crate::stdout::line("last run: none").map_err(Error::stdout)?,
-    }
+    crate::stdout::line(&s.schedule_line(config)).map_err(Error::stdout)?;
+    let last = match s.last.first() {
+        Some(r) => format!("last run: {}", Status::run_line(config, r)),
+        None => "last run: none".into(),
+    };
+    crate::stdout::line(&last).map_err(Error::stdout)?;
     let rows = s
         .rollups
-        .into_iter()
+        .iter()
         .map(|(name, day)| {
             vec![
-                Value::Text(name),
+                Value::Text(name.clone()),
                 Value::Text(day.map_or("none".into(), |d| d.to_string())),
             ]
         })
@@ -317,18 +227,8 @@ fn print_text(config: &Config, s: Status) -> Result<(), Error> {
         rows,
     )))
     .map_err(Error::stdout)?;
-    for a in &s.alerts {
-        let since = a.rows.iter().map(|(_, s)| *s).min().unwrap_or(a.date);
-        let keys: Vec<&str> = a.rows.iter().map(|(k, _)| k.as_str()).collect();
-        crate::stdout::line(&format!(
-            "alert {} firing since {since} (on {}: {}); last message {}",
-            a.name,
-            a.date,
-            keys.join(", "),
-            a.last_sent
-                .map_or("none".to_string(), |d| format!("for {d}"))
-        ))
-        .map_err(Error::stdout)?;
+    for line in s.alert_lines() {
+        crate::stdout::line(&line).map_err(Error::stdout)?;
     }
     Ok(())
 }

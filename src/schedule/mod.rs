@@ -6,6 +6,7 @@ mod clock;
 pub mod heartbeat;
 pub mod pipeline;
 pub mod serve;
+pub mod status;
 
 use std::future::Future;
 use std::str::FromStr;
