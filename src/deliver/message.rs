@@ -89,12 +89,23 @@ pub fn revised_reply(
     }
 }
 
+/// Where the whole table is when the message shows part of it.
+#[derive(Debug, Clone, Copy)]
+pub enum Whole<'a> {
+    /// In the CSV posted in the message's thread.
+    AttachedCsv,
+    /// In the CSV file the run writes.
+    CsvFile,
+    /// Printed by this command on the server.
+    Command(&'a str),
+}
+
 /// Builds the message; at most `max_rows` rows (below 100) are shown, and what changed since
-/// the last report, when something did.
+/// the last report, when something did; a cut table says where the `whole` one is.
 pub fn build(
     report: &Report,
     max_rows: usize,
-    csv_attached: bool,
+    whole: Whole<'_>,
     revisions: Option<&Revisions>,
 ) -> Message {
     let range = if report.first == report.last {
@@ -145,10 +156,10 @@ pub fn build(
     }
     let cut = report.rows.len() > shown_rows || report.columns.len() > shown_cols;
     if cut && flow.is_none() {
-        let place = if csv_attached {
-            "the attached CSV"
-        } else {
-            "the CSV file"
+        let place = match whole {
+            Whole::AttachedCsv => "the attached CSV".to_string(),
+            Whole::CsvFile => "the CSV file".to_string(),
+            Whole::Command(command) => format!("`{}`", escape(command)),
         };
         let note = format!(
             "Showing {} of {} rows and {} of {} columns; the full table is in {place}.",
@@ -577,7 +588,7 @@ mod tests {
             },
             definition: String::new(),
         };
-        let m = build(&report, 10, false, None);
+        let m = build(&report, 10, Whole::CsvFile, None);
         let all = serde_json::to_string(&m.blocks).unwrap() + &m.text;
         assert!(
             !all.contains("<!channel>") && !all.contains("<!here>"),

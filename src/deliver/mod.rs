@@ -6,7 +6,7 @@
 //! twice; a failing destination is reported and the others still run.
 
 pub mod files;
-mod http;
+pub mod http;
 pub mod message;
 pub mod slack;
 pub mod webhook;

@@ -93,7 +93,12 @@ impl Webhook {
         }
         job.record.posting_since = Some(chrono::Utc::now());
         job.save()?;
-        let message = message::build(job.report, self.max_rows, false, job.revisions.as_ref());
+        let message = message::build(
+            job.report,
+            self.max_rows,
+            message::Whole::CsvFile,
+            job.revisions.as_ref(),
+        );
         match self.send(job.http, &message).await {
             Ok(()) => {
                 job.record.posting_since = None;
@@ -131,7 +136,7 @@ impl Target for Webhook {
         _destination: &str,
         raw: bool,
     ) -> Result<String, DeliverError> {
-        let message = message::build(report, self.max_rows, false, None);
+        let message = message::build(report, self.max_rows, message::Whole::CsvFile, None);
         let mut out = message::readable(&message);
         if raw {
             let body = serde_json::to_string_pretty(&body(&message)).unwrap_or_default();

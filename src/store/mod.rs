@@ -118,6 +118,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether SQLite refused a write to a store opened to read only.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, StoreError::Sqlite { source, .. }
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly))
+    }
+}
+
 /// An open store.
 pub struct Store {
     conn: Connection,
@@ -277,6 +285,11 @@ impl Store {
         conn.progress_handler(1000, Some(crate::shutdown::requested))
             .map_err(|e| self.err(ctx, e))?;
         Ok(conn)
+    }
+
+    /// Whether the store was opened to read only ([`Store::inspect`]).
+    pub fn read_only(&self) -> bool {
+        self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false)
     }
 
     /// The store file.

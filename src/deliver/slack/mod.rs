@@ -149,7 +149,11 @@ impl Slack {
     /// earlier messages whose numbers were revised.
     async fn deliver(&self, job: &mut Job<'_>) -> Result<(), DeliverError> {
         let api = self.api(job.http);
-        let csv = self.attach.contains(&Attachment::Csv);
+        let csv = if self.attach.contains(&Attachment::Csv) {
+            message::Whole::AttachedCsv
+        } else {
+            message::Whole::CsvFile
+        };
         // The message's ts is recorded before any file goes up: after a crash the next run
         // uploads into the same thread instead of posting the message again.
         let ts = match job.record.message_ts.clone() {
@@ -263,7 +267,11 @@ impl Target for Slack {
         destination: &str,
         raw: bool,
     ) -> Result<String, DeliverError> {
-        let csv = self.attach.contains(&Attachment::Csv);
+        let csv = if self.attach.contains(&Attachment::Csv) {
+            message::Whole::AttachedCsv
+        } else {
+            message::Whole::CsvFile
+        };
         let message = message::build(report, self.max_rows, csv, None);
         let mut out = format!(
             "to channel {}\n\n{}",
