@@ -30,6 +30,7 @@ pub mod secret;
 pub mod segment;
 pub mod service;
 pub mod shutdown;
+pub mod slack_app;
 pub mod source;
 pub mod stdout;
 pub mod store;

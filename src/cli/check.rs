@@ -22,7 +22,7 @@ use crate::sync::slice::day_slices;
 
 /// One thing checked.
 struct Finding {
-    /// `config`, `store`, `source`, `rollup`, `report`, `alert` or `destination`.
+    /// `config`, `store`, `source`, `rollup`, `report`, `alert`, `destination` or `slack_app`.
     what: &'static str,
     name: String,
     /// `None` when it was not checked (its source failed).
@@ -146,6 +146,26 @@ pub async fn run(config: &Config, format: InfoFormat, strict: bool) -> Result<bo
         out.add(Finding {
             what: "destination",
             name: dest.name.clone(),
+            ok: Some(ok),
+            text,
+            details: vec![],
+        });
+    }
+    if let Some(app) = &config.slack_app {
+        let result = tokio::select! {
+            r = crate::slack_app::probe(app) => r,
+            _ = crate::shutdown::wait() => return Err(SyncError::Interrupted.into()),
+        };
+        let (ok, text) = match result {
+            Ok(()) => (
+                true,
+                "the app-level token opened a Socket Mode connection (closed again)".into(),
+            ),
+            Err(e) => (false, e),
+        };
+        out.add(Finding {
+            what: "slack_app",
+            name: app.command.clone(),
             ok: Some(ok),
             text,
             details: vec![],

@@ -32,6 +32,10 @@ pub async fn run(config: &Config, quiet: bool) -> Result<bool, Error> {
         let bound = serve::start(addr, config.store.clone()).map_err(Error::Runtime)?;
         tracing::info!("serving /metrics and /healthz on http://{bound}");
     }
+    if config.slack_app.is_some() {
+        crate::slack_app::start(std::sync::Arc::new(config.clone())).map_err(Error::Runtime)?;
+        tracing::info!("slack_app: connecting to Slack (Socket Mode)");
+    }
     // systemd hears of a stop as soon as it is asked for, even in the middle of a run.
     tokio::spawn(async {
         crate::shutdown::wait().await;

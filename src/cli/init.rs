@@ -80,6 +80,12 @@ channel = "${SLACK_CHANNEL}"
 [schedule]
 cron = "0 9 * * *"
 notify = "slack"
+
+# Answer `/tally user ID`, `/tally report NAME` and `/tally status` in Slack (Socket Mode, from
+# the store only): uncomment with an app-level token (xapp-..., see docs/slack.md).
+# [slack_app]
+# app_token = "${SLACK_APP_TOKEN}"
+# channels = ["C0123456789"]
 "#;
 
 const ENV: &str = r#"# Secrets for tally.toml (this file is readable by its owner only).

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use sqlparser::dialect::{Dialect, GenericDialect};
 
 use super::file::File;
-use super::{Config, schedule};
+use super::{Config, schedule, slack_app};
 use crate::check::env::Env;
 use crate::check::sql::Fragments;
 use crate::check::{Checker, Issue, Recipient};
@@ -63,6 +63,10 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
         .schedule
         .as_ref()
         .map(|s| schedule::check(&mut c, s, &recipients));
+    let slack_app = file
+        .slack_app
+        .as_ref()
+        .map(|s| slack_app::check(&mut c, s, file.schedule.is_some()));
     let alerts: IndexMap<String, Alert> = file
         .alerts
         .iter()
@@ -92,6 +96,7 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
         style,
         destinations,
         schedule,
+        slack_app,
         alerts,
         annotations,
         warnings: checked.warnings,

@@ -1,12 +1,13 @@
 //! The top of `tally.toml` as written: plain serde structs, no checks beyond shape. Each stage's
 //! table has its own struct beside its checks ([`crate::source::spec`], [`crate::rollup`],
 //! [`crate::segment::spec`], [`crate::report::spec`], [`crate::report::alert::spec`],
-//! [`super::schedule`], and each kind of [`crate::deliver`] destination).
+//! [`super::schedule`], [`super::slack_app`], and each kind of [`crate::deliver`] destination).
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::schedule::ScheduleConfig;
+use super::slack_app::SlackAppConfig;
 use crate::deliver::DeliverConfig;
 use crate::report::alert::AlertConfig;
 use crate::report::notes::AnnotationConfig;
@@ -49,6 +50,8 @@ pub struct File {
     pub chart: ChartConfig,
     /// When `tally daemon` runs.
     pub schedule: Option<ScheduleConfig>,
+    /// The Slack app that answers `/tally` commands (`tally daemon`).
+    pub slack_app: Option<SlackAppConfig>,
     /// Alerts on reports' rows, by name.
     #[serde(default)]
     pub alerts: IndexMap<String, AlertConfig>,

@@ -6,6 +6,7 @@
 mod check;
 mod file;
 mod schedule;
+mod slack_app;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ use crate::segment::Segment;
 use crate::source::SourceSpec;
 use crate::sync;
 pub use schedule::ScheduleSpec;
+pub use slack_app::SlackAppSpec;
 
 /// Why a config could not be loaded. Always a configuration error (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +182,8 @@ pub struct Config {
     pub destinations: Vec<Destination>,
     /// The daemon's schedule.
     pub schedule: Option<ScheduleSpec>,
+    /// The Slack app the daemon runs.
+    pub slack_app: Option<SlackAppSpec>,
     /// Alerts on reports' rows, by name.
     pub alerts: IndexMap<String, Alert>,
     /// `[[annotations]]`: notes on days of the reports.
@@ -235,7 +239,9 @@ impl Config {
             .filter(|(part, _)| {
                 (needs.sources && part.starts_with("sources."))
                     || (needs.destinations
-                        && (part.starts_with("deliver[") || part.as_str() == "schedule"))
+                        && (part.starts_with("deliver[")
+                            || part.as_str() == "schedule"
+                            || part.as_str() == "slack_app"))
             })
             .map(|(_, issue)| issue.clone())
             .collect();

@@ -1,0 +1,270 @@
+//! The answers to the commands, read from the store only: opened read-only, never synced, never
+//! written (a report day that is not kept is computed and forgotten). Every text that comes from
+//! data or from the asker is escaped as the deliveries escape it, and each block stays within
+//! Slack's limits.
+
+use chrono::NaiveDate;
+use serde_json::{Value as Json, json};
+
+use super::command::{Asked, PER_MINUTE};
+use crate::config::Config;
+use crate::deliver::message::{self, Whole, clip, escape};
+use crate::report::render::Format;
+use crate::report::user::{self, Piece, Question, Unexplained};
+use crate::run;
+use crate::schedule::status::Status;
+use crate::store::{Store, StoreError};
+
+/// Most blocks in a message.
+const MAX_BLOCKS: usize = 50;
+/// Most characters in a section's text.
+const MAX_SECTION: usize = 3000;
+/// Rows of a report's table in an answer (as a delivery's default).
+const MAX_ROWS: usize = 40;
+/// Days `user` shows.
+const USER_DAYS: u32 = 7;
+
+/// An answer: a plain-text fallback and its blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The fallback (notifications, clients without blocks).
+    pub text: String,
+    /// Block Kit blocks.
+    pub blocks: Vec<Json>,
+}
+
+impl Reply {
+    /// An answer of one line (`text` is escaped here).
+    pub fn line(text: &str) -> Reply {
+        let text = clip(&escape(text), MAX_SECTION);
+        Reply {
+            blocks: vec![section(&text)],
+            text,
+        }
+    }
+
+    /// The answer as a slash command's response: for the channel or for the asker alone.
+    pub fn payload(&self, public: bool) -> Json {
+        json!({
+            "response_type": if public { "in_channel" } else { "ephemeral" },
+            "text": self.text,
+            "blocks": self.blocks,
+        })
+    }
+}
+
+/// Answers `asked` from the store of `config`; `command` is the slash command, for help.
+pub fn answer(config: &Config, command: &str, asked: &Asked) -> Reply {
+    match asked {
+        Asked::Help => help(config, command),
+        Asked::Wrong(why) => Reply::line(&format!("{why} (see `{command} help`)")),
+        Asked::Status => status(config).unwrap_or_else(|e| failed(&e.to_string())),
+        Asked::User { id, date } => user(config, id, *date),
+        Asked::Report { name, date } => report(config, name, *date),
+    }
+}
+
+fn failed(why: &str) -> Reply {
+    Reply::line(&format!("tally could not answer: {why}"))
+}
+
+fn help(config: &Config, command: &str) -> Reply {
+    let reports: Vec<&str> = config.reports.keys().map(String::as_str).collect();
+    let lines = [
+        format!(
+            "`{command} user ID [YYYY-MM-DD]`: why a user is in their group, and their rewards ({USER_DAYS} days up to the date, yesterday by default)"
+        ),
+        format!(
+            "`{command} report NAME [YYYY-MM-DD]`: a report of the day, as delivered (reports: {})",
+            reports.join(", ")
+        ),
+        format!("`{command} status`: the last runs, the next run, the alerts that fire"),
+        format!("`{command} help`: this"),
+        format!(
+            "Answers are for you alone; end a command with `public` to show the answer to the channel. At most {PER_MINUTE} commands a minute."
+        ),
+    ];
+    let text = escape(&lines.join("\n"));
+    Reply {
+        blocks: vec![section(&text)],
+        text,
+    }
+}
+
+fn status(config: &Config) -> Result<Reply, StoreError> {
+    if !Store::exists(&config.store) {
+        return Ok(Reply::line("nothing has run yet: the store is empty."));
+    }
+    let store = Store::inspect(&config.store)?;
+    let s = Status::read(config, &store, 3)?;
+    let mut lines = vec![s.schedule_line(config)];
+    if s.last.is_empty() {
+        lines.push("last runs: none".into());
+    } else {
+        lines.push("last runs:".into());
+        lines.extend(
+            s.last
+                .iter()
+                .map(|r| format!("• {}", Status::run_line(config, r))),
+        );
+    }
+    let days: Vec<String> = s
+        .rollups
+        .iter()
+        .map(|(name, day)| format!("{name} {}", day.map_or("none".into(), |d| d.to_string())))
+        .collect();
+    lines.push(format!("newest final days: {}", days.join(", ")));
+    let alerts = s.alert_lines();
+    if alerts.is_empty() {
+        lines.push("alerts: none firing".into());
+    }
+    lines.extend(alerts);
+    let text = clip(&escape(&lines.join("\n")), MAX_SECTION);
+    Ok(Reply {
+        blocks: vec![section(&text)],
+        text,
+    })
+}
+
+fn user(config: &Config, id: &str, date: Option<NaiveDate>) -> Reply {
+    if !Store::exists(&config.store) {
+        return Reply::line("nothing has run yet: the store is empty.");
+    }
+    let found = Store::inspect(&config.store)
+        .map_err(Unexplained::from)
+        .and_then(|store| {
+            let q = Question {
+                id,
+                segment: None,
+                last: run::report_date(config, date),
+                days: USER_DAYS,
+            };
+            user::find(config.report_inputs(), &config.reports, &store, &q)
+        });
+    let explained = match found {
+        Ok(e) => e,
+        Err(Unexplained::Store(e)) => return failed(&e.to_string()),
+        Err(e) => return Reply::line(&e.to_string()),
+    };
+    let mut blocks = Vec::new();
+    let mut text = String::new();
+    for piece in user::pieces(&config.style, &explained, Format::Table) {
+        match piece {
+            Piece::Title(t) => {
+                text = escape(&t);
+                blocks.push(header(&t));
+            }
+            Piece::Line(l) => blocks.push(section(&clip(&escape(&l), MAX_SECTION))),
+            Piece::Table(t) => blocks.push(code(&t)),
+        }
+    }
+    let note = format!("the whole answer: tally user {id} on the server");
+    Reply {
+        text,
+        blocks: within_limits(blocks, &note),
+    }
+}
+
+fn report(config: &Config, name: &str, date: Option<NaiveDate>) -> Reply {
+    let Some(spec) = config.reports.get(name) else {
+        let known: Vec<&str> = config.reports.keys().map(String::as_str).collect();
+        return Reply::line(&format!(
+            "no report named `{name}` (reports: {})",
+            known.join(", ")
+        ));
+    };
+    if !Store::exists(&config.store) {
+        return Reply::line("nothing has run yet: the store is empty.");
+    }
+    let day = run::report_date(config, date);
+    let built = Store::inspect(&config.store)
+        .map_err(Into::into)
+        .and_then(|store| {
+            for rollup in config.required_days([spec], day).keys() {
+                if !store.has_table(rollup)? {
+                    return Ok(None);
+                }
+            }
+            crate::report::build(config.report_inputs(), &store, spec, day).map(Some)
+        });
+    let report = match built {
+        Ok(Some(r)) => r,
+        Ok(None) => return Reply::line(&format!("`{name}` has nothing synced yet.")),
+        Err(crate::report::ReportError::Store(e)) if e.is_read_only() => {
+            return Reply::line(&format!(
+                "`{name}` for {day} needs days the store has not scored yet (a run scores them): \
+                 ask again after the next run, or run `tally report {name} --date {day} --no-sync` \
+                 on the server."
+            ));
+        }
+        Err(e) => return failed(&e.to_string()),
+    };
+    let command = format!("tally report {name} --date {day} --no-sync");
+    let m = message::build(&report, MAX_ROWS, Whole::Command(&command), None);
+    let note = format!("the whole report: {command} on the server");
+    Reply {
+        text: m.text,
+        blocks: within_limits(m.blocks, &note),
+    }
+}
+
+/// A header block of `text`, escaped as the deliveries' headers are; at most 150 characters.
+fn header(text: &str) -> Json {
+    json!({"type": "header", "text": {"type": "plain_text", "text": clip(&escape(text), 150)}})
+}
+
+/// A section of mrkdwn `text`, already escaped.
+fn section(text: &str) -> Json {
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+}
+
+/// A table as a code block; a table longer than a section holds loses its last lines, and says
+/// so.
+fn code(table: &str) -> Json {
+    let escaped = escape(table.trim_end());
+    let room = MAX_SECTION - 8 - 40;
+    if escaped.chars().count() <= room {
+        return section(&format!("```\n{escaped}\n```"));
+    }
+    let mut kept = String::new();
+    let mut cut = 0;
+    for line in escaped.lines() {
+        if cut == 0 && kept.chars().count() + line.chars().count() < room {
+            kept += line;
+            kept.push('\n');
+        } else {
+            cut += 1;
+        }
+    }
+    section(&format!("```\n{kept}… {cut} more lines\n```"))
+}
+
+/// At most [`MAX_BLOCKS`] blocks: a longer answer is cut, with a note that says where the whole
+/// one is.
+fn within_limits(mut blocks: Vec<Json>, whole: &str) -> Vec<Json> {
+    if blocks.len() > MAX_BLOCKS {
+        blocks.truncate(MAX_BLOCKS - 1);
+        let note = format!("(cut to Slack's limits; {})", escape(whole));
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}));
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_tables_and_answers_stay_within_limits() {
+        let table: String = (0..500).map(|i| format!("row {i} <!channel>\n")).collect();
+        let block = code(&table);
+        let text = block["text"]["text"].as_str().unwrap();
+        assert!(text.chars().count() <= MAX_SECTION);
+        assert!(text.contains("more lines"));
+        assert!(!text.contains("<!channel>"));
+        let many = (0..80).map(|i| section(&i.to_string())).collect();
+        let cut = within_limits(many, "tally user x");
+        assert_eq!(cut.len(), MAX_BLOCKS);
+        assert!(cut[49].to_string().contains("cut to Slack's limits"));
+    }
+}
