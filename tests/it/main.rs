@@ -27,6 +27,7 @@ mod schedule;
 mod service;
 mod setup;
 mod slack;
+mod slack_app;
 mod support;
 mod time;
 mod tls;

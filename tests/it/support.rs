@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use mysql_async::prelude::Queryable;
 
 pub mod slack_server;
+pub mod socket_mode;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

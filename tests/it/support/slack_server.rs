@@ -62,13 +62,13 @@ pub struct SlackServer {
     pub state: Arc<Mutex<State>>,
 }
 
-struct Request {
-    path: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+pub struct Request {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -104,7 +104,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
 /// An answer: status, extra header lines, body.
 type Answer = (&'static str, String, String);
 
-fn respond(stream: &mut TcpStream, status: &str, extra: &str, body: &str) {
+pub fn respond(stream: &mut TcpStream, status: &str, extra: &str, body: &str) {
     let _ = write!(
         stream,
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n{body}",
