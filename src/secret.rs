@@ -121,17 +121,22 @@ pub fn mask_url_passwords(text: &str) -> String {
 
 /// Masks every secret in text on its way out: the config's secrets ([`remember`]),
 /// and those tally can recognise in text it did not write (a TOML parse error quotes the
-/// config's line): URL passwords, Slack tokens (`xoxb-...`) and the secret path of Slack
+/// config's line): URL passwords, Slack tokens (`xoxb-...`, `xapp-...`) and the secret path of Slack
 /// incoming webhooks (`/services/T.../B.../...`).
 pub fn mask_secrets(text: &str) -> String {
     let masked = mask_url_passwords(&mask(text));
     let mut out = String::with_capacity(masked.len());
     let mut rest = masked.as_str();
     loop {
-        let token = rest.find("xox").filter(|&i| {
+        let bot = rest.find("xox").filter(|&i| {
             let b = rest.as_bytes();
             b.get(i + 3).is_some_and(u8::is_ascii_alphabetic) && b.get(i + 4) == Some(&b'-')
         });
+        // App-level tokens (Socket Mode): `xapp-...`.
+        let token = match (bot, rest.find("xapp-")) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         // Slack workspace IDs start with T: a plain path like /srv/services/x is left alone.
         let hook = rest.find("/services/T");
         let (at, keep) = match (token, hook) {
@@ -198,5 +203,7 @@ mod tests {
             masked.contains("xoxb-***") && masked.contains("/services/***"),
             "{masked}"
         );
+        let app = mask_secrets("5 | app_token = \"xapp-1-A0-99-f00d\" and xoxp-1-2");
+        assert_eq!(app, "5 | app_token = \"xapp-***\" and xoxp-***");
     }
 }
