@@ -31,26 +31,49 @@ pub struct Reply {
     pub text: String,
     /// Block Kit blocks.
     pub blocks: Vec<Json>,
+    /// For the asker alone, even after `public` (refusals, mistakes, failures).
+    pub private: bool,
 }
 
 impl Reply {
-    /// An answer of one line (`text` is escaped here).
+    /// An answer of one line for the asker alone (`text` is escaped here).
     pub fn line(text: &str) -> Reply {
-        let text = clip(&escape(text), MAX_SECTION);
+        let text = fit(&escape(text));
         Reply {
             blocks: vec![section(&text)],
             text,
+            private: true,
         }
     }
 
-    /// The answer as a slash command's response: for the channel or for the asker alone.
+    /// The answer as a slash command's response: for the channel when `public` (and it may
+    /// be), for the asker alone otherwise.
     pub fn payload(&self, public: bool) -> Json {
+        let public = public && !self.private;
         json!({
             "response_type": if public { "in_channel" } else { "ephemeral" },
             "text": self.text,
             "blocks": self.blocks,
         })
     }
+
+    /// An answer of one section of escaped `text`.
+    fn section(text: String) -> Reply {
+        Reply {
+            blocks: vec![section(&text)],
+            text,
+            private: false,
+        }
+    }
+}
+
+/// At most a section's characters of escaped `text`; a longer text is cut with a note.
+fn fit(text: &str) -> String {
+    const NOTE: &str = "\n… (cut to Slack's limits)";
+    if text.chars().count() <= MAX_SECTION {
+        return text.to_string();
+    }
+    clip(text, MAX_SECTION - NOTE.chars().count()) + NOTE
 }
 
 /// Answers `asked` from the store of `config`; `command` is the slash command, for help.
@@ -65,7 +88,10 @@ pub fn answer(config: &Config, command: &str, asked: &Asked) -> Reply {
 }
 
 fn failed(why: &str) -> Reply {
-    Reply::line(&format!("tally could not answer: {why}"))
+    tracing::warn!("slack_app: a command failed: {why}");
+    Reply::line(&crate::secret::mask_secrets(&format!(
+        "tally could not answer: {why}"
+    )))
 }
 
 fn help(config: &Config, command: &str) -> Reply {
@@ -84,11 +110,7 @@ fn help(config: &Config, command: &str) -> Reply {
             "Answers are for you alone; end a command with `public` to show the answer to the channel. At most {PER_MINUTE} commands a minute."
         ),
     ];
-    let text = escape(&lines.join("\n"));
-    Reply {
-        blocks: vec![section(&text)],
-        text,
-    }
+    Reply::section(fit(&escape(&lines.join("\n"))))
 }
 
 fn status(config: &Config) -> Result<Reply, StoreError> {
@@ -119,11 +141,7 @@ fn status(config: &Config) -> Result<Reply, StoreError> {
         lines.push("alerts: none firing".into());
     }
     lines.extend(alerts);
-    let text = clip(&escape(&lines.join("\n")), MAX_SECTION);
-    Ok(Reply {
-        blocks: vec![section(&text)],
-        text,
-    })
+    Ok(Reply::section(fit(&escape(&lines.join("\n")))))
 }
 
 fn user(config: &Config, id: &str, date: Option<NaiveDate>) -> Reply {
@@ -154,7 +172,7 @@ fn user(config: &Config, id: &str, date: Option<NaiveDate>) -> Reply {
                 text = escape(&t);
                 blocks.push(header(&t));
             }
-            Piece::Line(l) => blocks.push(section(&clip(&escape(&l), MAX_SECTION))),
+            Piece::Line(l) => blocks.push(section(&fit(&escape(&l)))),
             Piece::Table(t) => blocks.push(code(&t)),
         }
     }
@@ -162,6 +180,7 @@ fn user(config: &Config, id: &str, date: Option<NaiveDate>) -> Reply {
     Reply {
         text,
         blocks: within_limits(blocks, &note),
+        private: false,
     }
 }
 
@@ -177,19 +196,20 @@ fn report(config: &Config, name: &str, date: Option<NaiveDate>) -> Reply {
         return Reply::line("nothing has run yet: the store is empty.");
     }
     let day = run::report_date(config, date);
-    let built = Store::inspect(&config.store)
-        .map_err(Into::into)
-        .and_then(|store| {
-            for rollup in config.required_days([spec], day).keys() {
-                if !store.has_table(rollup)? {
-                    return Ok(None);
-                }
-            }
-            crate::report::build(config.report_inputs(), &store, spec, day).map(Some)
-        });
-    let report = match built {
-        Ok(Some(r)) => r,
-        Ok(None) => return Reply::line(&format!("`{name}` has nothing synced yet.")),
+    let store = match Store::inspect(&config.store) {
+        Ok(s) => s,
+        Err(e) => return failed(&e.to_string()),
+    };
+    for rollup in config.required_days([spec], day).keys() {
+        match store.has_table(rollup) {
+            Ok(true) => {}
+            Ok(false) => return Reply::line(&format!("`{name}` has nothing synced yet.")),
+            Err(e) => return failed(&e.to_string()),
+        }
+    }
+    let report = match crate::report::build(config.report_inputs(), &store, spec, day) {
+        Ok(r) => r,
+        // The store is read-only here: a day it has not scored would have to be written.
         Err(crate::report::ReportError::Store(e)) if e.is_read_only() => {
             return Reply::line(&format!(
                 "`{name}` for {day} needs days the store has not scored yet (a run scores them): \
@@ -205,6 +225,7 @@ fn report(config: &Config, name: &str, date: Option<NaiveDate>) -> Reply {
     Reply {
         text: m.text,
         blocks: within_limits(m.blocks, &note),
+        private: false,
     }
 }
 
@@ -219,9 +240,9 @@ fn section(text: &str) -> Json {
 }
 
 /// A table as a code block; a table longer than a section holds loses its last lines, and says
-/// so.
+/// so. A backquote in a cell would end the block: it is shown as `ˋ`.
 fn code(table: &str) -> Json {
-    let escaped = escape(table.trim_end());
+    let escaped = escape(table.trim_end()).replace('`', "ˋ");
     let room = MAX_SECTION - 8 - 40;
     if escaped.chars().count() <= room {
         return section(&format!("```\n{escaped}\n```"));

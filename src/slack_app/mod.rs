@@ -1,9 +1,11 @@
 //! `[slack_app]`: `tally daemon` answers `/tally` slash commands in Slack through Socket Mode
 //! (no public URL): `user`, `report`, `status` and `help`, from the store only.
 //!
-//! The app runs on a thread and a runtime of its own, so that acknowledgements go out within
-//! Slack's 3 seconds while a run keeps the daemon's thread busy, and so that nothing the
-//! connection does (drops, `disconnect`, a silent server) reaches the schedule. It reconnects
+//! The app runs on a thread and a runtime of its own, so that nothing the connection does
+//! (drops, `disconnect`, a silent server) reaches the schedule, and a run never delays an
+//! acknowledgement. Every command is acknowledged as soon as it arrives: a refusal, `help` or a
+//! mistake in the acknowledgement itself; an answer that reads the store goes to the command's
+//! `response_url` when it is ready, so a reconnection in between loses nothing. It reconnects
 //! with a backoff of 1 s doubling to 60 s, reset by each `hello`.
 
 mod answer;
@@ -11,30 +13,32 @@ mod command;
 mod socket;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::Value as Json;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::config::{Config, SlackAppSpec};
 use crate::deliver::http;
 use answer::Reply;
-use command::Guard;
+use command::{Asked, Guard};
 use socket::{Frame, Socket};
 
 pub use socket::probe;
 
-/// An answer not ready this soon goes through the command's `response_url` (the
-/// acknowledgement must reach Slack within 3 seconds).
-const ACK_WITHIN: Duration = Duration::from_secs(2);
 /// A connection that has been silent this long is pinged ...
 const PING_AFTER: Duration = Duration::from_secs(30);
 /// ... and one silent this long is given up and opened again.
 const SILENT_LIMIT: Duration = Duration::from_secs(90);
 /// Longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Slack's `disconnect` is answered with a new connection at once, at most once in this long.
+const AT_ONCE_EVERY: Duration = Duration::from_secs(10);
+/// Most answers waiting or being computed; more are told that tally is busy.
+const MAX_QUEUED: usize = 8;
 
 /// Starts the app on its own thread; it runs until the process ends.
 pub fn start(config: Arc<Config>) -> Result<(), String> {
@@ -57,6 +61,8 @@ struct App {
     config: Arc<Config>,
     http: reqwest::Client,
     computing: Arc<Semaphore>,
+    /// Answers waiting or being computed.
+    queued: AtomicUsize,
 }
 
 /// Connects, answers, and connects again, until a stop is asked for.
@@ -68,9 +74,11 @@ async fn serve(config: Arc<Config>) {
         config,
         http: http::client(),
         computing: Arc::new(Semaphore::new(1)),
+        queued: AtomicUsize::new(0),
     });
     let mut guard = Guard::new(&spec);
     let mut backoff = Duration::from_secs(1);
+    let mut at_once: Option<Instant> = None;
     while !crate::shutdown::requested() {
         let ended = match socket::connect(&app.http, &spec).await {
             Ok(socket) => session(&app, &spec, socket, &mut guard, &mut backoff).await,
@@ -86,13 +94,31 @@ async fn serve(config: Arc<Config>) {
                 );
                 MAX_BACKOFF
             }
-            Ok(Ended::Disconnect(reason)) => {
+            // Slack refreshes connections every few hours: a new one at once, unless it asks
+            // again and again.
+            Ok(Ended::Disconnect(reason))
+                if matches!(reason.as_str(), "warning" | "refresh_requested")
+                    && at_once.is_none_or(|t| t.elapsed() >= AT_ONCE_EVERY) =>
+            {
                 tracing::info!("slack_app: Slack asked to reconnect ({reason})");
+                at_once = Some(Instant::now());
                 Duration::ZERO
             }
+            Ok(Ended::Disconnect(reason)) => {
+                let wait = next(&mut backoff);
+                tracing::warn!(
+                    "slack_app: Slack closed the connection ({reason}); reconnecting in {} s",
+                    wait.as_secs()
+                );
+                wait
+            }
             Ok(Ended::Closed) => {
-                tracing::warn!("slack_app: the Socket Mode connection closed; reconnecting");
-                next(&mut backoff)
+                let wait = next(&mut backoff);
+                tracing::warn!(
+                    "slack_app: the Socket Mode connection closed; reconnecting in {} s",
+                    wait.as_secs()
+                );
+                wait
             }
             Err(e) => {
                 let wait = next(&mut backoff);
@@ -132,22 +158,19 @@ async fn session(
     guard: &mut Guard,
     backoff: &mut Duration,
 ) -> Result<Ended, String> {
-    // Acknowledgements written by the tasks that answer.
-    let (acks, mut outgoing) = mpsc::unbounded_channel::<Message>();
+    socket::hello(&mut socket).await?;
+    *backoff = Duration::from_secs(1);
+    tracing::info!("slack_app: connected; answering {}", spec.command);
     let mut heard = Instant::now();
     loop {
-        let frame = tokio::select! {
-            Some(message) = outgoing.recv() => {
-                socket::send(&mut socket, message).await?;
-                continue;
-            }
+        let read = tokio::select! {
             () = crate::shutdown::wait() => {
-                let _ = socket.close(None).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
                 return Ok(Ended::Stopped);
             }
             read = tokio::time::timeout(PING_AFTER, socket.next()) => read,
         };
-        let message = match frame {
+        let message = match read {
             Err(_) if heard.elapsed() >= SILENT_LIMIT => {
                 return Err(format!(
                     "slack_app: Slack has been silent for {} s",
@@ -168,80 +191,77 @@ async fn session(
         let Message::Text(text) = message else {
             continue;
         };
-        match socket::frame(&text) {
-            Frame::Hello => {
-                *backoff = Duration::from_secs(1);
-                tracing::info!("slack_app: connected; answering {} commands", spec.command);
-            }
+        let ack = match socket::frame(&text) {
             Frame::Disconnect(reason) => return Ok(Ended::Disconnect(reason)),
             Frame::Envelope { id, kind, payload } if kind == "slash_commands" => {
-                command(app, spec, guard, (id, payload), acks.clone());
+                let answer = command(app, spec, guard, payload);
+                socket::ack(&id, answer)
             }
             // Events and interactions are not for tally: acknowledged, nothing more.
-            Frame::Envelope { id, .. } => socket::send(&mut socket, socket::ack(&id, None)).await?,
-            Frame::Other => {}
-        }
+            Frame::Envelope { id, .. } => socket::ack(&id, None),
+            Frame::Hello | Frame::Other => continue,
+        };
+        socket::send(&mut socket, ack).await?;
     }
 }
 
-/// Handles a slash command: a refusal or a quick answer goes in the acknowledgement; an answer
-/// that takes longer than [`ACK_WITHIN`] goes through `response_url` after an empty one.
-fn command(
-    app: &Arc<App>,
-    spec: &SlackAppSpec,
-    guard: &mut Guard,
-    (id, payload): (String, Json),
-    acks: mpsc::UnboundedSender<Message>,
-) {
+/// Handles a slash command: what goes in its acknowledgement (a refusal, `help`, a mistake);
+/// an answer that reads the store is computed apart and posted to the command's
+/// `response_url`.
+fn command(app: &Arc<App>, spec: &SlackAppSpec, guard: &mut Guard, payload: Json) -> Option<Json> {
     let field = |name: &str| payload[name].as_str().unwrap_or_default().to_string();
     let (channel, user) = (field("channel_id"), field("user_id"));
     if let Some(refusal) = guard.admit(&channel, &user, Instant::now()) {
         tracing::info!("slack_app: refused a command of {user} in {channel}: {refusal}");
-        let _ = acks.send(socket::ack(&id, Some(Reply::line(refusal).payload(false))));
-        return;
+        return Some(Reply::line(refusal).payload(false));
     }
     let (asked, public) = command::parse(&field("text"));
-    tracing::info!("slack_app: {user} asked {:?} in {channel}", verb(&asked));
-    let (app, name, response_url) = (Arc::clone(app), spec.command.clone(), field("response_url"));
+    tracing::info!("slack_app: {user} asked {} in {channel}", verb(&asked));
+    if matches!(asked, Asked::Help | Asked::Wrong(_)) {
+        return Some(answer::answer(&app.config, &spec.command, &asked).payload(public));
+    }
+    let response_url = field("response_url");
+    if app.queued.fetch_add(1, Ordering::SeqCst) >= MAX_QUEUED {
+        app.queued.fetch_sub(1, Ordering::SeqCst);
+        return Some(
+            Reply::line("tally is busy with other answers: ask again in a minute.").payload(false),
+        );
+    }
+    let (app, name) = (Arc::clone(app), spec.command.clone());
     tokio::spawn(async move {
-        let config = Arc::clone(&app.config);
-        let computing = Arc::clone(&app.computing);
-        let mut work = Box::pin(async move {
-            let _permit = computing.acquire_owned().await;
-            tokio::task::spawn_blocking(move || answer::answer(&config, &name, &asked))
-                .await
-                .unwrap_or_else(|_| Reply::line("tally could not answer: the answer failed"))
-        });
-        if let Ok(reply) = tokio::time::timeout(ACK_WITHIN, work.as_mut()).await {
-            let _ = acks.send(socket::ack(&id, Some(reply.payload(public))));
-            return;
-        }
-        let _ = acks.send(socket::ack(&id, None));
-        let reply = work.await;
+        let (config, computing) = (Arc::clone(&app.config), Arc::clone(&app.computing));
+        let permit = computing.acquire_owned().await;
+        let reply = tokio::task::spawn_blocking(move || answer::answer(&config, &name, &asked))
+            .await
+            .unwrap_or_else(|_| Reply::line("tally could not answer: the answer failed"));
+        drop(permit);
+        app.queued.fetch_sub(1, Ordering::SeqCst);
         respond(&app.http, &response_url, reply.payload(public)).await;
     });
+    None
 }
 
 /// The command's verb, for the log (the text may hold anything).
-fn verb(asked: &command::Asked) -> &'static str {
+fn verb(asked: &Asked) -> &'static str {
     match asked {
-        command::Asked::User { .. } => "user",
-        command::Asked::Report { .. } => "report",
-        command::Asked::Status => "status",
-        command::Asked::Help => "help",
-        command::Asked::Wrong(_) => "(not a command)",
+        Asked::User { .. } => "user",
+        Asked::Report { .. } => "report",
+        Asked::Status => "status",
+        Asked::Help => "help",
+        Asked::Wrong(_) => "(not a command)",
     }
 }
 
-/// Posts a late answer to the command's `response_url` (never logged: it admits whoever has
-/// it).
+/// Posts an answer to the command's `response_url`, once (a post whose answer is lost is not
+/// repeated: the asker would see it twice). The URL is never logged: it admits whoever has it.
 async fn respond(http: &reqwest::Client, response_url: &str, mut payload: Json) {
     if url::Url::parse(response_url).map_or(true, |u| !matches!(u.scheme(), "https" | "http")) {
         tracing::warn!("slack_app: a command came without a usable response_url");
         return;
     }
     payload["replace_original"] = Json::Bool(false);
-    let sent = http::send("slack_app: answering through response_url", || {
+    let what = "slack_app: answering through response_url";
+    let sent = http::send_once(what, || {
         http.post(response_url)
             .timeout(Duration::from_secs(30))
             .json(&payload)
@@ -249,10 +269,7 @@ async fn respond(http: &reqwest::Client, response_url: &str, mut payload: Json) 
     .await;
     match sent {
         Ok(r) if r.status().is_success() => {}
-        Ok(r) => tracing::warn!(
-            "slack_app: answering through response_url: HTTP {}",
-            r.status()
-        ),
-        Err(e) => tracing::warn!("{e}"),
+        Ok(r) => tracing::warn!("{what}: HTTP {}", r.status()),
+        Err(e) => tracing::warn!("{}", e.message()),
     }
 }

@@ -125,11 +125,9 @@ pub async fn connect(http: &reqwest::Client, spec: &SlackAppSpec) -> Result<Sock
     }
 }
 
-/// Proves the token: opens a connection, waits for `hello`, closes it (`tally check`).
-pub async fn probe(spec: &SlackAppSpec) -> Result<(), String> {
-    let http = http::client();
-    let mut socket = connect(&http, spec).await?;
-    let hello = tokio::time::timeout(CONNECT_LIMIT, async {
+/// Waits for Slack's `hello` on a new connection, at most [`CONNECT_LIMIT`].
+pub async fn hello(socket: &mut Socket) -> Result<(), String> {
+    let waited = tokio::time::timeout(CONNECT_LIMIT, async {
         while let Some(message) = socket.next().await {
             match message {
                 Ok(Message::Text(text)) if frame(&text) == Frame::Hello => return Ok(()),
@@ -140,23 +138,35 @@ pub async fn probe(spec: &SlackAppSpec) -> Result<(), String> {
         }
         Err("slack_app: Slack closed the Socket Mode connection before its hello".to_string())
     })
-    .await
-    .unwrap_or_else(|_| {
+    .await;
+    waited.unwrap_or_else(|_| {
         Err(format!(
             "slack_app: no hello within {} s of connecting",
             CONNECT_LIMIT.as_secs()
         ))
-    });
-    let _ = socket.close(None).await;
+    })
+}
+
+/// Proves the token: opens a connection, waits for `hello`, closes it (`tally check`). A
+/// command Slack sent to this connection in its moment would go unanswered, so it closes at
+/// once.
+pub async fn probe(spec: &SlackAppSpec) -> Result<(), String> {
+    let http = http::client();
+    let mut socket = connect(&http, spec).await?;
+    let hello = hello(&mut socket).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.close(None)).await;
     hello
 }
 
-/// Sends `message`, flushing it.
+/// Sends `message`, flushing it; a connection that takes more than 10 s to take it is given up.
 pub async fn send(socket: &mut Socket, message: Message) -> Result<(), String> {
-    socket
-        .send(message)
-        .await
-        .map_err(|e| format!("slack_app: writing to the Socket Mode connection failed: {e}"))
+    match tokio::time::timeout(Duration::from_secs(10), socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!(
+            "slack_app: writing to the Socket Mode connection failed: {e}"
+        )),
+        Err(_) => Err("slack_app: the Socket Mode connection took no data for 10 s".into()),
+    }
 }
 
 #[cfg(test)]
