@@ -144,12 +144,35 @@ fn commands_are_answered_from_the_store_and_never_change_it() {
     );
     // The report of 2026-11-10 is delivered; the daemon has nothing due (the yearly time passed
     // before that run).
+    // A player whose id is hostile.
+    let src = rusqlite::Connection::open(ws.path().join("src.sqlite")).unwrap();
+    for at in ["2026-11-09 10:00:00", "2026-11-10 10:00:00"] {
+        src.execute("INSERT INTO actions VALUES ('<!here>`b', 'play', ?1)", [at])
+            .unwrap();
+    }
+    drop(src);
+    ws.ok(&[
+        "-q",
+        "sync",
+        "--from",
+        "2026-11-09",
+        "--to",
+        "2026-11-10",
+        "--refresh",
+    ]);
     ws.ok(&["-q", "run", "--date", "2026-11-10"]);
+    // The kept report days go: an answer computes them, and keeps none.
+    rusqlite::Connection::open(ws.path().join("store.sqlite"))
+        .unwrap()
+        .execute("DELETE FROM _tally_report_days", [])
+        .unwrap();
     let before = contents(&ws);
     let child = daemon(&ws);
     app.wait_connected(1);
 
-    let help = app.answer(&app.command("help", "U0ASK", "C0TEST"));
+    let id = app.command("help", "U0ASK", "C0TEST");
+    let help = app.answer(&id);
+    assert!(!app.acked_empty(&id), "help goes in the acknowledgement");
     assert_eq!(help["response_type"], "ephemeral");
     assert!(texts(&help).contains("/tally report NAME"), "{help}");
 
@@ -181,6 +204,12 @@ fn commands_are_answered_from_the_store_and_never_change_it() {
         }
         assert!(raw.contains("&lt;"), "{text}: {raw}");
     }
+    // A stored hostile id: shown, never a mention, and its backquote does not end a block.
+    let stored = app.answer(&app.command("user &lt;!here&gt;`b 2026-11-10", "U0EVIL", "C0TEST"));
+    let raw = stored.to_string();
+    assert!(!raw.contains("<!here>"), "{raw}");
+    assert!(raw.contains("&lt;!here&gt;"), "{raw}");
+    assert!(texts(&stored).contains("score on 2026-11-10"), "{stored}");
     let upper = texts(&app.answer(&app.command("user U3 2026-11-10", "U0ASK", "C0TEST")));
     assert!(upper.contains("`u3` is"), "{upper}");
 
@@ -271,18 +300,27 @@ fn the_app_reconnects_while_the_daemon_keeps_its_schedule() {
     app.disconnect();
     app.wait_connected(2);
     assert!(texts(&app.answer(&app.command("help", "U0ANY", "C0TEST"))).contains("status"));
+    // Asked again within 10 s, the app waits for its backoff instead of looping.
+    let asked = Instant::now();
+    app.disconnect();
+    app.wait_connected(3);
+    assert!(
+        asked.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        asked.elapsed()
+    );
     // The connection drops without a word: the app opens another after its backoff, and the
     // schedule runs meanwhile.
     let ran = runs(&ws);
     app.drop_connection();
-    app.wait_connected(3);
+    app.wait_connected(4);
     let until = Instant::now() + Duration::from_secs(30);
     while runs(&ws) < ran + 2 {
         assert!(Instant::now() < until, "the schedule stopped");
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(texts(&app.answer(&app.command("status", "U0ANY", "C0TEST"))).contains("last runs"));
-    assert_eq!(app.opens(), 3);
+    assert_eq!(app.opens(), 4);
     assert_eq!(app.violations(), Vec::<String>::new());
     let log = stop(child);
     assert!(
@@ -290,6 +328,25 @@ fn the_app_reconnects_while_the_daemon_keeps_its_schedule() {
         "{log}"
     );
     assert!(!log.contains(APP_TOKEN), "{log}");
+}
+
+#[test]
+fn a_connection_without_hello_is_given_up_and_opened_again() {
+    let (slack, app) = (SlackServer::start(), SocketMode::start());
+    let ws = workspace(&slack, &app, "cron = \"0 0 1 1 *\"", "");
+    app.mute(1);
+    let child = daemon(&ws);
+    let started = Instant::now();
+    app.wait_connected(1);
+    assert!(
+        started.elapsed() >= Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.opens(), 2);
+    assert!(texts(&app.answer(&app.command("help", "U0ANY", "C0TEST"))).contains("status"));
+    let log = stop(child);
+    assert!(log.contains("no hello within 15 s of connecting"), "{log}");
 }
 
 #[test]
@@ -309,11 +366,17 @@ fn slow_answers_go_to_the_response_url_and_acks_stay_timely_during_runs() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let id = app.command("report slow public", "U0ANY", "C0TEST");
+    // Slack refreshes the connection while the answer is computed: the answer still arrives.
+    std::thread::sleep(Duration::from_millis(300));
+    app.disconnect();
+    app.wait_connected(2);
     // Commands during the runs and during the slow answer are acknowledged within 3 s (the
-    // stand-in records any later one).
+    // stand-in records any later one), help in the acknowledgement itself.
     for _ in 0..5 {
-        let t = texts(&app.answer(&app.command("help", "U0ANY", "C0TEST")));
+        let help = app.command("help", "U0ANY", "C0TEST");
+        let t = texts(&app.answer(&help));
         assert!(t.contains("status"), "{t}");
+        assert!(!app.acked_empty(&help));
         std::thread::sleep(Duration::from_millis(500));
     }
     let answer = app.answer(&id);

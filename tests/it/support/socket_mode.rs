@@ -43,6 +43,8 @@ struct State {
     responses: HashMap<String, Json>,
     /// What broke Slack's rules.
     violations: Vec<String>,
+    /// Connections to come that say nothing at all (no `hello`).
+    mute: usize,
 }
 
 pub struct SocketMode {
@@ -88,6 +90,11 @@ impl SocketMode {
             assert!(Instant::now() < until, "no connection number {n}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The next `n` connections say nothing, not even `hello`.
+    pub fn mute(&self, n: usize) {
+        self.state.lock().unwrap().mute = n;
     }
 
     /// How many times `apps.connections.open` was called.
@@ -204,6 +211,25 @@ fn connection(stream: TcpStream, state: &Mutex<State>) {
     let Ok(mut ws) = accept(stream) else {
         return;
     };
+    {
+        let mut s = state.lock().unwrap();
+        if s.mute > 0 {
+            s.mute -= 1;
+            drop(s);
+            // Holds the connection open, silent, until the client leaves.
+            loop {
+                match ws.read() {
+                    Err(tokio_tungstenite::tungstenite::Error::Io(e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Ok(Message::Close(_)) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
     let (orders, inbox): (Sender<Order>, Receiver<Order>) = channel();
     ws.send(Message::text(
         json!({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0TEST"}})
@@ -285,8 +311,9 @@ fn ack(text: &str, state: &Mutex<State>) {
     s.acks.insert(id.to_string(), payload);
 }
 
-/// A command's answer as Slack takes it: a response type, a text, at most 50 blocks, sections
-/// within 3,000 characters, headers within 150.
+/// A command's answer as Slack takes it: a response type, a text, 1 to 50 blocks, header texts
+/// within 150 characters, section and context texts within 3,000, tables of at most 100 rows
+/// and 20 columns.
 fn check_message(m: &Json, violations: &mut Vec<String>) {
     if !matches!(
         m["response_type"].as_str(),
@@ -294,22 +321,37 @@ fn check_message(m: &Json, violations: &mut Vec<String>) {
     ) {
         violations.push(format!("response_type: {}", m["response_type"]));
     }
-    if !m["text"].is_string() {
-        violations.push("no text".into());
+    match m["text"].as_str() {
+        Some(t) if t.chars().count() <= 40_000 => {}
+        _ => violations.push("no text, or too long a text".into()),
     }
     let blocks = m["blocks"].as_array().cloned().unwrap_or_default();
     if blocks.is_empty() || blocks.len() > 50 {
         violations.push(format!("{} blocks", blocks.len()));
     }
+    let mut texts: Vec<(usize, String)> = Vec::new();
     for b in &blocks {
-        let text = b["text"]["text"].as_str().unwrap_or("");
         let limit = if b["type"] == "header" { 150 } else { 3000 };
+        if let Some(t) = b["text"]["text"].as_str() {
+            texts.push((limit, t.to_string()));
+        }
+        for e in b["elements"].as_array().into_iter().flatten() {
+            texts.push((3000, e["text"].as_str().unwrap_or("").to_string()));
+        }
+        if b["type"] == "table" {
+            let rows = b["rows"].as_array().cloned().unwrap_or_default();
+            if rows.len() > 100
+                || rows
+                    .iter()
+                    .any(|r| r.as_array().is_none_or(|c| c.len() > 20))
+            {
+                violations.push("a table over 100 rows or 20 columns".into());
+            }
+        }
+    }
+    for (limit, text) in texts {
         if text.chars().count() > limit {
-            violations.push(format!(
-                "{} of {} characters",
-                b["type"],
-                text.chars().count()
-            ));
+            violations.push(format!("a text of {} characters", text.chars().count()));
         }
     }
 }
