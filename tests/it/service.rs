@@ -5,11 +5,10 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
-use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Workspace, output, small_segment_rewards};
+use crate::support::{daemon, output, small_segment_rewards, stop};
 
 /// A free local port (bound and released: good enough for a test).
 fn free_port() -> u16 {
@@ -86,39 +85,6 @@ fn heartbeat_server() -> (String, Arc<Mutex<Vec<String>>>) {
         }
     });
     (url, seen)
-}
-
-fn daemon(ws: &Workspace, env: &[(&str, &str)]) -> Child {
-    let mut command = ws.command(&["daemon"]);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn stop(mut child: Child) -> String {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(30) {
-            child.kill().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    err
 }
 
 /// The value of the metric line that starts with `name` (labels included).

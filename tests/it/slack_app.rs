@@ -4,15 +4,13 @@
 //! `disconnect` and after a dropped connection while the daemon keeps its schedule, and
 //! `tally check`'s probe.
 
-use std::io::Read;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
 use crate::support::slack_server::{SlackServer, TOKEN};
 use crate::support::socket_mode::{APP_TOKEN, SocketMode};
-use crate::support::{Workspace, small_segment_rewards};
+use crate::support::{Workspace, daemon, small_segment_rewards, stop};
 
 /// The small segment_rewards fixture with a Slack destination, `[schedule]` and `[slack_app]`.
 fn workspace(slack: &SlackServer, app: &SocketMode, schedule: &str, extra: &str) -> Workspace {
@@ -40,36 +38,6 @@ api_url = "{}"
         ),
         &format!("SLACK_BOT_TOKEN={TOKEN}\nSLACK_APP_TOKEN={APP_TOKEN}\n"),
     )
-}
-
-fn daemon(ws: &Workspace) -> Child {
-    ws.command(&["daemon"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Stops the daemon; returns what it logged.
-fn stop(mut child: Child) -> String {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(30) {
-            child.kill().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    err
 }
 
 /// Every text of an answer (header, sections, table cells, context), unescaped, one per line.
@@ -167,7 +135,7 @@ fn commands_are_answered_from_the_store_and_never_change_it() {
         .execute("DELETE FROM _tally_report_days", [])
         .unwrap();
     let before = contents(&ws);
-    let child = daemon(&ws);
+    let child = daemon(&ws, &[]);
     app.wait_connected(1);
 
     let id = app.command("help", "U0ASK", "C0TEST");
@@ -289,7 +257,7 @@ fn the_app_reconnects_while_the_daemon_keeps_its_schedule() {
     let (slack, app) = (SlackServer::start(), SocketMode::start());
     // A run every 2 seconds (for yesterday, which the source has no rows of).
     let ws = workspace(&slack, &app, "cron = \"*/2 * * * * *\"", "");
-    let child = daemon(&ws);
+    let child = daemon(&ws, &[]);
     app.wait_connected(1);
     let runs = |ws: &Workspace| {
         ws.query("SELECT count(*) FROM _tally_runs WHERE status = 'ok'")[0]
@@ -335,7 +303,7 @@ fn a_connection_without_hello_is_given_up_and_opened_again() {
     let (slack, app) = (SlackServer::start(), SocketMode::start());
     let ws = workspace(&slack, &app, "cron = \"0 0 1 1 *\"", "");
     app.mute(1);
-    let child = daemon(&ws);
+    let child = daemon(&ws, &[]);
     let started = Instant::now();
     app.wait_connected(1);
     assert!(
@@ -358,7 +326,7 @@ fn slow_answers_go_to_the_response_url_and_acks_stay_timely_during_runs() {
     let ws = workspace(&slack, &app, "cron = \"*/2 * * * * *\"", "");
     let config = std::fs::read_to_string(ws.config()).unwrap();
     std::fs::write(ws.config(), format!("{config}\n{slow}")).unwrap();
-    let child = daemon(&ws);
+    let child = daemon(&ws, &[]);
     app.wait_connected(1);
     let until = Instant::now() + Duration::from_secs(60);
     while ws.query("SELECT count(*) FROM _tally_runs")[0] == "0" {

@@ -532,3 +532,33 @@ pub fn output(ws: &Workspace, args: &[&str]) -> (i32, String) {
     );
     (out.status.code().unwrap_or(-1), text)
 }
+
+/// `tally daemon` in `ws` with `env`, its log piped.
+pub fn daemon(ws: &Workspace, env: &[(&str, &str)]) -> std::process::Child {
+    let mut command = ws.command(&["daemon"]);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Stops a daemon with SIGTERM (killing it after 30 s); returns what it logged.
+pub fn stop(mut child: std::process::Child) -> String {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    err
+}
