@@ -106,13 +106,18 @@ fn day(text: &str) -> Result<NaiveDate, String> {
     })
 }
 
-/// Who may ask, and how often.
+/// Who may ask, how often, and each command once.
 pub struct Guard {
     channels: Vec<String>,
     users: Vec<String>,
     /// Each user's commands in the last minute.
     recent: HashMap<String, VecDeque<Instant>>,
+    /// The newest envelope ids (Slack sends an envelope again when its acknowledgement was lost).
+    seen: VecDeque<String>,
 }
+
+/// How many envelope ids [`Guard::first_time`] remembers.
+const SEEN: usize = 256;
 
 impl Guard {
     /// The allow-lists of `spec`.
@@ -121,7 +126,21 @@ impl Guard {
             channels: spec.channels.clone(),
             users: spec.users.clone(),
             recent: HashMap::new(),
+            seen: VecDeque::new(),
         }
+    }
+
+    /// True the first time envelope `id` comes; a retry of it is acknowledged, not answered
+    /// again.
+    pub fn first_time(&mut self, id: &str) -> bool {
+        if self.seen.iter().any(|s| s == id) {
+            return false;
+        }
+        if self.seen.len() == SEEN {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(id.to_string());
+        true
     }
 
     /// `None` when `user` may ask in `channel` now (the command is counted); otherwise the
@@ -247,6 +266,7 @@ mod tests {
         // Another user has a minute of their own; the first may ask again a minute later.
         assert_eq!(open.admit("C1", "U2", now), None);
         assert_eq!(open.admit("C1", "U1", now + Duration::from_secs(60)), None);
+        assert!(open.first_time("e1") && open.first_time("e2") && !open.first_time("e1"));
         let mut listed = Guard::new(&spec(&["U1"]));
         assert_eq!(listed.admit("C1", "U1", now), None);
         assert!(

@@ -193,11 +193,14 @@ async fn session(
         };
         let ack = match socket::frame(&text) {
             Frame::Disconnect(reason) => return Ok(Ended::Disconnect(reason)),
-            Frame::Envelope { id, kind, payload } if kind == "slash_commands" => {
+            Frame::Envelope { id, kind, payload }
+                if kind == "slash_commands" && guard.first_time(&id) =>
+            {
                 let answer = command(app, spec, guard, payload);
                 socket::ack(&id, answer)
             }
-            // Events and interactions are not for tally: acknowledged, nothing more.
+            // Events and interactions are not for tally, and a command sent again was answered
+            // once: acknowledged, nothing more.
             Frame::Envelope { id, .. } => socket::ack(&id, None),
             Frame::Hello | Frame::Other => continue,
         };

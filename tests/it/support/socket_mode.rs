@@ -41,6 +41,10 @@ struct State {
     acks: HashMap<String, Json>,
     /// Answers posted to response URLs, by envelope id.
     responses: HashMap<String, Json>,
+    /// How many answers were posted to each response URL.
+    posts: HashMap<String, usize>,
+    /// Each envelope sent, by id (to send it again).
+    envelopes: HashMap<String, Json>,
     /// What broke Slack's rules.
     violations: Vec<String>,
     /// Connections to come that say nothing at all (no `hello`).
@@ -130,9 +134,44 @@ impl SocketMode {
         });
         let mut s = self.state.lock().unwrap();
         s.sent.insert(id.clone(), Instant::now());
+        s.envelopes.insert(id.clone(), envelope.clone());
         let sender = s.current.as_ref().expect("no open connection");
         sender.send(Order::Send(envelope.to_string())).unwrap();
         id
+    }
+
+    /// Sends envelope `id` again, as Slack does when it did not get the acknowledgement
+    /// (`retry_attempt` 1); waits for its new acknowledgement.
+    pub fn resend(&self, id: &str) {
+        {
+            let mut s = self.state.lock().unwrap();
+            let mut envelope = s.envelopes[id].clone();
+            envelope["retry_attempt"] = json!(1);
+            envelope["retry_reason"] = json!("timeout");
+            s.acks.remove(id);
+            s.sent.insert(id.to_string(), Instant::now());
+            let sender = s.current.as_ref().expect("no open connection");
+            sender.send(Order::Send(envelope.to_string())).unwrap();
+        }
+        let until = Instant::now() + Duration::from_secs(5);
+        while !self.acked(id) {
+            assert!(
+                Instant::now() < until,
+                "{id} sent again was not acknowledged"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many answers were posted to the response URL of envelope `id`.
+    pub fn posts(&self, id: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .posts
+            .get(id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The answer to envelope `id`: the acknowledgement's payload, or, after an empty one, what
@@ -382,6 +421,7 @@ fn web(stream: TcpStream, state: &Mutex<State>, ws_url: &str) {
             }
             check_message(&body, &mut s.violations);
             s.responses.insert(id.to_string(), body);
+            *s.posts.entry(id.to_string()).or_default() += 1;
             drop(s);
             respond(&mut writer, "200 OK", "", "ok");
             continue;
