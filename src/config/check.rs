@@ -372,6 +372,46 @@ mod tests {
     }
 
     #[test]
+    fn slack_app_keys_are_named() {
+        let app = |keys: &str| config(&format!("{BASE}[slack_app]\n{keys}\n"));
+        let issues = app(
+            "app_token = \"xoxb-1-2\"\nchannels = [\"#rewards\", \"C0GOOD\"]\n\
+             users = [\"alice\"]\ncommand = \"tally\"\napi_url = \"ftp://x\"",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "slack_app.app_token",
+                "slack_app.channels[0]",
+                "slack_app.users[0]",
+                "slack_app.command",
+                "slack_app.api_url"
+            ],
+            "{issues:?}"
+        );
+        assert!(
+            issues[0].message.contains("bot token (xoxb-)"),
+            "{issues:?}"
+        );
+        let empty = app("app_token = \"xapp-1\"\nchannels = []").unwrap_err();
+        assert_eq!(empty[0].key, "slack_app.channels");
+        // Good, but without [schedule] nothing answers: a warning.
+        let fine = app("app_token = \"xapp-1-A\"\nchannels = [\"C0GOOD\"]").unwrap();
+        let spec = fine.slack_app.as_ref().unwrap();
+        assert_eq!(
+            (spec.command.as_str(), spec.api_url.as_str()),
+            ("/tally", "https://slack.com/api")
+        );
+        assert!(
+            fine.warnings.iter().any(|w| w.key == "slack_app"),
+            "{:?}",
+            fine.warnings
+        );
+    }
+
+    #[test]
     fn a_cron_that_never_fires_is_refused() {
         let issues = config(&format!("{BASE}[schedule]\ncron = \"0 0 31 2 *\"\n")).unwrap_err();
         assert_eq!(issues[0].key, "schedule.cron");
