@@ -128,7 +128,7 @@ pub fn mask_secrets(text: &str) -> String {
     let mut out = String::with_capacity(masked.len());
     let mut rest = masked.as_str();
     loop {
-        let bot = rest.find("xox").filter(|&i| {
+        let bot = rest.match_indices("xox").map(|(i, _)| i).find(|&i| {
             let b = rest.as_bytes();
             b.get(i + 3).is_some_and(u8::is_ascii_alphabetic) && b.get(i + 4) == Some(&b'-')
         });
@@ -203,7 +203,9 @@ mod tests {
             masked.contains("xoxb-***") && masked.contains("/services/***"),
             "{masked}"
         );
-        let app = mask_secrets("5 | app_token = \"xapp-1-A0-99-f00d\" and xoxp-1-2");
+        let app = mask_secrets("5 | app_token = \"xapp-7-B0-99-f00d\" and xoxp-7-8");
         assert_eq!(app, "5 | app_token = \"xapp-***\" and xoxp-***");
+        // A word with `xox` in it before a token hides nothing.
+        assert_eq!(mask_secrets("xoxo, xoxb-9-9"), "xoxo, xoxb-***");
     }
 }
