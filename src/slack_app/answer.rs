@@ -176,7 +176,8 @@ fn user(config: &Config, id: &str, date: Option<NaiveDate>) -> Reply {
             Piece::Table(t) => blocks.push(code(&t)),
         }
     }
-    let note = format!("the whole answer: tally user {id} on the server");
+    let short: String = id.chars().take(100).collect();
+    let note = format!("the whole answer: tally user {short} on the server");
     Reply {
         text,
         blocks: within_limits(blocks, &note),
@@ -283,6 +284,12 @@ mod tests {
         assert!(text.chars().count() <= MAX_SECTION);
         assert!(text.contains("more lines"));
         assert!(!text.contains("<!channel>"));
+        // A backquote in a cell cannot end the block early.
+        let fenced = code("| a```b | `c` |")["text"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(fenced, "```\n| aˋˋˋb | ˋcˋ |\n```");
         let many = (0..80).map(|i| section(&i.to_string())).collect();
         let cut = within_limits(many, "tally user x");
         assert_eq!(cut.len(), MAX_BLOCKS);

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+use serde_json::Value as Json;
 
 use crate::config::SlackAppSpec;
 
@@ -112,11 +113,12 @@ pub struct Guard {
     users: Vec<String>,
     /// Each user's commands in the last minute.
     recent: HashMap<String, VecDeque<Instant>>,
-    /// The newest envelope ids (Slack sends an envelope again when its acknowledgement was lost).
-    seen: VecDeque<String>,
+    /// The newest envelopes with what acknowledged them (Slack sends an envelope again when it
+    /// missed the acknowledgement).
+    seen: VecDeque<(String, Option<Json>)>,
 }
 
-/// How many envelope ids [`Guard::first_time`] remembers.
+/// How many envelopes [`Guard::earlier`] remembers.
 const SEEN: usize = 256;
 
 impl Guard {
@@ -130,17 +132,21 @@ impl Guard {
         }
     }
 
-    /// True the first time envelope `id` comes; a retry of it is acknowledged, not answered
-    /// again.
-    pub fn first_time(&mut self, id: &str) -> bool {
-        if self.seen.iter().any(|s| s == id) {
-            return false;
-        }
+    /// What acknowledged envelope `id` when it came before: a retry gets the same
+    /// acknowledgement, and is not answered again.
+    pub fn earlier(&self, id: &str) -> Option<Option<Json>> {
+        self.seen
+            .iter()
+            .find(|(seen, _)| seen == id)
+            .map(|(_, ack)| ack.clone())
+    }
+
+    /// Remembers what acknowledged envelope `id`.
+    pub fn remember(&mut self, id: &str, ack: Option<Json>) {
         if self.seen.len() == SEEN {
             self.seen.pop_front();
         }
-        self.seen.push_back(id.to_string());
-        true
+        self.seen.push_back((id.to_string(), ack));
     }
 
     /// `None` when `user` may ask in `channel` now (the command is counted); otherwise the
@@ -266,7 +272,11 @@ mod tests {
         // Another user has a minute of their own; the first may ask again a minute later.
         assert_eq!(open.admit("C1", "U2", now), None);
         assert_eq!(open.admit("C1", "U1", now + Duration::from_secs(60)), None);
-        assert!(open.first_time("e1") && open.first_time("e2") && !open.first_time("e1"));
+        assert_eq!(open.earlier("e1"), None);
+        open.remember("e1", None);
+        open.remember("e2", Some(Json::from("help")));
+        assert_eq!(open.earlier("e1"), Some(None));
+        assert_eq!(open.earlier("e2"), Some(Some(Json::from("help"))));
         let mut listed = Guard::new(&spec(&["U1"]));
         assert_eq!(listed.admit("C1", "U1", now), None);
         assert!(

@@ -6,7 +6,7 @@
 //! acknowledgement. Every command is acknowledged as soon as it arrives: a refusal, `help` or a
 //! mistake in the acknowledgement itself; an answer that reads the store goes to the command's
 //! `response_url` when it is ready, so a reconnection in between loses nothing. It reconnects
-//! with a backoff of 1 s doubling to 60 s, reset by each `hello`.
+//! with a backoff of 1 s doubling to 60 s, reset by a connection that held for a minute.
 
 mod answer;
 mod command;
@@ -37,6 +37,8 @@ const SILENT_LIMIT: Duration = Duration::from_secs(90);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Slack's `disconnect` is answered with a new connection at once, at most once in this long.
 const AT_ONCE_EVERY: Duration = Duration::from_secs(10);
+/// A connection that lasted this long resets the backoff.
+const STEADY: Duration = Duration::from_secs(60);
 /// Most answers waiting or being computed; more are told that tally is busy.
 const MAX_QUEUED: usize = 8;
 
@@ -80,10 +82,16 @@ async fn serve(config: Arc<Config>) {
     let mut backoff = Duration::from_secs(1);
     let mut at_once: Option<Instant> = None;
     while !crate::shutdown::requested() {
+        let opened = Instant::now();
         let ended = match socket::connect(&app.http, &spec).await {
-            Ok(socket) => session(&app, &spec, socket, &mut guard, &mut backoff).await,
+            Ok(socket) => session(&app, &spec, socket, &mut guard).await,
             Err(e) => Err(e),
         };
+        // A connection that held is a fresh start; one that keeps failing waits longer each
+        // time.
+        if opened.elapsed() >= STEADY {
+            backoff = Duration::from_secs(1);
+        }
         let wait = match ended {
             Ok(Ended::Stopped) => return,
             Ok(Ended::Disconnect(reason)) if reason == "link_disabled" => {
@@ -156,10 +164,8 @@ async fn session(
     spec: &SlackAppSpec,
     mut socket: Socket,
     guard: &mut Guard,
-    backoff: &mut Duration,
 ) -> Result<Ended, String> {
     socket::hello(&mut socket).await?;
-    *backoff = Duration::from_secs(1);
     tracing::info!("slack_app: connected; answering {}", spec.command);
     let mut heard = Instant::now();
     loop {
@@ -193,14 +199,16 @@ async fn session(
         };
         let ack = match socket::frame(&text) {
             Frame::Disconnect(reason) => return Ok(Ended::Disconnect(reason)),
-            Frame::Envelope { id, kind, payload }
-                if kind == "slash_commands" && guard.first_time(&id) =>
-            {
-                let answer = command(app, spec, guard, payload);
+            Frame::Envelope { id, kind, payload } if kind == "slash_commands" => {
+                // A command sent again gets its first acknowledgement, and no second answer.
+                let answer = guard.earlier(&id).unwrap_or_else(|| {
+                    let answer = command(app, spec, guard, payload);
+                    guard.remember(&id, answer.clone());
+                    answer
+                });
                 socket::ack(&id, answer)
             }
-            // Events and interactions are not for tally, and a command sent again was answered
-            // once: acknowledged, nothing more.
+            // Events and interactions are not for tally: acknowledged, nothing more.
             Frame::Envelope { id, .. } => socket::ack(&id, None),
             Frame::Hello | Frame::Other => continue,
         };
