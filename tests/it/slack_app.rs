@@ -143,6 +143,9 @@ fn commands_are_answered_from_the_store_and_never_change_it() {
     assert!(!app.acked_empty(&id), "help goes in the acknowledgement");
     assert_eq!(help["response_type"], "ephemeral");
     assert!(texts(&help).contains("/tally report NAME"), "{help}");
+    // Sent again (Slack missed the acknowledgement), it gets the same acknowledgement.
+    app.resend(&id);
+    assert_eq!(app.answer(&id), help);
 
     // `user`: what `tally user` prints, line by line.
     let answer = app.answer(&app.command("user u3 2026-11-10", "U0ASK", "C0TEST"));
@@ -164,15 +167,18 @@ fn commands_are_answered_from_the_store_and_never_change_it() {
         "report <!here|here> public",
         "<@U0BOSS> \"quoted\"",
     ] {
-        let raw = app
-            .answer(&app.command(text, "U0EVIL", "C0TEST"))
-            .to_string();
+        let answer = app.answer(&app.command(text, "U0EVIL", "C0TEST"));
+        // A mistake or a refusal stays with the asker, even after `public`.
+        if text.ends_with("public") {
+            assert_eq!(answer["response_type"], "ephemeral", "{answer}");
+        }
+        let raw = answer.to_string();
         for mention in ["<!channel>", "<!here", "<@U0BOSS>"] {
             assert!(!raw.contains(mention), "{text}: {raw}");
         }
         assert!(raw.contains("&lt;"), "{text}: {raw}");
     }
-    // A stored hostile id: shown, never a mention, and its backquote does not end a block.
+    // A stored hostile id: shown, never a mention.
     let stored = app.answer(&app.command("user &lt;!here&gt;`b 2026-11-10", "U0EVIL", "C0TEST"));
     let raw = stored.to_string();
     assert!(!raw.contains("<!here>"), "{raw}");
@@ -210,6 +216,7 @@ fn commands_are_answered_from_the_store_and_never_change_it() {
     let status = texts(&app.answer(&id));
     // Slack sends a command again when it missed the acknowledgement: answered once.
     app.resend(&id);
+    assert!(app.acked_empty(&id));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(app.posts(&id), 1);
     assert!(status.contains("last runs:"), "{status}");
@@ -273,31 +280,37 @@ fn the_app_reconnects_while_the_daemon_keeps_its_schedule() {
     app.disconnect();
     app.wait_connected(2);
     assert!(texts(&app.answer(&app.command("help", "U0ANY", "C0TEST"))).contains("status"));
-    // Asked again within 10 s, the app waits for its backoff instead of looping.
-    let asked = Instant::now();
-    app.disconnect();
-    app.wait_connected(3);
-    assert!(
-        asked.elapsed() >= Duration::from_millis(900),
-        "{:?}",
-        asked.elapsed()
-    );
+    // Asked again within 10 s, the app waits for its backoff instead of looping, longer each
+    // time while no connection holds.
+    for (n, at_least) in [(3, 900), (4, 1900)] {
+        let asked = Instant::now();
+        app.disconnect();
+        app.wait_connected(n);
+        let waited = asked.elapsed();
+        assert!(waited >= Duration::from_millis(at_least), "{n}: {waited:?}");
+    }
     // The connection drops without a word: the app opens another after its backoff, and the
     // schedule runs meanwhile.
     let ran = runs(&ws);
     app.drop_connection();
-    app.wait_connected(4);
+    app.wait_connected(5);
     let until = Instant::now() + Duration::from_secs(30);
     while runs(&ws) < ran + 2 {
         assert!(Instant::now() < until, "the schedule stopped");
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(texts(&app.answer(&app.command("status", "U0ANY", "C0TEST"))).contains("last runs"));
-    assert_eq!(app.opens(), 4);
+    assert_eq!(app.opens(), 5);
     assert_eq!(app.violations(), Vec::<String>::new());
     let log = stop(child);
+    assert_eq!(
+        log.matches("Slack asked to reconnect (refresh_requested)")
+            .count(),
+        1,
+        "{log}"
+    );
     assert!(
-        log.contains("Slack asked to reconnect (refresh_requested)"),
+        log.contains("(refresh_requested); reconnecting in 2 s"),
         "{log}"
     );
     assert!(!log.contains(APP_TOKEN), "{log}");
