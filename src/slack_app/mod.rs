@@ -12,8 +12,8 @@ mod answer;
 mod command;
 mod socket;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -37,6 +37,8 @@ const SILENT_LIMIT: Duration = Duration::from_secs(90);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Slack's `disconnect` is answered with a new connection at once, at most once in this long.
 const AT_ONCE_EVERY: Duration = Duration::from_secs(10);
+/// How long a connection Slack asked to leave is still read, beside the new one.
+const DRAIN: Duration = Duration::from_secs(10);
 /// A connection that lasted this long resets the backoff.
 const STEADY: Duration = Duration::from_secs(60);
 /// Most answers waiting or being computed; more are told that tally is busy.
@@ -78,13 +80,13 @@ async fn serve(config: Arc<Config>) {
         computing: Arc::new(Semaphore::new(1)),
         queued: AtomicUsize::new(0),
     });
-    let mut guard = Guard::new(&spec);
+    let guard = Arc::new(Mutex::new(Guard::new(&spec)));
     let mut backoff = Duration::from_secs(1);
     let mut at_once: Option<Instant> = None;
     while !crate::shutdown::requested() {
         let opened = Instant::now();
         let ended = match socket::connect(&app.http, &spec).await {
-            Ok(socket) => session(&app, &spec, socket, &mut guard).await,
+            Ok(socket) => session(&app, &spec, socket, &guard).await,
             Err(e) => Err(e),
         };
         // A connection that held is a fresh start; one that keeps failing waits longer each
@@ -158,25 +160,51 @@ enum Ended {
     Stopped,
 }
 
-/// Serves one connection until it ends.
+/// Serves one connection until it ends. After Slack's `disconnect`, the old connection is
+/// still read for [`DRAIN`] beside the new one, so that what Slack sent on it before is
+/// answered.
 async fn session(
     app: &Arc<App>,
     spec: &SlackAppSpec,
     mut socket: Socket,
-    guard: &mut Guard,
+    guard: &Arc<Mutex<Guard>>,
 ) -> Result<Ended, String> {
     socket::hello(&mut socket).await?;
     tracing::info!("slack_app: connected; answering {}", spec.command);
+    let ended = frames(app, spec, &mut socket, guard, None).await;
+    if let Ok(Ended::Disconnect(_)) = &ended {
+        let (app, spec, guard) = (Arc::clone(app), spec.clone(), Arc::clone(guard));
+        tokio::spawn(async move {
+            let until = Instant::now() + DRAIN;
+            let _ = frames(&app, &spec, &mut socket, &guard, Some(until)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
+        });
+    }
+    ended
+}
+
+/// Reads and acknowledges what comes on `socket` until it ends (or until `until`).
+async fn frames(
+    app: &Arc<App>,
+    spec: &SlackAppSpec,
+    socket: &mut Socket,
+    guard: &Mutex<Guard>,
+    until: Option<Instant>,
+) -> Result<Ended, String> {
     let mut heard = Instant::now();
     loop {
+        let wait = until.map_or(PING_AFTER, |t| {
+            t.saturating_duration_since(Instant::now()).min(PING_AFTER)
+        });
         let read = tokio::select! {
             () = crate::shutdown::wait() => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
                 return Ok(Ended::Stopped);
             }
-            read = tokio::time::timeout(PING_AFTER, socket.next()) => read,
+            read = tokio::time::timeout(wait, socket.next()) => read,
         };
         let message = match read {
+            Err(_) if until.is_some_and(|t| Instant::now() >= t) => return Ok(Ended::Closed),
             Err(_) if heard.elapsed() >= SILENT_LIMIT => {
                 return Err(format!(
                     "slack_app: Slack has been silent for {} s",
@@ -184,7 +212,7 @@ async fn session(
                 ));
             }
             Err(_) => {
-                socket::send(&mut socket, Message::Ping(Vec::new().into())).await?;
+                socket::send(socket, Message::Ping(Vec::new().into())).await?;
                 continue;
             }
             Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return Ok(Ended::Closed),
@@ -200,9 +228,10 @@ async fn session(
         let ack = match socket::frame(&text) {
             Frame::Disconnect(reason) => return Ok(Ended::Disconnect(reason)),
             Frame::Envelope { id, kind, payload } if kind == "slash_commands" => {
+                let mut guard = guard.lock().unwrap_or_else(|e| e.into_inner());
                 // A command sent again gets its first acknowledgement, and no second answer.
                 let answer = guard.earlier(&id).unwrap_or_else(|| {
-                    let answer = command(app, spec, guard, payload);
+                    let answer = command(app, spec, &mut guard, payload);
                     guard.remember(&id, answer.clone());
                     answer
                 });
@@ -212,7 +241,7 @@ async fn session(
             Frame::Envelope { id, .. } => socket::ack(&id, None),
             Frame::Hello | Frame::Other => continue,
         };
-        socket::send(&mut socket, ack).await?;
+        socket::send(socket, ack).await?;
     }
 }
 
