@@ -317,6 +317,32 @@ fn the_app_reconnects_while_the_daemon_keeps_its_schedule() {
 }
 
 #[test]
+fn what_slack_sent_before_a_refresh_is_answered_on_the_old_connection() {
+    let (slack, app) = (SlackServer::start(), SocketMode::start());
+    let ws = workspace(&slack, &app, "cron = \"0 0 1 1 *\"", "");
+    ws.ok(&["-q", "run", "--date", "2026-11-10"]);
+    let child = daemon(&ws, &[]);
+    app.wait_connected(1);
+    // Slack says `disconnect` and keeps the old connection a while: the app opens a new one
+    // and still answers what comes on the old one, then closes it.
+    app.disconnect_slowly();
+    app.wait_connected(2);
+    let help = app.command_on_previous("help", "U0ANY", "C0TEST");
+    assert!(texts(&app.answer(&help)).contains("status"));
+    let status = app.command_on_previous("status", "U0ANY", "C0TEST");
+    assert!(texts(&app.answer(&status)).contains("for 2026-11-10"));
+    assert!(texts(&app.answer(&app.command("help", "U0ANY", "C0TEST"))).contains("status"));
+    let until = Instant::now() + Duration::from_secs(30);
+    while app.closed() < 1 {
+        assert!(Instant::now() < until, "the old connection was not closed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(app.opens(), 2);
+    assert_eq!(app.violations(), Vec::<String>::new());
+    stop(child);
+}
+
+#[test]
 fn a_connection_without_hello_is_given_up_and_opened_again() {
     let (slack, app) = (SlackServer::start(), SocketMode::start());
     let ws = workspace(&slack, &app, "cron = \"0 0 1 1 *\"", "");
@@ -387,6 +413,12 @@ fn check_opens_and_closes_a_socket_mode_connection() {
     );
     assert_eq!(app.opens(), 1);
     app.wait_connected(1);
+    // The check closed its connection (the stand-in saw the close frame).
+    let until = Instant::now() + Duration::from_secs(5);
+    while app.closed() < 1 {
+        assert!(Instant::now() < until, "the check left its connection open");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // A token Slack does not take fails the check, named, and never printed.
     std::fs::write(
         ws.path().join(".env"),

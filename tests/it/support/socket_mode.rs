@@ -35,6 +35,10 @@ struct State {
     hellos: usize,
     /// The open connection.
     current: Option<Sender<Order>>,
+    /// The connection that was told to leave by [`SocketMode::disconnect_slowly`].
+    previous: Option<Sender<Order>>,
+    /// Connections the client closed.
+    closed: usize,
     /// Envelopes sent, by id: when.
     sent: HashMap<String, Instant>,
     /// Acknowledgements by envelope id: the payload (Null without one).
@@ -108,6 +112,15 @@ impl SocketMode {
 
     /// Sends the slash command `text` from `user` in `channel`; returns the envelope id.
     pub fn command(&self, text: &str, user: &str, channel: &str) -> String {
+        self.command_on(text, user, channel, false)
+    }
+
+    /// [`SocketMode::command`] on the connection told to leave.
+    pub fn command_on_previous(&self, text: &str, user: &str, channel: &str) -> String {
+        self.command_on(text, user, channel, true)
+    }
+
+    fn command_on(&self, text: &str, user: &str, channel: &str, previous: bool) -> String {
         let id = {
             let mut next = self.next.lock().unwrap();
             *next += 1;
@@ -135,7 +148,8 @@ impl SocketMode {
         let mut s = self.state.lock().unwrap();
         s.sent.insert(id.clone(), Instant::now());
         s.envelopes.insert(id.clone(), envelope.clone());
-        let sender = s.current.as_ref().expect("no open connection");
+        let sender = if previous { &s.previous } else { &s.current };
+        let sender = sender.as_ref().expect("no such connection");
         sender.send(Order::Send(envelope.to_string())).unwrap();
         id
     }
@@ -213,6 +227,20 @@ impl SocketMode {
         s.current.as_ref().unwrap().send(Order::Disconnect).unwrap();
     }
 
+    /// Sends `disconnect` on the open connection and keeps it open (as Slack does for a while).
+    pub fn disconnect_slowly(&self) {
+        let mut s = self.state.lock().unwrap();
+        let current = s.current.clone().unwrap();
+        let frame = json!({"type": "disconnect", "reason": "refresh_requested"});
+        current.send(Order::Send(frame.to_string())).unwrap();
+        s.previous = Some(current);
+    }
+
+    /// How many connections the client closed.
+    pub fn closed(&self) -> usize {
+        self.state.lock().unwrap().closed
+    }
+
     /// Drops the open connection without a word.
     pub fn drop_connection(&self) {
         let s = self.state.lock().unwrap();
@@ -283,7 +311,10 @@ fn connection(stream: TcpStream, state: &Mutex<State>) {
     loop {
         match ws.read() {
             Ok(Message::Text(text)) => ack(&text, state),
-            Ok(Message::Close(_)) => return,
+            Ok(Message::Close(_)) => {
+                state.lock().unwrap().closed += 1;
+                return;
+            }
             Ok(_) => {}
             Err(tokio_tungstenite::tungstenite::Error::Io(e))
                 if matches!(
