@@ -162,7 +162,8 @@ pub enum Command {
     /// Sync, render every report into the output directory, print it and deliver it, with the
     /// alerts that fire on it.
     Run(RunArgs),
-    /// Run `tally run` for yesterday at every time of `[schedule] cron`, catching up missed runs.
+    /// Run `tally run` for yesterday at every time of `[schedule] cron`, catching up missed runs;
+    /// with `[slack_app]`, answer `/tally` commands in Slack from the store.
     Daemon,
     /// Print the run history, newest first.
     History(HistoryArgs),
