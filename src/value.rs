@@ -55,6 +55,22 @@ pub fn div_half_even(num: &BigDecimal, den: &BigDecimal, places: u32) -> BigDeci
     BigDecimal::new(if negative { -q } else { q }, i64::from(places))
 }
 
+/// `d` with at least `scale` decimals, never fewer than it has (nothing is cut): a column of
+/// amounts shown at the report's largest scale.
+pub fn at_scale(d: &BigDecimal, scale: i64) -> BigDecimal {
+    d.with_scale(scale.max(d.fractional_digit_count()))
+}
+
+/// The most decimals among `amounts` (0 without any, and never below 0).
+pub fn largest_scale<'a>(amounts: impl IntoIterator<Item = &'a BigDecimal>) -> i64 {
+    amounts
+        .into_iter()
+        .map(BigDecimal::fractional_digit_count)
+        .max()
+        .unwrap_or(0)
+        .max(0)
+}
+
 /// `100 * part / total`, rounded half-even to one decimal, exactly (whatever the digits); 0.0
 /// when the total is 0.
 pub fn share(part: &BigDecimal, total: &BigDecimal) -> BigDecimal {

@@ -13,7 +13,7 @@ use crate::exact::Exact;
 use crate::rollup::Rollup;
 use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, decimal_text, share};
+use crate::value::{Value, at_scale, decimal_text, largest_scale, share};
 
 /// The states, in the report's order.
 pub const STATES: [&str; 5] = ["new", "returning", "resurrecting", "dormant", "inactive"];
@@ -177,12 +177,12 @@ pub fn build(
     }
     let by_day: Vec<(NaiveDate, Vec<Line>)> = days.into_lines().collect();
     let with_rewards = spec.rewards.is_some();
-    let scale = by_day
-        .iter()
-        .flat_map(|(_, lines)| lines)
-        .map(|l| l.rewards.fractional_digit_count())
-        .max()
-        .unwrap_or(0);
+    let scale = largest_scale(
+        by_day
+            .iter()
+            .flat_map(|(_, lines)| lines)
+            .map(|l| &l.rewards),
+    );
     let mut rows = Vec::new();
     let mut counts = Vec::new();
     for (day, lines) in &by_day {
@@ -202,10 +202,7 @@ pub fn build(
             if with_rewards {
                 row.extend([
                     Value::Int(l.rewarded),
-                    Value::Dec(
-                        l.rewards
-                            .with_scale(scale.max(l.rewards.fractional_digit_count())),
-                    ),
+                    Value::Dec(at_scale(&l.rewards, scale)),
                     Value::Dec(share(&l.rewards, &total)),
                 ]);
             }

@@ -12,7 +12,7 @@ use crate::days::days_before;
 use crate::rollup::Rollup;
 use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, decimal_text, div_half_even, share};
+use crate::value::{Value, at_scale, decimal_text, div_half_even, share};
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 10] = [
@@ -393,8 +393,7 @@ impl DayTally {
 
 impl Line {
     fn into_row(self, scale: i64) -> Vec<Value> {
-        // Every day's amounts at the report's largest scale (never lower: nothing is cut).
-        let at_scale = |d: &BigDecimal| d.with_scale(scale.max(d.fractional_digit_count()));
+        // Every day's amounts at the report's largest scale.
         vec![
             Value::Text(self.day.to_string()),
             Value::Text(self.group),
@@ -402,8 +401,8 @@ impl Line {
             Value::Int(self.users_candidate),
             Value::Int(self.moved_in),
             Value::Int(self.moved_out),
-            Value::Dec(at_scale(&self.rewards_now)),
-            Value::Dec(at_scale(&self.rewards_candidate)),
+            Value::Dec(at_scale(&self.rewards_now, scale)),
+            Value::Dec(at_scale(&self.rewards_candidate, scale)),
             Value::Dec(share(&self.rewards_now, &self.pool)),
             Value::Dec(share(&self.rewards_candidate, &self.pool)),
         ]

@@ -13,7 +13,7 @@ use super::segment_rewards::Rewarded;
 use crate::exact::Exact;
 use crate::segment::{self, Scored};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, decimal_text, div_half_even, share};
+use crate::value::{Value, at_scale, decimal_text, div_half_even, largest_scale, share};
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 10] = [
@@ -96,12 +96,12 @@ pub fn build(
     }
     let by_day: Vec<(NaiveDate, Vec<Line>)> = days.into_lines().collect();
     let names = spec.segment.names();
-    let scale = by_day
-        .iter()
-        .flat_map(|(_, lines)| lines)
-        .map(|l| l.rewards.fractional_digit_count())
-        .max()
-        .unwrap_or(0);
+    let scale = largest_scale(
+        by_day
+            .iter()
+            .flat_map(|(_, lines)| lines)
+            .map(|l| &l.rewards),
+    );
     let mut rows = Vec::new();
     let mut spreads = Vec::new();
     for (day, lines) in &by_day {
@@ -118,10 +118,7 @@ pub fn build(
                 Value::Text(day.to_string()),
                 Value::Text(name.to_string()),
                 Value::Int(l.claimers),
-                Value::Dec(
-                    l.rewards
-                        .with_scale(scale.max(l.rewards.fractional_digit_count())),
-                ),
+                Value::Dec(at_scale(&l.rewards, scale)),
                 Value::from_decimal(l.actions.normalized()),
                 or_null((!l.actions.is_zero()).then(|| div_half_even(&l.rewards, &l.actions, 8))),
                 or_null(top1),

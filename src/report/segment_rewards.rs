@@ -12,7 +12,7 @@ use crate::exact::Exact;
 use crate::rollup::Rollup;
 use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, decimal_text, share};
+use crate::value::{Value, at_scale, decimal_text, share};
 
 /// Column names, in order.
 pub const COLUMNS: [&str; 8] = [
@@ -291,10 +291,8 @@ impl DayTally {
 
 impl Line {
     fn into_row(self, scale: i64) -> Vec<Value> {
-        // Every day's amounts at the report's largest scale (never lower: nothing is cut).
-        let rewards = self
-            .rewards
-            .with_scale(scale.max(self.rewards.fractional_digit_count()));
+        // Every day's amounts at the report's largest scale.
+        let rewards = at_scale(&self.rewards, scale);
         vec![
             Value::Text(self.day.to_string()),
             Value::Text(self.group),

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use crate::exact::Exact;
 use crate::segment::{self, Scored, Segment};
 use crate::store::{Store, StoreError};
-use crate::value::{Value, div_half_even};
+use crate::value::{Value, div_half_even, largest_scale};
 
 use super::segment_rewards::Rewarded;
 
@@ -134,12 +134,7 @@ fn line(seg: &Segment, user: &segment::User) -> Option<Line> {
 /// The lines as rows, every amount at the largest scale among them, as the other reports show
 /// money.
 fn rows(lines: Vec<Line>) -> Vec<Vec<Value>> {
-    let scale = lines
-        .iter()
-        .map(|l| l.rewards.fractional_digit_count())
-        .max()
-        .unwrap_or(0)
-        .max(0);
+    let scale = largest_scale(lines.iter().map(|l| &l.rewards));
     lines
         .into_iter()
         .map(|l| {
