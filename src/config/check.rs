@@ -67,14 +67,7 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
         .slack_app
         .as_ref()
         .map(|s| slack_app::check(&mut c, s, file.schedule.is_some()));
-    let alerts: IndexMap<String, Alert> = file
-        .alerts
-        .iter()
-        .map(|(name, a)| {
-            let alert = alert::spec::check(&mut c, name, a, &reports, &recipients);
-            (name.clone(), alert)
-        })
-        .collect();
+    let alerts = alerts(&mut c, &file, &reports, &recipients);
     let annotations = annotations(&mut c, &file, &reports);
     let style = style(&mut c, &file);
     let (store, output_dir) = (store(&mut c, &file.store), c.path(&file.output.dir));
@@ -102,6 +95,22 @@ pub fn check(file: File, config_path: &Path, env: &Env) -> Result<Config, Vec<Is
         warnings: checked.warnings,
         deferred: checked.deferred,
     })
+}
+
+/// `[alerts.NAME]`, each checked against its report and destinations.
+fn alerts(
+    c: &mut Checker,
+    file: &File,
+    reports: &IndexMap<String, ReportSpec>,
+    recipients: &[Recipient],
+) -> IndexMap<String, Alert> {
+    file.alerts
+        .iter()
+        .map(|(name, a)| {
+            let alert = alert::spec::check(c, name, a, reports, recipients);
+            (name.clone(), alert)
+        })
+        .collect()
 }
 
 /// Each rollup keeps the days its reports read: a report's days, the window of the segment it
