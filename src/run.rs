@@ -63,6 +63,23 @@ pub fn today(config: &Config) -> NaiveDate {
     Utc::now().with_timezone(&config.timezone).date_naive()
 }
 
+/// The first rollup that `specs` read of which the store holds nothing (never synced).
+pub fn unsynced(
+    config: &Config,
+    store: &Store,
+    specs: &[&ReportSpec],
+) -> Result<Option<String>, crate::store::StoreError> {
+    for rollup in config
+        .required_days(specs.iter().copied(), NaiveDate::MIN)
+        .into_keys()
+    {
+        if !store.has_table(&rollup)? {
+            return Ok(Some(rollup));
+        }
+    }
+    Ok(None)
+}
+
 /// The report date: the given one, or yesterday (the last complete day) in the configured zone.
 pub fn report_date(config: &Config, date: Option<NaiveDate>) -> NaiveDate {
     date.unwrap_or_else(|| days_before(today(config), 1))

@@ -100,16 +100,13 @@ fn synced(
     specs: &[&ReportSpec],
     command: &str,
 ) -> Result<(), Error> {
-    let needed = config.required_days(specs.iter().copied(), chrono::NaiveDate::MIN);
-    for rollup in needed.keys() {
-        if !store.has_table(rollup)? {
-            return Err(Error::Runtime(format!(
-                "{command}: nothing is synced yet for rollup `{rollup}`: run `tally sync` (or the \
-                 command without --no-sync) first"
-            )));
-        }
+    match crate::run::unsynced(config, store, specs)? {
+        Some(rollup) => Err(Error::Runtime(format!(
+            "{command}: nothing is synced yet for rollup `{rollup}`: run `tally sync` (or the \
+             command without --no-sync) first"
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A usage error (exit code 2).
