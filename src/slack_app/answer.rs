@@ -13,7 +13,7 @@ use crate::report::render::Format;
 use crate::report::user::{self, Piece, Question, Unexplained};
 use crate::run;
 use crate::schedule::status::Status;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Most blocks in a message.
 const MAX_BLOCKS: usize = 50;
@@ -81,10 +81,18 @@ pub fn answer(config: &Config, command: &str, asked: &Asked) -> Reply {
     match asked {
         Asked::Help => help(config, command),
         Asked::Wrong(why) => Reply::line(&format!("{why} (see `{command} help`)")),
-        Asked::Status => status(config).unwrap_or_else(|e| failed(&e.to_string())),
+        Asked::Status => status(config),
         Asked::User { id, date } => user(config, id, *date),
         Asked::Report { name, date } => report(config, name, *date),
     }
+}
+
+/// The store, opened read-only; the answer instead when there is none yet or it cannot be read.
+fn open(config: &Config) -> Result<Store, Reply> {
+    if !Store::exists(&config.store) {
+        return Err(Reply::line("nothing has run yet: the store is empty."));
+    }
+    Store::inspect(&config.store).map_err(|e| failed(&e.to_string()))
 }
 
 fn failed(why: &str) -> Reply {
@@ -113,12 +121,13 @@ fn help(config: &Config, command: &str) -> Reply {
     Reply::section(fit(&escape(&lines.join("\n"))))
 }
 
-fn status(config: &Config) -> Result<Reply, StoreError> {
-    if !Store::exists(&config.store) {
-        return Ok(Reply::line("nothing has run yet: the store is empty."));
-    }
-    let store = Store::inspect(&config.store)?;
-    let s = Status::read(config, &store, 3)?;
+fn status(config: &Config) -> Reply {
+    let s = match open(config)
+        .and_then(|store| Status::read(config, &store, 3).map_err(|e| failed(&e.to_string())))
+    {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
     let mut lines = vec![s.schedule_line(config)];
     if s.last.is_empty() {
         lines.push("last runs: none".into());
@@ -141,25 +150,21 @@ fn status(config: &Config) -> Result<Reply, StoreError> {
         lines.push("alerts: none firing".into());
     }
     lines.extend(alerts);
-    Ok(Reply::section(fit(&escape(&lines.join("\n")))))
+    Reply::section(fit(&escape(&lines.join("\n"))))
 }
 
 fn user(config: &Config, id: &str, date: Option<NaiveDate>) -> Reply {
-    if !Store::exists(&config.store) {
-        return Reply::line("nothing has run yet: the store is empty.");
-    }
-    let found = Store::inspect(&config.store)
-        .map_err(Unexplained::from)
-        .and_then(|store| {
-            let q = Question {
-                id,
-                segment: None,
-                last: run::report_date(config, date),
-                days: USER_DAYS,
-            };
-            user::find(config.report_inputs(), &config.reports, &store, &q)
-        });
-    let explained = match found {
+    let store = match open(config) {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
+    let q = Question {
+        id,
+        segment: None,
+        last: run::report_date(config, date),
+        days: USER_DAYS,
+    };
+    let explained = match user::find(config.report_inputs(), &config.reports, &store, &q) {
         Ok(e) => e,
         Err(Unexplained::Store(e)) => return failed(&e.to_string()),
         Err(e) => return Reply::line(&e.to_string()),
@@ -193,20 +198,19 @@ fn report(config: &Config, name: &str, date: Option<NaiveDate>) -> Reply {
             known.join(", ")
         ));
     };
-    if !Store::exists(&config.store) {
-        return Reply::line("nothing has run yet: the store is empty.");
-    }
-    let day = run::report_date(config, date);
-    let store = match Store::inspect(&config.store) {
+    let store = match open(config) {
         Ok(s) => s,
-        Err(e) => return failed(&e.to_string()),
+        Err(reply) => return reply,
     };
-    for rollup in config.required_days([spec], day).keys() {
-        match store.has_table(rollup) {
-            Ok(true) => {}
-            Ok(false) => return Reply::line(&format!("`{name}` has nothing synced yet.")),
-            Err(e) => return failed(&e.to_string()),
+    let day = run::report_date(config, date);
+    match run::unsynced(config, &store, &[spec]) {
+        Ok(None) => {}
+        Ok(Some(rollup)) => {
+            return Reply::line(&format!(
+                "`{name}` has nothing synced yet (rollup `{rollup}`)."
+            ));
         }
+        Err(e) => return failed(&e.to_string()),
     }
     let report = match crate::report::build(config.report_inputs(), &store, spec, day) {
         Ok(r) => r,

@@ -66,28 +66,16 @@ fn asked(words: &[&str]) -> Asked {
     match (verb.as_deref(), words.get(1..).unwrap_or_default()) {
         (None | Some("help"), _) => Asked::Help,
         (Some("status"), []) => Asked::Status,
-        (Some("user"), [id]) => Asked::User {
+        (Some("user"), [id, date @ ..]) if date.len() <= 1 => dated(date, |date| Asked::User {
             id: id.to_string(),
-            date: None,
-        },
-        (Some("user"), [id, date]) => match day(date) {
-            Ok(date) => Asked::User {
-                id: id.to_string(),
-                date: Some(date),
-            },
-            Err(e) => Asked::Wrong(e),
-        },
-        (Some("report"), [name]) => Asked::Report {
-            name: name.to_string(),
-            date: None,
-        },
-        (Some("report"), [name, date]) => match day(date) {
-            Ok(date) => Asked::Report {
+            date,
+        }),
+        (Some("report"), [name, date @ ..]) if date.len() <= 1 => {
+            dated(date, |date| Asked::Report {
                 name: name.to_string(),
-                date: Some(date),
-            },
-            Err(e) => Asked::Wrong(e),
-        },
+                date,
+            })
+        }
         (Some("user"), _) => Asked::Wrong("use: user ID [YYYY-MM-DD]".into()),
         (Some("report"), _) => Asked::Wrong("use: report NAME [YYYY-MM-DD]".into()),
         (Some("status"), _) => Asked::Wrong("use: status (it takes nothing more)".into()),
@@ -95,6 +83,15 @@ fn asked(words: &[&str]) -> Asked {
             "`{}` is not a command: try help",
             other.chars().take(40).collect::<String>()
         )),
+    }
+}
+
+/// What `make` asks with the optional date in `date` (none, or a word to read as one).
+fn dated(date: &[&str], make: impl FnOnce(Option<NaiveDate>) -> Asked) -> Asked {
+    match date.first().map(|d| day(d)) {
+        None => make(None),
+        Some(Ok(d)) => make(Some(d)),
+        Some(Err(e)) => Asked::Wrong(e),
     }
 }
 

@@ -121,11 +121,7 @@ impl SocketMode {
     }
 
     fn command_on(&self, text: &str, user: &str, channel: &str, previous: bool) -> String {
-        let id = {
-            let mut next = self.next.lock().unwrap();
-            *next += 1;
-            format!("env-{}", *next)
-        };
+        let id = self.next_id();
         let base = self.api_url.trim_end_matches("/api");
         let envelope = json!({
             "envelope_id": id,
@@ -247,13 +243,16 @@ impl SocketMode {
         s.current.as_ref().unwrap().send(Order::Drop).unwrap();
     }
 
+    /// A new envelope id.
+    fn next_id(&self) -> String {
+        let mut next = self.next.lock().unwrap();
+        *next += 1;
+        format!("env-{}", *next)
+    }
+
     /// Sends an envelope that is not a command (an event).
     pub fn event(&self) -> String {
-        let id = {
-            let mut next = self.next.lock().unwrap();
-            *next += 1;
-            format!("env-{}", *next)
-        };
+        let id = self.next_id();
         let envelope = json!({"envelope_id": id, "type": "events_api", "payload": {"event": {"type": "app_mention"}}});
         let mut s = self.state.lock().unwrap();
         s.sent.insert(id.clone(), Instant::now());
